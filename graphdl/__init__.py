@@ -1,0 +1,14 @@
+"""graphdl: graph-centric deep learning on PyTorch Geometric.
+
+Plugin families (each a registry with ``list``, ``get``, ``create``,
+``register``): :mod:`graphdl.layers`, :mod:`graphdl.losses`,
+:mod:`graphdl.models`, :mod:`graphdl.datasets`.
+"""
+
+from graphdl import errors, layers, models  # noqa: F401
+from graphdl import losses, datasets  # noqa: F401,E402  (ship from top-level losses/, datasets/)
+from graphdl.registry import Registry
+
+__version__ = "0.1.0"
+
+__all__ = ["Registry", "errors", "layers", "losses", "models", "datasets", "__version__"]

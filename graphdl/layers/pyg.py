@@ -1,0 +1,103 @@
+"""PyG's convolutions behind one constructor: ``(in_channels, out_channels, **kwargs)``.
+
+Each factory returns the unmodified ``torch_geometric.nn`` module, so a layer
+built here is the PyG layer (same parameters, same outputs, same speed). Extra
+keyword arguments go to the PyG constructor.
+
+Attention layers (``gat``, ``gatv2``, ``transformer``) take ``heads``; with
+``concat=True`` (the default) ``out_channels`` is the total width and must be
+divisible by ``heads``, each head getting ``out_channels // heads`` channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch_geometric.nn as pygnn
+from torch import nn
+
+from graphdl.errors import ValidationError
+from graphdl.layers import LAYERS
+
+
+def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
+    if heads < 1:
+        raise ValidationError(f"{layer}: heads must be >= 1, got {heads}")
+    if not concat:
+        return out_channels
+    if out_channels % heads:
+        raise ValidationError(
+            f"{layer}: out_channels={out_channels} is not divisible by heads={heads}; "
+            f"with concat=True each head gets out_channels // heads channels. "
+            f"Choose out_channels as a multiple of heads, or pass concat=False."
+        )
+    return out_channels // heads
+
+
+def _mlp(in_channels: int, out_channels: int, hidden: int | None, batch_norm: bool) -> nn.Sequential:
+    hidden = hidden or out_channels
+    mid: list[nn.Module] = [nn.BatchNorm1d(hidden)] if batch_norm else []
+    return nn.Sequential(nn.Linear(in_channels, hidden), *mid, nn.ReLU(), nn.Linear(hidden, out_channels))
+
+
+@LAYERS.register("gcn", edge_weight=True, summary="Graph convolution (Kipf & Welling, 2017), PyG GCNConv")
+def gcn(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GCNConv:
+    return pygnn.GCNConv(in_channels, out_channels, **kwargs)
+
+
+@LAYERS.register("sage", aliases=("graphsage",), summary="GraphSAGE (Hamilton et al., 2017), PyG SAGEConv")
+def sage(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.SAGEConv:
+    return pygnn.SAGEConv(in_channels, out_channels, **kwargs)
+
+
+@LAYERS.register("gat", edge_attr=True, summary="Graph attention (Velickovic et al., 2018), PyG GATConv")
+def gat(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, **kwargs: Any) -> pygnn.GATConv:
+    per_head = _per_head(out_channels, heads, concat, "gat")
+    return pygnn.GATConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+
+
+@LAYERS.register("gatv2", edge_attr=True, summary="GATv2 dynamic attention (Brody et al., 2022), PyG GATv2Conv")
+def gatv2(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, **kwargs: Any) -> pygnn.GATv2Conv:
+    per_head = _per_head(out_channels, heads, concat, "gatv2")
+    return pygnn.GATv2Conv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+
+
+@LAYERS.register("transformer", edge_attr=True,
+                 summary="Graph transformer attention (Shi et al., 2021), PyG TransformerConv")
+def transformer(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
+                **kwargs: Any) -> pygnn.TransformerConv:
+    per_head = _per_head(out_channels, heads, concat, "transformer")
+    return pygnn.TransformerConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+
+
+@LAYERS.register("gin", summary="Graph isomorphism network (Xu et al., 2019), PyG GINConv with a 2-layer MLP")
+def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
+        batch_norm: bool = True, train_eps: bool = False, **kwargs: Any) -> pygnn.GINConv:
+    return pygnn.GINConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+                         train_eps=train_eps, **kwargs)
+
+
+@LAYERS.register("gine", edge_attr=True,
+                 summary="GIN with edge features (Hu et al., 2020), PyG GINEConv with a 2-layer MLP")
+def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
+         hidden_channels: int | None = None, batch_norm: bool = True, train_eps: bool = False,
+         **kwargs: Any) -> pygnn.GINEConv:
+    return pygnn.GINEConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+                          train_eps=train_eps, edge_dim=edge_dim, **kwargs)
+
+
+@LAYERS.register("graphconv", edge_weight=True, summary="Weisfeiler-Leman GNN (Morris et al., 2019), PyG GraphConv")
+def graphconv(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GraphConv:
+    return pygnn.GraphConv(in_channels, out_channels, **kwargs)
+
+
+@LAYERS.register("cheb", edge_weight=True,
+                 summary="Chebyshev spectral convolution (Defferrard et al., 2016), PyG ChebConv")
+def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygnn.ChebConv:
+    return pygnn.ChebConv(in_channels, out_channels, K=K, **kwargs)
+
+
+@LAYERS.register("edgeconv", summary="Dynamic-graph edge convolution (Wang et al., 2019), PyG EdgeConv")
+def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
+             aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
+    return pygnn.EdgeConv(_mlp(2 * in_channels, out_channels, hidden_channels, False), aggr=aggr, **kwargs)

@@ -1,0 +1,255 @@
+"""One generic plugin registry, shared by every plugin family.
+
+Layers, losses, datasets and models are each one :class:`Registry`. Entries are
+registered by a decorator in user code or arrive from other distributions
+through an entry-point group (``graphdl.layers``, ``graphdl.losses``, ...),
+which is read lazily the first time the registry is listed or a name is missed.
+
+Names are normalised the way PyG's resolvers do it: case, ``-``, ``_`` and
+spaces do not matter, so ``"GATv2"``, ``"gat_v2"`` and ``"gat-v2"`` are one name.
+
+Set ``GRAPHDL_NO_PLUGINS=1`` to turn off entry-point loading.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import os
+import sys
+import types
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from graphdl.errors import DuplicateNameError, UnknownNameError, did_you_mean
+
+__all__ = ["Entry", "Registry", "normalize", "expose_as_module", "NO_PLUGINS_ENV"]
+
+NO_PLUGINS_ENV = "GRAPHDL_NO_PLUGINS"
+
+
+def normalize(name: str) -> str:
+    """Canonical lookup key: lower case without ``-``, ``_`` and spaces."""
+    if not isinstance(name, str):
+        raise TypeError(f"a registry name must be a str, got {type(name).__name__}")
+    return name.lower().replace("-", "").replace("_", "").replace(" ", "")
+
+
+def _summary_of(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+
+
+def _origin_of(obj: Any) -> str:
+    return getattr(obj, "__module__", None) or type(obj).__module__
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered plugin."""
+
+    name: str
+    obj: Any
+    aliases: tuple[str, ...] = ()
+    origin: str = ""
+    summary: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry:
+    """A named collection of plugins (classes or factory callables).
+
+    Args:
+        family: The plural noun the registry holds (``"layers"``); it names the
+            entry-point group ``graphdl.<family>`` and appears in error messages.
+        entry_point_group: Override of the entry-point group, ``None`` for the
+            default, ``""`` for none.
+    """
+
+    def __init__(self, family: str, entry_point_group: str | None = None) -> None:
+        self.family = family
+        self.group = f"graphdl.{family}" if entry_point_group is None else entry_point_group
+        self._entries: dict[str, Entry] = {}  # normalised primary name -> entry
+        self._keys: dict[str, str] = {}  # normalised name or alias -> primary key
+        self._plugins_loaded = False
+
+    # ------------------------------------------------------------------ writing
+    def register(
+        self,
+        name: str | Callable | None = None,
+        obj: Any = None,
+        *,
+        aliases: tuple[str, ...] | list[str] = (),
+        override: bool = False,
+        summary: str | None = None,
+        origin: str | None = None,
+        **meta: Any,
+    ) -> Any:
+        """Register ``obj`` under ``name``; without ``obj``, return a decorator.
+
+        ``@registry.register`` (no call) uses the object's ``__name__``.
+        Registering a taken name raises :class:`DuplicateNameError` unless
+        ``override=True``. Extra keyword arguments are stored in ``Entry.meta``
+        (for example the capability flags of a layer).
+        """
+        if callable(name) and obj is None:  # bare @register
+            return self.register(name.__name__, name)
+        if obj is None:
+            def decorator(target: Any) -> Any:
+                self.register(name or target.__name__, target, aliases=aliases,
+                              override=override, summary=summary, origin=origin, **meta)
+                return target
+            return decorator
+
+        assert isinstance(name, str)
+        entry = Entry(
+            name=name,
+            obj=obj,
+            aliases=tuple(aliases),
+            origin=origin or _origin_of(obj),
+            summary=_summary_of(obj) if summary is None else summary,
+            meta=dict(meta),
+        )
+        keys = [normalize(name), *(normalize(a) for a in entry.aliases)]
+        if not override:
+            for key in keys:
+                if key in self._keys:
+                    taken = self._entries[self._keys[key]]
+                    raise DuplicateNameError(
+                        f"{self.family} name {key!r} is already registered (by "
+                        f"{taken.origin}). Pick another name, or pass override=True "
+                        f"to replace it."
+                    )
+        else:
+            for key in keys:  # drop every trace of entries being replaced
+                if key in self._keys:
+                    self._remove(self._keys[key])
+        self._entries[keys[0]] = entry
+        for key in keys:
+            self._keys[key] = keys[0]
+        return obj
+
+    def unregister(self, name: str) -> None:
+        """Remove a registered name (and its aliases)."""
+        self._remove(self._resolve(name))
+
+    def _remove(self, primary: str) -> None:
+        self._entries.pop(primary, None)
+        for key in [k for k, p in self._keys.items() if p == primary]:
+            del self._keys[key]
+
+    # ------------------------------------------------------------------ reading
+    def _resolve(self, name: str) -> str:
+        key = normalize(name)
+        if key not in self._keys and not self._plugins_loaded:
+            self.load_plugins()
+        if key not in self._keys:
+            known = sorted(self._entries[p].name for p in set(self._keys.values()))
+            hint = did_you_mean(key, sorted(self._keys)) or ""
+            raise UnknownNameError(
+                f"unknown {self.family[:-1] if self.family.endswith('s') else self.family} "
+                f"{name!r}.{hint} Registered {self.family}: {', '.join(known) or '(none)'}. "
+                f"See `graphdl list {self.family}`."
+            )
+        return self._keys[key]
+
+    def entry(self, name: str) -> Entry:
+        """The :class:`Entry` registered under ``name`` (or an alias)."""
+        return self._entries[self._resolve(name)]
+
+    def get(self, name: str) -> Any:
+        """The class or factory registered under ``name``."""
+        return self.entry(name).obj
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Instantiate the plugin ``name`` with the given arguments."""
+        return self.get(name)(*args, **kwargs)
+
+    def entries(self, pattern: str | None = None) -> list[Entry]:
+        """Entries sorted by name, optionally filtered by a wildcard pattern."""
+        if not self._plugins_loaded:
+            self.load_plugins()
+        found = sorted(self._entries.values(), key=lambda e: normalize(e.name))
+        if pattern:
+            pat = normalize(pattern)
+            found = [e for e in found if fnmatch.fnmatchcase(normalize(e.name), pat)]
+        return found
+
+    def list(self, pattern: str | None = None) -> list[str]:
+        """Sorted registered names; ``pattern`` may hold ``*`` and ``?`` wildcards."""
+        return [e.name for e in self.entries(pattern)]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = normalize(name)
+        if key not in self._keys and not self._plugins_loaded:
+            self.load_plugins()
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.list())
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.family!r}, {len(self._entries)} entries)"
+
+    # ------------------------------------------------------------------ plugins
+    def load_plugins(self, force: bool = False) -> None:
+        """Import the entry points of this registry's group (once).
+
+        An entry point may name a class or factory, registered under the entry
+        point's name, or a module that registers its plugins when imported. A
+        plugin that fails to load is skipped with a warning naming it.
+        """
+        if (self._plugins_loaded and not force) or not self.group:
+            return
+        self._plugins_loaded = True
+        if os.environ.get(NO_PLUGINS_ENV, "").strip() not in ("", "0"):
+            return
+        for ep in metadata.entry_points(group=self.group):
+            dist = getattr(getattr(ep, "dist", None), "name", None) or "unknown distribution"
+            try:
+                target = ep.load()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break us
+                warnings.warn(
+                    f"graphdl: could not load {self.family} plugin {ep.name!r} "
+                    f"({ep.value}) from {dist}: {type(exc).__name__}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            if isinstance(target, types.ModuleType) or normalize(ep.name) in self._keys:
+                continue  # a module that registered itself, or already there
+            self.register(ep.name, target, origin=f"{dist} ({ep.value})")
+
+
+class _RegistryModule(types.ModuleType):
+    """A module that also answers ``name in module`` and ``len(module)``."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.registry  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.registry)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.registry)  # type: ignore[attr-defined]
+
+
+def expose_as_module(module_name: str, registry: Registry) -> None:
+    """Give a package the registry API: ``pkg.list()``, ``"x" in pkg`` ...
+
+    Defines ``registry``, ``register``, ``get``, ``create``, ``list`` and
+    ``entries`` in the module and lets ``in`` and ``len`` see the registry.
+    """
+    module = sys.modules[module_name]
+    module.registry = registry  # type: ignore[attr-defined]
+    for attr in ("register", "unregister", "get", "create", "list", "entries", "entry"):
+        setattr(module, attr, getattr(registry, attr))
+    module.__class__ = _RegistryModule
