@@ -11,3 +11,4 @@ MODELS = Registry("models")
 expose_as_module(__name__, MODELS)
 
 __all__ = ["MODELS"]
+from graphdl.models import gnn  # noqa: E402,F401  (register the built-ins)

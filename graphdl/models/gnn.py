@@ -1,0 +1,329 @@
+"""Configurable GNN stacks built from the layer registry, with node, link and graph heads.
+
+A stack of :math:`L` layers computes, for :math:`\\ell = 1, \\dots, L`,
+
+.. math::
+    \\mathbf{H}^{(\\ell)} = \\mathrm{drop}\\Big(\\sigma\\big(\\mathrm{norm}(
+    \\mathrm{conv}_\\ell(\\mathbf{H}^{(\\ell-1)} + \\mathbf{V}^{(\\ell-1)}_{b},
+    \\mathbf{A}))\\big)\\Big) \\;[+\\, \\mathbf{H}^{(\\ell-1)}]
+
+with an optional virtual node :math:`\\mathbf{V}` per graph (``virtual_node``),
+an optional residual term (``residual``), and the last layer left plain
+(``plain_last``: no norm, activation or dropout) or OGB-style (norm and dropout,
+no activation). Jumping knowledge (``jk``) combines the layer outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import global_add_pool
+from torch_geometric.nn.resolver import activation_resolver, aggregation_resolver, normalization_resolver
+
+from graphdl import layers as layer_registry
+from graphdl.errors import ConfigError
+from graphdl.models import MODELS
+
+__all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder"]
+
+JK_MODES = ("last", "cat", "max", "sum")
+
+
+class GNN(nn.Module):
+    """A stack of message-passing layers taken from the layer registry by name.
+
+    Args:
+        layer: Registered layer name (``graphdl.layers.list()``).
+        in_channels: Input feature size; ``None`` with ``num_nodes`` learns a
+            node embedding table (for featureless graphs such as ogbl-ddi).
+        hidden_channels: Width of the hidden layers.
+        out_channels: Output width; ``None`` keeps ``hidden_channels``.
+        num_layers: Number of message-passing layers.
+        dropout: Dropout after each hidden layer.
+        input_dropout: Dropout on the input features (PyG's Planetoid examples).
+        activation: Activation by name (PyG's resolver: ``relu``, ``elu``, ...).
+        norm: Normalisation by name (``batch``, ``layer``, ...) or ``None``.
+        residual: Add each layer's input to its output where widths agree.
+        jk: Jumping knowledge: ``last``, ``cat``, ``max`` or ``sum``.
+        plain_last: Leave the last layer without norm, activation and dropout;
+            with ``False`` it gets norm and dropout but no activation (OGB).
+        virtual_node: Add a virtual node per graph connected to every node.
+        node_encoder: Module mapping raw node inputs to ``hidden_channels``
+            (e.g. OGB's ``AtomEncoder``); replaces ``in_channels``.
+        edge_encoder: Factory returning a module per layer that maps raw edge
+            attributes to edge features (e.g. OGB's ``BondEncoder``).
+        edge_dim: Edge-feature size given to layers that take ``edge_attr``.
+        layer_kwargs: Extra arguments for every layer (e.g. ``heads=8``).
+        last_layer_kwargs: Overrides for the last layer (e.g. ``heads=1``).
+        num_nodes: Size of the learned embedding table when ``in_channels`` is ``None``.
+        decay_first_layer_only: Apply the Trainer's weight decay to the first
+            layer only, as Kipf & Welling's GCN and PyG's ``gcn.py`` do.
+    """
+
+    def __init__(
+        self,
+        layer: str = "gcn",
+        in_channels: int | None = None,
+        hidden_channels: int = 64,
+        out_channels: int | None = None,
+        num_layers: int = 2,
+        dropout: float = 0.5,
+        input_dropout: float = 0.0,
+        activation: str = "relu",
+        norm: str | None = None,
+        residual: bool = False,
+        jk: str = "last",
+        plain_last: bool = True,
+        virtual_node: bool = False,
+        node_encoder: nn.Module | None = None,
+        edge_encoder: Callable[[], nn.Module] | None = None,
+        edge_dim: int | None = None,
+        layer_kwargs: dict[str, Any] | None = None,
+        last_layer_kwargs: dict[str, Any] | None = None,
+        num_nodes: int | None = None,
+        decay_first_layer_only: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0 or not 0.0 <= input_dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got dropout={dropout}, input_dropout={input_dropout}")
+        if jk not in JK_MODES:
+            raise ConfigError(f"jk must be one of {JK_MODES}, got {jk!r}")
+        if in_channels is None and node_encoder is None and num_nodes is None:
+            raise ConfigError("give in_channels (node feature size), a node_encoder, or num_nodes "
+                              "(to learn one embedding per node of a featureless graph)")
+        entry = layer_registry.entry(layer)
+        self.layer_name = entry.name
+        self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
+        self.uses_edge_attr = bool(entry.meta.get("edge_attr"))
+        self.num_layers, self.dropout, self.input_dropout = num_layers, dropout, input_dropout
+        self.jk, self.plain_last, self.residual = jk, plain_last, residual
+        self.hidden_channels = hidden_channels
+        self.decay_first_layer_only = decay_first_layer_only
+        out_channels = hidden_channels if out_channels is None else out_channels
+        self.out_channels = out_channels
+
+        self.embedding = None
+        if node_encoder is None and in_channels is None:
+            self.embedding = nn.Embedding(num_nodes, hidden_channels)
+            in_channels = hidden_channels
+        self.node_encoder = node_encoder
+        if node_encoder is not None:
+            in_channels = hidden_channels
+        self.in_channels = in_channels
+
+        # With jumping knowledge every layer is hidden-wide and a linear map gives out_channels.
+        last_out = out_channels if jk == "last" else hidden_channels
+        kwargs = dict(layer_kwargs or {})
+        if self.uses_edge_attr and edge_dim is not None:
+            kwargs.setdefault("edge_dim", edge_dim)
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i in range(num_layers):
+            last = i == num_layers - 1
+            c_in = in_channels if i == 0 else hidden_channels
+            c_out = last_out if last else hidden_channels
+            kw = {**kwargs, **(last_layer_kwargs or {})} if last else kwargs
+            self.convs.append(entry.obj(c_in, c_out, **kw))
+            use_norm = norm is not None and not (last and plain_last)
+            self.norms.append(normalization_resolver(norm, c_out) if use_norm else nn.Identity())
+        self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
+                              if edge_encoder is not None else None)
+        self.act = activation_resolver(activation)
+        self.jk_linear = (nn.Linear(hidden_channels * (num_layers if jk == "cat" else 1), out_channels)
+                          if jk != "last" else None)
+        self.virtual_node = None
+        if virtual_node:
+            h = hidden_channels
+            self.virtual_node = nn.Embedding(1, h)
+            self.vn_mlps = nn.ModuleList(
+                nn.Sequential(nn.Linear(h, 2 * h), nn.BatchNorm1d(2 * h), nn.ReLU(),
+                              nn.Linear(2 * h, h), nn.BatchNorm1d(h), nn.ReLU())
+                for _ in range(num_layers - 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        if self.virtual_node is not None:
+            nn.init.zeros_(self.virtual_node.weight)
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """Parameter groups for the optimiser (the Trainer calls this when present)."""
+        if not self.decay_first_layer_only:
+            return [{"params": list(self.parameters()), "weight_decay": weight_decay}]
+        first = {id(p) for p in self.convs[0].parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) in first], "weight_decay": weight_decay},
+                {"params": [p for p in self.parameters() if id(p) not in first], "weight_decay": 0.0}]
+
+    def forward(
+        self,
+        x: Tensor | None,
+        edge_index: Tensor,
+        edge_weight: Tensor | None = None,
+        edge_attr: Tensor | None = None,
+        batch: Tensor | None = None,
+        n_id: Tensor | None = None,
+    ) -> Tensor:
+        """Node representations ``(num_nodes, out_channels)``.
+
+        ``n_id`` (set by neighbour loaders) picks rows of the learned embedding.
+        """
+        if self.embedding is not None:
+            x = self.embedding.weight if n_id is None else self.embedding(n_id)
+        elif self.node_encoder is not None:
+            x = self.node_encoder(x)
+        x = F.dropout(x, self.input_dropout, self.training)
+        vn = None
+        if self.virtual_node is not None:
+            if batch is None:
+                batch = edge_index.new_zeros(x.size(0))
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+            vn = self.virtual_node.weight.expand(num_graphs, -1)
+        outs: list[Tensor] = []
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            last = i == self.num_layers - 1
+            if vn is not None:
+                x = x + vn[batch]
+            h_in = x
+            if self.uses_edge_attr and edge_attr is not None:
+                e = self.edge_encoders[i](edge_attr) if self.edge_encoders is not None else edge_attr
+                x = conv(x, edge_index, edge_attr=e)
+            elif self.uses_edge_weight and edge_weight is not None:
+                x = conv(x, edge_index, edge_weight)
+            else:
+                x = conv(x, edge_index)
+            if not (last and self.plain_last):
+                x = norm(x)
+                if not last:
+                    x = self.act(x)
+                x = F.dropout(x, self.dropout, self.training)
+            if self.residual and x.shape == h_in.shape:
+                x = x + h_in
+            if vn is not None and not last:
+                vn = self.vn_mlps[i](global_add_pool(h_in, batch, size=vn.size(0)) + vn)
+                vn = F.dropout(vn, self.dropout, self.training)
+            outs.append(x)
+        if self.jk == "last":
+            return x
+        if self.jk == "cat":
+            x = torch.cat(outs, dim=-1)
+        elif self.jk == "max":
+            x = torch.stack(outs).max(dim=0).values
+        else:
+            x = torch.stack(outs).sum(dim=0)
+        return self.jk_linear(x)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.layer_name}, {self.in_channels}, "
+                f"{self.out_channels}, num_layers={self.num_layers})")
+
+
+MODELS.register("gnn", GNN, summary="Node-level GNN stack over any registered layer")
+
+
+class DotDecoder(nn.Module):
+    r"""Inner-product edge decoder :math:`s_{ij} = \mathbf{z}_i^{\top} \mathbf{z}_j`."""
+
+    def forward(self, z: Tensor, pairs: Tensor) -> Tensor:
+        return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
+
+
+class MLPDecoder(nn.Module):
+    r"""MLP on the Hadamard product: :math:`s_{ij} = \mathrm{MLP}(\mathbf{z}_i \odot \mathbf{z}_j)` (OGB's LinkPredictor)."""
+
+    def __init__(self, channels: int, hidden_channels: int | None = None, num_layers: int = 3,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        hidden_channels = hidden_channels or channels
+        dims = [channels] + [hidden_channels] * (num_layers - 1) + [1]
+        self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dropout = dropout
+
+    def reset_parameters(self) -> None:
+        for lin in self.lins:
+            lin.reset_parameters()
+
+    def forward(self, z: Tensor, pairs: Tensor) -> Tensor:
+        h = z[pairs[0]] * z[pairs[1]]
+        for lin in self.lins[:-1]:
+            h = F.dropout(F.relu(lin(h)), self.dropout, self.training)
+        return self.lins[-1](h).squeeze(-1)
+
+
+class LinkGNN(nn.Module):
+    """Link predictor: a GNN encoder and an edge decoder (``dot`` or ``mlp``).
+
+    ``forward(x, edge_index, ...)`` returns node embeddings; ``decode(z, pairs)``
+    returns one logit per node pair (``pairs`` of shape ``(2, P)``).
+    """
+
+    def __init__(self, decoder: str = "dot", decoder_layers: int = 3, decoder_dropout: float = 0.0,
+                 **gnn_kwargs: Any) -> None:
+        super().__init__()
+        self.encoder = GNN(**gnn_kwargs)
+        if decoder == "dot":
+            self.decoder: nn.Module = DotDecoder()
+        elif decoder == "mlp":
+            self.decoder = MLPDecoder(self.encoder.out_channels, num_layers=decoder_layers,
+                                      dropout=decoder_dropout)
+        else:
+            raise ConfigError(f"decoder must be 'dot' or 'mlp', got {decoder!r}")
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        if hasattr(self.decoder, "reset_parameters"):
+            self.decoder.reset_parameters()
+
+    def forward(self, x: Tensor | None, edge_index: Tensor, **kwargs: Any) -> Tensor:
+        return self.encoder(x, edge_index, **kwargs)
+
+    def decode(self, z: Tensor, pairs: Tensor) -> Tensor:
+        return self.decoder(z, pairs)
+
+
+MODELS.register("link_gnn", LinkGNN, summary="Link predictor: GNN encoder with dot-product or MLP decoder")
+
+
+class GraphGNN(nn.Module):
+    """Graph-level predictor: a GNN, a global pooling by name and a linear head.
+
+    Args:
+        out_channels: Number of predicted values per graph (tasks or classes).
+        pool: Aggregation by PyG's resolver name: ``mean``, ``sum``/``add``, ``max``, ...
+        **gnn_kwargs: Arguments of :class:`GNN` (``layer``, ``hidden_channels``,
+            ``num_layers``, ``virtual_node``, ``node_encoder``, ...).
+    """
+
+    def __init__(self, out_channels: int, pool: str = "mean", **gnn_kwargs: Any) -> None:
+        super().__init__()
+        gnn_kwargs.setdefault("out_channels", None)
+        self.encoder = GNN(**gnn_kwargs)
+        pool = "sum" if pool == "add" else pool
+        try:
+            self.pool = aggregation_resolver(pool)
+        except ValueError as exc:
+            raise ConfigError(f"unknown pooling {pool!r}: use mean, sum, max or another "
+                              f"torch_geometric.nn.aggr name") from exc
+        self.head = nn.Linear(self.encoder.out_channels, out_channels)
+
+    def reset_parameters(self) -> None:
+        self.encoder.reset_parameters()
+        self.head.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
+                edge_weight: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        if batch is None:
+            batch = edge_index.new_zeros(x.size(0))
+        h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)
+        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+        return self.head(self.pool(h, batch, dim_size=num_graphs))
+
+
+MODELS.register("graph_gnn", GraphGNN, summary="Graph-level GNN with global pooling (optional virtual node)")

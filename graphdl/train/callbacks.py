@@ -1,0 +1,158 @@
+"""Trainer callbacks: early stopping, checkpointing that restores the best state, metric logs.
+
+A callback overrides any of ``on_fit_start(trainer)``,
+``on_epoch_end(trainer, logs)`` and ``on_fit_end(trainer)``, and may keep state
+through ``state_dict``/``load_state_dict`` so that a resumed run continues
+exactly. ``trainer.should_stop = True`` ends training after the epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graphdl.errors import ConfigError, did_you_mean
+from graphdl.io import atomic_torch_save, atomic_write, atomic_write_json
+
+if TYPE_CHECKING:
+    from graphdl.train.trainer import Trainer
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "MetricLogger"]
+
+
+class Callback:
+    """Base class; every hook is optional."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def _check_monitor(monitor: str, logs: dict[str, float], owner: str) -> None:
+    if monitor not in logs:
+        raise ConfigError(f"{owner} monitors {monitor!r}, which is not logged.{did_you_mean(monitor, logs)} "
+                          f"Logged metrics: {', '.join(sorted(logs))}")
+
+
+class _Monitor(Callback):
+    def __init__(self, monitor: str | None, mode: str | None) -> None:
+        if mode not in (None, "min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode = monitor, mode
+        self.best: float | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.monitor = self.monitor or trainer.monitor
+        self.mode = self.mode or trainer.mode_for(self.monitor)
+
+    def _improved(self, value: float, min_delta: float = 0.0) -> bool:
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best + min_delta if self.mode == "max" else value < self.best - min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    The monitored name is checked against the logged metrics at the first
+    epoch; an unknown name raises an error listing the logged ones.
+    """
+
+    def __init__(self, monitor: str | None = None, patience: int = 20, mode: str | None = None,
+                 min_delta: float = 0.0) -> None:
+        super().__init__(monitor, mode)
+        if patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {patience}")
+        self.patience, self.min_delta = patience, min_delta
+        self.wait = 0
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        _check_monitor(self.monitor, logs, "EarlyStopping")
+        value = logs[self.monitor]
+        if self._improved(value, self.min_delta):
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = state["best"], state["wait"]
+
+
+class ModelCheckpoint(_Monitor):
+    """Keep the best model state (by ``monitor``) and restore it when fitting ends.
+
+    With ``dirpath`` the best weights are also written to ``dirpath/best.pt``
+    (atomically); the full resumable trainer state is written every
+    ``every_n_epochs`` to ``dirpath/last.pt``.
+    """
+
+    def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
+                 mode: str | None = None, every_n_epochs: int = 1, restore_best: bool = True) -> None:
+        super().__init__(monitor, mode)
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.every_n_epochs = every_n_epochs
+        self.restore_best = restore_best
+        self.best_state: dict[str, Any] | None = None
+        self.best_epoch: int | None = None
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        _check_monitor(self.monitor, logs, "ModelCheckpoint")
+        if self._improved(logs[self.monitor]):
+            self.best, self.best_epoch = logs[self.monitor], trainer.epoch
+            self.best_state = copy.deepcopy(trainer.model.state_dict())
+            if self.dirpath is not None:
+                atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs},
+                                  self.dirpath / "best.pt")
+        if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
+            trainer.save_checkpoint(self.dirpath / "last.pt")
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
+
+
+class MetricLogger(Callback):
+    """Write the per-epoch metrics to ``path`` (``.csv`` or ``.json``), rewritten atomically each epoch."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.suffix not in (".csv", ".json"):
+            raise ConfigError(f"metric log {self.path} must end in .csv or .json")
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        history = trainer.history
+        if self.path.suffix == ".json":
+            atomic_write_json(self.path, history)
+            return
+        fields = list(dict.fromkeys(k for row in history for k in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(history)
+        with atomic_write(self.path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(buffer.getvalue())

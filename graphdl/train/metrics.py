@@ -1,0 +1,145 @@
+"""Evaluation metrics, by name or through an official OGB ``Evaluator``.
+
+A metric maps ``(y_true, y_pred)`` to a float. Names: ``acc``, ``rocauc``,
+``ap``, ``rmse``, ``mae``, ``hits@K`` (``y_pred`` is then a pair of positive and
+negative scores), ``knn_acc`` (embeddings scored by a k-NN classifier fit on
+the training split; handled by the node task). An OGB dataset name (``ogbg-*``,
+``ogbl-*``, ``ogbn-*``) uses the official evaluator of that dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graphdl.errors import ConfigError, did_you_mean
+
+__all__ = ["Metric", "resolve_metric", "METRIC_NAMES"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric and its direction."""
+
+    name: str
+    fn: Callable[..., float]
+    higher_is_better: bool = True
+
+    def __call__(self, *args: object) -> float:
+        return float(self.fn(*args))
+
+
+def _acc(y_true: Tensor, y_pred: Tensor) -> float:
+    pred = y_pred.argmax(dim=-1) if y_pred.dim() > 1 and y_pred.size(-1) > 1 else (y_pred.view(-1) > 0).long()
+    return (pred.view(-1) == y_true.view(-1)).float().mean().item()
+
+
+def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.ndarray], float]) -> float:
+    """Mean of ``score`` over the columns that hold both classes (OGB's convention)."""
+    yt = y_true.detach().cpu().numpy().reshape(len(y_true), -1)
+    yp = y_pred.detach().cpu().numpy().reshape(len(y_pred), -1)
+    scores = []
+    for i in range(yt.shape[1]):
+        labelled = ~np.isnan(yt[:, i])
+        col = yt[labelled, i]
+        if (col == 1).any() and (col == 0).any():
+            scores.append(score(col, yp[labelled, i]))
+    if not scores:
+        raise ConfigError("no task has both positive and negative labels in this split, so the "
+                          "ranking metric is undefined; use a larger split or another metric")
+    return float(np.mean(scores))
+
+
+def _rocauc(y_true: Tensor, y_pred: Tensor) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return _per_task(y_true, y_pred, roc_auc_score)
+
+
+def _ap(y_true: Tensor, y_pred: Tensor) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return _per_task(y_true, y_pred, average_precision_score)
+
+
+def _rmse(y_true: Tensor, y_pred: Tensor) -> float:
+    mask = ~torch.isnan(y_true)
+    return torch.sqrt(((y_true[mask] - y_pred.view_as(y_true)[mask]) ** 2).mean()).item()
+
+
+def _mae(y_true: Tensor, y_pred: Tensor) -> float:
+    mask = ~torch.isnan(y_true)
+    return (y_true[mask] - y_pred.view_as(y_true)[mask]).abs().mean().item()
+
+
+def _hits(k: int) -> Callable[[Tensor, Tensor], float]:
+    def hits(pos: Tensor, neg: Tensor) -> float:
+        # The fraction of positive scores above the k-th highest negative score (OGB's definition).
+        if neg.numel() < k:
+            return 1.0
+        kth = torch.topk(neg.view(-1), k).values[-1]
+        return (pos.view(-1) > kth).float().mean().item()
+
+    return hits
+
+
+_BUILTIN: dict[str, tuple[Callable, bool]] = {
+    "acc": (_acc, True),
+    "rocauc": (_rocauc, True),
+    "ap": (_ap, True),
+    "rmse": (_rmse, False),
+    "mae": (_mae, False),
+    "knn_acc": (_acc, True),
+}
+METRIC_NAMES = (*_BUILTIN, "hits@K")
+
+
+def _ogb_metric(name: str) -> Metric:
+    """The official OGB evaluator of dataset ``name``, as a Metric."""
+    level = {"ogbg": "graphproppred", "ogbl": "linkproppred", "ogbn": "nodeproppred"}[name[:4]]
+    module = __import__(f"ogb.{level}", fromlist=["Evaluator"])
+    evaluator = module.Evaluator(name)
+    metric = evaluator.eval_metric
+    higher = metric not in ("rmse", "mae")
+
+    if level == "linkproppred":
+        key = metric  # e.g. "hits@20" or "mrr"
+        k = int(metric.split("@")[1]) if metric.startswith("hits@") else None
+
+        def fn(pos: Tensor, neg: Tensor) -> float:
+            if k is not None:
+                evaluator.K = k
+            out = evaluator.eval({"y_pred_pos": pos.view(-1).cpu(), "y_pred_neg": neg.view(-1).cpu()})
+            return float(out[key] if key in out else out[f"{key}_list"].mean())
+    else:
+        def fn(y_true: Tensor, y_pred: Tensor) -> float:
+            yt, yp = y_true.detach().cpu(), y_pred.detach().cpu()
+            if level == "nodeproppred" and yp.dim() > 1 and yp.size(-1) > 1 and metric == "acc":
+                yp = yp.argmax(dim=-1, keepdim=True)
+            yt = yt.view(len(yt), -1)
+            return float(evaluator.eval({"y_true": yt, "y_pred": yp.view(len(yp), -1)})[metric])
+
+    return Metric(metric, fn, higher)
+
+
+def resolve_metric(name: str | Metric) -> Metric:
+    """A :class:`Metric` from a name, an OGB dataset name or a Metric."""
+    if isinstance(name, Metric):
+        return name
+    key = name.lower()
+    if key[:5] in ("ogbg-", "ogbl-", "ogbn-"):
+        return _ogb_metric(key)
+    if key.startswith("hits@"):
+        try:
+            return Metric(key, _hits(int(key[5:])), True)
+        except ValueError:
+            raise ConfigError(f"metric {name!r}: write hits@K with an integer K, e.g. hits@20") from None
+    if key not in _BUILTIN:
+        raise ConfigError(f"unknown metric {name!r}.{did_you_mean(key, _BUILTIN)} "
+                          f"Known: {', '.join(METRIC_NAMES)}, or an OGB dataset name.")
+    fn, higher = _BUILTIN[key]
+    return Metric(key, fn, higher)

@@ -1,0 +1,418 @@
+"""Tasks tell the shared Trainer how to batch, score and evaluate a kind of problem.
+
+A :class:`Task` is set up once with the data and its splits, then the Trainer
+asks it for training batches, a training loss per batch and an evaluation of
+named splits. Three tasks ship (registered in :data:`TASKS`): ``node``
+(full-batch with masks, or mini-batches with neighbour sampling), ``link``
+(negative sampling) and ``graph`` (a DataLoader over many graphs). Subclass
+:class:`Task` for anything else (a VGAE objective, a forecaster, ...).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.loader import DataLoader
+from torch_geometric.utils import negative_sampling
+
+from graphdl.errors import ConfigError, UnknownNameError, ValidationError
+from graphdl.registry import Registry
+from graphdl.train.metrics import Metric, resolve_metric
+
+__all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split"]
+
+TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
+
+_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def canonical_split(name: str) -> str:
+    """``valid``/``validation`` -> ``val``; other names pass through unchanged."""
+    return _SPLIT_ALIASES.get(name, name)
+
+
+_INPUT_FIELDS = ("edge_weight", "edge_attr", "batch", "n_id")
+_signature_cache: dict[type, tuple[str, ...]] = {}
+
+
+def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
+    """Keyword inputs for ``model(x, edge_index, **kw)`` taken from ``data``.
+
+    Only the optional fields that the model's ``forward`` names (or all of
+    them when it takes ``**kwargs``) and that ``data`` holds are passed.
+    """
+    cls = type(model)
+    if cls not in _signature_cache:
+        params = inspect.signature(model.forward).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        _signature_cache[cls] = tuple(f for f in _INPUT_FIELDS if var_kw or f in params)
+    return {f: data[f] for f in _signature_cache[cls] if f in data and data[f] is not None}
+
+
+def _call(model: nn.Module, data: Data) -> Tensor:
+    return model(data.x, data.edge_index, **model_inputs(model, data))
+
+
+class Task:
+    """Base class: how the Trainer trains and evaluates one kind of problem.
+
+    Attributes:
+        level: ``"node"``, ``"link"``, ``"graph"`` or a custom name.
+        metric: The :class:`Metric` reported per split (``<split>_<metric>``).
+        default_loss: Registered loss name used when the Trainer gets none.
+    """
+
+    level = "custom"
+    default_loss = "cross_entropy"
+
+    def __init__(self, metric: str | Metric = "acc") -> None:
+        self.metric = resolve_metric(metric)
+        self.device = torch.device("cpu")
+        self.loss_kind: str | None = None
+
+    # --- set by the Trainer -------------------------------------------------
+    def setup(self, data: Any, splits: Any = None, device: torch.device | str = "cpu") -> None:
+        """Prepare ``data`` and ``splits`` on ``device`` (called by ``Trainer.fit``)."""
+        raise NotImplementedError
+
+    def split_names(self) -> Sequence[str]:
+        """The splits that :meth:`evaluate` can score, e.g. ``("train", "val", "test")``."""
+        return ("train", "val", "test")
+
+    def train_batches(self) -> Iterable[Any]:
+        """The batches of one training epoch."""
+        raise NotImplementedError
+
+    def train_loss(self, model: nn.Module, batch: Any, loss_fn: nn.Module) -> Tensor:
+        """The scalar loss of one training batch."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        """``{f"{split}_{metric}": value}`` for each requested split."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module) -> Tensor:
+        """Model outputs on all the data (eval mode)."""
+        raise NotImplementedError
+
+    def check_splits(self, splits: Sequence[str]) -> None:
+        unknown = [s for s in splits if canonical_split(s) not in self.split_names()]
+        if unknown:
+            raise UnknownNameError(f"unknown split {unknown[0]!r}; this task has splits "
+                                   f"{', '.join(self.split_names())}")
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(metric={self.metric.name!r})"
+
+
+# ---------------------------------------------------------------------------- node level
+def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
+    if split.dtype == torch.bool:
+        if split.numel() != num_nodes:
+            raise ValidationError(f"{name} mask has {split.numel()} entries but the graph has "
+                                  f"{num_nodes} nodes; a mask needs one entry per node")
+        return split.nonzero().view(-1)
+    split = split.view(-1).long()
+    if split.numel() and (int(split.min()) < 0 or int(split.max()) >= num_nodes):
+        raise ValidationError(f"{name} indices must lie in [0, {num_nodes - 1}], got "
+                              f"[{int(split.min())}, {int(split.max())}]")
+    return split
+
+
+@TASKS.register("node", summary="Node classification or regression (full batch or neighbour sampling)")
+class NodeTask(Task):
+    """Node-level prediction on one graph.
+
+    Splits come from ``data.train_mask``/``val_mask``/``test_mask`` or a dict of
+    masks or index tensors (OGB's ``get_idx_split()``). With ``num_neighbors``
+    training runs in mini-batches of ``batch_size`` seed nodes with neighbour
+    sampling; evaluation stays full-batch.
+
+    With a metric-learning loss (``kind="metric"``) the model outputs
+    embeddings, and ``knn_acc`` scores them with a k-NN classifier fit on the
+    training nodes.
+    """
+
+    level = "node"
+
+    def __init__(self, metric: str | Metric = "acc", num_neighbors: Sequence[int] | None = None,
+                 batch_size: int = 512, knn_k: int = 5) -> None:
+        super().__init__(metric)
+        self.num_neighbors = list(num_neighbors) if num_neighbors else None
+        self.batch_size = batch_size
+        self.knn_k = knn_k
+
+    def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
+              device: torch.device | str = "cpu") -> None:
+        if not isinstance(data, Data):
+            raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
+                                  f"{type(data).__name__}; for a dataset object pass dataset[0]")
+        from graphdl.validate import check_graph
+
+        check_graph(data, require_y=True)
+        self.device = torch.device(device)
+        n = data.num_nodes
+        if splits is None:
+            splits = {name: data[f"{name}_mask"] for name in ("train", "val", "test")
+                      if f"{name}_mask" in data}
+            if "train" not in splits:
+                raise ValidationError("the graph has no train_mask; pass splits={'train': idx, "
+                                      "'val': idx, 'test': idx} (masks or index tensors)")
+        self.splits = {canonical_split(k): _index(v, n, f"split {k!r}").to(self.device) for k, v in splits.items()}
+        self.data = data.to(self.device)
+        y = self.data.y
+        self.y = y.view(-1) if y.dim() > 1 and y.size(-1) == 1 and not y.is_floating_point() else y
+        self._loader = None
+        if self.num_neighbors:
+            from graphdl.sampling import neighbor_loader
+
+            self._loader = neighbor_loader(data, self.num_neighbors, input_nodes=self.splits["train"].cpu(),
+                                           batch_size=self.batch_size, shuffle=True)
+
+    def split_names(self) -> Sequence[str]:
+        return tuple(self.splits)
+
+    def train_batches(self) -> Iterable[Any]:
+        return [self.data] if self._loader is None else self._loader
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        if self._loader is None:
+            idx = self.splits["train"]
+            return loss_fn(_call(model, batch)[idx], self.y[idx])
+        batch = batch.to(self.device)
+        out = _call(model, batch)[: batch.batch_size]
+        y = batch.y[: batch.batch_size]
+        return loss_fn(out, y.view(-1) if y.dim() > 1 and not y.is_floating_point() else y)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module) -> Tensor:
+        return _call(model, self.data)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        out = self.predict(model)
+        if self.metric.name == "knn_acc":
+            return self._knn(out, splits)
+        name = self.metric.name
+        return {f"{canonical_split(s)}_{name}": self.metric(self.y[self.splits[canonical_split(s)]],
+                                                            out[self.splits[canonical_split(s)]])
+                for s in splits}
+
+    def _knn(self, emb: Tensor, splits: Sequence[str]) -> dict[str, float]:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        emb = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
+        y = self.y.cpu().numpy()
+        train = self.splits["train"].cpu().numpy()
+        knn = KNeighborsClassifier(n_neighbors=min(self.knn_k, len(train))).fit(emb[train], y[train])
+        return {f"{canonical_split(s)}_knn_acc": float(knn.score(emb[self.splits[canonical_split(s)].cpu().numpy()],
+                                                                   y[self.splits[canonical_split(s)].cpu().numpy()]))
+                for s in splits}
+
+
+# ---------------------------------------------------------------------------- link level
+def _pairs(edges: Tensor, name: str) -> Tensor:
+    """Node pairs as a ``(2, P)`` long tensor (accepts OGB's ``(P, 2)``)."""
+    if edges.dim() != 2 or 2 not in edges.shape:
+        raise ValidationError(f"{name} must hold node pairs of shape (2, P) or (P, 2), got {tuple(edges.shape)}")
+    return (edges if edges.size(0) == 2 else edges.t()).long()
+
+
+@TASKS.register("link", summary="Link prediction with negative sampling (AUC, AP or OGB Hits@K)")
+class LinkTask(Task):
+    """Link prediction: score node pairs with ``model.decode(z, pairs)``.
+
+    The model's ``forward(x, edge_index)`` gives node embeddings ``z`` from the
+    training graph ``data.edge_index``; pairs are scored by ``model.decode``
+    (a dot product when the model has none). Splits are OGB's edge split dict
+    (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
+    graphs of PyG's ``RandomLinkSplit`` (``edge_label_index``/``edge_label``).
+    Each training batch scores ``batch_size`` positive training edges and as
+    many uniformly sampled negatives (``negative_sampling``), and the loss is
+    called as ``loss_fn(logits, labels)``.
+    """
+
+    level = "link"
+    default_loss = "bce_with_logits"
+
+    def __init__(self, metric: str | Metric = "rocauc", batch_size: int | None = None,
+                 num_negatives: int = 1) -> None:
+        super().__init__(metric)
+        self.batch_size = batch_size
+        self.num_negatives = num_negatives
+
+    def setup(self, data: Data, splits: Any = None, device: torch.device | str = "cpu") -> None:
+        from graphdl.validate import check_graph
+
+        self.device = torch.device(device)
+        self.pos: dict[str, Tensor] = {}
+        self.neg: dict[str, Tensor] = {}
+        if isinstance(splits, (tuple, list)) and len(splits) == 3:  # RandomLinkSplit output
+            for name, part in zip(("train", "val", "test"), splits):
+                label = part.edge_label
+                self.pos[name] = part.edge_label_index[:, label == 1]
+                self.neg[name] = part.edge_label_index[:, label == 0]
+            data = splits[0] if data is None else data
+        elif isinstance(splits, Mapping):
+            for name, part in splits.items():
+                key = canonical_split(name)
+                self.pos[key] = _pairs(part["edge"], f"splits[{name!r}]['edge']")
+                if "edge_neg" in part:
+                    self.neg[key] = _pairs(part["edge_neg"], f"splits[{name!r}]['edge_neg']")
+        else:
+            raise ValidationError("the link task needs splits: OGB's get_edge_split() dict or the "
+                                  "(train, val, test) graphs of torch_geometric.transforms.RandomLinkSplit")
+        check_graph(data)
+        self.data = data.to(self.device)
+        self.pos = {k: v.to(self.device) for k, v in self.pos.items()}
+        self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
+        if "train" not in self.pos:
+            raise ValidationError("splits hold no 'train' edges")
+
+    def split_names(self) -> Sequence[str]:
+        return tuple(k for k in self.pos if k == "train" or k in self.neg)
+
+    def train_batches(self) -> Iterable[Tensor]:
+        pos = self.pos["train"]
+        perm = torch.randperm(pos.size(1), device=self.device)
+        size = self.batch_size or pos.size(1)
+        return [pos[:, perm[i:i + size]] for i in range(0, pos.size(1), size)]
+
+    @staticmethod
+    def _decode(model: nn.Module, z: Tensor, pairs: Tensor) -> Tensor:
+        if hasattr(model, "decode"):
+            return model.decode(z, pairs)
+        return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
+
+    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        z = _call(model, self.data)
+        neg = negative_sampling(self.data.edge_index, num_nodes=self.data.num_nodes,
+                                num_neg_samples=batch.size(1) * self.num_negatives, method="sparse")
+        logits = torch.cat([self._decode(model, z, batch), self._decode(model, z, neg)])
+        labels = torch.cat([logits.new_ones(batch.size(1)), logits.new_zeros(neg.size(1))])
+        return loss_fn(logits, labels)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module) -> Tensor:
+        return _call(model, self.data)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        z = self.predict(model)
+        out = {}
+        for split in map(canonical_split, splits):
+            chunk = 65536
+            pos = torch.cat([self._decode(model, z, p) for p in self.pos[split].split(chunk, dim=1)])
+            neg_pairs = self.neg.get(split, self.neg.get("val"))
+            neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
+            if self.metric.name.startswith("hits@") or self.metric.name == "mrr":
+                value = self.metric(pos, neg)
+            else:
+                value = self.metric(torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]),
+                                    torch.cat([pos, neg]).sigmoid())
+            out[f"{split}_{self.metric.name}"] = value
+        return out
+
+
+# ---------------------------------------------------------------------------- graph level
+@TASKS.register("graph", summary="Graph classification or regression over a DataLoader of graphs")
+class GraphTask(Task):
+    """Graph-level prediction over a dataset of graphs.
+
+    Splits are a dict of index tensors (OGB's ``get_idx_split()``, used when
+    the dataset has it and none are given). Targets with NaN (OGB's missing
+    labels) are left out of the loss and the metric.
+    """
+
+    level = "graph"
+    default_loss = "bce_with_logits"
+
+    def __init__(self, metric: str | Metric = "rocauc", batch_size: int = 32, num_workers: int = 0,
+                 eval_batch_size: int | None = None) -> None:
+        super().__init__(metric)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+
+    def setup(self, data: Any, splits: Mapping[str, Tensor] | None = None,
+              device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        if splits is None:
+            if not hasattr(data, "get_idx_split"):
+                raise ValidationError("pass splits={'train': idx, 'val': idx, 'test': idx} for a dataset "
+                                      "without get_idx_split()")
+            splits = data.get_idx_split()
+        self.subsets = {canonical_split(k): data[v] for k, v in splits.items()}
+        if "train" not in self.subsets:
+            raise ValidationError(f"splits need a 'train' entry, got {', '.join(splits)}")
+        self._train_loader = DataLoader(self.subsets["train"], batch_size=self.batch_size, shuffle=True,
+                                        num_workers=self.num_workers)
+        self._eval_loaders = {k: DataLoader(v, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+                              for k, v in self.subsets.items()}
+
+    def split_names(self) -> Sequence[str]:
+        return tuple(self.subsets)
+
+    def train_batches(self) -> Iterable[Any]:
+        return self._train_loader
+
+    def _target(self, batch: Data, out: Tensor) -> Tensor:
+        y = batch.y
+        if self.loss_kind == "classification" and out.dim() == 2 and out.size(-1) > 1 and not y.is_floating_point():
+            return y.view(-1)  # multi-class: class indices
+        return y.view(out.shape).to(out.dtype)
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        batch = batch.to(self.device)
+        if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
+            raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
+        out = _call(model, batch)
+        y = self._target(batch, out)
+        if y.is_floating_point():
+            labelled = ~torch.isnan(y)
+            return loss_fn(out[labelled], y[labelled])
+        return loss_fn(out, y)
+
+    @staticmethod
+    def _has_batchnorm(model: nn.Module) -> bool:
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+    @torch.no_grad()
+    def _outputs(self, model: nn.Module, split: str) -> tuple[Tensor, Tensor]:
+        preds, ys = [], []
+        for batch in self._eval_loaders[split]:
+            batch = batch.to(self.device)
+            out = _call(model, batch)
+            preds.append(out)
+            ys.append(batch.y.view(len(out), -1) if batch.y.is_floating_point() or out.size(-1) == 1
+                      else batch.y.view(-1))
+        return torch.cat(ys), torch.cat(preds)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module) -> Tensor:
+        return torch.cat([self._outputs(model, s)[1] for s in self.subsets])
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        out = {}
+        for split in map(canonical_split, splits):
+            y, pred = self._outputs(model, split)
+            out[f"{split}_{self.metric.name}"] = self.metric(y, pred)
+        return out
+
+
+def resolve_task(task: str | Task, **kwargs: Any) -> Task:
+    """A :class:`Task` from a registered name (with constructor kwargs) or an instance."""
+    if isinstance(task, Task):
+        if kwargs:
+            raise ConfigError(f"task arguments {sorted(kwargs)} given with a Task instance; "
+                              f"pass them to its constructor instead")
+        return task
+    return TASKS.create(task, **kwargs)

@@ -1,0 +1,391 @@
+"""The shared Trainer: any registered model, any registered loss, any task.
+
+>>> trainer = Trainer(model, loss="cross_entropy", task="node", lr=0.01, weight_decay=5e-4, epochs=200)
+>>> result = trainer.fit(data)          # data.train_mask / val_mask / test_mask
+>>> result.test                          # test metrics at the best validation epoch
+
+Each epoch runs the task's training batches, then evaluates every split once
+(as PyG's and OGB's example loops do) and logs ``train_loss`` and
+``<split>_<metric>``. The test score reported is the one at the epoch with the
+best validation score, and the model ends in that epoch's state.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from graphdl.errors import ConfigError, ValidationError, did_you_mean
+from graphdl.io import atomic_torch_save
+from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint
+from graphdl.train.tasks import Task, resolve_task
+
+__all__ = ["Trainer", "FitResult", "seed_everything", "resolve_loss"]
+
+_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_loss(loss: str | nn.Module | Callable | None, default: str) -> tuple[nn.Module | Callable, str | None]:
+    """A loss module from a registered name (or the module itself) and its kind."""
+    from graphdl import losses
+
+    if loss is None:
+        loss = default
+    if isinstance(loss, str):
+        entry = losses.entry(loss)
+        return entry.obj(), entry.meta.get("kind")
+    if not callable(loss):
+        raise ConfigError(f"loss must be a registered name or a callable module, got {type(loss).__name__}")
+    kind = getattr(loss, "kind", None)
+    if kind is None:
+        kind = next((e.meta.get("kind") for e in losses.entries() if e.obj is type(loss)), None)
+    return loss, kind
+
+
+@dataclass
+class FitResult:
+    """What ``Trainer.fit`` returns.
+
+    Attributes:
+        best_epoch: Epoch (0-based) with the best monitored value.
+        best: All metrics logged at ``best_epoch`` (``val_*``, ``test_*``, ...).
+        history: One dict of metrics per epoch.
+        seconds: Wall time of the fit.
+        monitor: The monitored metric name.
+    """
+
+    best_epoch: int
+    best: dict[str, float]
+    history: list[dict[str, float]]
+    seconds: float
+    monitor: str
+    train_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def test(self) -> dict[str, float]:
+        """Test metrics at the best validation epoch."""
+        return {k: v for k, v in self.best.items() if k.startswith("test_")}
+
+
+class Trainer:
+    """Train and evaluate a model on a task with a loss, both given by name or object.
+
+    Args:
+        model: Any ``nn.Module``; it is called as ``model(x, edge_index, **kw)``
+            with the optional ``edge_weight``/``edge_attr``/``batch`` fields its
+            forward names.
+        loss: Registered loss name (``graphdl.losses.list()``) or a module;
+            ``None`` uses the task's default. A loss with parameters (ArcFace,
+            ProxyAnchor) is optimised together with the model.
+        task: ``"node"``, ``"link"``, ``"graph"`` or a :class:`Task`.
+        task_kwargs: Arguments for the task built from a name (``metric``,
+            ``batch_size``, ``num_neighbors``, ...).
+        optimizer: ``adam``, ``adamw``, ``sgd``, ``rmsprop`` or a factory
+            ``params -> Optimizer``.
+        lr, weight_decay: Optimiser settings.
+        epochs: Maximum number of epochs.
+        scheduler: Optional factory ``optimizer -> LR scheduler`` (stepped each epoch).
+        callbacks: :class:`Callback` objects; a :class:`ModelCheckpoint` that
+            restores the best state is added when none is given.
+        monitor: Metric that selects the best epoch (default ``val_<metric>``).
+        seed: Seed for Python, NumPy and torch at the start of ``fit``.
+        device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+        progress: Show a tqdm progress bar.
+        log_path: Write per-epoch metrics to this ``.csv``/``.json`` file.
+        eval_splits: Splits evaluated each epoch (default: all the task has).
+        grad_clip: Clip the gradient norm to this value.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: str | nn.Module | None = None,
+        task: str | Task = "node",
+        *,
+        task_kwargs: dict[str, Any] | None = None,
+        optimizer: str | Callable[..., torch.optim.Optimizer] = "adam",
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        epochs: int = 200,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        callbacks: Sequence[Callback] = (),
+        monitor: str | None = None,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        log_path: str | os.PathLike | None = None,
+        eval_splits: Sequence[str] | None = None,
+        grad_clip: float | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        if lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {weight_decay}")
+        if isinstance(optimizer, str) and optimizer.lower() not in _OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
+                              f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
+        self.task = resolve_task(task, **(task_kwargs or {}))
+        self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss)
+        if self.task.loss_kind == "metric" and self.task.metric.name == "acc":
+            self.task.metric = type(self.task.metric)("knn_acc", self.task.metric.fn, True)
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device)
+        if isinstance(self.loss_fn, nn.Module):
+            self.loss_fn = self.loss_fn.to(self.device)
+        self.optimizer_spec, self.lr, self.weight_decay = optimizer, lr, weight_decay
+        self.epochs, self.scheduler_factory = epochs, scheduler
+        self.monitor = monitor or f"val_{self.task.metric.name}"
+        self.seed, self.progress, self.grad_clip = seed, progress, grad_clip
+        self.eval_splits = eval_splits
+        self.callbacks: list[Callback] = list(callbacks)
+        if not any(isinstance(c, ModelCheckpoint) for c in self.callbacks):
+            self.callbacks.append(ModelCheckpoint())
+        if log_path is not None:
+            self.callbacks.append(MetricLogger(log_path))
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.history: list[dict[str, float]] = []
+        self.epoch = 0
+        self.should_stop = False
+        self._data: Any = None
+
+    # ------------------------------------------------------------------ helpers
+    def mode_for(self, name: str) -> str:
+        """``"max"`` or ``"min"``: the direction in which metric ``name`` improves."""
+        if name.endswith("loss"):
+            return "min"
+        if name.endswith(self.task.metric.name):
+            return "max" if self.task.metric.higher_is_better else "min"
+        raise ConfigError(f"cannot tell whether {name!r} should go up or down; pass mode='max' or 'min'")
+
+    def parameters(self) -> list[nn.Parameter]:
+        """The model's trainable parameters and the loss's, if it has any."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if isinstance(self.loss_fn, nn.Module):
+            params += [p for p in self.loss_fn.parameters() if p.requires_grad]
+        return params
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Model groups (``model.optimizer_groups(weight_decay)`` when defined) plus the loss's parameters."""
+        if hasattr(self.model, "optimizer_groups"):
+            groups = [dict(g) for g in self.model.optimizer_groups(self.weight_decay)]
+        else:
+            groups = [{"params": list(self.model.parameters()), "weight_decay": self.weight_decay}]
+        if isinstance(self.loss_fn, nn.Module) and any(True for _ in self.loss_fn.parameters()):
+            groups.append({"params": list(self.loss_fn.parameters()), "weight_decay": 0.0})
+        for group in groups:
+            group["params"] = [p for p in group["params"] if p.requires_grad]
+        return [g for g in groups if g["params"]]
+
+    def _build_optimizer(self) -> None:
+        groups = self._param_groups()
+        if not groups:
+            raise ConfigError("the model has no trainable parameters")
+        if callable(self.optimizer_spec):
+            self.optimizer = self.optimizer_spec(groups)
+        else:
+            self.optimizer = _OPTIMIZERS[self.optimizer_spec.lower()](groups, lr=self.lr)
+        self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, data: Any, splits: Any = None, resume_from: str | os.PathLike | None = None) -> FitResult:
+        """Train for up to ``epochs`` epochs and return a :class:`FitResult`.
+
+        ``data`` and ``splits`` are what the task takes (a graph with masks, a
+        dataset with OGB splits, ...). ``resume_from`` continues from a
+        checkpoint written by :meth:`save_checkpoint`.
+        """
+        start = time.perf_counter()
+        if self.seed is not None:
+            seed_everything(self.seed)
+        self.task.setup(data, splits, self.device)
+        self._data = data
+        splits_to_eval = list(self.eval_splits or self.task.split_names())
+        self.task.check_splits(splits_to_eval)
+        if self.monitor.split("_", 1)[0] not in ("train",) and not any(
+                self.monitor.startswith(f"{s}_") for s in self.task.split_names()):
+            raise ConfigError(f"monitor {self.monitor!r} names no split of this task "
+                              f"({', '.join(self.task.split_names())}); e.g. 'val_{self.task.metric.name}'")
+        self._build_optimizer()
+        self.history, self.epoch, self.should_stop = [], 0, False
+        first_epoch = 0
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+        if resume_from is not None:
+            first_epoch = self.load_checkpoint(resume_from) + 1
+        train_seconds = 0.0
+        bar = tqdm(range(first_epoch, self.epochs), desc="epochs", disable=not self.progress, leave=False)
+        for epoch in bar:
+            self.epoch = epoch
+            t0 = time.perf_counter()
+            train_loss = self._train_epoch()
+            train_seconds += time.perf_counter() - t0
+            self.model.eval()
+            logs = {"epoch": epoch, "train_loss": train_loss, **self.task.evaluate(self.model, splits_to_eval)}
+            self.history.append(logs)
+            if self.scheduler is not None:
+                self.scheduler.step()
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, logs)
+            if self.progress:
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"}, refresh=False)
+            if self.should_stop:
+                break
+        for cb in self.callbacks:
+            cb.on_fit_end(self)
+        best_epoch, best = self._best()
+        return FitResult(best_epoch, best, self.history, time.perf_counter() - start, self.monitor,
+                         train_seconds=train_seconds)
+
+    def _train_epoch(self) -> float:
+        model, optimizer, loss_fn, task = self.model, self.optimizer, self.loss_fn, self.task
+        model.train()
+        if isinstance(loss_fn, nn.Module):
+            loss_fn.train()
+        total, count = torch.zeros((), device=self.device), 0
+        for batch in task.train_batches():
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.train_loss(model, batch, loss_fn)
+            loss.backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
+            optimizer.step()
+            total += loss.detach()
+            count += 1
+        if count == 0:
+            raise ValidationError("the training split produced no batch; is it empty?")
+        value = float(total) / count
+        if not np.isfinite(value):
+            raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
+                                  f"rate or check the inputs for NaN/inf")
+        return value
+
+    def _best(self) -> tuple[int, dict[str, float]]:
+        if not self.history:
+            raise ConfigError("no epoch was run (was the run already complete when resumed?)")
+        if self.monitor not in self.history[0]:
+            raise ConfigError(f"monitor {self.monitor!r} is not logged.{did_you_mean(self.monitor, self.history[0])}"
+                              f" Logged metrics: {', '.join(sorted(self.history[0]))}")
+        sign = 1.0 if self.mode_for(self.monitor) == "max" else -1.0
+        # First epoch reaching the best value, as PyG's and OGB's examples pick it.
+        best_index = max(range(len(self.history)),
+                         key=lambda i: (sign * self.history[i][self.monitor], -i))
+        return int(self.history[best_index]["epoch"]), dict(self.history[best_index])
+
+    @torch.no_grad()
+    def evaluate(self, data: Any = None, split: str | Sequence[str] = "test", splits: Any = None) -> dict[str, float]:
+        """Metrics of the current model on ``split`` (a name or several)."""
+        if data is not None:
+            self.task.setup(data, splits, self.device)
+            self._data = data
+        elif self._data is None:
+            raise ConfigError("evaluate() needs data before fit() has been called")
+        names = [split] if isinstance(split, str) else list(split)
+        self.task.check_splits(names)
+        self.model.eval()
+        return self.task.evaluate(self.model, names)
+
+    @torch.no_grad()
+    def predict(self, data: Any = None, splits: Any = None) -> Tensor:
+        """Model outputs (eval mode) on ``data``, or on the data last fitted."""
+        if data is not None:
+            self.task.setup(data, splits, self.device)
+            self._data = data
+        elif self._data is None:
+            raise ConfigError("predict() needs data before fit() has been called")
+        self.model.eval()
+        return self.task.predict(self.model)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: weights, optimiser,
+        scheduler, callbacks, history, epoch and RNG states."""
+        return {
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict() if isinstance(self.loss_fn, nn.Module) else None,
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": self.history,
+            "epoch": self.epoch,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write :meth:`state_dict` to ``path`` atomically."""
+        atomic_torch_save(self.state_dict(), path)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> int:
+        """Restore a checkpoint into this trainer (after ``fit`` set it up); return its epoch."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no checkpoint at {path}")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        expected = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
+        if state.get("model_class") != expected:
+            raise ConfigError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ConfigError(f"checkpoint {path} does not fit this model (different layers or sizes): "
+                              f"{str(exc).splitlines()[0]}") from None
+        if state["loss"] is not None and isinstance(self.loss_fn, nn.Module):
+            self.loss_fn.load_state_dict(state["loss"])
+        if self.optimizer is None:
+            self._build_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if len(state["callbacks"]) != len(self.callbacks):
+            raise ConfigError(f"checkpoint {path} was written with {len(state['callbacks'])} callbacks, "
+                              f"this trainer has {len(self.callbacks)}")
+        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(cb_state)
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        return self.epoch
+
+    def __repr__(self) -> str:
+        return (f"Trainer(model={type(self.model).__name__}, loss={type(self.loss_fn).__name__}, "
+                f"task={self.task!r}, epochs={self.epochs}, device={self.device})")
+
