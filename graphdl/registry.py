@@ -147,7 +147,7 @@ class Registry:
         if key not in self._keys and not self._plugins_loaded:
             self.load_plugins()
         if key not in self._keys:
-            known = sorted(self._entries[p].name for p in set(self._keys.values()))
+            known = sorted((e.name for e in self._entries.values()), key=normalize)
             hint = did_you_mean(key, sorted(self._keys)) or ""
             raise UnknownNameError(
                 f"unknown {self.family[:-1] if self.family.endswith('s') else self.family} "

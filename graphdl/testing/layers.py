@@ -1,0 +1,158 @@
+"""Conformance checks every message-passing layer must pass, plugins included.
+
+>>> from graphdl.testing import check_layer
+>>> check_layer("my_conv")            # a registered name, or a class / factory
+
+Checks: output shape; permutation equivariance (permuting the nodes permutes
+the output rows); ``reset_parameters`` reproducible under a seed; a
+``state_dict`` round trip gives the same outputs; gradients reach every
+parameter. Each failure raises ``AssertionError`` naming the layer and check.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["check_layer", "LAYER_CHECKS", "random_graph"]
+
+
+def random_graph(num_nodes: int = 12, num_edges: int = 40, in_channels: int = 8, edge_dim: int = 4,
+                 seed: int = 0) -> dict[str, Tensor]:
+    """A small random directed graph without self loops or duplicate edges."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_nodes, (num_edges,), generator=gen)
+    dst = torch.randint(0, num_nodes, (num_edges,), generator=gen)
+    keep = src != dst
+    edge_index = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
+    e = edge_index.size(1)
+    return {
+        "x": torch.randn(num_nodes, in_channels, generator=gen),
+        "edge_index": edge_index,
+        "edge_weight": torch.rand(e, generator=gen) + 0.1,
+        "edge_attr": torch.randn(e, edge_dim, generator=gen),
+    }
+
+
+def _resolve(layer: str | Callable[..., nn.Module]) -> tuple[str, Callable[..., nn.Module], dict[str, Any]]:
+    if isinstance(layer, str):
+        from graphdl import layers
+
+        entry = layers.entry(layer)
+        return entry.name, entry.obj, dict(entry.meta)
+    return getattr(layer, "__name__", repr(layer)), layer, {}
+
+
+class _Case:
+    def __init__(self, layer: str | Callable[..., nn.Module], in_channels: int, out_channels: int,
+                 kwargs: dict[str, Any], seed: int) -> None:
+        self.name, self.factory, meta = _resolve(layer)
+        self.edge_weight, self.edge_attr = bool(meta.get("edge_weight")), bool(meta.get("edge_attr"))
+        self.in_channels, self.out_channels, self.seed = in_channels, out_channels, seed
+        self.kwargs = dict(kwargs)
+        self.graph = random_graph(in_channels=in_channels, seed=seed)
+        if self.edge_attr:
+            self.kwargs.setdefault("edge_dim", self.graph["edge_attr"].size(1))
+
+    def build(self) -> nn.Module:
+        torch.manual_seed(self.seed)
+        return self.factory(self.in_channels, self.out_channels, **self.kwargs)
+
+    def run(self, module: nn.Module, graph: dict[str, Tensor] | None = None) -> Tensor:
+        g = graph or self.graph
+        if self.edge_attr:
+            return module(g["x"], g["edge_index"], edge_attr=g["edge_attr"])
+        if self.edge_weight:
+            return module(g["x"], g["edge_index"], g["edge_weight"])
+        return module(g["x"], g["edge_index"])
+
+    def fail(self, check: str, detail: str) -> AssertionError:
+        return AssertionError(f"layer {self.name!r} fails the {check} check: {detail}")
+
+
+def _shape(case: _Case) -> None:
+    module = case.build().eval()
+    out = case.run(module)
+    expected = (case.graph["x"].size(0), case.out_channels)
+    if tuple(out.shape) != expected:
+        raise case.fail("output shape", f"expected {expected}, got {tuple(out.shape)}")
+    if not torch.isfinite(out).all():
+        raise case.fail("output shape", "output holds NaN or inf")
+
+
+def _permutation(case: _Case) -> None:
+    module = case.build().eval()
+    g = case.graph
+    n = g["x"].size(0)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(case.seed + 1))
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(n)
+    permuted = dict(g, x=g["x"][perm], edge_index=inverse[g["edge_index"]])
+    with torch.no_grad():
+        out, out_perm = case.run(module), case.run(module, permuted)
+    if not torch.allclose(out[perm], out_perm, atol=1e-5, rtol=1e-4):
+        err = (out[perm] - out_perm).abs().max().item()
+        raise case.fail("permutation equivariance", f"max difference {err:.3g} after permuting the nodes")
+
+
+def _reset(case: _Case) -> None:
+    module = case.build()
+    if not hasattr(module, "reset_parameters"):
+        raise case.fail("reset_parameters", "the layer has no reset_parameters() method")
+    states = []
+    for _ in range(2):
+        torch.manual_seed(case.seed + 7)
+        module.reset_parameters()
+        states.append(copy.deepcopy(module.state_dict()))
+    for key in states[0]:
+        if not torch.equal(states[0][key], states[1][key]):
+            raise case.fail("reset_parameters", f"{key!r} differs between two resets under the same seed")
+
+
+def _state_dict(case: _Case) -> None:
+    a = case.build().eval()
+    b = case.build().eval()
+    torch.manual_seed(case.seed + 3)
+    if hasattr(b, "reset_parameters"):
+        b.reset_parameters()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        if not torch.allclose(case.run(a), case.run(b)):
+            raise case.fail("state_dict round trip", "a copy loaded from state_dict() gives other outputs")
+
+
+def _gradients(case: _Case) -> None:
+    module = case.build().train()
+    out = case.run(module)
+    (out * torch.randn_like(out)).sum().backward()
+    missing = [name for name, p in module.named_parameters()
+               if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())]
+    if missing:
+        raise case.fail("gradients", f"no finite gradient reaches {', '.join(missing)}")
+    if not any(p.grad.abs().sum() > 0 for p in module.parameters() if p.requires_grad):
+        raise case.fail("gradients", "every gradient is zero")
+
+
+LAYER_CHECKS: dict[str, Callable[[_Case], None]] = {
+    "shape": _shape,
+    "permutation": _permutation,
+    "reset_parameters": _reset,
+    "state_dict": _state_dict,
+    "gradients": _gradients,
+}
+
+
+def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out_channels: int = 16,
+                checks: tuple[str, ...] | None = None, seed: int = 0, **kwargs: Any) -> None:
+    """Run the conformance checks on ``layer`` (a registered name or a class/factory).
+
+    ``kwargs`` go to the layer's constructor. Raises ``AssertionError`` on the
+    first failing check.
+    """
+    case = _Case(layer, in_channels, out_channels, kwargs, seed)
+    for name in checks or tuple(LAYER_CHECKS):
+        LAYER_CHECKS[name](case)

@@ -1,0 +1,66 @@
+import pytest
+import torch
+from torch_geometric.nn import GATConv, GCNConv
+
+import graphdl
+from graphdl.errors import ValidationError
+from graphdl.testing import LAYER_CHECKS, check_layer, random_graph
+
+REQUIRED = {"gcn", "sage", "gat", "gatv2", "gin", "gine", "graphconv", "transformer", "cheb", "edgeconv"}
+
+
+def test_required_layers_are_registered():
+    assert REQUIRED <= set(graphdl.layers.list())
+
+
+@pytest.mark.parametrize("check", list(LAYER_CHECKS))
+@pytest.mark.parametrize("name", graphdl.layers.list())
+def test_every_registered_layer_conforms(name, check):
+    check_layer(name, checks=(check,))
+
+
+def test_scratch_gcn_equals_pyg_gcnconv_with_and_without_weights():
+    g = random_graph(num_nodes=30, num_edges=120, in_channels=5)
+    torch.manual_seed(0)
+    ref = GCNConv(5, 7)
+    ours = graphdl.layers.create("gcn_scratch", 5, 7)
+    ours.load_state_dict({"weight": ref.lin.weight.detach().t(), "bias": ref.bias.detach()})
+    for w in (None, g["edge_weight"]):
+        x1 = g["x"].clone().requires_grad_()
+        x2 = g["x"].clone().requires_grad_()
+        a, b = ref(x1, g["edge_index"], w), ours(x2, g["edge_index"], w)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+        a.sum().backward()
+        b.sum().backward()
+        torch.testing.assert_close(x1.grad, x2.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_created_layers_are_the_pyg_modules():
+    conv = graphdl.layers.create("gat", 8, 64, heads=8)
+    assert isinstance(conv, GATConv) and conv.heads == 8 and conv.out_channels == 8
+    assert graphdl.layers.entry("gat").meta == {"edge_attr": True}
+    assert graphdl.layers.entry("gcn").meta == {"edge_weight": True}
+
+
+def test_heads_must_divide_out_channels():
+    with pytest.raises(ValidationError, match=r"gat: out_channels=10 is not divisible by heads=3"):
+        graphdl.layers.create("gat", 8, 10, heads=3)
+
+
+def test_check_layer_catches_a_layer_that_is_not_equivariant():
+    class Leaky(torch.nn.Module):
+        """Adds a position-dependent term: breaks permutation equivariance."""
+
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.lin = torch.nn.Linear(in_channels, out_channels)
+
+        def reset_parameters(self):
+            self.lin.reset_parameters()
+
+        def forward(self, x, edge_index):
+            return self.lin(x) + torch.arange(x.size(0)).unsqueeze(-1)
+
+    with pytest.raises(AssertionError, match="fails the permutation equivariance check"):
+        check_layer(Leaky)
+    check_layer(Leaky, checks=("shape", "reset_parameters", "state_dict", "gradients"))
