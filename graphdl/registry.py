@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from graphdl.errors import DuplicateNameError, UnknownNameError, did_you_mean
+from graphdl.errors import DuplicateNameError, UnknownNameError, close_matches
 
 __all__ = ["Entry", "Registry", "normalize", "expose_as_module", "NO_PLUGINS_ENV"]
 
@@ -147,14 +147,20 @@ class Registry:
         if key not in self._keys and not self._plugins_loaded:
             self.load_plugins()
         if key not in self._keys:
-            known = sorted((e.name for e in self._entries.values()), key=normalize)
-            hint = did_you_mean(key, sorted(self._keys)) or ""
-            raise UnknownNameError(
-                f"unknown {self.family[:-1] if self.family.endswith('s') else self.family} "
-                f"{name!r}.{hint} Registered {self.family}: {', '.join(known) or '(none)'}. "
-                f"See `graphdl list {self.family}`."
-            )
+            raise UnknownNameError(self._unknown_message(name))
         return self._keys[key]
+
+    def _unknown_message(self, name: str) -> str:
+        spelled = {}  # normalised key -> the spelling it was registered with
+        for entry in self._entries.values():
+            for label in (entry.name, *entry.aliases):
+                spelled[normalize(label)] = label
+        close = [spelled[k] for k in close_matches(normalize(name), spelled)]
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        singular = self.family[:-2] if self.family.endswith("sses") else self.family.rstrip("s")
+        known = sorted((e.name for e in self._entries.values()), key=normalize)
+        return (f"unknown {singular} {name!r}.{hint} Registered {self.family}: "
+                f"{', '.join(known) or '(none)'}. See `graphdl list {self.family}`.")
 
     def entry(self, name: str) -> Entry:
         """The :class:`Entry` registered under ``name`` (or an alias)."""

@@ -71,7 +71,7 @@ def test_unknown_name_lists_close_matches(reg):
     with pytest.raises(UnknownNameError) as info:
         reg.get("alpha_cnv")
     msg = str(info.value)
-    assert msg.startswith("unknown widget 'alpha_cnv'. Did you mean 'alphaconv'?")
+    assert msg.startswith("unknown widget 'alpha_cnv'. Did you mean 'alpha_conv'?")
     assert "Registered widgets: alpha_conv, BetaNet" in msg
     assert isinstance(info.value, KeyError)
 

@@ -55,7 +55,13 @@ class _Monitor(Callback):
 
     def on_fit_start(self, trainer: Trainer) -> None:
         self.monitor = self.monitor or trainer.monitor
-        self.mode = self.mode or trainer.mode_for(self.monitor)
+
+    def _value(self, trainer: Trainer, logs: dict[str, float], owner: str) -> float:
+        """The monitored value, after checking it is logged and knowing its direction."""
+        _check_monitor(self.monitor, logs, owner)
+        if self.mode is None:
+            self.mode = trainer.mode_for(self.monitor)
+        return logs[self.monitor]
 
     def _improved(self, value: float, min_delta: float = 0.0) -> bool:
         if math.isnan(value):
@@ -81,8 +87,7 @@ class EarlyStopping(_Monitor):
         self.wait = 0
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        _check_monitor(self.monitor, logs, "EarlyStopping")
-        value = logs[self.monitor]
+        value = self._value(trainer, logs, "EarlyStopping")
         if self._improved(value, self.min_delta):
             self.best, self.wait = value, 0
         else:
@@ -115,8 +120,7 @@ class ModelCheckpoint(_Monitor):
         self.best_epoch: int | None = None
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        _check_monitor(self.monitor, logs, "ModelCheckpoint")
-        if self._improved(logs[self.monitor]):
+        if self._improved(self._value(trainer, logs, "ModelCheckpoint")):
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
             if self.dirpath is not None:

@@ -1,0 +1,170 @@
+"""The ``graphdl`` command line.
+
+::
+
+    graphdl list layers|losses|datasets|models|tasks [PATTERN]
+    graphdl train --dataset cora --layer gcn --seeds 10 [--root DIR] [--json PATH] ...
+    graphdl train --config run.yaml [flags that override the file]
+    graphdl bench SUITE [--seeds N] [--epochs N] [--root DIR] [--json PATH]
+
+Errors in the input end the command with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from graphdl.config import TrainConfig, config_from_dict, load_config
+from graphdl.errors import GraphDLError
+from graphdl.io import atomic_write_json
+
+__all__ = ["main", "format_table"]
+
+FAMILIES = ("layers", "losses", "datasets", "models", "tasks")
+
+
+def _registry(family: str):
+    import graphdl
+    from graphdl.train import TASKS
+
+    return TASKS if family == "tasks" else getattr(graphdl, family).registry
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    entries = _registry(args.family).entries(args.pattern)
+    rows = [(e.name, e.summary or "-", e.origin) for e in entries]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("name", "summary", "origin"))]
+    widths[1] = min(widths[1], 90)
+    print(f"{'name':<{widths[0]}}  {'summary':<{widths[1]}}  origin")
+    for name, summary, origin in rows:
+        summary = summary if len(summary) <= widths[1] else summary[: widths[1] - 3] + "..."
+        print(f"{name:<{widths[0]}}  {summary:<{widths[1]}}  {origin}")
+    print(f"({len(rows)} {args.family})")
+    return 0
+
+
+def format_table(records: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of benchmark/train records (mean ± std beside the reference)."""
+    header = ("dataset", "model", "metric", "mean ± std", "runs", "reference", "seconds")
+    rows = []
+    for r in records:
+        ref = r.get("reference")
+        ref_text = "-" if ref is None else (f"{ref:.4g}" if isinstance(ref, float) else str(ref))
+        if r.get("reference_source"):
+            ref_text += f" ({r['reference_source']})"
+        rows.append((str(r["dataset"]), str(r["model"]), str(r["metric"]),
+                     f"{r['mean']:.4f} ± {r['std']:.4f}", str(len(r["runs"])), ref_text, f"{r['seconds']:.1f}"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = "  ".join(f"{h:<{w}}" for h, w in zip(header, widths))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(out)
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
+    if args.config is not None:
+        cfg = load_config(args.config)
+        values = {f: getattr(cfg, f) for f in TrainConfig.__dataclass_fields__ if f != "extra"}
+        values.update(given)
+        return config_from_dict(values, source=args.config)
+    return config_from_dict(given, source="command line")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from graphdl.bench import run_config
+
+    cfg = _train_config(args)
+    if cfg.nproc > 1:
+        from graphdl.distributed import launch
+
+        return launch(cfg)
+    record = run_config(cfg.dataset, cfg.model_overrides(), seeds=cfg.seeds, epochs=cfg.epochs, root=cfg.root,
+                        progress=cfg.progress, device=cfg.device, log_path=cfg.log,
+                        checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume)
+    print(format_table([record]))
+    if cfg.json:
+        atomic_write_json(cfg.json, [record])
+        print(f"wrote {cfg.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from graphdl.bench import run_suite
+
+    records = run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,
+                        json_path=args.json, plot_path=args.plot, progress=args.progress)
+    print(format_table(records))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list registered plugins")
+    p.add_argument("family", choices=FAMILIES)
+    p.add_argument("pattern", nargs="?", default=None, help="wildcard filter, e.g. 'gat*'")
+    p.set_defaults(func=cmd_list)
+
+    S = argparse.SUPPRESS  # only flags given on the command line override a config file
+    p = sub.add_parser("train", help="train a model on a dataset over several seeds", argument_default=S)
+    p.add_argument("--config", default=None, help="YAML file with the same keys as these flags")
+    p.add_argument("--dataset", help="dataset name (graphdl list datasets)")
+    p.add_argument("--layer", help="layer name (graphdl list layers)")
+    p.add_argument("--loss", help="loss name (graphdl list losses)")
+    p.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--root", help="data root (default: $GRAPHDL_DATA, else a user cache folder)")
+    p.add_argument("--json", help="write the result record(s) here")
+    p.add_argument("--log", help="per-epoch metrics file (.csv or .json)")
+    p.add_argument("--hidden-channels", "--hidden", dest="hidden_channels", type=int)
+    p.add_argument("--num-layers", type=int)
+    p.add_argument("--dropout", type=float)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--heads", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--norm")
+    p.add_argument("--jk")
+    p.add_argument("--residual", action="store_true")
+    p.add_argument("--virtual-node", action="store_true")
+    p.add_argument("--num-neighbors", type=int, nargs="+", help="neighbour sampling fan-out per layer")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--device")
+    p.add_argument("--checkpoint-dir", help="write a resumable checkpoint here every epoch")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir")
+    p.add_argument("--nproc", type=int, help="processes on this machine (torch.distributed, gloo/NCCL)")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=cmd_train, config=None)
+
+    p = sub.add_parser("bench", help="run a benchmark suite beside the published numbers")
+    p.add_argument("suite", help="suite name, e.g. quick, planetoid, ogbg-mol, ogbl-ddi")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--root", default=None)
+    p.add_argument("--json", default=None)
+    p.add_argument("--plot", default=None, help="PNG of the learning curves")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except GraphDLError as exc:
+        print(f"graphdl: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("graphdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Run configurations: one schema for CLI flags and YAML files.
+
+A YAML file for ``graphdl train --config FILE`` holds the same keys as the
+command line's long options (with ``_`` or ``-``)::
+
+    dataset: cora
+    layer: gat
+    seeds: 10
+    epochs: 200
+    hidden_channels: 64
+    heads: 8
+
+Unknown keys and values of the wrong type raise :class:`ConfigError` naming
+the key (with close matches) and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from graphdl.errors import ConfigError, did_you_mean
+
+__all__ = ["TrainConfig", "load_config", "MODEL_KEYS"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``graphdl train`` needs; ``None`` means "the dataset's default"."""
+
+    dataset: str = "cora"
+    layer: str | None = None
+    loss: str | None = None
+    seeds: int = 1
+    epochs: int | None = None
+    root: str | None = None
+    json: str | None = None
+    log: str | None = None
+    hidden_channels: int | None = None
+    num_layers: int | None = None
+    dropout: float | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    heads: int | None = None
+    batch_size: int | None = None
+    virtual_node: bool = False
+    norm: str | None = None
+    residual: bool | None = None
+    jk: str | None = None
+    num_neighbors: list[int] | None = None
+    patience: int | None = None
+    device: str | None = None
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    nproc: int = 1
+    progress: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def model_overrides(self) -> dict[str, Any]:
+        """The model/optimisation settings the user set (``None`` ones left out)."""
+        out = {k: getattr(self, k) for k in MODEL_KEYS if getattr(self, k) is not None}
+        if self.virtual_node:
+            out["virtual_node"] = True
+        out.update(self.extra)
+        return out
+
+
+MODEL_KEYS = ("layer", "loss", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
+              "batch_size", "norm", "residual", "jk", "num_neighbors", "patience")
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _allowed(tp: Any) -> tuple[type, ...]:
+    """Concrete runtime types a (possibly optional) annotation admits."""
+    tp = typing.get_type_hints(TrainConfig)[tp] if isinstance(tp, str) else tp
+    args = typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+    return tuple(typing.get_origin(a) or a for a in args)
+
+
+def _check_value(key: str, value: Any) -> Any:
+    allowed = _allowed(key)
+    if value is None and type(None) in allowed:
+        return None
+    if isinstance(value, bool) and bool not in allowed:
+        raise ConfigError(f"config key {key!r} must be {_describe(allowed)}, got {value!r}")
+    if isinstance(value, int) and float in allowed and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, allowed):
+        raise ConfigError(f"config key {key!r} must be {_describe(allowed)}, got {type(value).__name__} {value!r}")
+    if key in ("seeds", "nproc", "epochs") and value is not None and value < 1:
+        raise ConfigError(f"config key {key!r} must be >= 1, got {value}")
+    if key in ("lr",) and value is not None and value <= 0:
+        raise ConfigError(f"config key 'lr' must be > 0, got {value}")
+    if key == "dropout" and value is not None and not 0 <= value < 1:
+        raise ConfigError(f"config key 'dropout' must lie in [0, 1), got {value}")
+    if key == "num_neighbors" and (not all(isinstance(v, int) and v >= -1 for v in value) or not value):
+        raise ConfigError(f"config key 'num_neighbors' must be a non-empty list of ints >= -1, got {value!r}")
+    return value
+
+
+def _describe(types_: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types_)
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainConfig:
+    """A validated :class:`TrainConfig` from a mapping (keys with ``-`` or ``_``)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source} must hold a mapping of keys to values, got {type(values).__name__}")
+    cfg = TrainConfig()
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _FIELDS or key == "extra":
+            raise ConfigError(f"unknown key {raw_key!r} in {source}.{did_you_mean(key, [k for k in _FIELDS if k != 'extra'])}"
+                              f" Known keys: {', '.join(k for k in _FIELDS if k != 'extra')}")
+        setattr(cfg, key, _check_value(key, value))
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """Read and validate a YAML run configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return config_from_dict(values or {}, source=str(path))

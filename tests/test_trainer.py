@@ -1,0 +1,161 @@
+import copy
+import csv
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+from torch_geometric.nn import GCNConv
+
+import graphdl
+from graphdl.errors import ConfigError, ValidationError
+from graphdl.train import EarlyStopping, ModelCheckpoint, Trainer
+
+
+@pytest.fixture(scope="module")
+def cora(shared_data):
+    return graphdl.datasets.load("cora", root=shared_data)[0]
+
+
+def gcn(seed=0, **kw):
+    graphdl.seed_everything(seed)
+    return graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=16, out_channels=7,
+                                 num_layers=2, dropout=0.5, **kw)
+
+
+class PlainGCN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = GCNConv(1433, 16), GCNConv(16, 7)
+
+    def forward(self, x, edge_index):
+        x = F.dropout(F.relu(self.conv1(x, edge_index)), 0.5, self.training)
+        return self.conv2(x, edge_index)
+
+
+def test_trainer_matches_a_hand_written_pyg_loop_exactly(cora):
+    """Same init, same seed, same optimiser: the Trainer's weights equal the plain loop's after 5 epochs."""
+    torch.manual_seed(0)
+    ours, ref = PlainGCN(), None
+    ref = copy.deepcopy(ours)
+    trainer = Trainer(ours, "cross_entropy", "node", lr=0.01, weight_decay=5e-4, epochs=5, seed=3,
+                      progress=False, callbacks=[ModelCheckpoint(restore_best=False)])
+    result = trainer.fit(cora)
+
+    torch.manual_seed(3)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.01, weight_decay=5e-4)
+    for _ in range(5):
+        ref.train()
+        opt.zero_grad()
+        loss = F.cross_entropy(ref(cora.x, cora.edge_index)[cora.train_mask], cora.y[cora.train_mask])
+        loss.backward()
+        opt.step()
+    for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=name)
+    assert result.history[-1]["train_loss"] == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_reports_test_at_best_validation_epoch_and_restores_that_state(cora):
+    trainer = Trainer(gcn(), "cross_entropy", "node", lr=0.01, epochs=30, seed=0, progress=False)
+    result = trainer.fit(cora)
+    vals = [h["val_acc"] for h in result.history]
+    best = vals.index(max(vals))
+    assert result.best_epoch == best and result.best == result.history[best]
+    assert result.test == {"test_acc": result.history[best]["test_acc"]}
+    assert trainer.evaluate(split=["val", "test"]) == {"val_acc": result.best["val_acc"],
+                                                       "test_acc": result.best["test_acc"]}
+
+
+def test_seeded_runs_are_reproducible(cora):
+    runs = [Trainer(gcn(), "cross_entropy", epochs=5, seed=1, progress=False).fit(cora).history for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_early_stopping_checks_the_monitor_and_stops(cora):
+    with pytest.raises(ConfigError, match=r"EarlyStopping monitors 'val_accuracy', which is not logged. "
+                                          r"Did you mean 'val_acc'.*Logged metrics: epoch, test_acc"):
+        Trainer(gcn(), epochs=3, progress=False, callbacks=[EarlyStopping("val_accuracy")]).fit(cora)
+    result = Trainer(gcn(), epochs=200, lr=0.05, progress=False,
+                     callbacks=[EarlyStopping("train_loss", patience=1, min_delta=10.0)]).fit(cora)
+    assert len(result.history) == 2
+
+
+def test_metric_log_and_checkpoints_are_written(cora, tmp_path):
+    trainer = Trainer(gcn(), epochs=4, progress=False, log_path=tmp_path / "log.csv",
+                      callbacks=[ModelCheckpoint(tmp_path / "ckpt")])
+    result = trainer.fit(cora)
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert float(rows[2]["val_acc"]) == pytest.approx(result.history[2]["val_acc"])
+    best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=False)
+    assert best["epoch"] == result.best_epoch
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
+    Trainer(gcn(), epochs=2, progress=False, log_path=tmp_path / "log.json").fit(cora)
+    assert len(json.loads((tmp_path / "log.json").read_text())) == 2
+
+
+def test_resume_continues_exactly(cora, tmp_path):
+    full = Trainer(gcn(), epochs=6, seed=0, progress=False).fit(cora)
+    Trainer(gcn(), epochs=3, seed=0, progress=False, callbacks=[ModelCheckpoint(tmp_path)]).fit(cora)
+    resumed = Trainer(gcn(), epochs=6, seed=0, progress=False, callbacks=[ModelCheckpoint(tmp_path)])
+    result = resumed.fit(cora, resume_from=tmp_path / "last.pt")
+    assert result.history == full.history
+
+
+def test_checkpoint_from_another_model_is_refused(cora, tmp_path):
+    Trainer(gcn(), epochs=1, progress=False, callbacks=[ModelCheckpoint(tmp_path)]).fit(cora)
+    other = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=32, out_channels=7)
+    with pytest.raises(ConfigError, match="does not fit this model"):
+        Trainer(other, epochs=2, progress=False).fit(cora, resume_from=tmp_path / "last.pt")
+
+
+def test_neighbour_sampled_mini_batches_learn(cora):
+    trainer = Trainer(gcn(), epochs=15, seed=0, progress=False,
+                      task_kwargs={"num_neighbors": [10, 10], "batch_size": 64})
+    assert trainer.fit(cora).best["val_acc"] > 0.6
+
+
+def test_learnable_loss_parameters_are_optimised():
+    data = Data(x=torch.randn(40, 4), edge_index=torch.randint(0, 40, (2, 100)), y=torch.arange(40) % 4,
+                train_mask=torch.ones(40, dtype=torch.bool), val_mask=torch.ones(40, dtype=torch.bool))
+    model = graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=8)
+    trainer = Trainer(model, graphdl.losses.create("arcface", num_classes=4, embedding_size=8), epochs=2,
+                      progress=False)
+    before = [p.detach().clone() for p in trainer.loss_fn.parameters()]
+    trainer.fit(data)
+    assert before and all(not torch.equal(a, b) for a, b in zip(before, trainer.loss_fn.parameters()))
+    assert trainer.monitor == "val_knn_acc"
+
+
+def test_bad_inputs_are_refused_before_training():
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    x, y = torch.randn(5, 4), torch.zeros(5, dtype=torch.long)
+    mask = torch.ones(5, dtype=torch.bool)
+    cases = [
+        (Data(x=x, edge_index=torch.tensor([[0, 1], [1, 7]]), y=y, train_mask=mask),
+         r"edge_index holds node indices in \[0, 7\] but the graph has 5 nodes"),
+        (Data(x=x, edge_index=torch.tensor([[0, 1, 2]]), y=y, train_mask=mask),
+         r"edge_index must have shape \(2, num_edges\), got \(1, 3\)"),
+        (Data(x=x, edge_index=torch.tensor([[0.0, 1.0], [1.0, 2.0]]), y=y, train_mask=mask),
+         r"edge_index must have dtype torch.long, got torch.float32"),
+        (Data(x=torch.full((5, 4), float("nan")), edge_index=torch.tensor([[0], [1]]), y=y, train_mask=mask),
+         r"x holds NaN or infinite values in 5 rows"),
+        (Data(x=x, edge_index=torch.tensor([[0], [1]]), y=y, train_mask=mask[:3]),
+         r"split 'train' mask has 3 entries but the graph has 5 nodes"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            Trainer(model, epochs=1, progress=False).fit(data)
+
+
+def test_bad_trainer_arguments():
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match=r"unknown optimizer 'adma'. Did you mean 'adam'"):
+        Trainer(model, optimizer="adma")
+    with pytest.raises(ConfigError, match="lr must be > 0, got 0"):
+        Trainer(model, lr=0)
+    with pytest.raises(graphdl.errors.UnknownNameError, match="unknown loss 'crossentropyy'. Did you mean 'cross_entropy'"):
+        Trainer(model, loss="crossentropyy")
+    with pytest.raises(graphdl.errors.UnknownNameError, match="unknown task 'nodes'. Did you mean 'node'"):
+        Trainer(model, task="nodes")
