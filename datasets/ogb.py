@@ -30,6 +30,7 @@ from graphdl.datasets import DATASETS
 from graphdl.datasets.root import (
     DatasetFolder,
     check_gzip,
+    dataset_lock,
     download_allowed,
     first_corrupt_gzip,
     prepare_folder,
@@ -180,7 +181,7 @@ class OGBSpec:
                 f"folder; otherwise delete the folder so it is downloaded again."
             )
         raise folder.missing_error(
-            folder.missing(), url=self.meta.get("url") or None,
+            folder.missing(), fetch=self.fetch_hint(folder),
             reason=f"the folder is incomplete and has no {self.release_file} (delete it to "
                    f"download the dataset again)",
         )
@@ -202,8 +203,13 @@ class OGBSpec:
                 f"graphdl.datasets.ogb.register_ogb_dataset(name, level, meta) and load it by name."
             )
         allowed = download_allowed(download)
-        folder = self.folder(root)
-        self._check_release(folder, allowed)
+        with dataset_lock(str(resolve_root(root) / "ogb" / self.dir_name)):
+            folder = self.folder(root)
+            self._check_release(folder, allowed)
+            return self._load(folder, allowed, kwargs)
+
+    def _load(self, folder: DatasetFolder, allowed: bool, kwargs: dict[str, Any]) -> Any:
+        """Run the official loader on the prepared folder (under the dataset lock)."""
         cls = self.loader_class()
         url = (self.meta.get("url") or None) if self.official else None
 
@@ -216,8 +222,16 @@ class OGBSpec:
             dataset.graphdl_source = folder.source  # named in split errors
             return dataset
 
-        return run_official_loader(folder, construct, url=url, download=allowed,
-                                   find_corrupt=first_corrupt_gzip)
+        return run_official_loader(folder, construct, url=url, fetch=self.fetch_hint(folder),
+                                   download=allowed, find_corrupt=first_corrupt_gzip)
+
+    def fetch_hint(self, folder: DatasetFolder) -> str | None:
+        """How to fetch the files by hand (for missing-file errors)."""
+        url = self.meta.get("url")
+        if not (self.official and url):
+            return None
+        return (f"Download {url}, unzip it and move the folder it holds "
+                f"({self.meta.get('download_name', self.dir_name)}/) to {str(folder.source)!r}")
 
     # ------------------------------------------------------------------ facts
     def metric(self) -> str:

@@ -17,8 +17,10 @@ import torch
 from graphdl.datasets import DATASETS
 from graphdl.datasets.root import (
     DatasetFolder,
+    dataset_lock,
     download_allowed,
     prepare_folder,
+    resolve_root,
     run_official_loader,
 )
 from graphdl.errors import UnknownNameError, ValidationError, did_you_mean
@@ -147,8 +149,6 @@ class PlanetoidSpec:
             **kwargs: Passed to ``Planetoid`` (``split``, ``transform``,
                 ``pre_transform``, ``num_train_per_class``, ...).
         """
-        from torch_geometric.datasets import Planetoid
-
         split = str(kwargs.get("split", "public")).lower()
         if split not in PLANETOID_SPLITS:
             raise UnknownNameError(
@@ -156,7 +156,14 @@ class PlanetoidSpec:
                 f"{did_you_mean(split, PLANETOID_SPLITS)} Planetoid splits: "
                 f"{', '.join(PLANETOID_SPLITS)}."
             )
-        folder = self.folder(root, split)
+        with dataset_lock(str(resolve_root(root) / "planetoid" / self.pyg_name)):
+            return self._load(self.folder(root, split), split, download, kwargs)
+
+    def _load(self, folder: DatasetFolder, split: str, download: bool | None,
+              kwargs: dict[str, Any]) -> Any:
+        """Run ``Planetoid`` on the prepared folder (under the dataset lock)."""
+        from torch_geometric.datasets import Planetoid
+
         prefix = "geom-gcn/" if split == "geom-gcn" else ""
 
         def find_corrupt(folder: DatasetFolder) -> tuple[Path, str] | None:
@@ -172,6 +179,7 @@ class PlanetoidSpec:
             folder,
             lambda: Planetoid(str(folder.work_root), self.pyg_name, **kwargs),
             url=URL,
+            fetch=f"Download each file from {URL}/<file name> into {str(folder.source / prefix / 'raw')!r}",
             download=download_allowed(download),
             find_corrupt=find_corrupt,
             processed_dirs=(f"{prefix}processed",),

@@ -43,6 +43,7 @@ __all__ = [
     "DatasetFolder",
     "prepare_folder",
     "cleanup_on_failure",
+    "dataset_lock",
     "check_gzip",
     "first_corrupt_gzip",
     "run_official_loader",
@@ -163,14 +164,13 @@ class DatasetFolder:
             return self.source / Path(path).relative_to(self.work_dir)
         return Path(path)
 
-    def missing_error(self, missing: list[str], *, url: str | None, reason: str) -> DataError:
-        """A :class:`DataError` naming the missing files and where they go."""
+    def missing_error(self, missing: list[str], *, reason: str, fetch: str | None) -> DataError:
+        """A :class:`DataError` naming the missing files and where they go.
+
+        ``fetch`` is the sentence saying where to get them (``None``: no source).
+        """
         shown = ", ".join(missing[:12]) + (f" (+{len(missing) - 12} more)" if len(missing) > 12 else "")
-        fetch = (
-            f"Download {url} and unpack it so that these files sit in {str(self.source)!r}"
-            if url
-            else f"Put these files into {str(self.source)!r}"
-        )
+        fetch = fetch or f"Put these files into {str(self.source)!r}"
         return DataError(
             f"dataset {self.name!r}: {len(missing)} file(s) missing from "
             f"{str(self.source)!r}: {shown}; {reason}. {fetch}, or pass root= / set "
@@ -273,15 +273,49 @@ def prepare_folder(
 
 
 @contextlib.contextmanager
+def dataset_lock(key: str) -> Iterator[None]:
+    """Serialise preparing and processing one dataset across processes.
+
+    Two processes (pytest-xdist workers, parallel benchmark runs) loading the
+    same dataset would otherwise process it into the same folder at once and
+    one could read the other's half-written file. The lock is an ``flock`` on
+    ``<cache>/locks/<hash of key>.lock``, released when the block ends or the
+    process dies; without ``fcntl`` (Windows) or a writable cache, no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_dir = cache_dir() / "locks"
+    try:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_dir / f"{hashlib.sha1(key.encode('utf-8')).hexdigest()[:16]}.lock", "a")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def cleanup_on_failure(folder: DatasetFolder, processed_dirs: Iterable[str] = ("processed",)) -> Iterator[None]:
     """Undo what a failed load left behind in ``folder.work_dir``.
 
     On any exception (Ctrl-C included) the ``processed_dirs`` are removed, so no
     half-written processed file is ever loaded later; a dataset folder that did
-    not exist before (a failed download) is removed whole, so the next attempt
-    starts clean instead of tripping OGB's "dataset has been updated" prompt.
+    not exist before (a failed download) is removed whole, with the empty
+    parents it needed, so the next attempt starts clean instead of tripping
+    OGB's "dataset has been updated" prompt.
     """
     existed = folder.work_dir.exists()
+    top = folder.work_dir  # the outermost folder this load may create
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
     try:
         yield
     except BaseException:
@@ -289,6 +323,13 @@ def cleanup_on_failure(folder: DatasetFolder, processed_dirs: Iterable[str] = ("
             shutil.rmtree(folder.work_dir / rel, ignore_errors=True)
         if not existed:
             shutil.rmtree(folder.work_dir, ignore_errors=True)
+            path = folder.work_dir.parent  # and the empty parents it created
+            while top in (path, *path.parents) and path != top.parent:
+                try:
+                    path.rmdir()
+                except OSError:
+                    break
+                path = path.parent
         raise
 
 
@@ -319,14 +360,16 @@ def run_official_loader(
     construct: Callable[[], T],
     *,
     url: str | None,
+    fetch: str | None,
     download: bool,
     find_corrupt: Callable[[DatasetFolder], tuple[Path, str] | None],
     processed_dirs: Iterable[str] = ("processed",),
 ) -> T:
     """Run an official loader (``construct``) with offline checks and clean-up.
 
-    * Files missing and downloads off (or no URL): :class:`DataError` naming
-      them and the folder they go in, before any network access.
+    * Files missing and downloads off (or no ``url``): :class:`DataError`
+      naming them, the folder they go in and how to ``fetch`` them by hand,
+      before any network access.
     * The loader runs inside :func:`~graphdl.datasets.safe_load.trusted_dataset_files`.
     * It fails: processed output is removed (:func:`cleanup_on_failure`) and
       the failure is explained: still-missing files (the download failed), a
@@ -340,11 +383,11 @@ def run_official_loader(
     missing = folder.missing()
     if missing and not download:
         raise folder.missing_error(
-            missing, url=url,
+            missing, fetch=fetch,
             reason=f"downloads are off (download=False or ${OFFLINE_ENV} is set)",
         )
     if missing and not url:
-        raise folder.missing_error(missing, url=None, reason="this dataset has no download URL")
+        raise folder.missing_error(missing, fetch=fetch, reason="this dataset has no download URL")
     for attempt in (1, 2):
         had_processed = any((folder.work_dir / rel).is_dir() for rel in processed_dirs)
         try:
@@ -359,9 +402,8 @@ def run_official_loader(
                         # Maybe only the processed file was bad (an interrupted
                         # write): it is removed on the way out; process again.
                         raise _Retry from exc
-                    raise _explain(
-                        folder, exc, url=url, was_missing=bool(missing), find_corrupt=find_corrupt
-                    ) from exc
+                    raise _explain(folder, exc, url=url, fetch=fetch, was_missing=bool(missing),
+                                   find_corrupt=find_corrupt) from exc
         except _Retry:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
@@ -376,6 +418,7 @@ def _explain(
     exc: Exception,
     *,
     url: str | None,
+    fetch: str | None,
     was_missing: bool,
     find_corrupt: Callable[[DatasetFolder], tuple[Path, str] | None],
 ) -> DataError:
@@ -384,7 +427,7 @@ def _explain(
     if still_missing:
         what = "fetching them failed" if was_missing else "the loader failed"
         return folder.missing_error(
-            still_missing, url=url, reason=f"{what} ({type(exc).__name__}: {exc})"
+            still_missing, fetch=fetch, reason=f"{what} ({type(exc).__name__}: {exc})"
         )
     bad = find_corrupt(folder)
     if bad is not None:
