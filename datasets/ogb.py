@@ -31,10 +31,10 @@ from graphdl.datasets.root import (
     DatasetFolder,
     check_gzip,
     dataset_lock,
+    dataset_source,
     download_allowed,
     first_corrupt_gzip,
     prepare_folder,
-    resolve_root,
     run_official_loader,
 )
 from graphdl.errors import DataError, UnknownNameError, ValidationError, did_you_mean
@@ -154,7 +154,7 @@ class OGBSpec:
     def folder(self, root: str | os.PathLike | None = None) -> DatasetFolder:
         """Locate the dataset (copying a read-only root to the cache)."""
         dir_name = self.dir_name
-        if self.official and (resolve_root(root) / "ogb" / f"{dir_name}_pyg").is_dir():
+        if self.official and dataset_source(root, "ogb", f"{dir_name}_pyg").is_dir():
             dir_name += "_pyg"  # what the official loader prefers when present
         return prepare_folder(self.name, "ogb", dir_name, self.expected_files(), root)
 
@@ -203,7 +203,7 @@ class OGBSpec:
                 f"graphdl.datasets.ogb.register_ogb_dataset(name, level, meta) and load it by name."
             )
         allowed = download_allowed(download)
-        with dataset_lock(str(resolve_root(root) / "ogb" / self.dir_name)):
+        with dataset_lock(str(dataset_source(root, "ogb", self.dir_name))):
             folder = self.folder(root)
             self._check_release(folder, allowed)
             return self._load(folder, allowed, kwargs)
@@ -245,9 +245,9 @@ class OGBSpec:
     def summary(self) -> str:
         """One line for ``graphdl list datasets``."""
         tasks = self.num_tasks()
+        count = "" if self.level == "link" else f"{tasks} task{'s' if tasks != 1 else ''}, "
         return (f"OGB {self.level} property prediction: {self.meta.get('task type', '?')}, "
-                f"{tasks} task{'s' if tasks != 1 else ''}, {self.metric()} "
-                f"({self.meta.get('split', '?')} split)")
+                f"{count}{self.metric()} ({self.meta.get('split', '?')} split)")
 
     def info_fields(self) -> dict[str, Any]:
         """The fields of :class:`graphdl.datasets.DatasetInfo` for this dataset."""

@@ -18,9 +18,9 @@ from graphdl.datasets import DATASETS
 from graphdl.datasets.root import (
     DatasetFolder,
     dataset_lock,
+    dataset_source,
     download_allowed,
     prepare_folder,
-    resolve_root,
     run_official_loader,
 )
 from graphdl.errors import UnknownNameError, ValidationError, did_you_mean
@@ -156,7 +156,7 @@ class PlanetoidSpec:
                 f"{did_you_mean(split, PLANETOID_SPLITS)} Planetoid splits: "
                 f"{', '.join(PLANETOID_SPLITS)}."
             )
-        with dataset_lock(str(resolve_root(root) / "planetoid" / self.pyg_name)):
+        with dataset_lock(str(dataset_source(root, "planetoid", self.pyg_name))):
             return self._load(self.folder(root, split), split, download, kwargs)
 
     def _load(self, folder: DatasetFolder, split: str, download: bool | None,
@@ -199,8 +199,8 @@ class PlanetoidSpec:
     def summary(self) -> str:
         """One line for ``graphdl list datasets``."""
         nodes, classes = _STATS[self.name]
-        return (f"Planetoid {self.pyg_name} citation graph: node classification, {nodes:,} nodes, "
-                f"{classes} classes, accuracy (public split)")
+        return (f"Planetoid citation graph: node classification, {nodes:,} nodes, {classes} classes, "
+                f"acc (public split)")
 
     def evaluator(self) -> AccuracyEvaluator:
         """An :class:`AccuracyEvaluator` named after the dataset."""

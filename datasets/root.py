@@ -42,6 +42,7 @@ __all__ = [
     "is_writable_dir",
     "DatasetFolder",
     "prepare_folder",
+    "dataset_source",
     "cleanup_on_failure",
     "dataset_lock",
     "check_gzip",
@@ -232,6 +233,18 @@ def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def dataset_source(root: str | os.PathLike | None, family: str, dir_name: str) -> Path:
+    """Where the user keeps dataset ``dir_name``: ``<data root>/<family>/<dir_name>``.
+
+    When ``root`` is the family folder itself (the ``root`` PyG/OGB take, e.g.
+    ``.../ogb``) and holds ``dir_name``, that folder is used.
+    """
+    data_root = resolve_root(root)
+    if not (data_root / family / dir_name).exists() and (data_root / dir_name).is_dir():
+        return data_root / dir_name
+    return data_root / family / dir_name
+
+
 def prepare_folder(
     name: str,
     family: str,
@@ -247,19 +260,21 @@ def prepare_folder(
         family: ``"planetoid"`` or ``"ogb"``: the sub-folder of the data root.
         dir_name: The dataset's folder under ``<root>/<family>``.
         expected: Files the official loader needs, relative to the dataset folder.
-        root: The ``root`` argument of :func:`graphdl.datasets.load`.
+        root: The ``root`` argument of :func:`graphdl.datasets.load`. Usually the
+            folder holding ``<family>/``; the family folder itself (the root
+            PyG/OGB take, e.g. ``.../ogb``) works too when it holds ``dir_name``.
         copy_parts: Glob patterns (relative to the dataset folder) copied to the
             cache when the source is read-only.
 
     Returns:
         A :class:`DatasetFolder`; a read-only source has been copied to the cache.
     """
-    data_root = resolve_root(root)
-    source = data_root / family / dir_name
+    source = dataset_source(root, family, dir_name)
+    family_root = source.parent
     expected = tuple(expected)
     if is_writable_dir(source):
-        return DatasetFolder(name, source, data_root / family, dir_name, expected, copied=False)
-    work_root = cache_dir() / "copies" / _root_id(data_root) / family
+        return DatasetFolder(name, source, family_root, dir_name, expected, copied=False)
+    work_root = cache_dir() / "copies" / _root_id(family_root) / family
     if not is_writable_dir(work_root):
         raise DataError(
             f"dataset {name!r}: {str(source)!r} is read-only and the cache folder "

@@ -181,6 +181,13 @@ def test_molbace_loads_from_graphdl_data(shared_data: Path, monkeypatch: pytest.
     assert not _processed_dirs(shared_data / "ogb")
 
 
+def test_root_may_be_the_family_folder_as_in_pyg_and_ogb(shared_data: Path) -> None:
+    bace = datasets.load("ogbg-molbace", root=shared_data / "ogb", download=False)
+    cora = datasets.load("cora", root=shared_data / "planetoid", download=False)
+    assert (len(bace), cora[0].num_nodes) == (1513, 2708)
+    assert not _processed_dirs(shared_data)
+
+
 def test_unknown_split_names_the_available_ones(shared_data: Path) -> None:
     dataset = datasets.load("ogbg-molbace", root=shared_data)
     with pytest.raises(UnknownNameError, match=r"split 'scafold' does not exist for ogbg-molbace\. Did you mean 'scaffold'\?"):
