@@ -21,7 +21,7 @@ import torch
 
 import graphdl.datasets as datasets
 from graphdl.datasets import DatasetInfo, trusted_dataset_files
-from graphdl.errors import UnknownNameError, ValidationError
+from graphdl.errors import ConfigError, UnknownNameError, ValidationError
 
 OGB_LEVELS = {"graph": "graphproppred", "link": "linkproppred", "node": "nodeproppred"}
 
@@ -324,3 +324,34 @@ def test_dataset_lock_serialises_loads_of_one_dataset(cache: Path) -> None:
         events.append("second")
     thread.join()
     assert events == ["other dataset", "first done", "second"]
+
+
+def test_plugin_datasets_get_root_info_and_evaluator(tmp_path: Path) -> None:
+    from torch_geometric.data import Data
+
+    seen: dict[str, str] = {}
+
+    def toy(root: str, scale: int = 1) -> list[Data]:
+        """A toy dataset."""
+        seen["root"] = root
+        return [Data(x=torch.ones(3, 2) * scale, train_mask=torch.tensor([True, False, False]),
+                     val_mask=torch.tensor([False, True, False]), test_mask=torch.tensor([False, False, True]))]
+
+    datasets.register("toy-plugin", toy, level="node", metric="acc")
+    try:
+        loaded = datasets.load("toy_plugin", root=tmp_path, scale=2)
+        assert seen["root"] == str(tmp_path) and loaded[0].x.max() == 2
+        assert {k: v.tolist() for k, v in datasets.split_indices(loaded).items()} == {
+            "train": [0], "valid": [1], "test": [2]}
+        info = datasets.info("toy-plugin")
+        assert (info.level, info.metric, info.higher_is_better, info.summary) == ("node", "acc", True, "A toy dataset.")
+        assert datasets.evaluator("toy-plugin").eval({"y_true": [1, 2], "y_pred": [1, 0]}) == {"acc": 0.5}
+        assert "toy-plugin" in datasets.list("toy*")
+    finally:
+        datasets.unregister("toy-plugin")
+    datasets.register("no-meta", toy)
+    try:
+        with pytest.raises(ConfigError, match=r"registered without level and metric meta"):
+            datasets.info("no-meta")
+    finally:
+        datasets.unregister("no-meta")
