@@ -4,6 +4,10 @@ A callback overrides any of ``on_fit_start(trainer)``,
 ``on_epoch_end(trainer, logs)`` and ``on_fit_end(trainer)``, and may keep state
 through ``state_dict``/``load_state_dict`` so that a resumed run continues
 exactly. ``trainer.should_stop = True`` ends training after the epoch.
+
+Under ``torch.distributed`` every rank runs every callback (with the same
+logs), and only the main process (``trainer.is_main_process``, rank 0) writes
+files.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+def _is_main(trainer: Trainer) -> bool:
+    return getattr(trainer, "is_main_process", True)
 
 
 def _check_monitor(monitor: str, logs: dict[str, float], owner: str) -> None:
@@ -107,7 +115,8 @@ class ModelCheckpoint(_Monitor):
 
     With ``dirpath`` the best weights are also written to ``dirpath/best.pt``
     (atomically); the full resumable trainer state is written every
-    ``every_n_epochs`` to ``dirpath/last.pt``.
+    ``every_n_epochs`` to ``dirpath/last.pt``. Both are written on the main
+    process only; ``last.pt`` is gathered from every rank first (RNG states).
     """
 
     def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
@@ -123,7 +132,7 @@ class ModelCheckpoint(_Monitor):
         if self._improved(self._value(trainer, logs, "ModelCheckpoint")):
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
-            if self.dirpath is not None:
+            if self.dirpath is not None and _is_main(trainer):
                 atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs},
                                   self.dirpath / "best.pt")
         if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
@@ -149,6 +158,8 @@ class MetricLogger(Callback):
             raise ConfigError(f"metric log {self.path} must end in .csv or .json")
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        if not _is_main(trainer):
+            return
         history = trainer.history
         if self.path.suffix == ".json":
             atomic_write_json(self.path, history)

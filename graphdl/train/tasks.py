@@ -6,6 +6,16 @@ named splits. Three tasks ship (registered in :data:`TASKS`): ``node``
 (full-batch with masks, or mini-batches with neighbour sampling), ``link``
 (negative sampling) and ``graph`` (a DataLoader over many graphs). Subclass
 :class:`Task` for anything else (a VGAE objective, a forecaster, ...).
+
+Distributed training: under ``torch.distributed`` the Trainer calls
+``task.shard(rank, world_size, seed)`` after ``setup`` and ``task.set_epoch(epoch)``
+before each epoch. ``graph`` and mini-batch ``node`` tasks then draw each
+epoch's order as ``torch.randperm(n)`` seeded with ``seed + epoch`` (PyTorch's
+``DistributedSampler``) and give rank ``r`` the positions ``r, r + W, r + 2W,
+...``; so batch ``i`` of all ranks together is positions ``[i*b*W, (i+1)*b*W)``
+of the permutation: the batch ``i`` that one process with ``shuffle_seed`` set
+and ``batch_size=b*W`` trains on. Other tasks train every rank on all the data
+(correct, as DDP averages identical gradients, but no faster).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 from torch_geometric.utils import negative_sampling
 
+from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, resolve_metric
@@ -46,6 +57,7 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     Only the optional fields that the model's ``forward`` names (or all of
     them when it takes ``**kwargs``) and that ``data`` holds are passed.
     """
+    model = _unwrap(model)
     cls = type(model)
     if cls not in _signature_cache:
         params = inspect.signature(model.forward).parameters
@@ -54,8 +66,23 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     return {f: data[f] for f in _signature_cache[cls] if f in data and data[f] is not None}
 
 
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The user's model inside a ``DistributedDataParallel`` wrapper."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
 def _call(model: nn.Module, data: Data) -> Tensor:
+    if _validate.DEBUG:
+        _validate.check_graph(data)
     return model(data.x, data.edge_index, **model_inputs(model, data))
+
+
+def _distributed_sampler(size: int, rank: int, world_size: int, seed: int) -> Any:
+    from torch.utils.data import DistributedSampler
+
+    return DistributedSampler(range(size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
 
 
 class Task:
@@ -83,6 +110,19 @@ class Task:
     def split_names(self) -> Sequence[str]:
         """The splits that :meth:`evaluate` can score, e.g. ``("train", "val", "test")``."""
         return ("train", "val", "test")
+
+    # --- distributed training (called by the Trainer under torch.distributed) ---
+    rank, world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int, seed: int = 0) -> None:
+        """Train on shard ``rank`` of ``world_size`` from now on (after :meth:`setup`).
+
+        The default keeps every rank on all the training data.
+        """
+        self.rank, self.world_size = rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called before each training epoch (reseeds the distributed samplers)."""
 
     def train_batches(self) -> Iterable[Any]:
         """The batches of one training epoch."""
@@ -114,6 +154,12 @@ class Task:
 
 # ---------------------------------------------------------------------------- node level
 def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
+    if not isinstance(split, Tensor):
+        raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got "
+                              f"{type(split).__name__}")
+    if split.is_floating_point() or split.is_complex():
+        raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got dtype "
+                              f"{split.dtype}; a 0/1 float mask becomes one with .bool()")
     if split.dtype == torch.bool:
         if split.numel() != num_nodes:
             raise ValidationError(f"{name} mask has {split.numel()} entries but the graph has "
@@ -138,16 +184,24 @@ class NodeTask(Task):
     With a metric-learning loss (``kind="metric"``) the model outputs
     embeddings, and ``knn_acc`` scores them with a k-NN classifier fit on the
     training nodes.
+
+    ``shuffle_seed`` draws the mini-batch order from ``torch.randperm`` seeded
+    with ``shuffle_seed + epoch`` instead of the global RNG (the order
+    distributed runs use; see the module docstring). Under torch.distributed
+    each rank samples around its share of the seed nodes; ``batch_size`` is
+    per process.
     """
 
     level = "node"
 
     def __init__(self, metric: str | Metric = "acc", num_neighbors: Sequence[int] | None = None,
-                 batch_size: int = 512, knn_k: int = 5) -> None:
+                 batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
         self.num_neighbors = list(num_neighbors) if num_neighbors else None
         self.batch_size = batch_size
         self.knn_k = knn_k
+        self.shuffle_seed = shuffle_seed
+        self._sampler: Any = None
 
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
@@ -166,15 +220,43 @@ class NodeTask(Task):
                 raise ValidationError("the graph has no train_mask; pass splits={'train': idx, "
                                       "'val': idx, 'test': idx} (masks or index tensors)")
         self.splits = {canonical_split(k): _index(v, n, f"split {k!r}").to(self.device) for k, v in splits.items()}
+        if "train" not in self.splits:
+            raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
+        if data.y.size(0) != n:
+            raise ValidationError(f"data.y has {data.y.size(0)} rows but the graph has {n} nodes; "
+                                  f"the node task needs one target per node")
+        self._graph = data
         self.data = data.to(self.device)
         y = self.data.y
         self.y = y.view(-1) if y.dim() > 1 and y.size(-1) == 1 and not y.is_floating_point() else y
         self._loader = None
+        self._sampler = None
         if self.num_neighbors:
-            from graphdl.sampling import neighbor_loader
+            if self.shuffle_seed is not None:
+                self.shard(0, 1, self.shuffle_seed)
+            else:
+                self._loader = self._neighbor_loader(shuffle=True)
 
-            self._loader = neighbor_loader(data, self.num_neighbors, input_nodes=self.splits["train"].cpu(),
-                                           batch_size=self.batch_size, shuffle=True)
+    def _neighbor_loader(self, **kwargs: Any) -> Any:
+        from graphdl.sampling import neighbor_loader
+
+        return neighbor_loader(self._graph, self.num_neighbors, input_nodes=self.splits["train"].cpu(),
+                               batch_size=self.batch_size, **kwargs)
+
+    def shard(self, rank: int, world_size: int, seed: int = 0) -> None:
+        """Mini-batch training: rank ``rank`` takes every ``world_size``-th seed node of each epoch's
+        permutation (seeded ``shuffle_seed`` or ``seed``, plus the epoch). Full-batch training is
+        not split: every rank computes the full-graph loss."""
+        super().shard(rank, world_size, seed)
+        if not self.num_neighbors:
+            return
+        seed = self.shuffle_seed if self.shuffle_seed is not None else seed
+        self._sampler = _distributed_sampler(self.splits["train"].numel(), rank, world_size, seed)
+        self._loader = self._neighbor_loader(sampler=self._sampler)
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.splits)
@@ -287,6 +369,7 @@ class LinkTask(Task):
 
     @staticmethod
     def _decode(model: nn.Module, z: Tensor, pairs: Tensor) -> Tensor:
+        model = _unwrap(model)
         if hasattr(model, "decode"):
             return model.decode(z, pairs)
         return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
@@ -329,17 +412,26 @@ class GraphTask(Task):
     Splits are a dict of index tensors (OGB's ``get_idx_split()``, used when
     the dataset has it and none are given). Targets with NaN (OGB's missing
     labels) are left out of the loss and the metric.
+
+    The training order comes from the global torch RNG (PyG's DataLoader with
+    ``shuffle=True``; checkpoints hold that RNG, so a resumed run sees the same
+    batches), or with ``shuffle_seed`` from ``torch.randperm`` seeded with
+    ``shuffle_seed + epoch``, the order distributed runs use: under
+    torch.distributed each rank loads its share through a
+    ``DistributedSampler``; ``batch_size`` is per process.
     """
 
     level = "graph"
     default_loss = "bce_with_logits"
 
     def __init__(self, metric: str | Metric = "rocauc", batch_size: int = 32, num_workers: int = 0,
-                 eval_batch_size: int | None = None) -> None:
+                 eval_batch_size: int | None = None, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
+        self.shuffle_seed = shuffle_seed
+        self._sampler: Any = None
 
     def setup(self, data: Any, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
@@ -349,16 +441,39 @@ class GraphTask(Task):
                 raise ValidationError("pass splits={'train': idx, 'val': idx, 'test': idx} for a dataset "
                                       "without get_idx_split()")
             splits = data.get_idx_split()
-        self.subsets = {canonical_split(k): data[v] for k, v in splits.items()}
-        if "train" not in self.subsets:
-            raise ValidationError(f"splits need a 'train' entry, got {', '.join(splits)}")
+        if not isinstance(splits, Mapping):
+            raise ValidationError(f"splits must be a dict of split name -> graph indices, got "
+                                  f"{type(splits).__name__}")
+        if "train" not in {canonical_split(k) for k in splits}:
+            raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
+        _validate.check_dataset(data)
+        self.subsets = {canonical_split(k): data[_validate.check_split_index(v, len(data), f"splits[{k!r}]")]
+                        for k, v in splits.items()}
+        if len(self.subsets["train"]) == 0:
+            raise ValidationError("the 'train' split is empty; it needs at least one graph")
+        self._sampler = None
         self._train_loader = DataLoader(self.subsets["train"], batch_size=self.batch_size, shuffle=True,
                                         num_workers=self.num_workers)
+        if self.shuffle_seed is not None:
+            self.shard(0, 1, self.shuffle_seed)
         self._eval_loaders = {k: DataLoader(v, batch_size=self.eval_batch_size, num_workers=self.num_workers)
                               for k, v in self.subsets.items()}
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.subsets)
+
+    def shard(self, rank: int, world_size: int, seed: int = 0) -> None:
+        """Rank ``rank`` trains on every ``world_size``-th graph of each epoch's permutation
+        (``DistributedSampler`` seeded with ``shuffle_seed`` or ``seed``, plus the epoch)."""
+        super().shard(rank, world_size, seed)
+        seed = self.shuffle_seed if self.shuffle_seed is not None else seed
+        self._sampler = _distributed_sampler(len(self.subsets["train"]), rank, world_size, seed)
+        self._train_loader = DataLoader(self.subsets["train"], batch_size=self.batch_size, sampler=self._sampler,
+                                        num_workers=self.num_workers)
+
+    def set_epoch(self, epoch: int) -> None:
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
 
     def train_batches(self) -> Iterable[Any]:
         return self._train_loader

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from graphdl import distributed as _dist
 from graphdl.errors import ConfigError, ValidationError, did_you_mean
 from graphdl.io import atomic_torch_save
 from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint
@@ -62,6 +63,23 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str) -> tuple
     if kind is None:
         kind = next((e.meta.get("kind") for e in losses.entries() if e.obj is type(loss)), None)
     return loss, kind
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def _set_rng_state(rng: dict[str, Any]) -> None:
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"].cpu())
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
 
 
 @dataclass
@@ -117,6 +135,21 @@ class Trainer:
         log_path: Write per-epoch metrics to this ``.csv``/``.json`` file.
         eval_splits: Splits evaluated each epoch (default: all the task has).
         grad_clip: Clip the gradient norm to this value.
+        deterministic: Use deterministic kernels only
+            (``torch.use_deterministic_algorithms(True)`` during ``fit``, and
+            ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless set); an operation
+            without a deterministic implementation then raises. See
+            ``docs/determinism.md``.
+        ddp_kwargs: Extra arguments for ``DistributedDataParallel`` under
+            ``torch.distributed`` (e.g. ``find_unused_parameters=True``).
+
+    Distributed training: when ``torch.distributed`` is initialised (``torchrun``,
+    ``graphdl train --nproc N``, :func:`graphdl.distributed.spawn`), ``fit``
+    wraps the model in ``DistributedDataParallel``, lets the task train on its
+    shard (``task.shard(rank, world_size, seed)``; ``batch_size`` is per
+    process), averages the training loss over ranks, broadcasts rank 0's
+    evaluation figures (every rank evaluates the full splits) and writes files
+    on rank 0 only (:attr:`is_main_process`).
     """
 
     def __init__(
@@ -139,6 +172,8 @@ class Trainer:
         log_path: str | os.PathLike | None = None,
         eval_splits: Sequence[str] | None = None,
         grad_clip: float | None = None,
+        deterministic: bool = False,
+        ddp_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -155,8 +190,14 @@ class Trainer:
         self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss)
         if self.task.loss_kind == "metric" and self.task.metric.name == "acc":
             self.task.metric = type(self.task.metric)("knn_acc", self.task.metric.fn, True)
+        self.deterministic = bool(deterministic)
+        if self.deterministic:  # before the first cuBLAS call, which reads it
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        self.ddp_kwargs = dict(ddp_kwargs or {})
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda" and self.device.index is None and _dist.is_distributed():
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         self.model = model.to(self.device)
         if isinstance(self.loss_fn, nn.Module):
             self.loss_fn = self.loss_fn.to(self.device)
@@ -176,6 +217,53 @@ class Trainer:
         self.epoch = 0
         self.should_stop = False
         self._data: Any = None
+        self._train_model: nn.Module = self.model  # the DistributedDataParallel wrapper under torch.distributed
+
+    # ------------------------------------------------------------------ distributed
+    @property
+    def rank(self) -> int:
+        """This process's rank under ``torch.distributed`` (0 otherwise)."""
+        return _dist.get_rank()
+
+    @property
+    def world_size(self) -> int:
+        """Number of processes under ``torch.distributed`` (1 otherwise)."""
+        return _dist.get_world_size()
+
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0 and in a single-process run: the process that writes files."""
+        return _dist.is_main_process()
+
+    def _setup_distributed(self) -> None:
+        """Shard the task and wrap the model in DDP (only under torch.distributed)."""
+        self._train_model = self.model
+        if not _dist.is_distributed():
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.task.shard(self.rank, self.world_size, seed=self.seed if self.seed is not None else 0)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self._train_model = DistributedDataParallel(self.model, device_ids=device_ids, **self.ddp_kwargs)
+
+    def _all_reduce_mean(self, value: Tensor) -> Tensor:
+        if _dist.is_distributed():
+            import torch.distributed as dist
+
+            value = value.clone()
+            dist.all_reduce(value)
+            value /= self.world_size
+        return value
+
+    def _broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        if not _dist.is_distributed():
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     # ------------------------------------------------------------------ helpers
     def mode_for(self, name: str) -> str:
@@ -223,6 +311,19 @@ class Trainer:
         dataset with OGB splits, ...). ``resume_from`` continues from a
         checkpoint written by :meth:`save_checkpoint`.
         """
+        if self.deterministic:
+            previous = (torch.are_deterministic_algorithms_enabled(),
+                        torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+            try:
+                return self._fit(data, splits, resume_from)
+            finally:
+                torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+                torch.backends.cudnn.benchmark = previous[2]
+        return self._fit(data, splits, resume_from)
+
+    def _fit(self, data: Any, splits: Any, resume_from: str | os.PathLike | None) -> FitResult:
         start = time.perf_counter()
         if self.seed is not None:
             seed_everything(self.seed)
@@ -235,21 +336,27 @@ class Trainer:
             raise ConfigError(f"monitor {self.monitor!r} names no split of this task "
                               f"({', '.join(self.task.split_names())}); e.g. 'val_{self.task.metric.name}'")
         self._build_optimizer()
+        self._setup_distributed()
         self.history, self.epoch, self.should_stop = [], 0, False
         first_epoch = 0
         for cb in self.callbacks:
             cb.on_fit_start(self)
         if resume_from is not None:
             first_epoch = self.load_checkpoint(resume_from) + 1
+            if self.should_stop:  # the checkpointed run had stopped early
+                first_epoch = self.epochs
         train_seconds = 0.0
-        bar = tqdm(range(first_epoch, self.epochs), desc="epochs", disable=not self.progress, leave=False)
+        bar = tqdm(range(first_epoch, self.epochs), desc="epochs",
+                   disable=not (self.progress and self.is_main_process), leave=False)
         for epoch in bar:
             self.epoch = epoch
+            self.task.set_epoch(epoch)
             t0 = time.perf_counter()
             train_loss = self._train_epoch()
             train_seconds += time.perf_counter() - t0
             self.model.eval()
             logs = {"epoch": epoch, "train_loss": train_loss, **self.task.evaluate(self.model, splits_to_eval)}
+            logs = self._broadcast(logs)  # every rank evaluated the full splits; report rank 0's figures
             self.history.append(logs)
             if self.scheduler is not None:
                 self.scheduler.step()
@@ -257,6 +364,7 @@ class Trainer:
                 cb.on_epoch_end(self, logs)
             if self.progress:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"}, refresh=False)
+            self.should_stop = self._broadcast(self.should_stop)
             if self.should_stop:
                 break
         for cb in self.callbacks:
@@ -266,7 +374,9 @@ class Trainer:
                          train_seconds=train_seconds)
 
     def _train_epoch(self) -> float:
-        model, optimizer, loss_fn, task = self.model, self.optimizer, self.loss_fn, self.task
+        model, optimizer, loss_fn, task = self._train_model, self.optimizer, self.loss_fn, self.task
+        sync_loss_grads = _dist.is_distributed() and isinstance(loss_fn, nn.Module) and any(
+            p.requires_grad for p in loss_fn.parameters())
         model.train()
         if isinstance(loss_fn, nn.Module):
             loss_fn.train()
@@ -275,6 +385,8 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             loss = task.train_loss(model, batch, loss_fn)
             loss.backward()
+            if sync_loss_grads:  # DDP averages the model's gradients; average the loss's parameters' too
+                self._average_loss_gradients()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
             optimizer.step()
@@ -282,11 +394,24 @@ class Trainer:
             count += 1
         if count == 0:
             raise ValidationError("the training split produced no batch; is it empty?")
-        value = float(total) / count
+        if _dist.is_distributed():
+            value = float(self._all_reduce_mean(total / count))
+        else:
+            value = float(total) / count
         if not np.isfinite(value):
             raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
                                   f"rate or check the inputs for NaN/inf")
         return value
+
+    def _average_loss_gradients(self) -> None:
+        import torch.distributed as dist
+
+        for p in self.loss_fn.parameters():
+            if p.requires_grad:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= self.world_size
 
     def _best(self) -> tuple[int, dict[str, float]]:
         if not self.history:
@@ -336,25 +461,43 @@ class Trainer:
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "history": self.history,
             "epoch": self.epoch,
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
+            "should_stop": self.should_stop,
+            "rng": _rng_state(),
             "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
         }
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write :meth:`state_dict` to ``path`` atomically."""
-        atomic_torch_save(self.state_dict(), path)
+        """Write :meth:`state_dict` to ``path`` atomically (temporary file, then rename).
+
+        Under ``torch.distributed`` every rank must call it: the RNG states of
+        all ranks are gathered (``rng_per_rank``) and rank 0 writes the file.
+        """
+        state = self.state_dict()
+        if _dist.is_distributed():
+            import torch.distributed as dist
+
+            gathered: list[Any] = [None] * self.world_size
+            dist.all_gather_object(gathered, state["rng"])
+            state["rng_per_rank"] = gathered
+        if self.is_main_process:
+            atomic_torch_save(state, path)
 
     def load_checkpoint(self, path: str | os.PathLike) -> int:
         """Restore a checkpoint into this trainer (after ``fit`` set it up); return its epoch."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no checkpoint at {path}")
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as exc:  # truncated or foreign file: torch raises many kinds
+            raise ConfigError(f"checkpoint {path} cannot be read ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); it is not a "
+                              f"complete graphdl checkpoint") from None
+        required = ("model", "optimizer", "callbacks", "history", "epoch", "rng", "model_class")
+        if not isinstance(state, dict) or any(k not in state for k in required):
+            raise ConfigError(f"checkpoint {path} is not a resumable Trainer checkpoint (expected the keys "
+                              f"{', '.join(required)}, as Trainer.save_checkpoint and ModelCheckpoint's "
+                              f"last.pt hold; best.pt holds weights only)")
         expected = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
         if state.get("model_class") != expected:
             raise ConfigError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
@@ -377,12 +520,12 @@ class Trainer:
             cb.load_state_dict(cb_state)
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
+        self.should_stop = bool(state.get("should_stop", False))
         rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        per_rank = state.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == self.world_size:
+            rng = per_rank[self.rank]
+        _set_rng_state(rng)
         return self.epoch
 
     def __repr__(self) -> str:

@@ -1,0 +1,233 @@
+"""Data-parallel training with ``torch.distributed`` (gloo on CPU, NCCL on GPUs).
+
+How a distributed run works (see ``docs/distributed.md``):
+
+* Every process runs the same program. :func:`init_from_env` joins the process
+  group that ``torchrun`` (or :func:`launch` / :func:`spawn`) describes in the
+  environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
+  ``MASTER_PORT``).
+* :class:`~graphdl.train.Trainer` sees ``torch.distributed.is_initialized()``
+  and wraps the model in ``DistributedDataParallel``; the task trains on its
+  shard (:meth:`~graphdl.train.Task.shard`): graph-level tasks through a
+  ``DistributedSampler``, node-level mini-batch tasks by splitting the seed
+  nodes the same way. ``batch_size`` is per process: the global batch is
+  ``batch_size * world_size``.
+* Every rank evaluates the full splits (evaluation is cheap), and rank 0's
+  figures are broadcast, so every rank reports the same metrics, exact ones
+  (ROC-AUC, Hits@K) included. The training loss is averaged over ranks.
+* Only rank 0 writes checkpoints, metric logs and result files.
+
+``graphdl train --nproc N`` calls :func:`launch`, which starts ``N`` processes
+on this machine; on several machines run ``torchrun ... -m graphdl train ...``
+on each.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.distributed as dist
+
+if TYPE_CHECKING:
+    from graphdl.config import TrainConfig
+
+__all__ = [
+    "is_distributed", "get_rank", "get_world_size", "is_main_process", "init_from_env", "cleanup",
+    "launch", "spawn", "env_world_size", "ERROR_DIR_ENV",
+]
+
+#: Environment variable naming a folder where :func:`launch`'s children leave their one-line errors.
+ERROR_DIR_ENV = "GRAPHDL_ERROR_DIR"
+
+
+def is_distributed() -> bool:
+    """True inside an initialised ``torch.distributed`` process group."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank() -> int:
+    """This process's rank (0 outside a process group)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size() -> int:
+    """Number of processes (1 outside a process group)."""
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0, and in a single-process run."""
+    return get_rank() == 0
+
+
+def env_world_size() -> int:
+    """``WORLD_SIZE`` from the environment (what ``torchrun`` sets), 1 when unset."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def init_from_env(backend: str | None = None, device: str | torch.device | None = None) -> bool:
+    """Join the process group described by the environment when ``WORLD_SIZE > 1``.
+
+    ``backend`` defaults to NCCL when CUDA is available and ``device`` is not
+    the CPU, else gloo. With NCCL the process uses GPU ``LOCAL_RANK``. Returns
+    True when this call initialised the group (call :func:`cleanup` at the end).
+    """
+    if env_world_size() <= 1 or is_distributed():
+        return False
+    if not dist.is_available():
+        from graphdl.errors import ConfigError
+
+        raise ConfigError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
+    use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+    backend = backend or ("nccl" if use_cuda else "gloo")
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend, init_method="env://")
+    return True
+
+
+def cleanup() -> None:
+    """Leave the process group (no-op outside one)."""
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Env:
+    """Set environment variables for the children, restore them afterwards."""
+
+    def __init__(self, **values: str) -> None:
+        self.values, self.saved = values, {}
+
+    def __enter__(self) -> None:
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc: Any) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _child_env(nprocs: int, port: int, threads: int | None) -> dict[str, str]:
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(nprocs),
+           "LOCAL_WORLD_SIZE": str(nprocs), "GROUP_RANK": "0"}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    elif "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = "1"  # as torchrun does: N processes must not oversubscribe the cores
+    return env
+
+
+# ---------------------------------------------------------------------------- spawn (library use, tests)
+def _spawn_entry(local_rank: int, fn: Callable[..., Any], args: tuple, backend: str | None,
+                 results: str) -> None:
+    os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(local_rank)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    init_from_env(backend)
+    try:
+        value = fn(dist.get_rank(), dist.get_world_size(), *args)
+        torch.save(value, Path(results) / f"rank{local_rank}.pt")
+        dist.barrier()
+    finally:
+        cleanup()
+
+
+def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), backend: str | None = None,
+          threads: int | None = None) -> list[Any]:
+    """Run ``fn(rank, world_size, *args)`` in ``nprocs`` processes of one process group on this machine.
+
+    ``fn`` must be importable by name (a module-level function) and return
+    something ``torch.save`` can write. Returns the values ``fn`` returned,
+    ordered by rank. Each child uses ``threads`` CPU threads (default:
+    ``$OMP_NUM_THREADS``, else 1). ``backend`` defaults as in
+    :func:`init_from_env` (gloo without CUDA).
+    """
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="graphdl-spawn-") as tmp:
+        with _Env(**_child_env(nprocs, _free_port(), threads)):
+            mp.start_processes(_spawn_entry, args=(fn, tuple(args), backend, tmp), nprocs=nprocs,
+                               join=True, start_method="spawn")
+        return [torch.load(Path(tmp) / f"rank{r}.pt", weights_only=False) for r in range(nprocs)]
+
+
+# ---------------------------------------------------------------------------- graphdl train --nproc N
+def _cli_entry(local_rank: int, argv: list[str]) -> None:
+    os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(local_rank)
+    from graphdl.cli import main
+
+    sys.exit(main(argv))
+
+
+def config_to_yaml(cfg: TrainConfig, path: str | os.PathLike) -> None:
+    """Write ``cfg`` (without ``nproc``) as a YAML file that ``graphdl train --config`` reads back exactly."""
+    import dataclasses
+
+    import yaml
+
+    from graphdl.io import atomic_write
+
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("extra", "nproc")}
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(values, handle, sort_keys=False)
+
+
+def launch(cfg: TrainConfig) -> int:
+    """Run ``graphdl train`` with ``cfg`` in ``cfg.nproc`` processes on this machine; return the exit code.
+
+    The children are started with ``torch.multiprocessing`` (as ``torchrun
+    --standalone --nproc-per-node N -m graphdl train ...`` would) and read
+    ``cfg`` back from a temporary YAML file. Each child uses one CPU thread
+    unless ``OMP_NUM_THREADS`` is set. Errors a child reports on purpose are
+    printed once, as one ``graphdl: error: ...`` line, and give exit code 2.
+    """
+    import torch.multiprocessing as mp
+
+    from graphdl.errors import ConfigError
+
+    if env_world_size() > 1:
+        raise ConfigError("--nproc cannot be used inside torchrun (WORLD_SIZE is already set); "
+                          "give torchrun's --nproc-per-node instead")
+    if torch.cuda.is_available() and (cfg.device is None or cfg.device.startswith("cuda")) \
+            and cfg.nproc > torch.cuda.device_count():
+        raise ConfigError(f"--nproc {cfg.nproc} needs one GPU per process but {torch.cuda.device_count()} "
+                          f"are visible; lower --nproc or pass --device cpu")
+    with tempfile.TemporaryDirectory(prefix="graphdl-launch-") as tmp:
+        config = Path(tmp) / "run.yaml"
+        errors = Path(tmp) / "errors"
+        errors.mkdir()
+        config_to_yaml(cfg, config)
+        argv = ["train", "--config", str(config)]
+        code = 0
+        with _Env(**_child_env(cfg.nproc, _free_port(), None), **{ERROR_DIR_ENV: str(errors)}):
+            try:
+                mp.start_processes(_cli_entry, args=(argv,), nprocs=cfg.nproc, join=True, start_method="spawn")
+            except mp.ProcessExitedException as exc:
+                code = exc.exit_code if exc.exit_code and exc.exit_code > 0 else 1
+            except mp.ProcessRaisedException:
+                code = 1  # the child's traceback is already printed
+        messages = list(dict.fromkeys(p.read_text(encoding="utf-8").strip()
+                                      for p in sorted(errors.iterdir())))
+    if messages:
+        print(f"graphdl: error: {' | '.join(messages)}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,149 @@
+"""Distributed data-parallel training (gloo, two CPU processes) against one process with the same global batch.
+
+How the equivalence works (docs/distributed.md): the task draws each epoch's
+order as ``torch.randperm(n)`` seeded with ``seed + epoch``; rank ``r`` of
+``W`` takes positions ``r, r + W, ...`` in batches of ``b``, so batch ``i`` of
+all ranks together is the single process's batch ``i`` of size ``b * W``. The
+loss is a mean and the per-rank batches are equally large, so DDP's average of
+the per-rank gradients is the single process's gradient, up to rounding.
+"""
+
+import json
+
+import torch
+from torch_geometric.data import Data
+from torch_geometric.datasets import FakeDataset
+
+import graphdl
+from graphdl.distributed import get_world_size, is_distributed, spawn
+from graphdl.train import ModelCheckpoint, Trainer
+
+EPOCHS = 2
+PER_RANK_BATCH = 4
+WORLD = 2
+
+
+def _graph_dataset():
+    graphdl.seed_everything(123)  # FakeDataset draws from Python's and torch's RNGs
+    dataset = FakeDataset(num_graphs=24, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    splits = {"train": torch.arange(16), "val": torch.arange(16, 20), "test": torch.arange(20, 24)}
+    return dataset, splits
+
+
+def _gin():
+    graphdl.seed_everything(7)
+    return graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=16, out_channels=2,
+                                 num_layers=2, dropout=0.0, layer_kwargs={"batch_norm": False})
+
+
+def _node_graph():
+    gen = torch.Generator().manual_seed(5)
+    n = 48
+    data = Data(x=torch.randn(n, 6, generator=gen), edge_index=torch.randint(0, n, (2, 200), generator=gen),
+                y=torch.randint(0, 3, (n,), generator=gen))
+    mask = torch.zeros(n, dtype=torch.bool)
+    data.train_mask, data.val_mask, data.test_mask = mask.clone(), mask.clone(), mask.clone()
+    data.train_mask[:32], data.val_mask[32:40], data.test_mask[40:] = True, True, True
+    return data
+
+
+def _sage():
+    graphdl.seed_everything(11)
+    return graphdl.models.create("gnn", layer="sage", in_channels=6, hidden_channels=16, out_channels=3,
+                                 num_layers=2, dropout=0.0)
+
+
+def _fit_graph(batch_size, shuffle_seed=None, **trainer_kw):
+    dataset, splits = _graph_dataset()
+    task_kwargs = {"batch_size": batch_size, "metric": "acc", "shuffle_seed": shuffle_seed}
+    trainer = Trainer(_gin(), "cross_entropy", "graph", task_kwargs=task_kwargs,
+                      lr=0.01, epochs=EPOCHS, seed=0, progress=False, device="cpu", **trainer_kw)
+    result = trainer.fit(dataset, splits)
+    return trainer, result
+
+
+def _fit_node(batch_size, **task_kw):
+    trainer = Trainer(_sage(), "cross_entropy", "node", lr=0.01, epochs=EPOCHS, seed=0, progress=False,
+                      device="cpu", callbacks=[ModelCheckpoint(restore_best=False)],
+                      task_kwargs={"num_neighbors": [-1, -1], "batch_size": batch_size, **task_kw})
+    result = trainer.fit(_node_graph())
+    return trainer, result
+
+
+def _params(trainer):
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def _worker(rank, world_size, out_dir):
+    """One rank: the graph task (GIN, no BatchNorm) and a full-neighbourhood node task under DDP."""
+    assert is_distributed() and get_world_size() == world_size
+    trainer, graph_result = _fit_graph(PER_RANK_BATCH, log_path=f"{out_dir}/log.json",
+                                       callbacks=[ModelCheckpoint(out_dir, restore_best=False)])
+    assert trainer.is_main_process == (rank == 0)
+    graph_batches = len(trainer.task.train_batches())
+    node_trainer, node_result = _fit_node(PER_RANK_BATCH)
+    return {"graph_params": _params(trainer), "graph_history": graph_result.history,
+            "graph_batches": graph_batches, "node_params": _params(node_trainer),
+            "node_history": node_result.history}
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    ranks = spawn(_worker, WORLD, args=(str(tmp_path),), backend="gloo", threads=1)
+
+    # One process, the same seeded order (shuffle_seed = the Trainer seed the ranks used), global batch.
+    single, single_result = _fit_graph(PER_RANK_BATCH * WORLD, shuffle_seed=0,
+                                       callbacks=[ModelCheckpoint(restore_best=False)])
+    assert len(single.task.train_batches()) == ranks[0]["graph_batches"] == 2  # 16 graphs / (4 * 2)
+
+    node_single, node_single_result = _fit_node(PER_RANK_BATCH * WORLD, shuffle_seed=0)
+
+    for key, params, result in (("graph", _params(single), single_result),
+                                ("node", _params(node_single), node_single_result)):
+        for rank in ranks:
+            assert rank[f"{key}_params"].keys() == params.keys()
+            for name, value in params.items():
+                torch.testing.assert_close(rank[f"{key}_params"][name], value, atol=1e-5, rtol=1e-5,
+                                           msg=f"{key} task: {name}")
+        # Every rank reports the same figures (rank 0's evaluation, broadcast; the loss averaged over ranks).
+        assert ranks[0][f"{key}_history"] == ranks[1][f"{key}_history"]
+        for dist_row, row in zip(ranks[0][f"{key}_history"], result.history):
+            assert dist_row.keys() == row.keys()
+            for metric, value in row.items():
+                assert abs(dist_row[metric] - value) < 1e-5, (key, metric, dist_row[metric], value)
+        assert len(ranks[0][f"{key}_history"]) == EPOCHS
+
+    # Rank 0 alone wrote the checkpoint and the log; the checkpoint holds both ranks' RNG states.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt", "log.json"]
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["epoch"] == EPOCHS - 1 and len(state["rng_per_rank"]) == WORLD
+    assert len(json.loads((tmp_path / "log.json").read_text())) == EPOCHS
+    # A single process can continue from a checkpoint a distributed run wrote.
+    for name, value in state["model"].items():
+        torch.testing.assert_close(value, ranks[0]["graph_params"][name], atol=0, rtol=0)
+
+
+def test_seeded_shuffle_gives_the_union_of_the_ranks_batches():
+    """The sampler design itself: rank batches i together == the one-process batch i (as sets)."""
+    from graphdl.train.tasks import GraphTask
+
+    dataset, splits = _graph_dataset()
+    single = GraphTask(batch_size=PER_RANK_BATCH * WORLD, shuffle_seed=3)
+    single.setup(dataset, splits)
+    shards = []
+    for rank in range(WORLD):
+        task = GraphTask(batch_size=PER_RANK_BATCH)
+        task.setup(dataset, splits)
+        task.shard(rank, WORLD, seed=3)
+        shards.append(task)
+    for epoch in range(3):
+        for task in (single, *shards):
+            task.set_epoch(epoch)
+        one = [sorted(b.x.sum(-1).tolist()) for b in single.train_batches()]
+        many = [sorted(sum((b.x.sum(-1).tolist() for b in batches), []))
+                for batches in zip(*(s.train_batches() for s in shards))]
+        assert one == many
+    orders = []
+    for epoch in (0, 1):
+        single.set_epoch(epoch)
+        orders.append([b.x.sum().item() for b in single.train_batches()])
+    assert orders[0] != orders[1]  # reshuffled every epoch
