@@ -10,3 +10,23 @@ LOSSES = Registry("losses")
 expose_as_module(__name__, LOSSES)
 
 __all__ = ["LOSSES"]
+
+# The built-in losses register themselves on import (one flat module per group).
+from graphdl.losses import (  # noqa: E402,F401
+    base,
+    classification,
+    distances,
+    divergence,
+    graph,
+    metric,
+    ranking,
+)
+from graphdl.losses.base import Loss  # noqa: E402
+from graphdl.losses.distances import (  # noqa: E402
+    CosineSimilarity,
+    Distance,
+    DotProductSimilarity,
+    LpDistance,
+)
+
+__all__ += ["Loss", "Distance", "LpDistance", "CosineSimilarity", "DotProductSimilarity"]

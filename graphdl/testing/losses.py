@@ -1,0 +1,250 @@
+"""Conformance checks for loss plugins: one call per loss.
+
+>>> from graphdl.testing.losses import check_loss
+>>> check_loss("supcon")                     # a registered name
+>>> check_loss(MyLoss(margin=0.3), inputs=((emb, labels), {}))
+
+:func:`check_loss` builds the loss for every reduction it supports and checks
+that the value is finite, that ``"mean"``/``"sum"`` give a scalar and
+``"none"`` a tensor whose sum equals ``"sum"``, that the gradient reaches every
+input (and every learnable parameter of the loss), that the gradient passes
+``torch.autograd.gradcheck`` in float64, that an unknown reduction raises
+:class:`~graphdl.errors.ValidationError`, and that ``repr`` shows the
+hyper-parameters. A failed check raises ``AssertionError`` saying which.
+
+Inputs come from ``inputs=``, else from the loss's ``example_inputs()``
+(graphdl's :class:`~graphdl.losses.Loss` subclasses define one), else from
+the registry ``kind`` of the entry (``metric``, ``classification``,
+``regression``, ``divergence``); ``ranking`` and ``graph`` losses that do not
+define ``example_inputs`` must be given ``inputs``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from graphdl.errors import ValidationError
+
+__all__ = ["check_loss", "default_inputs"]
+
+_SCALAR_REDUCTIONS = ("mean", "sum", "batchmean")
+
+
+def default_inputs(kind: str | None, dtype: torch.dtype = torch.float64,
+                   generator: torch.Generator | None = None) -> tuple[tuple, dict]:
+    """Small valid ``(args, kwargs)`` for a loss of the given registry ``kind``."""
+    g = generator
+    if kind == "metric":
+        emb = torch.randn(12, 6, dtype=dtype, generator=g).requires_grad_()
+        labels = torch.arange(4).repeat_interleave(3)[torch.randperm(12, generator=g)]
+        return (emb, labels), {}
+    if kind == "classification":
+        return (torch.randn(8, 5, dtype=dtype, generator=g).requires_grad_(),
+                torch.randint(0, 5, (8,), generator=g)), {}
+    if kind == "regression":
+        return (torch.randn(8, 2, dtype=dtype, generator=g).requires_grad_(),
+                torch.randn(8, 2, dtype=dtype, generator=g)), {}
+    if kind == "divergence":
+        inp = F.log_softmax(torch.randn(5, 4, dtype=dtype, generator=g), -1).requires_grad_()
+        return (inp, torch.softmax(torch.randn(5, 4, dtype=dtype, generator=g), -1)), {}
+    raise ValueError(
+        f"no default inputs for losses of kind {kind!r}; give the loss an example_inputs() "
+        f"method or pass inputs=((args...), {{kwargs}}) to check_loss"
+    )
+
+
+def _clone(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        y = x.detach().clone()
+        return y.requires_grad_() if x.requires_grad else y
+    if isinstance(x, tuple):
+        return tuple(_clone(v) for v in x)
+    if isinstance(x, list):
+        return [_clone(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _clone(v) for k, v in x.items()}
+    return x
+
+
+def _leaves(x: Any) -> list[Tensor]:
+    if isinstance(x, Tensor):
+        return [x] if x.requires_grad else []
+    if isinstance(x, (tuple, list)):
+        return [t for v in x for t in _leaves(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _leaves(v)]
+    return []
+
+
+def _replace_leaves(x: Any, it: Any) -> Any:
+    if isinstance(x, Tensor):
+        return next(it) if x.requires_grad else x
+    if isinstance(x, tuple):
+        return tuple(_replace_leaves(v, it) for v in x)
+    if isinstance(x, list):
+        return [_replace_leaves(v, it) for v in x]
+    if isinstance(x, dict):
+        return {k: _replace_leaves(v, it) for k, v in x.items()}
+    return x
+
+
+def _scalar_hparams(target: Any) -> list[str]:
+    """Constructor arguments with plain (number, bool, str) defaults."""
+    init = target.__init__ if inspect.isclass(target) else target
+    try:
+        params = inspect.signature(init).parameters
+    except (TypeError, ValueError):
+        return []
+    out = []
+    for name, p in params.items():
+        if name in ("self", "reduction") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty or isinstance(p.default, (bool, int, float, str)):
+            out.append(name)
+    return out
+
+
+def check_loss(
+    loss: str | nn.Module,
+    *,
+    inputs: tuple[tuple, dict] | tuple | None = None,
+    init_kwargs: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+    gradcheck: bool = True,
+    rtol: float = 1e-6,
+) -> dict[str, Any]:
+    """Run the loss conformance suite on a registered name or a loss module.
+
+    Args:
+        loss: a name registered in :mod:`graphdl.losses` (plugins included) or a module.
+        inputs: ``(args, kwargs)`` (or just ``args``) to call the loss with;
+            floating tensors with ``requires_grad=True`` are the ones checked
+            for gradients. Default: see the module docstring.
+        init_kwargs: extra constructor arguments when ``loss`` is a name
+            (merged over the class's ``example_init``).
+        dtype: dtype of the generated inputs (float64 for ``gradcheck``).
+        seed: seed of the generated inputs.
+        gradcheck: also run :func:`torch.autograd.gradcheck` (float64 only).
+        rtol: tolerance of the ``none.sum() == sum`` check.
+
+    Returns:
+        ``{"name", "kind", "reductions", "values"}`` of what was checked.
+    """
+    from graphdl.losses import LOSSES
+    from graphdl.losses.base import KINDS
+
+    init_kwargs = dict(init_kwargs or {})
+    kind: str | None = None
+    if isinstance(loss, str):
+        entry = LOSSES.entry(loss)
+        name, target = entry.name, entry.obj
+        kind = entry.meta.get("kind")
+        assert kind in KINDS, (
+            f"loss {name!r} is registered with kind={kind!r}; register it with kind= one of {KINDS} "
+            f"so the Trainer knows how to call it"
+        )
+        kwargs0 = {**getattr(target, "example_init", {}), **init_kwargs}
+
+        def build(**kw: Any) -> nn.Module:
+            return LOSSES.create(name, **{**kwargs0, **kw})
+    else:
+        assert isinstance(loss, nn.Module), f"check_loss needs a name or an nn.Module, got {type(loss)!r}"
+        name, target, proto = type(loss).__name__, type(loss), loss
+        kind = getattr(loss, "kind", None)
+
+        def build(**kw: Any) -> nn.Module:
+            m = copy.deepcopy(proto)
+            for k, v in kw.items():
+                setattr(m, k, v)
+            return m
+
+    base = build()
+    assert isinstance(base, nn.Module), f"{name}: the registered factory must return an nn.Module"
+    reductions = tuple(getattr(base, "reductions", ("mean", "sum", "none")))
+    assert reductions, f"{name}: declares no reductions"
+
+    gen = torch.Generator().manual_seed(seed)
+    if inputs is None:
+        if hasattr(base, "example_inputs"):
+            try:
+                inputs = base.example_inputs(dtype=dtype, generator=gen)
+            except NotImplementedError:
+                inputs = default_inputs(kind, dtype, gen)
+        else:
+            inputs = default_inputs(kind, dtype, gen)
+    if not (isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[0], tuple)
+            and isinstance(inputs[1], dict)):
+        inputs = (tuple(inputs), {})
+    args0, kwargs0_call = inputs
+    assert _leaves((args0, kwargs0_call)), (
+        f"{name}: none of the inputs requires grad; mark the differentiable inputs with "
+        f"requires_grad_()"
+    )
+
+    values: dict[str, Tensor] = {}
+    for red in reductions:
+        module = build(reduction=red)
+        assert getattr(module, "reduction", red) == red, f"{name}: reduction={red!r} was not applied"
+        args, kwargs = _clone(args0), _clone(kwargs0_call)
+        torch.manual_seed(seed)
+        out = module(*args, **kwargs)
+        assert isinstance(out, Tensor), f"{name}[{red}]: returned {type(out).__name__}, not a Tensor"
+        assert bool(torch.isfinite(out).all()), f"{name}[{red}]: value is not finite: {out}"
+        if red in _SCALAR_REDUCTIONS:
+            assert out.dim() == 0, f"{name}[{red}]: expected a scalar, got shape {tuple(out.shape)}"
+        else:
+            assert out.dim() >= 1, f"{name}[{red}]: expected a tensor of terms, got a scalar"
+        out.sum().backward()
+        leaves = _leaves((args, kwargs))
+        for i, t in enumerate(leaves):
+            assert t.grad is not None, f"{name}[{red}]: no gradient reached differentiable input #{i}"
+            assert bool(torch.isfinite(t.grad).all()), f"{name}[{red}]: non-finite gradient for input #{i}"
+        assert any(bool(t.grad.ne(0).any()) for t in leaves), (
+            f"{name}[{red}]: the gradient is zero for every input"
+        )
+        for pname, p in module.named_parameters():
+            if p.requires_grad:
+                assert p.grad is not None, f"{name}[{red}]: parameter {pname!r} got no gradient"
+                assert bool(torch.isfinite(p.grad).all()), f"{name}[{red}]: non-finite gradient for {pname!r}"
+        values[red] = out.detach()
+
+    if "none" in values and "sum" in values:
+        total, none = values["sum"], values["none"].sum()
+        assert torch.allclose(none, total, rtol=rtol, atol=1e-9), (
+            f"{name}: reduction='none' terms sum to {none.item()} but reduction='sum' gives {total.item()}"
+        )
+
+    try:
+        build(reduction="no-such-reduction")
+    except ValidationError as exc:
+        assert "reduction" in str(exc), f"{name}: the bad-reduction error does not name 'reduction': {exc}"
+    else:
+        raise AssertionError(f"{name}: reduction='no-such-reduction' was accepted; raise ValidationError")
+
+    text = repr(base)
+    missing = [h for h in _scalar_hparams(target) if f"{h}=" not in text]
+    assert not missing, f"{name}: repr {text!r} does not show hyper-parameter(s) {missing}"
+
+    if gradcheck and dtype == torch.float64:
+        red = "sum" if "sum" in reductions else reductions[0]
+        module = build(reduction=red).double()
+        args, kwargs = _clone(args0), _clone(kwargs0_call)
+        leaves = _leaves((args, kwargs))
+
+        def fn(*xs: Tensor) -> Tensor:
+            a, k = _replace_leaves((args, kwargs), iter(xs))
+            torch.manual_seed(seed)
+            return module(*a, **k)
+
+        assert torch.autograd.gradcheck(fn, tuple(leaves), eps=1e-6, atol=1e-5, rtol=1e-4), (
+            f"{name}: gradcheck failed"
+        )
+
+    return {"name": name, "kind": kind, "reductions": reductions, "values": values}

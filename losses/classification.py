@@ -1,0 +1,254 @@
+r"""Classification and regression losses on ``(input, target)``, as :mod:`torch.nn`.
+
+``cross_entropy``, ``bce_with_logits``, ``mse``, ``l1`` and ``huber`` compute
+exactly what their :mod:`torch.nn` namesakes compute (same functional kernels,
+after checking the inputs); ``focal`` is the focal loss of Lin et al. (2017)
+for binary (sigmoid) and multi-class (softmax) targets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphdl.errors import ValidationError
+from graphdl.losses import LOSSES
+from graphdl.losses.base import Loss, check_number, check_same_shape, check_tensor
+
+__all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "FocalLoss", "MSELoss", "L1Loss", "HuberLoss"]
+
+
+def _optional_tensor(owner: str, name: str, value: Any) -> Tensor | None:
+    if value is None:
+        return None
+    t = torch.as_tensor(value, dtype=torch.get_default_dtype()) if not isinstance(value, Tensor) else value
+    return check_tensor(owner, name, t.detach())
+
+
+def _class_targets(owner: str, input: Tensor, target: Tensor) -> None:
+    if target.is_floating_point() or target.dtype == torch.bool:
+        return
+    if input.dim() < 1 or target.shape != input.shape[:1] + input.shape[2:]:
+        raise ValidationError(
+            f"{owner}: class-index target must have shape {tuple(input.shape[:1] + input.shape[2:])} "
+            f"for input of shape {tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}."
+        )
+
+
+class _Classification(Loss):
+    kind = "classification"
+
+    def example_inputs(self, dtype=torch.float64, generator=None):
+        x = torch.randn(8, 5, dtype=dtype, generator=generator).requires_grad_()
+        return (x, torch.randint(0, 5, (8,), generator=generator)), {}
+
+
+@LOSSES.register("cross_entropy", aliases=("ce", "xent"), kind="classification")
+class CrossEntropyLoss(_Classification):
+    r"""Cross-entropy with label smoothing, :class:`torch.nn.CrossEntropyLoss` semantics.
+
+    For logits :math:`\mathbf{x}` and class :math:`y` over :math:`C` classes,
+    with smoothing :math:`\varepsilon` and class weights :math:`w`:
+
+    .. math::
+        \ell = -\sum_c w_c\, q_c \log \frac{e^{x_c}}{\sum_k e^{x_k}},\qquad
+        q_c = (1 - \varepsilon)\,[c = y] + \varepsilon / C
+
+    ``"mean"`` divides by the summed weight of the non-ignored targets, as torch.
+    Targets may also be class probabilities (a float tensor shaped like the input).
+
+    Args:
+        weight: per-class weights :math:`w` (``C``).
+        ignore_index: a target value that does not count.
+        label_smoothing: :math:`\varepsilon \in [0, 1]`.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
+                 label_smoothing: float = 0.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _optional_tensor(self._owner, "weight", weight))
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = check_number(self._owner, "label_smoothing", label_smoothing,
+                                            low=0.0, high=1.0)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        check_tensor(self._owner, "input", input)
+        if not isinstance(target, Tensor):
+            raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
+        if target.is_floating_point():
+            check_tensor(self._owner, "target", target)
+            check_same_shape(self._owner, "input", input, "target", target)
+        else:
+            _class_targets(self._owner, input, target)
+        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                               reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+@LOSSES.register("bce_with_logits", aliases=("bce",), kind="classification")
+class BCEWithLogitsLoss(_Classification):
+    r"""Binary cross-entropy on logits, :class:`torch.nn.BCEWithLogitsLoss` semantics.
+
+    .. math::
+        \ell = -w \big[ p\, y \log \sigma(x) + (1 - y) \log (1 - \sigma(x)) \big]
+
+    with :math:`p` the ``pos_weight`` of each class (last dimension).
+
+    Args:
+        weight: rescaling weight broadcast to the input.
+        pos_weight: weight of the positive examples, per class.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, weight: Tensor | None = None, pos_weight: Tensor | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _optional_tensor(self._owner, "weight", weight))
+        self.register_buffer("pos_weight", _optional_tensor(self._owner, "pos_weight", pos_weight))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        check_tensor(self._owner, "input", input)
+        if not isinstance(target, Tensor):
+            raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
+        check_same_shape(self._owner, "input", input, "target", target)
+        target = target.to(input.dtype) if not target.is_floating_point() else target
+        check_tensor(self._owner, "target", target)
+        return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
+                                                  pos_weight=self.pos_weight, reduction=self.reduction)
+
+    def example_inputs(self, dtype=torch.float64, generator=None):
+        x = torch.randn(8, 3, dtype=dtype, generator=generator).requires_grad_()
+        return (x, torch.randint(0, 2, (8, 3), generator=generator).to(dtype)), {}
+
+
+@LOSSES.register("focal", aliases=("focal_loss",), kind="classification")
+class FocalLoss(_Classification):
+    r"""Focal loss (Lin et al., 2017), binary or multi-class.
+
+    With :math:`p_t` the predicted probability of the true class
+    (:math:`\sigma(x)` or :math:`1 - \sigma(x)` for binary float targets,
+    :math:`\mathrm{softmax}(\mathbf{x})_y` for class-index targets):
+
+    .. math::
+        \ell = -\alpha_t\, (1 - p_t)^{\gamma} \log p_t
+
+    For binary targets :math:`\alpha_t = \alpha\, y + (1 - \alpha)(1 - y)`
+    (as ``torchvision.ops.sigmoid_focal_loss``); for class indices
+    :math:`\alpha_t = \alpha` (a float) or :math:`\alpha_{y}` (a per-class
+    tensor). ``alpha=None`` means :math:`\alpha_t = 1`; with ``gamma=0`` and
+    ``alpha=None`` the loss is the (binary) cross-entropy.
+
+    Args:
+        gamma: focusing parameter :math:`\gamma \ge 0`.
+        alpha: balance weight (see above) or ``None``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, gamma: float = 2.0, alpha: float | Tensor | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.gamma = check_number(self._owner, "gamma", gamma, low=0.0,
+                                  hint="gamma=0 gives the cross-entropy; 2 is the usual choice.")
+        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+            alpha = check_number(self._owner, "alpha", alpha, low=0.0, high=1.0)
+            self.alpha = alpha
+        elif alpha is None:
+            self.alpha = None
+        else:
+            self.register_buffer("alpha", _optional_tensor(self._owner, "alpha", alpha))
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        check_tensor(self._owner, "input", input)
+        if not isinstance(target, Tensor):
+            raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
+        if target.is_floating_point() or target.dtype == torch.bool:
+            check_same_shape(self._owner, "input", input, "target", target)
+            t = target.to(input.dtype)
+            check_tensor(self._owner, "target", t)
+            ce = F.binary_cross_entropy_with_logits(input, t, reduction="none")
+            p = torch.sigmoid(input)
+            p_t = p * t + (1 - p) * (1 - t)
+            loss = ce * (1 - p_t) ** self.gamma if self.gamma else ce
+            if self.alpha is not None:
+                alpha = self.alpha if not isinstance(self.alpha, Tensor) else self.alpha.to(input.dtype)
+                loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
+            return self._reduce(loss)
+        _class_targets(self._owner, input, target)
+        n_cls = input.size(1)
+        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_cls):
+            raise ValidationError(
+                f"{self._owner}: class-index targets must lie in [0, {n_cls}), got values in "
+                f"[{int(target.min())}, {int(target.max())}]."
+            )
+        logp_t = F.log_softmax(input, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+        loss = -logp_t
+        if self.gamma:
+            loss = loss * (1 - logp_t.exp()) ** self.gamma
+        if self.alpha is not None:
+            alpha = self.alpha.to(input.dtype)[target] if isinstance(self.alpha, Tensor) else self.alpha
+            loss = alpha * loss
+        return self._reduce(loss)
+
+
+class _Regression(Loss):
+    kind = "regression"
+
+    def _check(self, input: Tensor, target: Tensor) -> None:
+        check_tensor(self._owner, "input", input)
+        check_tensor(self._owner, "target", target)
+        check_same_shape(self._owner, "input", input, "target", target)
+
+    def example_inputs(self, dtype=torch.float64, generator=None):
+        x = torch.randn(8, 2, dtype=dtype, generator=generator).mul(2).requires_grad_()
+        return (x, torch.randn(8, 2, dtype=dtype, generator=generator)), {}
+
+
+@LOSSES.register("mse", aliases=("l2", "mean_squared_error"), kind="regression")
+class MSELoss(_Regression):
+    r"""Squared error, :class:`torch.nn.MSELoss` semantics: :math:`\ell = (x - y)^2`.
+
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check(input, target)
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+@LOSSES.register("l1", aliases=("mae", "mean_absolute_error"), kind="regression")
+class L1Loss(_Regression):
+    r"""Absolute error, :class:`torch.nn.L1Loss` semantics: :math:`\ell = |x - y|`.
+
+    Args:
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check(input, target)
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+@LOSSES.register("huber", kind="regression")
+class HuberLoss(_Regression):
+    r"""Huber loss, :class:`torch.nn.HuberLoss` semantics.
+
+    .. math::
+        \ell = \begin{cases} \tfrac{1}{2}(x - y)^2 & |x - y| < \delta \\
+        \delta\,(|x - y| - \tfrac{1}{2}\delta) & \text{otherwise} \end{cases}
+
+    Args:
+        delta: :math:`\delta > 0`.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+
+    def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.delta = check_number(self._owner, "delta", delta, low=0.0, low_open=True)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        self._check(input, target)
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)

@@ -1,0 +1,110 @@
+"""The loss conformance suite over every registered loss (entry-point plugins included)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import graphdl
+from graphdl.losses import Loss
+from graphdl.losses.base import KINDS
+from graphdl.testing.losses import check_loss
+
+# listed at collection time: plugins registered (or installed as entry points) by then are covered
+ALL_LOSSES = graphdl.losses.list()
+
+
+@pytest.mark.parametrize("name", ALL_LOSSES)
+def test_every_registered_loss_conforms(name: str) -> None:
+    report = check_loss(name)
+    assert report["kind"] in KINDS
+    assert set(report["values"]) == set(report["reductions"])
+
+
+def test_the_issue_names_are_registered() -> None:
+    expected = ["kl_div", "kl", "js_div", "js", "margin_ranking", "hinge_embedding", "cosine_embedding",
+                "triplet_margin", "soft_margin_triplet", "contrastive", "triplet", "ntxent", "infonce",
+                "supcon", "multi_similarity", "lifted_structure", "arcface", "cross_entropy",
+                "bce_with_logits", "bce", "focal", "mse", "l1", "huber", "link_bce", "grace", "vgae", "dgi"]
+    missing = [n for n in expected if n not in graphdl.losses]
+    assert not missing
+    assert graphdl.losses.entry("infonce").name == "ntxent"
+    assert isinstance(graphdl.losses.create("ntxent", temperature=0.1), graphdl.losses.metric.NTXentLoss)
+
+
+def test_kinds_tell_the_trainer_how_to_call() -> None:
+    kinds = {e.name: e.meta["kind"] for e in graphdl.losses.entries()}
+    assert kinds["supcon"] == kinds["arcface"] == kinds["triplet"] == "metric"
+    assert kinds["cross_entropy"] == "classification" and kinds["mse"] == "regression"
+    assert kinds["kl_div"] == "divergence" and kinds["margin_ranking"] == "ranking"
+    assert kinds["grace"] == kinds["vgae"] == "graph"
+
+
+def test_repr_shows_hyper_parameters() -> None:
+    text = repr(graphdl.losses.create("triplet", margin=0.2, mining="semihard", distance="cosine"))
+    assert text == ("TripletLoss(margin=0.2, mining='semihard', swap=False, smooth_loss=False, "
+                    "distance=CosineSimilarity(), reduction='mean')")
+
+
+# ---------------------------------------------------------------- a plugin
+class _CenterLoss(Loss):
+    r"""Toy plugin: :math:`\ell_i = \lVert x_i - c_{y_i} \rVert^2` with learnable centres."""
+
+    kind = "metric"
+    example_init = {"num_classes": 4, "dim": 6}  # the default metric inputs: 4 classes, 6 features
+
+    def __init__(self, num_classes: int, dim: int, scale: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.num_classes, self.dim, self.scale = num_classes, dim, scale
+        self.centers = nn.Parameter(torch.randn(num_classes, dim))
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        c = self.centers.to(embeddings.dtype)[labels]
+        return self._reduce(self.scale * (embeddings - c).pow(2).sum(1))
+
+
+@pytest.fixture
+def center_plugin():
+    graphdl.losses.register("center_toy", _CenterLoss, kind="metric")
+    yield "center_toy"
+    graphdl.losses.unregister("center_toy")
+
+
+def test_a_plugin_passes_in_one_line(center_plugin: str) -> None:
+    report = check_loss(center_plugin)  # inputs from the registry kind ("metric")
+    assert report["reductions"] == ("mean", "sum", "none")
+
+
+# ------------------------------------------------------ the suite catches faults
+class _Broken(_CenterLoss):
+    fault = ""
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        out = super().forward(embeddings, labels)
+        if self.fault == "none-shape" and self.reduction == "none":
+            return out.sum()
+        if self.fault == "none-sum" and self.reduction == "none":
+            return out * 2
+        if self.fault == "detached":
+            return out.detach().requires_grad_()
+        if self.fault == "nan":
+            return out * float("nan")
+        return out
+
+    def extra_repr(self) -> str:
+        return "" if self.fault == "repr" else super().extra_repr()
+
+
+@pytest.mark.parametrize("fault,match", [
+    ("none-shape", "expected a tensor of terms"),
+    ("none-sum", "terms sum to"),
+    ("detached", "no gradient reached"),
+    ("nan", "value is not finite"),
+    ("repr", "does not show hyper-parameter"),
+])
+def test_check_loss_catches_a_broken_loss(fault: str, match: str) -> None:
+    broken = _Broken(num_classes=4, dim=6)
+    broken.fault = fault
+    with pytest.raises(AssertionError, match=match):
+        check_loss(broken, gradcheck=False)

@@ -1,0 +1,213 @@
+"""Degenerate batches give 0 with a gradient, gradients pass gradcheck, bad input is named."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import graphdl
+from graphdl.errors import ValidationError
+from graphdl.losses.metric import MetricBatch, TripletLoss
+
+L = graphdl.losses
+DT = torch.float64
+
+PAIR_LOSSES = [
+    ("contrastive", {}), ("triplet", {}), ("triplet", {"mining": "hard"}), ("triplet", {"mining": "semihard"}),
+    ("triplet", {"swap": True}), ("triplet", {"smooth_loss": True}), ("ntxent", {}), ("supcon", {}),
+    ("multi_similarity", {}), ("lifted_structure", {}),
+]
+IDS = [n + "".join(f"-{k}={v}" for k, v in kw.items()) for n, kw in PAIR_LOSSES]
+
+
+def _emb(n: int = 8, d: int = 5, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, dtype=DT, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("labels", [torch.arange(8), torch.zeros(8, dtype=torch.long), torch.tensor([3])],
+                         ids=["no-positive", "no-negative", "single"])
+@pytest.mark.parametrize("name,kw", PAIR_LOSSES, ids=IDS)
+def test_degenerate_batch_is_zero_and_backpropagates(name, kw, labels, reduction) -> None:
+    x = _emb(labels.numel()).requires_grad_()
+    out = L.create(name, reduction=reduction, **kw)(x, labels)
+    assert out.shape == ((labels.numel(),) if reduction == "none" else ())
+    assert torch.all(out == 0)
+    out.sum().backward()
+    assert x.grad is not None and torch.all(x.grad == 0)
+
+
+@pytest.mark.parametrize("arity", [2, 3, 4])
+@pytest.mark.parametrize("name,kw", [c for c in PAIR_LOSSES if "mining" not in c[1]],
+                         ids=[i for c, i in zip(PAIR_LOSSES, IDS) if "mining" not in c[1]])
+def test_empty_index_tuple_is_zero(name, kw, arity) -> None:
+    x = _emb().requires_grad_()
+    empty = torch.empty(0, dtype=torch.long)
+    out = L.create(name, **kw)(x, indices_tuple=(empty,) * arity)
+    out.backward()
+    assert out.item() == 0 and torch.all(x.grad == 0)
+
+
+def test_no_valid_triplet_after_mining_is_zero() -> None:
+    # two tight, far-apart classes: every triplet is easy, no semi-hard one exists
+    x = torch.cat([torch.full((4, 3), 1.0), torch.full((4, 3), -1.0)]).to(DT)
+    x = (x + 1e-3 * _emb(8, 3)).requires_grad_()
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    out = L.create("triplet", mining="semihard", margin=0.1)(x, labels)
+    out.backward()
+    assert out.item() == 0 and not torch.isnan(x.grad).any()
+    out = L.create("triplet", margin=0.1)(x, labels)
+    assert out.item() == 0
+
+
+@pytest.mark.parametrize("name,kw", PAIR_LOSSES + [("arcface", {"num_classes": 3, "embedding_size": 5})],
+                         ids=IDS + ["arcface"])
+def test_gradcheck_float64(name, kw) -> None:
+    x = _emb(9).requires_grad_()
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    loss = L.create(name, **kw).double()
+    assert torch.autograd.gradcheck(lambda e: loss(e, labels), (x,))
+
+
+@pytest.mark.parametrize("name", ["contrastive", "triplet", "ntxent", "supcon", "multi_similarity"])
+def test_gradcheck_with_reference_and_tuples(name) -> None:
+    x, ref = _emb(6).requires_grad_(), _emb(7, seed=1).requires_grad_()
+    labels, ref_labels = torch.tensor([0, 1, 0, 1, 2, 2]), torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    loss = L.create(name, reduction="sum")
+    assert torch.autograd.gradcheck(lambda e, r: loss(e, labels, ref_emb=r, ref_labels=ref_labels), (x, ref))
+    tup = (torch.tensor([0, 0, 1, 3]), torch.tensor([2, 2, 3, 1]), torch.tensor([1, 4, 0, 5]))
+    if name not in ("supcon", "multi_similarity"):  # those take each pair once: no repeated pair here
+        assert torch.autograd.gradcheck(lambda e: loss(e, indices_tuple=tup), (x,))
+
+
+@pytest.mark.parametrize("mining", ["all", "semihard"])
+@pytest.mark.parametrize("seed", range(3))
+def test_sorted_triplets_equal_explicit_enumeration(mining, seed) -> None:
+    """The O(BR) prefix-sum path equals enumerating every triplet (also with multiplicities)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(30, 4, dtype=DT, generator=g)
+    labels = torch.randint(0, 4, (30,), generator=g)
+    loss = TripletLoss(margin=0.3, mining=mining, reduction="none")
+    pos_pairs = torch.randint(0, 30, (2, 60), generator=g)
+    neg_pairs = torch.randint(0, 30, (2, 200), generator=g)
+    for kwargs in ({"labels": labels},
+                   {"indices_tuple": (pos_pairs[0], pos_pairs[1], neg_pairs[0], neg_pairs[1])}):
+        b = MetricBatch("TripletLoss", x, kwargs.get("labels"), kwargs.get("indices_tuple"), None, None)
+        pos, neg = b.pairs(binary=False)
+        dd = loss.distance(x)
+        for red in ("none", "sum", "mean"):
+            loss.reduction = red
+            torch.testing.assert_close(loss._sorted(b, dd, pos, neg), loss._chunked(b, dd, pos, neg))
+
+
+def test_two_tuple_means_every_other_pair_is_negative() -> None:
+    x = _emb(6)
+    anchors, positives = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    # one positive per anchor and no other shared label: (a, p) is the same as labels for anchors 0-2
+    ours = L.create("ntxent", reduction="none")(x, indices_tuple=(anchors, positives))
+    full = L.create("ntxent", reduction="none")(x, labels)
+    torch.testing.assert_close(ours[:3], full[:3])
+    assert torch.all(ours[3:] == 0)
+
+
+# ------------------------------------------------------------------- bad input
+def _raises(match: str):
+    return pytest.raises(ValidationError, match=match)
+
+
+def test_mismatched_embeddings_and_labels() -> None:
+    with _raises(r"labels has 7 entries but embeddings has 8 rows; pass exactly one label per row"):
+        L.create("supcon")(_emb(), torch.arange(7))
+    with _raises(r"ref_labels has 3 entries but ref_emb has 4 rows"):
+        L.create("ntxent")(_emb(), torch.arange(8), ref_emb=_emb(4), ref_labels=torch.arange(3))
+
+
+def test_labels_of_the_wrong_dtype() -> None:
+    with _raises(r"labels must hold integer class ids \(torch.long\), got dtype torch.float64\. "
+                 r"Convert it with labels.long\(\)"):
+        L.create("contrastive")(_emb(), torch.arange(8, dtype=DT))
+    with _raises(r"labels must be a 1-D tensor"):
+        L.create("contrastive")(_emb(), torch.zeros(8, 1, dtype=torch.long))
+
+
+def test_nan_inputs() -> None:
+    x = _emb()
+    x[2, 1] = float("nan")
+    with _raises(r"embeddings contains 1 NaN or inf value\(s\).*Check the model output"):
+        L.create("triplet")(x, torch.arange(8) % 2)
+    with _raises(r"input contains 1 NaN"):
+        L.create("cross_entropy")(torch.tensor([[0.0, float("nan")]]), torch.tensor([0]))
+    with _raises(r"input contains 1 NaN"):
+        L.create("kl")(torch.tensor([[float("nan"), 0.0]]), torch.tensor([[0.5, 0.5]]))
+
+
+def test_index_tuple_of_the_wrong_arity_or_range() -> None:
+    x, i = _emb(), torch.tensor([0, 1])
+    with _raises(r"indices_tuple must hold 2 \(anchor, positive\), 3 \(anchor, positive, negative\) "
+                 r"or 4 \(a1, positive, a2, negative\) index tensors, got 5 tensors"):
+        L.create("contrastive")(x, indices_tuple=(i,) * 5)
+    with _raises(r"indices_tuple\[2\] \(negative\) holds index 8, outside \[0, 8\)"):
+        L.create("triplet")(x, indices_tuple=(i, i, torch.tensor([3, 8])))
+    with _raises(r"indices_tuple\[0\] \(anchor\) holds index -1"):
+        L.create("ntxent")(x, indices_tuple=(torch.tensor([-1, 0]), i))
+    with _raises(r"indices_tuple\[0\] \(anchor\) has 2 entries but indices_tuple\[1\] \(positive\) has 3; "
+                 r"they must pair up one-to-one"):
+        L.create("ntxent")(x, indices_tuple=(i, torch.tensor([0, 1, 2])))
+    with _raises(r"indices_tuple\[1\] \(positive\) must be a 1-D integer tensor"):
+        L.create("ntxent")(x, indices_tuple=(i, i.double()))
+    with _raises(r"the pair \(0, 1\) is listed both as positive and as negative"):
+        L.create("supcon")(x, indices_tuple=(i, i.flip(0), i, i.flip(0)))
+
+
+@pytest.mark.parametrize("name,kw,match", [
+    ("ntxent", {"temperature": 0.0}, r"temperature must be > 0, got 0.0\. It divides the similarities"),
+    ("supcon", {"temperature": -1}, r"temperature must be > 0, got -1"),
+    ("grace", {"temperature": 0}, r"temperature must be > 0"),
+    ("triplet", {"margin": -0.1}, r"margin must be >= 0, got -0.1"),
+    ("triplet", {"mining": "easy"}, r"mining must be one of 'all', 'hard', 'semihard', got 'easy'"),
+    ("triplet_margin", {"margin": 0}, r"margin must be > 0, got 0"),
+    ("contrastive", {"pos_margin": 0.0, "neg_margin": 1.0, "distance": "cosine"},
+     r"with a similarity .* pos_margin must be greater than neg_margin.*pos_margin=1, neg_margin=0"),
+    ("contrastive", {"pos_margin": 1.0, "neg_margin": 0.5}, r"pos_margin must be smaller than neg_margin"),
+    ("contrastive", {"neg_margin": float("nan")}, r"neg_margin must be a finite real number"),
+    ("multi_similarity", {"beta": 0}, r"beta must be > 0"),
+    ("arcface", {"num_classes": 3, "embedding_size": 4, "margin": 180}, r"margin must be >= 0 and < 180"),
+    ("cross_entropy", {"label_smoothing": 1.5}, r"label_smoothing must be >= 0 and <= 1, got 1.5"),
+    ("focal", {"gamma": -1}, r"gamma must be >= 0"),
+    ("huber", {"delta": 0}, r"delta must be > 0"),
+    ("ntxent", {"distance": "manhattan"}, r"unknown distance 'manhattan'"),
+    ("ntxent", {"reduction": "avg"}, r"reduction must be one of 'mean', 'sum', 'none', got 'avg'"),
+    ("vgae", {"reduction": "none"}, r"reduction must be one of 'mean', 'sum', got 'none'"),
+])
+def test_hyper_parameters_outside_their_domain(name, kw, match) -> None:
+    with _raises(match):
+        L.create(name, **kw)
+
+
+def test_other_bad_inputs() -> None:
+    x = _emb()
+    with _raises(r"pass labels \(one integer class id per row of embeddings\) or an indices_tuple"):
+        L.create("supcon")(x)
+    with _raises(r"ref_emb was given without ref_labels"):
+        L.create("supcon")(x, torch.arange(8), ref_emb=_emb(3))
+    with _raises(r"ref_emb has 2 features per row but embeddings has 5"):
+        L.create("supcon")(x, torch.arange(8), ref_emb=_emb(3, 2), ref_labels=torch.arange(3))
+    with _raises(r"embeddings must be a 2-D tensor, got shape \(8,\)"):
+        L.create("supcon")(x[:, 0], torch.arange(8))
+    with _raises(r"mining='hard' selects triplets itself"):
+        i = torch.tensor([0])
+        L.create("triplet", mining="hard")(x, indices_tuple=(i, i + 1, i + 2))
+    arc = L.create("arcface", num_classes=3, embedding_size=5)
+    with _raises(r"labels must lie in \[0, 3\)"):
+        arc(x, torch.arange(8))
+    with _raises(r"embeddings have 5 features but embedding_size=4"):
+        L.create("arcface", num_classes=3, embedding_size=4)(x, torch.zeros(8, dtype=torch.long))
+    with _raises(r"target must hold only 1 .* and -1, found 0"):
+        L.create("margin_ranking")(x[:, 0], x[:, 1], torch.zeros(8))
+    with _raises(r"input and target must have the same shape, got \(8, 5\) and \(8, 4\)"):
+        L.create("mse")(x, x[:, :4])
+    with _raises(r"pos_edge_index must be an integer tensor of shape \(2, num_edges\)"):
+        L.create("link_bce")(x, torch.zeros(3, 4, dtype=torch.long))
+    with _raises(r"pos_edge_index holds node index 9, outside \[0, 8\)"):
+        L.create("link_bce")(x, torch.tensor([[0, 9], [1, 2]]))
