@@ -1,7 +1,9 @@
 """Trainer callbacks: early stopping, checkpointing that restores the best state, metric logs.
 
 A callback overrides any of ``on_fit_start(trainer)``,
-``on_epoch_end(trainer, logs)`` and ``on_fit_end(trainer)``, and may keep state
+``on_epoch_end(trainer, logs)``, ``after_epoch(trainer, logs)`` (once every
+callback's ``on_epoch_end`` has run: where checkpoints are written) and
+``on_fit_end(trainer)``, and may keep state
 through ``state_dict``/``load_state_dict`` so that a resumed run continues
 exactly. ``trainer.should_stop = True`` ends training after the epoch.
 
@@ -34,6 +36,8 @@ class Callback:
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
+
+    def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
 
     def on_fit_end(self, trainer: Trainer) -> None: ...
 
@@ -115,8 +119,10 @@ class ModelCheckpoint(_Monitor):
 
     With ``dirpath`` the best weights are also written to ``dirpath/best.pt``
     (atomically); the full resumable trainer state is written every
-    ``every_n_epochs`` to ``dirpath/last.pt``. Both are written on the main
-    process only; ``last.pt`` is gathered from every rank first (RNG states).
+    ``every_n_epochs`` to ``dirpath/last.pt``, after every callback has
+    updated its state for the epoch (so early stopping resumes exactly). Both
+    are written on the main process only; ``last.pt`` is gathered from every
+    rank first (RNG states).
     """
 
     def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
@@ -135,6 +141,8 @@ class ModelCheckpoint(_Monitor):
             if self.dirpath is not None and _is_main(trainer):
                 atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs},
                                   self.dirpath / "best.pt")
+
+    def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
             trainer.save_checkpoint(self.dirpath / "last.pt")
 

@@ -365,6 +365,8 @@ class Trainer:
             if self.progress:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k != "epoch"}, refresh=False)
             self.should_stop = self._broadcast(self.should_stop)
+            for cb in self.callbacks:  # checkpoints: after every callback has updated its state
+                cb.after_epoch(self, logs)
             if self.should_stop:
                 break
         for cb in self.callbacks:

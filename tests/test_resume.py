@@ -1,0 +1,235 @@
+"""Exact resume: a run killed mid-training and resumed ends like an uninterrupted one; atomic checkpoints."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+import graphdl
+import graphdl.io
+from graphdl.errors import ConfigError
+from graphdl.io import atomic_write_json
+from graphdl.train import EarlyStopping, ModelCheckpoint, Trainer
+from graphdl.train.resume import fit_with_checkpoints, latest_checkpoint, seed_dir
+
+EPOCHS = 6
+KILL_AFTER = 2
+
+SCRIPT = textwrap.dedent('''
+    """A graph-level run (GIN with BatchNorm and dropout, shuffled DataLoader) that checkpoints every epoch."""
+    import sys
+    import time
+
+    import torch
+    from torch_geometric.datasets import FakeDataset
+
+    import graphdl
+    from graphdl.io import atomic_torch_save
+    from graphdl.train import Callback, EarlyStopping, ModelCheckpoint, Trainer
+    from graphdl.train.resume import fit_with_checkpoints
+
+    checkpoint_dir, out, mode, epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    torch.set_num_threads(1)
+
+
+    class Marker(Callback):
+        def after_epoch(self, trainer, logs):  # runs after ModelCheckpoint wrote last.pt for this epoch
+            print(f"epoch {trainer.epoch} done", flush=True)
+            time.sleep(0.3)
+
+
+    graphdl.seed_everything(123)
+    dataset = FakeDataset(num_graphs=40, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    splits = {"train": torch.arange(28), "val": torch.arange(28, 34), "test": torch.arange(34, 40)}
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=16, out_channels=2,
+                                  num_layers=2, dropout=0.3)
+    trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"batch_size": 6, "metric": "acc"},
+                      epochs=epochs, lr=0.01, seed=0, progress=False, device="cpu", log_path=out + ".csv",
+                      callbacks=[ModelCheckpoint(), EarlyStopping(patience=50), Marker()])
+    result = fit_with_checkpoints(trainer, dataset, splits, checkpoint_dir, resume=mode == "resume", seed=0)
+    atomic_torch_save({"params": model.state_dict(), "history": result.history, "best": result.best,
+                       "best_epoch": result.best_epoch}, out)
+    print("finished", flush=True)
+''')
+
+
+def _start(script, checkpoint_dir, out, mode):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, str(script), str(checkpoint_dir), str(out), mode, str(EPOCHS)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _run(script, checkpoint_dir, out, mode):
+    return subprocess.run([sys.executable, str(script), str(checkpoint_dir), str(out), mode, str(EPOCHS)],
+                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=120)
+
+
+def test_a_killed_run_resumed_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    full = _start(script, tmp_path / "full", tmp_path / "full.pt", "fresh")
+    killed = _start(script, tmp_path / "ckpt", tmp_path / "killed.pt", "fresh")
+    seen = []
+    for line in killed.stdout:
+        seen.append(line.strip())
+        if line.strip() == f"epoch {KILL_AFTER} done":
+            killed.send_signal(signal.SIGKILL)
+            break
+    killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL, (seen, killed.stderr.read())
+    folder = seed_dir(tmp_path / "ckpt", 0)
+    assert not (tmp_path / "killed.pt").exists() and not (folder / "done.json").exists()
+    stopped_at = torch.load(latest_checkpoint(folder), weights_only=False)["epoch"]
+    assert KILL_AFTER <= stopped_at < EPOCHS - 1  # killed in the middle of training
+
+    resumed = _run(script, tmp_path / "ckpt", tmp_path / "resumed.pt", "resume")
+    assert resumed.returncode == 0, resumed.stderr
+    markers = [int(line.split()[1]) for line in resumed.stdout.splitlines() if line.startswith("epoch ")]
+    assert markers == list(range(stopped_at + 1, EPOCHS))  # continued, did not start again
+    full_out, full_err = full.communicate(timeout=120)
+    assert full.returncode == 0, full_err
+
+    a = torch.load(tmp_path / "full.pt", weights_only=False)
+    b = torch.load(tmp_path / "resumed.pt", weights_only=False)
+    assert a["history"] == b["history"] and a["best"] == b["best"] and a["best_epoch"] == b["best_epoch"]
+    assert len(a["history"]) == EPOCHS
+    assert a["params"].keys() == b["params"].keys()
+    for name in a["params"]:
+        assert torch.equal(a["params"][name], b["params"][name]), name
+    # The metric log, rewritten atomically every epoch, is complete and identical too.
+    assert (tmp_path / "full.pt.csv").read_text() == (tmp_path / "resumed.pt.csv").read_text()
+    done = json.loads((folder / "done.json").read_text())
+    assert done["history"] == b["history"]
+    # A second --resume finds done.json and skips the seed.
+    again = _run(script, tmp_path / "ckpt", tmp_path / "again.pt", "resume")
+    assert again.returncode == 0 and "epoch" not in again.stdout, again.stderr
+    c = torch.load(tmp_path / "again.pt", weights_only=False)
+    assert c["history"] == a["history"] and c["best"] == a["best"]
+    for name in a["params"]:  # the best weights were loaded back
+        assert torch.equal(a["params"][name], c["params"][name]), name
+
+
+# ---------------------------------------------------------------------------- in-process
+def _graph(n=60, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    data = Data(x=torch.randn(n, 5, generator=gen), edge_index=torch.randint(0, n, (2, 240), generator=gen),
+                y=torch.randint(0, 3, (n,), generator=gen))
+    data.train_mask = torch.arange(n) < 40
+    data.val_mask = (torch.arange(n) >= 40) & (torch.arange(n) < 50)
+    data.test_mask = torch.arange(n) >= 50
+    return data
+
+
+def _model(seed=0):
+    graphdl.seed_everything(seed)
+    return graphdl.models.create("gnn", layer="sage", in_channels=5, hidden_channels=8, out_channels=3,
+                                 num_layers=2, dropout=0.5)
+
+
+def _trainer(epochs, callbacks=(), **kw):
+    return Trainer(_model(), "cross_entropy", "node", epochs=epochs, seed=1, progress=False, device="cpu",
+                   task_kwargs={"num_neighbors": [3, 2], "batch_size": 16}, callbacks=list(callbacks), **kw)
+
+
+def test_neighbour_sampled_mini_batch_run_resumes_exactly(tmp_path):
+    full_trainer = _trainer(5)
+    full = fit_with_checkpoints(full_trainer, _graph(), checkpoint_dir=tmp_path / "full", seed=1)
+    fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path / "part", seed=1)
+    (seed_dir(tmp_path / "part", 1) / "done.json").unlink()  # as if killed after epoch 1
+    resumed_trainer = _trainer(5)
+    resumed = fit_with_checkpoints(resumed_trainer, _graph(), checkpoint_dir=tmp_path / "part", resume=True,
+                                   seed=1)
+    assert resumed.extra["resumed"] and resumed.history == full.history and len(full.history) == 5
+    for a, b in zip(full_trainer.model.parameters(), resumed_trainer.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_early_stopping_state_is_checkpointed_after_it_updates(tmp_path):
+    """ModelCheckpoint first in the list: last.pt still holds EarlyStopping's state for the epoch."""
+    def run(epochs, folder, resume=False):
+        stopper = EarlyStopping("train_loss", patience=1, min_delta=100.0)
+        trainer = _trainer(epochs, callbacks=[ModelCheckpoint(), stopper])
+        return fit_with_checkpoints(trainer, _graph(), checkpoint_dir=folder, resume=resume, seed=0)
+
+    full = run(10, tmp_path / "full")
+    assert len(full.history) == 2  # epoch 0 sets the best, epoch 1 does not improve by 100: stop
+    run(1, tmp_path / "part")
+    (seed_dir(tmp_path / "part", 0) / "done.json").unlink()
+    assert run(10, tmp_path / "part", resume=True).history == full.history
+    # Resuming from the checkpoint of the epoch that stopped trains no further.
+    (seed_dir(tmp_path / "full", 0) / "done.json").unlink()
+    assert run(10, tmp_path / "full", resume=True).history == full.history
+
+
+def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(tmp_path, monkeypatch):
+    trainer = _trainer(2, callbacks=[ModelCheckpoint(tmp_path)])
+    trainer.fit(_graph())
+    before = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert before["epoch"] == 1
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(graphdl.io.torch, "save", broken_save)
+    trainer.epoch = 7
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(tmp_path / "last.pt")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary file left
+    after = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert after["epoch"] == 1
+    for name, value in before["model"].items():
+        assert torch.equal(after["model"][name], value)
+    # and training can continue from it
+    result = _trainer(3).fit(_graph(), resume_from=tmp_path / "last.pt")
+    assert [h["epoch"] for h in result.history] == [0, 1, 2]
+
+
+def test_results_json_is_replaced_atomically(tmp_path):
+    path = tmp_path / "results.json"
+    atomic_write_json(path, [{"mean": 0.8}])
+    with pytest.raises(RuntimeError):
+        with graphdl.io.atomic_write(path, "w") as handle:
+            handle.write('[{"mean": 0.')
+            raise RuntimeError("killed mid-write")
+    assert json.loads(path.read_text()) == [{"mean": 0.8}]
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    (tmp_path / "garbage.pt").write_bytes(b"\x00\x01 not a checkpoint")
+    with pytest.raises(ConfigError, match=r"checkpoint .*garbage.pt cannot be read .*not a complete graphdl"):
+        _trainer(2).fit(_graph(), resume_from=tmp_path / "garbage.pt")
+    trainer = _trainer(1, callbacks=[ModelCheckpoint(tmp_path)])
+    trainer.fit(_graph())
+    with pytest.raises(ConfigError, match=r"best.pt is not a resumable Trainer checkpoint .*best.pt holds weights"):
+        _trainer(2).fit(_graph(), resume_from=tmp_path / "best.pt")
+    with pytest.raises(ConfigError, match=r"no checkpoint at .*missing.pt"):
+        _trainer(2).fit(_graph(), resume_from=tmp_path / "missing.pt")
+    folder = seed_dir(tmp_path / "runs", 0)
+    folder.mkdir(parents=True)
+    (folder / "last.pt").write_bytes(b"truncated")
+    with pytest.raises(ConfigError, match=r"last.pt is not a complete torch checkpoint"):
+        fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path / "runs", resume=True)
+    (folder / "done.json").write_text('{"best_epoch": ')
+    with pytest.raises(ConfigError, match=r"done.json is not a valid record of a finished run"):
+        fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path / "runs", resume=True)
+
+
+def test_without_resume_a_seed_starts_afresh_and_stale_files_go(tmp_path):
+    first = fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path, seed=3)
+    folder = seed_dir(tmp_path, 3)
+    (folder / ".last.pt.abc.tmp").write_bytes(b"left by a killed write")
+    second = fit_with_checkpoints(_trainer(3), _graph(), checkpoint_dir=tmp_path, seed=3)
+    assert len(first.history) == 2 and len(second.history) == 3
+    assert second.history[:2] == first.history
+    assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "done.json", "last.pt"]
+    assert json.loads((folder / "done.json").read_text())["history"] == second.history
