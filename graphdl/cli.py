@@ -7,18 +7,26 @@
     graphdl train --config run.yaml [flags that override the file]
     graphdl bench SUITE [--seeds N] [--epochs N] [--root DIR] [--json PATH]
 
-Errors in the input end the command with one line on stderr and exit code 2.
+Errors in the input end the command with one line on stderr
+(``graphdl: error: ...``) and exit code 2, never a traceback.
+
+``graphdl train --nproc N`` trains with N processes on this machine
+(:func:`graphdl.distributed.launch`); under ``torchrun ... -m graphdl train``
+each process joins the process group from the environment, and rank 0 alone
+prints and writes the results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
-from graphdl.errors import GraphDLError
+from graphdl.errors import ConfigError, GraphDLError
 from graphdl.io import atomic_write_json
 
 __all__ = ["main", "format_table"]
@@ -74,21 +82,63 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return config_from_dict(given, source="command line")
 
 
+def _check_train_config(cfg: TrainConfig) -> None:
+    """Names and paths the run needs, checked before any process starts or data loads."""
+    import graphdl
+    from graphdl.errors import did_you_mean
+
+    graphdl.datasets.entry(cfg.dataset)
+    if cfg.layer is not None:
+        graphdl.layers.entry(cfg.layer)
+    if cfg.loss is not None:
+        graphdl.losses.entry(cfg.loss)
+    if cfg.root is not None and not Path(cfg.root).is_dir():
+        what = "is not a folder" if Path(cfg.root).exists() else "does not exist"
+        raise ConfigError(f"--root {cfg.root} {what}; pass the folder that holds planetoid/ and ogb/, "
+                          f"or leave --root out to use $GRAPHDL_DATA or the user cache")
+    if cfg.resume and cfg.checkpoint_dir is None:
+        raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
+    if cfg.checkpoint_dir is not None and Path(cfg.checkpoint_dir).exists() and not Path(cfg.checkpoint_dir).is_dir():
+        raise ConfigError(f"--checkpoint-dir {cfg.checkpoint_dir} is a file, not a folder")
+    for key in ("json", "log"):
+        value = getattr(cfg, key)
+        if value is not None and Path(value).is_dir():
+            raise ConfigError(f"--{key} {value} is a folder; give a file path")
+    if cfg.log is not None and Path(cfg.log).suffix not in (".csv", ".json"):
+        raise ConfigError(f"--log {cfg.log} must end in .csv or .json")
+    if cfg.device is not None:
+        import torch
+
+        try:
+            torch.device(cfg.device)
+        except (RuntimeError, ValueError):
+            raise ConfigError(f"--device {cfg.device!r} is not a torch device.{did_you_mean(cfg.device, ['cpu', 'cuda'])}"
+                              f" Use cpu, cuda or cuda:N") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from graphdl.bench import run_config
+    from graphdl import distributed
 
     cfg = _train_config(args)
+    _check_train_config(cfg)
     if cfg.nproc > 1:
-        from graphdl.distributed import launch
+        return distributed.launch(cfg)
+    from graphdl.bench import run_config
 
-        return launch(cfg)
-    record = run_config(cfg.dataset, cfg.model_overrides(), seeds=cfg.seeds, epochs=cfg.epochs, root=cfg.root,
-                        progress=cfg.progress, device=cfg.device, log_path=cfg.log,
-                        checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume)
-    print(format_table([record]))
-    if cfg.json:
-        atomic_write_json(cfg.json, [record])
-        print(f"wrote {cfg.json}")
+    joined = distributed.init_from_env(device=cfg.device)  # under torchrun: WORLD_SIZE > 1
+    try:
+        record = run_config(cfg.dataset, cfg.model_overrides(), seeds=cfg.seeds, epochs=cfg.epochs, root=cfg.root,
+                            progress=cfg.progress, device=cfg.device, log_path=cfg.log,
+                            checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume)
+        main_process = distributed.is_main_process()
+    finally:
+        if joined:
+            distributed.cleanup()
+    if main_process:
+        print(format_table([record]))
+        if cfg.json:
+            atomic_write_json(cfg.json, [record])
+            print(f"wrote {cfg.json}")
     return 0
 
 
@@ -101,8 +151,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with graphdl's error format: one ``graphdl: error: ...`` line, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hint = f" (see {self.prog} --help)"
+        self.exit(2, f"graphdl: error: {' '.join(message.split())}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
+    parser = _Parser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered plugins")
@@ -153,14 +211,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(message: str) -> int:
+    """One ``graphdl: error:`` line (left for the launcher in a distributed child); exit code 2."""
+    message = " ".join(str(message).split()) or "unknown error"
+    error_dir = os.environ.get("GRAPHDL_ERROR_DIR")
+    if error_dir:  # a child of graphdl.distributed.launch: the parent prints it once
+        from graphdl.io import atomic_write
+
+        with atomic_write(Path(error_dir) / f"rank{os.environ.get('RANK', '0')}.txt", "w", encoding="utf-8") as f:
+            f.write(message)
+    else:
+        print(f"graphdl: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.func(args)
     except GraphDLError as exc:
-        print(f"graphdl: error: {exc}", file=sys.stderr)
-        return 2
+        return _report(str(exc))
+    except OSError as exc:  # unreadable or unwritable paths given by the user
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        return _report(f"{exc.strerror or exc}{':' + where if where else ''}")
     except KeyboardInterrupt:
         print("graphdl: interrupted", file=sys.stderr)
         return 130

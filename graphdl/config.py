@@ -17,6 +17,7 @@ the key (with close matches) and the expected type.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -72,6 +73,7 @@ class TrainConfig:
         return out
 
 
+_JK_MODES = ("last", "cat", "max", "sum")
 MODEL_KEYS = ("layer", "loss", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
               "batch_size", "norm", "residual", "jk", "num_neighbors", "patience")
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
@@ -94,13 +96,24 @@ def _check_value(key: str, value: Any) -> Any:
         return float(value)
     if not isinstance(value, allowed):
         raise ConfigError(f"config key {key!r} must be {_describe(allowed)}, got {type(value).__name__} {value!r}")
-    if key in ("seeds", "nproc", "epochs") and value is not None and value < 1:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key {key!r} must be a finite number, got {value}")
+    if key in ("seeds", "nproc", "epochs", "hidden_channels", "num_layers", "heads", "batch_size", "patience") \
+            and value is not None and value < 1:
         raise ConfigError(f"config key {key!r} must be >= 1, got {value}")
+    if key == "weight_decay" and value is not None and value < 0:
+        raise ConfigError(f"config key 'weight_decay' must be >= 0, got {value}")
+    if key == "jk" and value is not None and value not in _JK_MODES:
+        raise ConfigError(f"config key 'jk' must be one of {', '.join(_JK_MODES)}, got {value!r}."
+                          f"{did_you_mean(str(value), _JK_MODES)}")
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(f"config key {key!r} must not be empty")
     if key in ("lr",) and value is not None and value <= 0:
         raise ConfigError(f"config key 'lr' must be > 0, got {value}")
     if key == "dropout" and value is not None and not 0 <= value < 1:
         raise ConfigError(f"config key 'dropout' must lie in [0, 1), got {value}")
-    if key == "num_neighbors" and (not all(isinstance(v, int) and v >= -1 for v in value) or not value):
+    if key == "num_neighbors" and (not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= -1
+                                                   for v in value)):
         raise ConfigError(f"config key 'num_neighbors' must be a non-empty list of ints >= -1, got {value!r}")
     return value
 
@@ -129,7 +142,17 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text (a binary file?)") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    if "\x00" in text:
+        raise ConfigError(f"config file {path} is not valid YAML: it holds NUL bytes (a binary file?)")
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except (ValueError, RecursionError, OverflowError) as exc:  # e.g. a timestamp out of range
+        raise ConfigError(f"config file {path} is not valid YAML: {type(exc).__name__}: {exc}") from None
     return config_from_dict(values or {}, source=str(path))

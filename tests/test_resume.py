@@ -233,3 +233,34 @@ def test_without_resume_a_seed_starts_afresh_and_stale_files_go(tmp_path):
     assert second.history[:2] == first.history
     assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "done.json", "last.pt"]
     assert json.loads((folder / "done.json").read_text())["history"] == second.history
+
+
+# ---------------------------------------------------------------------------- determinism
+def test_deterministic_runs_give_bit_identical_metrics_and_weights(monkeypatch):
+    from torch_geometric.datasets import FakeDataset
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    graphdl.seed_everything(5)
+    dataset = FakeDataset(num_graphs=30, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    splits = {"train": torch.arange(20), "val": torch.arange(20, 25), "test": torch.arange(25, 30)}
+
+    def graph_run():
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=16,
+                                      out_channels=2, num_layers=2, dropout=0.3)
+        trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"batch_size": 4, "metric": "rocauc"},
+                          epochs=3, seed=2, progress=False, device="cpu", deterministic=True)
+        assert not torch.are_deterministic_algorithms_enabled()
+        result = trainer.fit(dataset, splits)
+        assert not torch.are_deterministic_algorithms_enabled()  # the process-wide flag is restored
+        return result.history, [p.detach().clone() for p in model.parameters()]
+
+    def node_run():
+        trainer = _trainer(3, deterministic=True)
+        return trainer.fit(_graph()).history, [p.detach().clone() for p in trainer.model.parameters()]
+
+    for run in (graph_run, node_run):
+        (h1, p1), (h2, p2) = run(), run()
+        assert h1 == h2  # float equality: bit-identical metrics
+        assert all(torch.equal(a, b) for a, b in zip(p1, p2))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
