@@ -10,6 +10,7 @@ the per-rank gradients is the single process's gradient, up to rounding.
 
 import json
 
+import pytest
 import torch
 from torch_geometric.data import Data
 from torch_geometric.datasets import FakeDataset
@@ -21,6 +22,15 @@ from graphdl.train import ModelCheckpoint, Trainer
 EPOCHS = 2
 PER_RANK_BATCH = 4
 WORLD = 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_cpu_thread():
+    """Tiny graphs: OpenMP threads only add overhead (100x on a busy machine); restore afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _graph_dataset():
