@@ -49,6 +49,7 @@ __all__ = [
     "nodes_to_images",
     "is_regular_grid",
     "graph_offsets",
+    "grid_graph",
 ]
 
 # Layout of the ``meta`` row stored on every grid graph.
@@ -274,6 +275,24 @@ def grid(images: Tensor, kernel_size: int | Sequence[int], stride: int | Sequenc
     graphs = [GridGraph(x=x[i * hw:(i + 1) * hw], edge_index=edge_index, offset=offset, edge_attr=offset,
                         pos=pos, meta=meta, num_nodes=hw) for i in range(n)]
     return Batch.from_data_list(graphs)
+
+
+def grid_graph(spec: GridSpec, num_images: int, x: Tensor | None = None,
+               device: torch.device | str | None = None) -> GridGraph:
+    """The grid graph of ``num_images`` images of geometry ``spec`` as one :class:`GridGraph`.
+
+    Unlike :func:`grid` it needs no images and builds no :class:`Batch`: the
+    edges come from the cache of :func:`grid_structure` (sorted by offset), so
+    models can afford it on every forward. ``meta`` has one row per image.
+    """
+    device = x.device if device is None and x is not None else (device or "cpu")
+    edge_index, offset, _ = grid_structure(spec, num_images, device)
+    graph = GridGraph(edge_index=edge_index, offset=offset, edge_attr=offset,
+                      meta=spec.meta().to(device).expand(num_images, -1),
+                      num_nodes=num_images * spec.height * spec.width)
+    if x is not None:
+        graph.x = x
+    return graph
 
 
 def is_regular_grid(graph: Data) -> bool:
