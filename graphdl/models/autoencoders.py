@@ -1,0 +1,600 @@
+r"""Graph auto-encoders for link prediction: GAE, VGAE and the adversarially regularised ARGA/ARGVA.
+
+An encoder maps the training graph to node embeddings
+:math:`\mathbf{Z} \in \mathbb{R}^{N \times d}` and the inner-product decoder
+scores a node pair by
+
+.. math::
+    p(A_{ij} = 1 \mid \mathbf{z}_i, \mathbf{z}_j) = \sigma(\mathbf{z}_i^{\top}\mathbf{z}_j).
+
+* **GAE** (Kipf & Welling, 2016): :math:`\mathbf{Z} = \mathrm{GNN}(\mathbf{X}, \mathbf{A})`,
+  trained with the link cross-entropy of positive edges against sampled
+  negatives (loss ``link_bce``).
+* **VGAE**: the encoder gives :math:`\boldsymbol{\mu}` and
+  :math:`\log\boldsymbol{\sigma}` (two heads on a shared trunk),
+  :math:`\mathbf{z}_i = \boldsymbol{\mu}_i + \boldsymbol{\sigma}_i \odot
+  \boldsymbol{\epsilon}`, :math:`\boldsymbol{\epsilon} \sim \mathcal{N}(0, I)`
+  while training and :math:`\mathbf{z}_i = \boldsymbol{\mu}_i` in evaluation;
+  the loss ``vgae`` adds :math:`\frac{1}{N}\mathrm{KL}(q(\mathbf{Z})\,\|\,\mathcal{N}(0, I))`.
+* **ARGA / ARGVA** (Pan et al., 2018): a GAE / VGAE whose embeddings are
+  pushed towards the prior :math:`\mathcal{N}(0, I)` by a discriminator
+  :math:`D` (an MLP on the latent space). :math:`D` minimises
+  :math:`-\log\sigma(D(\mathbf{z}')) - \log(1 - \sigma(D(\mathbf{z})))` with
+  :math:`\mathbf{z}' \sim \mathcal{N}(0, I)`; the encoder adds
+  :math:`-\log\sigma(D(\mathbf{z}))` to its reconstruction loss. The two steps
+  alternate inside :class:`AdversarialLinkTask`, which owns the
+  discriminator's optimiser (the shared Trainer runs one optimiser, over the
+  encoder only: :meth:`ARGA.optimizer_groups` leaves :math:`D` out).
+
+Tasks (registered in :data:`graphdl.train.TASKS`): ``autoencoder``
+(:class:`ReconstructionTask`) and ``adversarial_autoencoder``
+(:class:`AdversarialLinkTask`). Both evaluate ROC-AUC and AP of held-out
+positive and negative pairs, as PyG's ``GAE.test`` does.
+
+>>> from torch_geometric.transforms import RandomLinkSplit
+>>> splits = RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
+...                          add_negative_train_samples=False)(data)
+>>> model = VGAE(dataset.num_features, hidden_channels=32, out_channels=16)
+>>> Trainer(model, loss="vgae", task="autoencoder", lr=0.01, epochs=400).fit(None, splits).test
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.nn.resolver import activation_resolver
+from torch_geometric.utils import negative_sampling
+
+from graphdl import layers as layer_registry
+from graphdl.errors import ConfigError, ValidationError
+from graphdl.models import MODELS
+from graphdl.models.gnn import GNN
+from graphdl.train.metrics import Metric, resolve_metric
+from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs
+
+__all__ = [
+    "MAX_LOGSTD",
+    "VariationalGNNEncoder",
+    "GAE",
+    "VGAE",
+    "ARGA",
+    "ARGVA",
+    "ReconstructionTask",
+    "AdversarialLinkTask",
+]
+
+#: :math:`\log\sigma` is clamped at this value, as in PyG's VGAE.
+MAX_LOGSTD = 10.0
+
+
+# ----------------------------------------------------------------------------- encoders
+class VariationalGNNEncoder(nn.Module):
+    r"""A GNN trunk with two heads: :math:`(\boldsymbol{\mu}, \log\boldsymbol{\sigma})`.
+
+    .. math::
+        \mathbf{H} = \mathrm{drop}(\phi(\mathrm{GNN}_{L-1}(\mathbf{X}, \mathbf{A}))),\quad
+        \boldsymbol{\mu} = \mathrm{conv}_{\mu}(\mathbf{H}, \mathbf{A}),\quad
+        \log\boldsymbol{\sigma} = \mathrm{conv}_{\sigma}(\mathbf{H}, \mathbf{A})
+
+    With ``layer="gcn"``, ``num_layers=2`` this is the encoder of Kipf &
+    Welling (2016) and of PyG's ``examples/autoencoder.py``
+    (``in -> hidden -> (out, out)``). The trunk is a :class:`~graphdl.models.gnn.GNN`
+    stack (any registered layer); with ``num_layers=1`` there is no trunk.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
+                 layer: str = "gcn", dropout: float = 0.0, activation: str = "relu",
+                 layer_kwargs: dict[str, Any] | None = None, **gnn_kwargs: Any) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
+        self.trunk = (GNN(layer=layer, in_channels=in_channels, hidden_channels=hidden_channels,
+                          out_channels=hidden_channels, num_layers=num_layers - 1, dropout=dropout,
+                          activation=activation, layer_kwargs=layer_kwargs, **gnn_kwargs)
+                      if num_layers > 1 else None)
+        entry = layer_registry.entry(layer)
+        self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
+        c = hidden_channels if num_layers > 1 else in_channels
+        self.conv_mu = entry.obj(c, out_channels, **(layer_kwargs or {}))
+        self.conv_logstd = entry.obj(c, out_channels, **(layer_kwargs or {}))
+        self.act = activation_resolver(activation)
+        self.dropout = dropout
+        self.out_channels = out_channels
+
+    def reset_parameters(self) -> None:
+        for module in (self.trunk, self.conv_mu, self.conv_logstd):
+            if module is not None:
+                module.reset_parameters()
+
+    def _conv(self, conv: nn.Module, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+        if self.uses_edge_weight and edge_weight is not None:
+            return conv(x, edge_index, edge_weight)
+        return conv(x, edge_index)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.trunk is not None:
+            x = self.trunk(x, edge_index, edge_weight=edge_weight)
+            x = F.dropout(self.act(x), self.dropout, self.training)
+        return (self._conv(self.conv_mu, x, edge_index, edge_weight),
+                self._conv(self.conv_logstd, x, edge_index, edge_weight))
+
+
+# ----------------------------------------------------------------------------- models
+class _GraphAutoEncoder(nn.Module):
+    """Shared encoder construction, reparametrisation and inner-product decoder."""
+
+    variational = False
+
+    def __init__(self, in_channels: int | None = None, hidden_channels: int = 32, out_channels: int = 16,
+                 num_layers: int = 2, layer: str = "gcn", dropout: float = 0.0, activation: str = "relu",
+                 encoder: nn.Module | None = None, layer_kwargs: dict[str, Any] | None = None,
+                 **gnn_kwargs: Any) -> None:
+        super().__init__()
+        if encoder is None:
+            if in_channels is None:
+                raise ConfigError(f"{type(self).__name__}: give in_channels (the node feature size) "
+                                  f"or an encoder module")
+            if self.variational:
+                encoder = VariationalGNNEncoder(in_channels, hidden_channels, out_channels, num_layers,
+                                                layer=layer, dropout=dropout, activation=activation,
+                                                layer_kwargs=layer_kwargs, **gnn_kwargs)
+            else:
+                encoder = GNN(layer=layer, in_channels=in_channels, hidden_channels=hidden_channels,
+                              out_channels=out_channels, num_layers=num_layers, dropout=dropout,
+                              activation=activation, layer_kwargs=layer_kwargs, **gnn_kwargs)
+        self.encoder = encoder
+        self.mu: Tensor | None = None
+        self.logstd: Tensor | None = None
+        self._enc_kwargs = self._forward_fields(encoder)
+
+    @staticmethod
+    def _forward_fields(module: nn.Module) -> tuple[str, ...]:
+        params = inspect.signature(module.forward).parameters
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        return tuple(f for f in ("edge_weight", "edge_attr", "batch") if var_kw or f in params)
+
+    def reset_parameters(self) -> None:
+        if hasattr(self.encoder, "reset_parameters"):
+            self.encoder.reset_parameters()
+            return
+        for module in self.encoder.modules():
+            if module is not self.encoder and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def encode(self, x: Tensor, edge_index: Tensor, **kwargs: Any) -> Tensor:
+        r"""Node embeddings :math:`\mathbf{Z}`; a variational model stores ``mu`` and ``logstd``."""
+        kwargs = {k: v for k, v in kwargs.items() if k in self._enc_kwargs and v is not None}
+        out = self.encoder(x, edge_index, **kwargs)
+        if not self.variational:
+            if isinstance(out, tuple):
+                raise ConfigError(f"{type(self).__name__} got a (mu, logstd) encoder; use VGAE or ARGVA for it")
+            return out
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise ConfigError(f"{type(self).__name__} needs an encoder returning (mu, logstd), got "
+                              f"{type(out).__name__}")
+        self.mu, self.logstd = out[0], out[1].clamp(max=MAX_LOGSTD)
+        return self.reparametrize(self.mu, self.logstd)
+
+    def reparametrize(self, mu: Tensor, logstd: Tensor) -> Tensor:
+        r""":math:`\boldsymbol{\mu} + \boldsymbol{\epsilon}\odot e^{\log\boldsymbol{\sigma}}` in training, :math:`\boldsymbol{\mu}` in evaluation."""
+        if self.training:
+            return mu + torch.randn_like(logstd) * torch.exp(logstd)
+        return mu
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
+                edge_attr: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        """Alias of :meth:`encode` (so the ``link`` task and the Trainer can call the model)."""
+        return self.encode(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)
+
+    def decode(self, z: Tensor, pairs: Tensor) -> Tensor:
+        r"""Edge logits :math:`\mathbf{z}_i^{\top}\mathbf{z}_j` of the pairs ``(2, P)`` (no sigmoid)."""
+        return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
+
+    def decode_all(self, z: Tensor) -> Tensor:
+        r"""Dense logits :math:`\mathbf{Z}\mathbf{Z}^{\top}` (no sigmoid)."""
+        return z @ z.t()
+
+    def kl_loss(self, mu: Tensor | None = None, logstd: Tensor | None = None) -> Tensor:
+        r"""Mean over nodes of :math:`\mathrm{KL}(\mathcal{N}(\boldsymbol{\mu}_i, \boldsymbol{\sigma}_i^2)\,\|\,\mathcal{N}(0, I))`.
+
+        .. math::
+            -\frac{1}{2N}\sum_{i=1}^{N}\sum_{d}\big(1 + 2\log\sigma_{id} - \mu_{id}^2 - \sigma_{id}^2\big)
+
+        of the given statistics or of the last :meth:`encode`, as PyG's ``VGAE.kl_loss``.
+        """
+        mu = self.mu if mu is None else mu
+        logstd = self.logstd if logstd is None else logstd.clamp(max=MAX_LOGSTD)
+        if mu is None or logstd is None:
+            raise ConfigError(f"{type(self).__name__}.kl_loss: no (mu, logstd) yet; call encode() first "
+                              f"(only variational models have them)")
+        return -0.5 * torch.mean(torch.sum(1 + 2 * logstd - mu ** 2 - logstd.exp() ** 2, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"variational={self.variational}"
+
+
+@MODELS.register("gae", summary="Graph auto-encoder (Kipf & Welling, 2016): GNN encoder, inner-product decoder")
+class GAE(_GraphAutoEncoder):
+    r"""Graph auto-encoder: :math:`\mathbf{Z} = \mathrm{GNN}(\mathbf{X}, \mathbf{A})`, :math:`\hat{A}_{ij} = \sigma(\mathbf{z}_i^{\top}\mathbf{z}_j)`.
+
+    Args:
+        in_channels: Node feature size.
+        hidden_channels: Width of the hidden layers (PyG's example: ``2 * out_channels``).
+        out_channels: Embedding size :math:`d`.
+        num_layers: Message-passing layers of the encoder.
+        layer: Registered layer name (``graphdl.layers.list()``); ``gcn`` is the classic encoder.
+        dropout: Dropout between encoder layers.
+        activation: Activation by name.
+        encoder: A module ``(x, edge_index) -> Z`` replacing the built one.
+        layer_kwargs, **gnn_kwargs: Passed to the :class:`~graphdl.models.gnn.GNN` stack.
+
+    Train with ``Trainer(model, loss="link_bce", task="autoencoder")``.
+    """
+
+
+@MODELS.register("vgae", summary="Variational graph auto-encoder (Kipf & Welling, 2016)")
+class VGAE(_GraphAutoEncoder):
+    r"""Variational graph auto-encoder with a :class:`VariationalGNNEncoder`.
+
+    .. math::
+        \mathbf{z}_i = \boldsymbol{\mu}_i + \boldsymbol{\sigma}_i \odot \boldsymbol{\epsilon}_i,\quad
+        \boldsymbol{\epsilon}_i \sim \mathcal{N}(0, I)\ \text{(training)},\qquad
+        \mathbf{z}_i = \boldsymbol{\mu}_i\ \text{(evaluation)}
+
+    After each forward pass ``model.mu`` and ``model.logstd`` (clamped at
+    :data:`MAX_LOGSTD`) hold the posterior statistics. Arguments as
+    :class:`GAE`; a custom ``encoder`` returns ``(mu, logstd)``. Train with
+    ``Trainer(model, loss="vgae", task="autoencoder")``.
+    """
+
+    variational = True
+
+
+class _Discriminator(nn.Module):
+    """MLP :math:`D: \\mathbb{R}^d \\to \\mathbb{R}` (a logit) on the latent space."""
+
+    def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 3) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ConfigError(f"discriminator_layers must be >= 1, got {num_layers}")
+        dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [1]
+        self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    def reset_parameters(self) -> None:
+        for lin in self.lins:
+            lin.reset_parameters()
+
+    def forward(self, z: Tensor) -> Tensor:
+        for lin in self.lins[:-1]:
+            z = F.relu(lin(z))
+        return self.lins[-1](z).squeeze(-1)
+
+
+@MODELS.register("arga", summary="Adversarially regularised graph auto-encoder (Pan et al., 2018)")
+class ARGA(_GraphAutoEncoder):
+    r"""GAE (or VGAE with ``variational=True``) with a latent-space discriminator.
+
+    With :math:`D` an MLP giving a logit and the prior :math:`\mathcal{N}(0, I)`:
+
+    .. math::
+        \mathcal{L}_D = -\frac{1}{N}\sum_i \log\sigma(D(\mathbf{z}'_i))
+                        -\frac{1}{N}\sum_i \log\big(1 - \sigma(D(\mathbf{z}_i))\big),
+        \quad \mathbf{z}'_i \sim \mathcal{N}(0, I)
+
+        \mathcal{L}_{\text{reg}} = -\frac{1}{N}\sum_i \log\sigma(D(\mathbf{z}_i))
+
+    (PyG's ``ARGA.discriminator_loss`` and ``reg_loss``). Computed with the
+    registry losses ``link_bce`` (real vs fake logits) and ``bce_with_logits``.
+    Train with ``task="adversarial_autoencoder"``, which alternates
+    ``discriminator_steps`` updates of :math:`D` with one encoder update.
+
+    Args:
+        variational: ARGVA: a variational encoder (train with ``loss="vgae"``).
+        discriminator_hidden: Width of :math:`D`'s hidden layers.
+        discriminator_layers: Linear layers of :math:`D`.
+        **kwargs: As :class:`GAE`.
+    """
+
+    def __init__(self, in_channels: int | None = None, hidden_channels: int = 32, out_channels: int = 16,
+                 num_layers: int = 2, layer: str = "gcn", variational: bool = False,
+                 discriminator_hidden: int = 64, discriminator_layers: int = 3, **kwargs: Any) -> None:
+        self.variational = variational
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, layer, **kwargs)
+        from graphdl import losses
+
+        latent = getattr(self.encoder, "out_channels", out_channels)
+        self.discriminator = _Discriminator(latent, discriminator_hidden, discriminator_layers)
+        self._real_fake = losses.create("link_bce")
+        self._bce = losses.create("bce_with_logits")
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.discriminator.reset_parameters()
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The encoder's parameters only: the discriminator has its own optimiser (in the task)."""
+        disc = {id(p) for p in self.discriminator.parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) not in disc], "weight_decay": weight_decay}]
+
+    @contextmanager
+    def _frozen_discriminator(self) -> Iterator[None]:
+        flags = [p.requires_grad for p in self.discriminator.parameters()]
+        for p in self.discriminator.parameters():
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p, flag in zip(self.discriminator.parameters(), flags):
+                p.requires_grad_(flag)
+
+    def reg_loss(self, z: Tensor) -> Tensor:
+        r"""Encoder term :math:`\mathcal{L}_{\text{reg}}`; no gradient reaches :math:`D`."""
+        with self._frozen_discriminator():
+            logits = self.discriminator(z)
+        return self._bce(logits, torch.ones_like(logits))
+
+    def discriminator_loss(self, z: Tensor) -> Tensor:
+        r"""Discriminator term :math:`\mathcal{L}_D` (``z`` is detached: no gradient reaches the encoder)."""
+        real = self.discriminator(torch.randn_like(z))
+        fake = self.discriminator(z.detach())
+        return self._real_fake(real, fake)
+
+
+@MODELS.register("argva", summary="Adversarially regularised variational graph auto-encoder (Pan et al., 2018)")
+class ARGVA(ARGA):
+    """:class:`ARGA` with a variational encoder (``variational=True``); train with ``loss="vgae"``."""
+
+    def __init__(self, in_channels: int | None = None, hidden_channels: int = 32, out_channels: int = 16,
+                 num_layers: int = 2, layer: str = "gcn", **kwargs: Any) -> None:
+        kwargs.setdefault("variational", True)
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, layer, **kwargs)
+
+
+# ----------------------------------------------------------------------------- tasks
+def _inner(model: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper (for ``decode``, ``mu``, ...)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def _decoder(model: nn.Module) -> Any:
+    inner = _inner(model)
+    return inner.decode if hasattr(inner, "decode") else (lambda h, p: (h[p[0]] * h[p[1]]).sum(-1))
+
+
+_posterior_cache: dict[type, bool] = {}
+
+
+def _takes_posterior(loss_fn: Any) -> bool:
+    """Whether the loss is called as ``loss(z, mu, logstd, pos, neg)`` (the ``vgae`` objective)."""
+    key = type(loss_fn)
+    if key not in _posterior_cache or not isinstance(loss_fn, nn.Module):
+        forward = getattr(loss_fn, "forward", loss_fn)
+        try:
+            params = inspect.signature(forward).parameters
+            _posterior_cache[key] = "mu" in params and "logstd" in params
+        except (TypeError, ValueError):
+            _posterior_cache[key] = False
+    return _posterior_cache[key]
+
+
+@TASKS.register("autoencoder", aliases=("gae", "reconstruction"),
+                summary="Graph auto-encoder link reconstruction (GAE/VGAE): AUC and AP on held-out edges")
+class ReconstructionTask(Task):
+    r"""Train an auto-encoder to reconstruct the training edges; score held-out edges.
+
+    Splits are the ``(train, val, test)`` graphs of PyG's ``RandomLinkSplit``
+    (``split_labels=True`` gives ``pos_/neg_edge_label_index``; otherwise
+    ``edge_label_index``/``edge_label`` are split by label). With
+    ``splits=None`` the task splits ``data`` itself with
+    ``RandomLinkSplit(num_val, num_test, split_labels=True,
+    add_negative_train_samples=False)`` under the Trainer's seed. Messages
+    pass over the training graph ``train.edge_index`` only.
+
+    Each epoch is one full batch, as in PyG's ``examples/autoencoder.py``: the
+    model encodes the training graph, negatives are drawn with
+    ``negative_sampling(pos_train, num_nodes)`` (as many as positives; like
+    PyG's ``GAE.recon_loss``), and the loss is
+
+    * ``loss(z, mu, logstd, pos, neg)`` for a loss taking the posterior
+      (``vgae``: reconstruction + :math:`\mathrm{KL}/N`), with a variational model;
+    * ``loss(pos_logits, neg_logits)`` for a ``graph`` loss (``link_bce``);
+    * ``loss(logits, labels)`` otherwise (``bce_with_logits``).
+
+    Evaluation (embeddings in eval mode, i.e. :math:`\boldsymbol{\mu}` for a
+    VGAE) logs ``<split>_rocauc`` and ``<split>_ap`` of
+    :math:`\sigma(\mathbf{z}_i^{\top}\mathbf{z}_j)` on ``val`` and ``test``.
+    The Trainer selects the epoch by ``val_rocauc``.
+
+    Args:
+        metric: The monitored metric, ``rocauc`` or ``ap`` (both are logged).
+        num_val, num_test: Edge fractions when the task splits ``data`` itself.
+        num_negatives: Negatives per positive training edge.
+    """
+
+    level = "link"
+    default_loss = "link_bce"
+
+    def __init__(self, metric: str | Metric = "rocauc", num_val: float = 0.05, num_test: float = 0.1,
+                 num_negatives: int = 1) -> None:
+        super().__init__(metric)
+        names = {"rocauc": "ap", "ap": "rocauc"}
+        if self.metric.name not in names:
+            raise ConfigError(f"the autoencoder task reports rocauc and ap; metric must be one of them, "
+                              f"got {self.metric.name!r}")
+        self.other_metric = resolve_metric(names[self.metric.name])
+        if num_negatives < 1:
+            raise ConfigError(f"num_negatives must be >= 1, got {num_negatives}")
+        self.num_val, self.num_test, self.num_negatives = num_val, num_test, num_negatives
+
+    # ------------------------------------------------------------------ data
+    @staticmethod
+    def _pos_neg(part: Data, name: str) -> tuple[Tensor, Tensor | None]:
+        if "pos_edge_label_index" in part:
+            neg = part["neg_edge_label_index"] if "neg_edge_label_index" in part else None
+            return part.pos_edge_label_index, neg
+        if "edge_label_index" in part and "edge_label" in part:
+            label = part.edge_label
+            neg = part.edge_label_index[:, label == 0]
+            return part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
+        raise ValidationError(f"the {name} graph holds no edge labels (pos_edge_label_index or "
+                              f"edge_label_index/edge_label); make the splits with "
+                              f"torch_geometric.transforms.RandomLinkSplit")
+
+    def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
+              device: torch.device | str = "cpu") -> None:
+        from torch_geometric.transforms import RandomLinkSplit
+
+        from graphdl.validate import check_graph
+
+        self.device = torch.device(device)
+        if splits is None:
+            if not isinstance(data, Data):
+                raise ValidationError("the autoencoder task needs a torch_geometric Data graph, or splits="
+                                      "(train, val, test) from torch_geometric.transforms.RandomLinkSplit")
+            check_graph(data)
+            splits = RandomLinkSplit(num_val=self.num_val, num_test=self.num_test,
+                                     is_undirected=data.is_undirected(), split_labels=True,
+                                     add_negative_train_samples=False)(data)
+        if not (isinstance(splits, (tuple, list)) and len(splits) == 3):
+            raise ValidationError("splits must be the (train, val, test) graphs of "
+                                  "torch_geometric.transforms.RandomLinkSplit, got "
+                                  f"{type(splits).__name__}")
+        self.pos: dict[str, Tensor] = {}
+        self.neg: dict[str, Tensor] = {}
+        for name, part in zip(("train", "val", "test"), splits):
+            pos, neg = self._pos_neg(part, name)
+            self.pos[name] = pos.to(self.device)
+            if neg is not None:
+                self.neg[name] = neg.to(self.device)
+        for name in ("val", "test"):
+            if name not in self.neg or self.pos[name].numel() == 0:
+                raise ValidationError(f"the {name} split needs positive and negative pairs; RandomLinkSplit "
+                                      f"adds negatives to val/test by default (neg_sampling_ratio=1.0)")
+        if self.pos["train"].numel() == 0:
+            raise ValidationError("the training split holds no positive edges")
+        check_graph(splits[0])
+        self.data = splits[0].to(self.device)  # message passing over the training edges only
+
+    def split_names(self) -> Sequence[str]:
+        return ("val", "test")
+
+    def train_batches(self) -> Iterable[Tensor]:
+        return [self.pos["train"]]
+
+    # ------------------------------------------------------------------ training
+    def encode(self, model: nn.Module) -> Tensor:
+        """Embeddings of the training graph (the model's mode decides sampling vs the mean)."""
+        return model(self.data.x, self.data.edge_index, **model_inputs(model, self.data))
+
+    def negatives(self, pos: Tensor) -> Tensor:
+        """Uniform negatives avoiding ``pos`` (PyG's ``negative_sampling`` as in ``GAE.recon_loss``)."""
+        return negative_sampling(pos, num_nodes=self.data.num_nodes,
+                                 num_neg_samples=pos.size(1) * self.num_negatives)
+
+    def objective(self, model: nn.Module, z: Tensor, pos: Tensor, neg: Tensor, loss_fn: nn.Module) -> Tensor:
+        """The registry loss on the positive and negative pairs (see the class docstring)."""
+        inner = _inner(model)
+        variational = bool(getattr(inner, "variational", False))
+        if _takes_posterior(loss_fn):
+            if not variational or getattr(inner, "mu", None) is None:
+                raise ConfigError(f"loss {type(loss_fn).__name__} needs a variational model with mu/logstd "
+                                  f"(VGAE, ARGVA); for {type(inner).__name__} use loss='link_bce'")
+            return loss_fn(z, inner.mu, inner.logstd, pos, neg)
+        if variational:
+            raise ConfigError(f"{type(inner).__name__} is variational: train it with loss='vgae' "
+                              f"(reconstruction + KL/N); {type(loss_fn).__name__} has no KL term")
+        decode = _decoder(model)
+        pos_logits, neg_logits = decode(z, pos), decode(z, neg)
+        if getattr(loss_fn, "kind", None) == "graph":
+            return loss_fn(pos_logits, neg_logits)
+        logits = torch.cat([pos_logits, neg_logits])
+        labels = torch.cat([torch.ones_like(pos_logits), torch.zeros_like(neg_logits)])
+        return loss_fn(logits, labels)
+
+    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        z = self.encode(model)
+        return self.objective(model, z, batch, self.negatives(batch), loss_fn)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def predict(self, model: nn.Module) -> Tensor:
+        return self.encode(model)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        z = self.predict(model)
+        decode = _decoder(model)
+        out = {}
+        for split in map(canonical_split, splits):
+            pos, neg = decode(z, self.pos[split]), decode(z, self.neg[split])
+            y = torch.cat([torch.ones_like(pos), torch.zeros_like(neg)])
+            score = torch.cat([pos, neg]).sigmoid()
+            out[f"{split}_{self.metric.name}"] = self.metric(y, score)
+            out[f"{split}_{self.other_metric.name}"] = self.other_metric(y, score)
+        return out
+
+
+@TASKS.register("adversarial_autoencoder", aliases=("arga",),
+                summary="ARGA/ARGVA: auto-encoder link reconstruction with an adversarial latent regulariser")
+class AdversarialLinkTask(ReconstructionTask):
+    r""":class:`ReconstructionTask` with ARGA's alternating adversarial step.
+
+    Per epoch, with :math:`\mathbf{Z}` the embeddings of the training graph:
+
+    1. ``discriminator_steps`` times: one Adam step of the discriminator on
+       :math:`\mathcal{L}_D(\mathbf{Z}^{\text{detached}})` (``model.discriminator_loss``),
+       with an optimiser this task owns (``discriminator_lr``);
+    2. the encoder loss returned to the Trainer: the registry loss (as in
+       :class:`ReconstructionTask`) plus ``reg_weight`` :math:`\cdot\,\mathcal{L}_{\text{reg}}(\mathbf{Z})`.
+
+    This is the loop of PyG's ``examples/argva_node_clustering.py``. The
+    discriminator's optimiser state is not part of Trainer checkpoints; a
+    resumed run restarts it.
+    """
+
+    def __init__(self, metric: str | Metric = "rocauc", discriminator_lr: float = 0.001,
+                 discriminator_steps: int = 5, reg_weight: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(metric, **kwargs)
+        if discriminator_lr <= 0 or discriminator_steps < 1 or reg_weight < 0:
+            raise ConfigError(f"need discriminator_lr > 0, discriminator_steps >= 1 and reg_weight >= 0, got "
+                              f"{discriminator_lr}, {discriminator_steps}, {reg_weight}")
+        self.discriminator_lr, self.discriminator_steps = discriminator_lr, discriminator_steps
+        self.reg_weight = reg_weight
+        self.discriminator_optimizer: torch.optim.Optimizer | None = None
+        self._owner: nn.Module | None = None
+
+    def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
+              device: torch.device | str = "cpu") -> None:
+        super().setup(data, splits, device)
+        self.discriminator_optimizer, self._owner = None, None  # a new fit gets a fresh optimiser
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        if self.discriminator_optimizer is None or self._owner is not model:
+            self.discriminator_optimizer = torch.optim.Adam(model.discriminator.parameters(),
+                                                            lr=self.discriminator_lr)
+            self._owner = model
+        return self.discriminator_optimizer
+
+    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        inner = _inner(model)
+        if not (hasattr(inner, "discriminator") and hasattr(inner, "discriminator_loss")
+                and hasattr(inner, "reg_loss")):
+            raise ConfigError(f"the adversarial_autoencoder task needs a model with a discriminator "
+                              f"(ARGA, ARGVA), got {type(inner).__name__}")
+        z = self.encode(model)
+        optimizer = self._optimizer(inner)
+        for _ in range(self.discriminator_steps):
+            optimizer.zero_grad(set_to_none=True)
+            inner.discriminator_loss(z.detach()).backward()
+            optimizer.step()
+        loss = self.objective(model, z, batch, self.negatives(batch), loss_fn)
+        return loss + self.reg_weight * inner.reg_loss(z)

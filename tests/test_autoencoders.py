@@ -1,0 +1,195 @@
+"""GAE / VGAE / ARGA: losses equal PyG's, training through the shared Trainer improves, errors are clear."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch_geometric
+from torch_geometric.data import Data
+from torch_geometric.transforms import RandomLinkSplit
+from torch_geometric.utils import to_undirected
+
+import graphdl
+from graphdl.errors import ConfigError, ValidationError
+from graphdl.models import autoencoders as ae
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny graphs: intra-op threads only add contention on a shared CPU (10x slower with 2 here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _community_graph(n: int = 120, blocks: int = 4, features: int = 16, seed: int = 0) -> Data:
+    """A stochastic block model with block-informative features: links are easy to predict."""
+    gen = torch.Generator().manual_seed(seed)
+    block = torch.arange(n) % blocks
+    same = block[:, None] == block[None, :]
+    prob = torch.where(same, torch.tensor(0.25), torch.tensor(0.01))
+    upper = torch.triu(torch.rand(n, n, generator=gen) < prob, diagonal=1)
+    edge_index = to_undirected(upper.nonzero().t(), num_nodes=n)
+    x = torch.nn.functional.one_hot(block, features).float() + 0.3 * torch.randn(n, features, generator=gen)
+    return Data(x=x, edge_index=edge_index, num_nodes=n)
+
+
+def _splits(data: Data, seed: int = 0) -> tuple[Data, Data, Data]:
+    torch.manual_seed(seed)
+    return RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
+                           add_negative_train_samples=False)(data)
+
+
+def _shared_encoders(in_channels: int = 16) -> tuple[ae.VGAE, torch_geometric.nn.VGAE]:
+    """Our VGAE and PyG's VGAE around one encoder module (the same weights)."""
+    torch.manual_seed(0)
+    ours = ae.VGAE(in_channels, hidden_channels=8, out_channels=4)
+    theirs = torch_geometric.nn.VGAE(ours.encoder)
+    return ours, theirs
+
+
+def test_registered() -> None:
+    for name in ("gae", "vgae", "arga", "argva"):
+        assert name in graphdl.models
+    assert {"autoencoder", "adversarial_autoencoder"} <= set(graphdl.train.TASKS.list())
+
+
+def test_classic_encoder_shapes() -> None:
+    model = ae.VGAE(16, hidden_channels=32, out_channels=16)
+    # Kipf & Welling / PyG example: in -> 32 (shared) -> (16, 16)
+    assert model.encoder.trunk.convs[0].in_channels == 16 and model.encoder.trunk.convs[0].out_channels == 32
+    assert model.encoder.conv_mu.out_channels == 16 and model.encoder.conv_logstd.out_channels == 16
+    gae = ae.GAE(16, hidden_channels=32, out_channels=16)
+    assert [c.out_channels for c in gae.encoder.convs] == [32, 16]
+
+
+def test_vgae_terms_equal_pyg() -> None:
+    data = _community_graph()
+    train, _, _ = _splits(data)
+    ours, theirs = _shared_encoders()
+    ours.eval(), theirs.eval()
+    z_ours = ours(train.x, train.edge_index)
+    z_theirs = theirs.encode(train.x, train.edge_index)
+    torch.testing.assert_close(z_ours, z_theirs)
+    torch.testing.assert_close(ours.kl_loss(), theirs.kl_loss())
+    # the same statistics passed explicitly (and logstd clamped at 10 in both)
+    mu, logstd = torch.randn(30, 4), torch.randn(30, 4) * 6
+    torch.testing.assert_close(ours.kl_loss(mu, logstd), theirs.kl_loss(mu, logstd))
+
+    pos = train.pos_edge_label_index
+    torch.manual_seed(3)
+    neg = torch_geometric.utils.negative_sampling(pos, num_nodes=data.num_nodes)
+    vgae_loss = graphdl.losses.create("vgae")
+    ours_total = vgae_loss(z_ours, ours.mu, ours.logstd, pos, neg)
+    theirs_total = theirs.recon_loss(z_theirs, pos, neg) + theirs.kl_loss() / data.num_nodes
+    torch.testing.assert_close(ours_total, theirs_total, rtol=1e-5, atol=1e-6)
+    recon = graphdl.losses.create("link_bce")(ours.decode(z_ours, pos), ours.decode(z_ours, neg))
+    torch.testing.assert_close(recon, theirs.recon_loss(z_theirs, pos, neg), rtol=1e-5, atol=1e-6)
+
+
+def test_training_step_equals_pyg_example() -> None:
+    """One task step (sampling z, sampling negatives) equals PyG's examples/autoencoder.py step under one seed."""
+    data = _community_graph()
+    splits = _splits(data)
+    ours, theirs = _shared_encoders()
+    ours.train(), theirs.train()
+    task = ae.ReconstructionTask()
+    task.setup(None, splits)
+    graphdl.seed_everything(11)  # negative_sampling draws from Python's random module too
+    loss = task.train_loss(ours, task.pos["train"], graphdl.losses.create("vgae"))
+    graphdl.seed_everything(11)
+    train = splits[0]
+    z = theirs.encode(train.x, train.edge_index)
+    expected = theirs.recon_loss(z, train.pos_edge_label_index) + (1 / train.num_nodes) * theirs.kl_loss()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluation_equals_pyg_test() -> None:
+    data = _community_graph()
+    splits = _splits(data)
+    ours, theirs = _shared_encoders()
+    task = ae.ReconstructionTask()
+    task.setup(None, splits)
+    ours.eval(), theirs.eval()
+    got = task.evaluate(ours, ["val", "test"])
+    z = theirs.encode(splits[0].x, splits[0].edge_index)
+    for split, part in zip(("val", "test"), splits[1:]):
+        auc, ap = theirs.test(z, part.pos_edge_label_index, part.neg_edge_label_index)
+        assert got[f"{split}_rocauc"] == pytest.approx(auc)
+        assert got[f"{split}_ap"] == pytest.approx(ap)
+
+
+def test_gae_training_through_trainer_improves_val_auc() -> None:
+    data = _community_graph()
+    model = graphdl.models.create("gae", in_channels=16, hidden_channels=16, out_channels=8)
+    trainer = graphdl.Trainer(model, loss="link_bce", task="autoencoder", lr=0.01, epochs=30, seed=0,
+                              progress=False)
+    result = trainer.fit(data)  # the task splits the graph itself (85/5/10) under the seed
+    first = result.history[0]["val_rocauc"]
+    assert result.best["val_rocauc"] > first + 0.05
+    assert result.best["val_rocauc"] > 0.85
+    assert set(result.test) == {"test_rocauc", "test_ap"}
+
+
+def test_vgae_and_argva_train() -> None:
+    data = _community_graph()
+    splits = _splits(data)
+    for name, task, loss in (("vgae", "autoencoder", "vgae"), ("argva", "adversarial_autoencoder", "vgae"),
+                             ("arga", "adversarial_autoencoder", "link_bce")):
+        model = graphdl.models.create(name, in_channels=16, hidden_channels=16, out_channels=8)
+        result = graphdl.Trainer(model, loss=loss, task=task, lr=0.01, epochs=25, seed=0,
+                                 progress=False).fit(None, splits)
+        assert result.best["val_rocauc"] > 0.75, (name, result.best)
+
+
+def test_arga_discriminator_has_its_own_optimizer() -> None:
+    data = _community_graph()
+    model = ae.ARGA(16, hidden_channels=16, out_channels=8)
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    trainer = graphdl.Trainer(model, loss="link_bce", task="adversarial_autoencoder", lr=0.01, epochs=3,
+                              seed=0, progress=False)
+    trainer.fit(data)
+    in_trainer = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    disc = {id(p) for p in model.discriminator.parameters()}
+    assert not in_trainer & disc  # the Trainer's optimiser steps the encoder only
+    task_opt = trainer.task.discriminator_optimizer
+    assert {id(p) for g in task_opt.param_groups for p in g["params"]} == disc
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.discriminator.parameters()))
+
+
+def test_arga_losses_equal_pyg() -> None:
+    torch.manual_seed(0)
+    ours = ae.ARGA(16, hidden_channels=8, out_channels=4)
+    theirs = torch_geometric.nn.ARGA(ours.encoder, ours.discriminator)
+    z = torch.randn(20, 4, requires_grad=True)
+    torch.testing.assert_close(ours.reg_loss(z), theirs.reg_loss(z), rtol=1e-5, atol=1e-6)
+    torch.manual_seed(5)
+    got = ours.discriminator_loss(z)
+    torch.manual_seed(5)
+    torch.testing.assert_close(got, theirs.discriminator_loss(z), rtol=1e-5, atol=1e-6)
+    # the encoder's term sends no gradient into the discriminator
+    ours.reg_loss(z).backward()
+    assert all(p.grad is None for p in ours.discriminator.parameters()) and z.grad is not None
+
+
+def test_wrong_loss_for_model_is_explained() -> None:
+    data = _community_graph()
+    with pytest.raises(ConfigError, match="variational: train it with loss='vgae'"):
+        graphdl.Trainer(ae.VGAE(16), loss="link_bce", task="autoencoder", epochs=1, progress=False).fit(data)
+    with pytest.raises(ConfigError, match="needs a variational model"):
+        graphdl.Trainer(ae.GAE(16), loss="vgae", task="autoencoder", epochs=1, progress=False).fit(data)
+    with pytest.raises(ConfigError, match="needs a model with a discriminator"):
+        graphdl.Trainer(ae.GAE(16), loss="link_bce", task="adversarial_autoencoder", epochs=1,
+                        progress=False).fit(data)
+
+
+def test_bad_splits_raise() -> None:
+    data = _community_graph()
+    task = ae.ReconstructionTask()
+    with pytest.raises(ValidationError, match="RandomLinkSplit"):
+        task.setup(None, {"train": data})
+    train, val, test = RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
+                                       add_negative_train_samples=False, neg_sampling_ratio=0.0)(data)
+    with pytest.raises(ValidationError, match="val split needs positive and negative pairs"):
+        task.setup(None, (train, val, test))
