@@ -265,6 +265,9 @@ class NodeTask(Task):
         return [self.data] if self._loader is None else self._loader
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
+            raise ValidationError("a training batch of one node cannot pass BatchNorm (it needs more than one "
+                                  "value per channel); use a model without BatchNorm or a larger graph")
         if self._loader is None:
             idx = self.splits["train"]
             return loss_fn(_call(model, batch)[idx], self.y[idx])
@@ -447,7 +450,7 @@ class GraphTask(Task):
         if "train" not in {canonical_split(k) for k in splits}:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
         _validate.check_dataset(data)
-        self.subsets = {canonical_split(k): data[_validate.check_split_index(v, len(data), f"splits[{k!r}]")]
+        self.subsets = {canonical_split(k): _subset(data, _validate.check_split_index(v, len(data), f"splits[{k!r}]"))
                         for k, v in splits.items()}
         if len(self.subsets["train"]) == 0:
             raise ValidationError("the 'train' split is empty; it needs at least one graph")
@@ -521,6 +524,14 @@ class GraphTask(Task):
             y, pred = self._outputs(model, split)
             out[f"{split}_{self.metric.name}"] = self.metric(y, pred)
         return out
+
+
+def _subset(data: Any, index: Tensor) -> Any:
+    """``data[index]``; a plain list or tuple of graphs is indexed element by element."""
+    if isinstance(data, (list, tuple)):
+        index = index.nonzero().view(-1) if index.dtype == torch.bool else index.view(-1)
+        return [data[i] for i in index.tolist()]
+    return data[index]
 
 
 def resolve_task(task: str | Task, **kwargs: Any) -> Task:
