@@ -1,0 +1,21 @@
+"""Benchmarks: published configurations on real datasets, beside reference results.
+
+>>> import graphdl.bench as bench
+>>> bench.SUITES                                   # name -> description
+>>> records = bench.run_suite("quick", root="../shared/data", json_path="quick.json")
+>>> record = bench.run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True}, seeds=3, epochs=100)
+
+Suites: ``quick`` (Cora GCN/GAT over 10 seeds, a short OGB run), ``planetoid``,
+``ogbg-mol`` (OGB's GCN/GIN +- virtual node, official example configuration)
+and ``ogbl-ddi`` (GraphSAGE/GCN, leaderboard configuration). Reference numbers
+and their sources are in :mod:`graphdl.bench.references`.
+"""
+
+from graphdl.layers import ogb as _ogb_layers  # noqa: F401  (registers ogb_gin / ogb_gcn)
+from graphdl.models import ogb_mol as _ogb_mol  # noqa: F401  (registers the ogb_mol model)
+from graphdl.bench.references import REFERENCES, Reference, reference_for
+from graphdl.bench.runner import REQUIRED_KEYS, format_table, run_config, run_suite
+from graphdl.bench.suites import SUITES, default_config
+
+__all__ = ["SUITES", "run_suite", "run_config", "format_table", "default_config", "REFERENCES", "Reference",
+           "reference_for", "REQUIRED_KEYS"]

@@ -1,0 +1,96 @@
+"""``python -m graphdl.bench``: run one configuration or a suite, or merge result files.
+
+    python -m graphdl.bench run ogbg-molbbbp gcn --seeds 3 --epochs 100 --root ../shared/data --json r.json
+    python -m graphdl.bench suite quick --root ../shared/data --json quick.json
+    python -m graphdl.bench report r1.json r2.json --md table.md --json all.json --png curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from graphdl.errors import GraphDLError
+
+
+def _records(paths: list[str]) -> list[dict]:
+    out = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        out += data["records"] if isinstance(data, dict) and "records" in data else [data]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from graphdl.bench import SUITES, format_table, run_config, run_suite
+    from graphdl.bench.runner import environment
+    from graphdl.io import atomic_write, atomic_write_json
+
+    parser = argparse.ArgumentParser(prog="python -m graphdl.bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run", help="one dataset/model over seeds")
+    one.add_argument("dataset")
+    one.add_argument("model", help="gcn, gat, gin, gin-virtual, gcn-virtual, sage ...")
+    one.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
+                     help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32")
+    suite = sub.add_parser("suite", help=f"a suite: {', '.join(SUITES)}")
+    suite.add_argument("name")
+    suite.add_argument("--select", nargs="*", default=None)
+    for p in (one, suite):
+        p.add_argument("--seeds", type=int, default=None)
+        p.add_argument("--epochs", type=int, default=None)
+        p.add_argument("--root", default=None)
+        p.add_argument("--json", default=None)
+        p.add_argument("--png", default=None)
+        p.add_argument("--progress", action="store_true")
+    report = sub.add_parser("report", help="merge result files into one table, JSON and plot")
+    report.add_argument("files", nargs="+")
+    report.add_argument("--md", default=None)
+    report.add_argument("--json", default=None)
+    report.add_argument("--png", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            cfg: dict = {"model": args.model}
+            for item in args.set:
+                key, _, value = item.partition("=")
+                cfg[key] = json.loads(value)
+            record = run_config(args.dataset, cfg, seeds=args.seeds or 1, epochs=args.epochs, root=args.root,
+                                progress=args.progress)
+            print(format_table([record]))
+            if args.json:
+                atomic_write_json(args.json, {"command": " ".join(["python -m graphdl.bench", *sys.argv[1:]]),
+                                              "environment": environment(),
+                                              "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "records": [record]})
+            if args.png:
+                from graphdl.bench.plot import plot_curves
+
+                plot_curves([record], args.png, title=f"{record['dataset']} / {record['model']}")
+        elif args.command == "suite":
+            run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
+                      plot_path=args.png, progress=args.progress, select=args.select)
+        else:
+            records = _records(args.files)
+            table = format_table(records)
+            print(table)
+            if args.md:
+                with atomic_write(args.md) as handle:
+                    handle.write(table + "\n")
+            if args.json:
+                atomic_write_json(args.json, {"environment": environment(), "sources": args.files,
+                                              "records": records})
+            if args.png:
+                from graphdl.bench.plot import plot_curves
+
+                plot_curves(records, args.png, title="graphdl benchmarks")
+    except GraphDLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Learning curves of benchmark records as one PNG (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphdl.io import atomic_write
+
+__all__ = ["plot_curves"]
+
+
+def _band(runs: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs, mean and std over seeds (runs of unequal length are cut to the shortest)."""
+    length = min(len(r) for r in runs)
+    arr = np.asarray([r[:length] for r in runs], dtype=float)
+    return np.arange(length), np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+
+
+def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str | None = None) -> Path:
+    """Plot validation and test metric per epoch (mean ± std over seeds), one panel per record.
+
+    The reference result, when the record has one, is drawn as a dotted
+    horizontal line. The file is written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    records = [r for r in records if r.get("status") == "ok" and r.get("curves")]
+    if not records:
+        raise ValueError("no finished record with learning curves to plot")
+    cols = min(3, len(records))
+    rows = math.ceil(len(records) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, rec in zip(axes.flat, records):
+        for split, style in (("train", ":"), ("val", "-"), ("test", "--")):
+            runs = [r for r in rec["curves"].get(split, []) if r and not all(math.isnan(v) for v in r)]
+            if not runs:
+                continue
+            x, mean, std = _band(runs)
+            ax.plot(x, mean, style, label=split)
+            if len(runs) > 1:
+                ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+        if rec.get("reference") is not None:
+            ax.axhline(rec["reference"], color="grey", linestyle="dotted", linewidth=1, label="reference")
+        n = len(rec["runs"])
+        ax.set_title(f"{rec['dataset']} / {rec['model']} ({n} seed{'s' if n != 1 else ''})", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(rec["metric"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(records):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=90)
+    plt.close(fig)
+    return path

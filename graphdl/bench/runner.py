@@ -1,0 +1,374 @@
+"""Run benchmark configurations over seeds and report them beside reference results.
+
+>>> from graphdl.bench import run_suite, run_config
+>>> records = run_suite("quick", root="../shared/data", json_path="results.json")
+>>> record = run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True}, seeds=3)
+
+Every run loads the dataset with :func:`graphdl.datasets.load`, takes the
+official split (:func:`graphdl.datasets.split_indices`), scores every split
+each epoch with the official evaluator (OGB's ``Evaluator``, or the accuracy
+evaluator for Planetoid) and reports the test score at the best validation
+epoch (the first epoch reaching it). Seeds are ``0 .. seeds-1``;
+``graphdl.seed_everything(seed)`` is called before the model is built.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from graphdl.bench.references import OFFICIAL_SECONDS_PER_EPOCH, reference_for
+from graphdl.bench.suites import SUITES, TRAIN_KEYS, default_config, family_of, resolve_suite, suite_runs
+from graphdl.errors import ConfigError, DataError
+from graphdl.io import atomic_write_json
+
+__all__ = ["run_config", "run_suite", "format_table", "environment", "REQUIRED_KEYS"]
+
+#: Keys every record has.
+REQUIRED_KEYS = ("dataset", "model", "metric", "higher_is_better", "mean", "std", "runs", "seeds", "seconds",
+                 "epochs", "seconds_per_epoch", "reference", "reference_std", "reference_source", "status")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts recorded with every result file."""
+    import torch_geometric
+
+    try:
+        import ogb
+
+        ogb_version = ogb.__version__
+    except Exception:  # noqa: BLE001 - optional in the record
+        ogb_version = None
+    import os
+
+    return {
+        "python": platform.python_version(), "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__, "ogb": ogb_version,
+        "machine": platform.machine(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024, 1)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
+        raise ConfigError(f"seeds must be a positive number of seeds or a list of seeds, got {seeds!r}")
+    out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not out:
+        raise ConfigError("seeds is empty; give a number of seeds >= 1 or a list of seeds")
+    return out
+
+
+# ---------------------------------------------------------------------------- building one run
+class _Prepared:
+    """The dataset, splits, metric and per-seed builders of one configuration."""
+
+    def __init__(self, dataset: str, cfg: dict[str, Any], root: Any) -> None:
+        from graphdl import datasets
+
+        self.family = family_of(dataset)
+        self.name = datasets.entry(dataset).name
+        self.cfg = cfg
+        self.info = datasets.info(self.name)
+        kwargs: dict[str, Any] = {}
+        if self.family == "planetoid" and cfg.get("normalize_features"):
+            from torch_geometric.transforms import NormalizeFeatures
+
+            kwargs["transform"] = NormalizeFeatures()
+        self.dataset = datasets.load(self.name, root, **kwargs)
+        self.splits = datasets.split_indices(self.dataset)
+        self.model_kwargs = {k: v for k, v in cfg.items() if k not in TRAIN_KEYS}
+
+    def metric(self) -> Any:
+        from graphdl.train.metrics import Metric, resolve_metric
+
+        if self.family == "planetoid":
+            from graphdl import datasets
+
+            evaluator = datasets.evaluator(self.name)
+            return Metric("acc", lambda y, p: evaluator.eval({"y_true": y, "y_pred": p})["acc"], True)
+        return resolve_metric(self.name)
+
+    def data(self) -> Any:
+        return self.dataset if self.family == "ogbg-mol" else self.dataset[0]
+
+    def build(self) -> tuple[nn.Module, Any, nn.Module, Any]:
+        """(model, task, loss, optimizer) for one seed."""
+        cfg, kw = self.cfg, dict(self.model_kwargs)
+        if self.family == "planetoid":
+            from graphdl.models.gnn import GNN
+            from graphdl.train import NodeTask
+
+            ds = self.dataset
+            model = GNN(in_channels=ds.num_features, out_channels=ds.num_classes, **kw)
+            return model, NodeTask(metric=self.metric()), nn.CrossEntropyLoss(), "adam"
+        if self.family == "ogbg-mol":
+            from graphdl.models.ogb_mol import ogb_mol
+            from graphdl.train import GraphTask
+
+            model = ogb_mol(num_tasks=self.dataset.num_tasks, **kw)
+            task = GraphTask(metric=self.metric(), batch_size=int(cfg["batch_size"]),
+                             eval_batch_size=cfg.get("eval_batch_size"))
+            loss = nn.BCEWithLogitsLoss() if "classification" in self.dataset.task_type else nn.MSELoss()
+            return model, task, loss, "adam"
+        from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask, PairBCELoss
+
+        model = OGBLinkGNN(in_channels=None, num_nodes=self.dataset[0].num_nodes, **kw)
+        task = OGBLinkTask(metric=self.name, batch_size=cfg.get("batch_size"))
+        lr, clip = float(cfg["lr"]), cfg.get("grad_clip")
+        if clip:
+            optimizer: Any = lambda groups: GroupClippedAdam(groups, lr=lr, max_norm=float(clip))  # noqa: E731
+        else:
+            optimizer = "adam"
+        return model, task, PairBCELoss(), optimizer
+
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
+
+
+def run_config(
+    dataset: str,
+    model_cfg: str | dict[str, Any] | None = None,
+    seeds: int | Sequence[int] = 1,
+    epochs: int | None = None,
+    root: str | Path | None = None,
+    *,
+    progress: bool = False,
+    verbose: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train one configuration over seeds; return its record.
+
+    Args:
+        dataset: ``cora``, ``citeseer``, ``pubmed``, an ``ogbg-mol*`` dataset or ``ogbl-ddi``.
+        model_cfg: A model label (``"gat"``, ``"gin-virtual"``), or a dict of
+            overrides (``{"layer": "gin", "virtual_node": True, "hidden_channels": 32}``),
+            or ``None``: the dataset's default. OGB molecule datasets default to
+            the official example's configuration; see
+            :func:`graphdl.bench.suites.default_config`.
+        seeds: Number of seeds (``0 .. seeds-1``) or a list of seeds.
+        epochs: Epochs per seed; ``None`` keeps the configuration's.
+        root: Data root; ``None`` uses ``$GRAPHDL_DATA`` or the user cache.
+        progress: Show the Trainer's progress bar.
+        verbose: Print one line per seed.
+        device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+
+    Returns:
+        A record: ``dataset``, ``model``, ``metric``, ``mean``, ``std`` (over
+        seeds, ``ddof=1``; ``None`` for one seed), ``runs`` (test score per
+        seed), ``valid_runs``, ``best_epochs``, ``seconds``, ``epochs``,
+        ``seconds_per_epoch`` (wall time of a whole epoch: training plus the
+        evaluation of every split), ``train_seconds_per_epoch``,
+        ``reference``/``reference_std``/``reference_source``, ``peak_rss_mb``,
+        ``num_parameters``, ``config``, ``curves`` (per-seed learning curves).
+    """
+    from graphdl.train import Trainer, seed_everything
+
+    cfg = default_config(dataset, model_cfg)
+    if epochs is not None:
+        if int(epochs) < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        cfg["epochs"] = int(epochs)
+    seed_list = _seed_list(seeds)
+    prepared = _Prepared(dataset, cfg, root)
+    name, label = prepared.name, cfg["model"]
+    metric_name = prepared.metric().name
+    higher = prepared.metric().higher_is_better
+    runs, valid_runs, best_epochs, fit_seconds, train_seconds, epochs_run = [], [], [], [], [], []
+    curves: dict[str, list[list[float]]] = {"train_loss": [], "train": [], "val": [], "test": []}
+    num_parameters = None
+    started = time.perf_counter()
+    for seed in seed_list:
+        seed_everything(seed)
+        model, task, loss, optimizer = prepared.build()
+        num_parameters = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+        trainer = Trainer(model, loss=loss, task=task, optimizer=optimizer, lr=float(cfg["lr"]),
+                          weight_decay=float(cfg.get("weight_decay", 0.0)), epochs=int(cfg["epochs"]),
+                          progress=progress, device=device, eval_splits=cfg.get("eval_splits"))
+        result = trainer.fit(prepared.data(), prepared.splits)
+        key = f"test_{metric_name}"
+        runs.append(float(result.best[key]))
+        valid_runs.append(float(result.best[f"val_{metric_name}"]))
+        best_epochs.append(int(result.best_epoch))
+        fit_seconds.append(result.seconds)
+        train_seconds.append(result.train_seconds)
+        epochs_run.append(len(result.history))
+        for split in ("train", "val", "test"):
+            curves[split].append([float(h.get(f"{split}_{metric_name}", math.nan)) for h in result.history])
+        curves["train_loss"].append([float(h["train_loss"]) for h in result.history])
+        if verbose:
+            log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
+                f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
+                f"{result.seconds / max(1, len(result.history)):.2f} s/epoch")
+    mean, std = _mean_std(runs)
+    ref = reference_for(name, label)
+    total_epochs = sum(epochs_run)
+    return {
+        "dataset": name,
+        "model": label,
+        "metric": metric_name,
+        "higher_is_better": higher,
+        "mean": mean,
+        "std": std,
+        "runs": runs,
+        "seeds": seed_list,
+        "valid_mean": _mean_std(valid_runs)[0],
+        "valid_runs": valid_runs,
+        "best_epochs": best_epochs,
+        "epochs": int(cfg["epochs"]),
+        "epochs_run": epochs_run,
+        "seconds": round(time.perf_counter() - started, 2),
+        "seconds_per_epoch": round(sum(fit_seconds) / total_epochs, 4),
+        "train_seconds_per_epoch": round(sum(train_seconds) / total_epochs, 4),
+        "official_seconds_per_epoch": OFFICIAL_SECONDS_PER_EPOCH.get((name, label)),
+        "reference": ref.value if ref else None,
+        "reference_std": ref.std if ref else None,
+        "reference_source": ref.source if ref else None,
+        "reference_kind": ref.kind if ref else None,
+        "reference_runs": ref.runs if ref else None,
+        "reference_epochs": ref.epochs if ref else None,
+        "peak_rss_mb": _peak_rss_mb(),
+        "num_parameters": num_parameters,
+        "config": {k: v for k, v in cfg.items()},
+        "curves": curves,
+        "status": "ok",
+    }
+
+
+# ---------------------------------------------------------------------------- suites and tables
+def _fmt(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> str:
+    """A results table: ours (mean ± std over seeds) beside the reference and its source."""
+    head = ["dataset", "model", "metric", "graphdl (mean ± std)", "seeds x epochs", "reference",
+            "reference source", "s/epoch"]
+    rows = []
+    for r in records:
+        if r.get("status") != "ok":
+            rows.append([r["dataset"], r["model"], r.get("metric") or "-", f"not run: {r['status']}", "-",
+                         _fmt(r.get("reference"), r.get("reference_std")), r.get("reference_source") or "-", "-"])
+            continue
+        arrow = "↑" if r["higher_is_better"] else "↓"
+        rows.append([r["dataset"], r["model"], f"{r['metric']} {arrow}", _fmt(r["mean"], r["std"]),
+                     f"{len(r['runs'])} x {r['epochs']}", _fmt(r.get("reference"), r.get("reference_std")),
+                     r.get("reference_source") or "-", f"{r['seconds_per_epoch']:.3f}"])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+
+
+def _write(json_path: Path | None, plot_path: Path | None, suite: str, records: list[dict[str, Any]],
+           meta: dict[str, Any]) -> None:
+    if json_path is not None:
+        atomic_write_json(json_path, {**meta, "suite": suite, "records": records})
+    if plot_path is not None and any(r.get("status") == "ok" for r in records):
+        from graphdl.bench.plot import plot_curves
+
+        plot_curves(records, plot_path, title=f"graphdl bench {suite}")
+
+
+def run_suite(
+    suite: str,
+    seeds: int | None = None,
+    epochs: int | None = None,
+    root: str | Path | None = None,
+    json_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
+    progress: bool = False,
+    *,
+    select: str | Sequence[str] | None = None,
+    verbose: bool = True,
+    device: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Run every dataset/model of benchmark ``suite``; print and save the results.
+
+    Args:
+        suite: A name in :data:`graphdl.bench.SUITES` (``quick``, ``planetoid``,
+            ``ogbg-mol``, ``ogbl-ddi``).
+        seeds: Seeds per configuration (``0 .. seeds-1``); ``None`` keeps each
+            entry's default.
+        epochs: Epochs per seed; ``None`` keeps each configuration's.
+        root: Data root (``None``: ``$GRAPHDL_DATA`` or the user cache).
+        json_path: Write the records here (atomically, after every entry, so a
+            long suite leaves its finished entries behind).
+        plot_path: Write a PNG of the learning curves here; ``None`` with a
+            ``json_path`` writes it beside the JSON (same name, ``.png``).
+        progress: Show the Trainer's progress bars.
+        select: Only the entries whose ``dataset/model`` matches one of these
+            wildcard patterns (``"ogbg-molbbbp/gcn"``, ``"*/gin-virtual"``).
+        verbose: Print per-seed lines and the final table.
+
+    Returns:
+        The records (see :func:`run_config`); an entry whose data cannot be
+        loaded gets ``status`` ``"error: ..."`` and the suite goes on.
+    """
+    name = resolve_suite(suite)
+    entries = list(suite_runs(name))
+    if select is not None:
+        patterns = [select] if isinstance(select, str) else list(select)
+        entries = [e for e in entries if any(fnmatch.fnmatchcase(e.key, p.lower()) for p in patterns)]
+        if not entries:
+            raise ConfigError(f"select={patterns} matches no entry of suite {name!r}; its entries are "
+                              f"{', '.join(e.key for e in suite_runs(name))}")
+    if seeds is not None:
+        _seed_list(seeds)
+    json_file = Path(json_path) if json_path is not None else None
+    plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
+    meta = {"description": SUITES[name], "environment": environment(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
+    records: list[dict[str, Any]] = []
+    for entry in entries:
+        n_seeds = seeds if seeds is not None else entry.seeds
+        n_epochs = epochs if epochs is not None else entry.epochs
+        if verbose:
+            log(f"[{name}] {entry.key}: {n_seeds} seed(s), "
+                f"{n_epochs if n_epochs is not None else 'default'} epochs")
+        try:
+            record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
+                                progress=progress, verbose=verbose, device=device, log=log)
+        except DataError as exc:  # missing or corrupt files: record it and go on
+            ref = reference_for(entry.dataset, entry.model)
+            record = {key: None for key in REQUIRED_KEYS}
+            record.update(dataset=entry.dataset, model=entry.model, runs=[], seeds=[],
+                          reference=ref.value if ref else None, reference_std=ref.std if ref else None,
+                          reference_source=ref.source if ref else None,
+                          status=f"error: {type(exc).__name__}: {exc}")
+            if verbose:
+                log(f"  skipped {entry.key}: {exc}")
+        records.append(record)
+        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        _write(json_file, None, name, records, meta)
+    _write(json_file, plot_file, name, records, meta)
+    if verbose:
+        log("")
+        log(format_table(records))
+        if json_file:
+            log(f"\nrecords: {json_file}" + (f"; learning curves: {plot_file}" if plot_file else ""))
+    return records

@@ -1,0 +1,207 @@
+"""Benchmark configurations and suites.
+
+A configuration is a flat dict: the model's arguments plus the training keys
+in :data:`TRAIN_KEYS` and ``model`` (the label printed in tables and used to
+look up references: ``gcn``, ``gat``, ``gin-virtual``, ``sage`` ...).
+
+Configurations (the published or official ones):
+
+* Planetoid ``gcn``: Kipf & Welling / PyG ``gcn.py``: 2 layers, 16 hidden,
+  dropout 0.5 and input dropout 0.5, Adam lr 0.01, weight decay 5e-4 on the
+  first layer only, 200 epochs, row-normalised features.
+* Planetoid ``gat``: Velickovic et al. / PyG ``gat.py``: 8 heads x 8 hidden,
+  ELU, attention dropout 0.6, dropout 0.6 and input dropout 0.6, one output
+  head averaged (``heads=1, concat=False``), Adam lr 0.005, weight decay 5e-4,
+  row-normalised features.
+* OGB molecules ``gcn``, ``gcn-virtual``, ``gin``, ``gin-virtual``: the
+  official ``examples/graphproppred/mol/main_pyg.py`` defaults (5 layers, 300
+  hidden, dropout 0.5, batch 32, Adam lr 1e-3, 100 epochs).
+* ogbl-ddi ``sage`` and ``gcn``: the official ``examples/linkproppred/ddi/gnn.py``
+  defaults (2 layers, 256 hidden, dropout 0.5, predictor with 2 layers, lr
+  0.005, batch 64 * 1024, 200 epochs, learned node embedding).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from graphdl.errors import ConfigError, UnknownNameError, did_you_mean
+from graphdl.registry import normalize
+
+__all__ = ["SUITES", "SuiteRun", "TRAIN_KEYS", "family_of", "default_config", "suite_runs", "resolve_suite"]
+
+#: Keys of a configuration that configure training, not the model.
+TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "grad_clip",
+              "eval_splits", "eval_batch_size")
+
+PLANETOID = ("cora", "citeseer", "pubmed")
+
+_PLANETOID: dict[str, dict[str, Any]] = {
+    "gcn": {
+        "model": "gcn", "layer": "gcn", "hidden_channels": 16, "num_layers": 2, "dropout": 0.5,
+        "input_dropout": 0.5, "decay_first_layer_only": True, "lr": 0.01, "weight_decay": 5e-4,
+        "epochs": 200, "normalize_features": True,
+    },
+    "gat": {
+        "model": "gat", "layer": "gat", "hidden_channels": 64, "num_layers": 2, "dropout": 0.6,
+        "input_dropout": 0.6, "activation": "elu", "layer_kwargs": {"heads": 8, "dropout": 0.6},
+        "last_layer_kwargs": {"heads": 1, "concat": False}, "lr": 0.005, "weight_decay": 5e-4,
+        "epochs": 200, "normalize_features": True,
+    },
+}
+
+_OGB_MOL_BASE: dict[str, Any] = {
+    "hidden_channels": 300, "num_layers": 5, "dropout": 0.5, "jk": "last", "pool": "mean",
+    "batch_size": 32, "lr": 1e-3, "epochs": 100,
+}
+
+_OGBL_DDI: dict[str, dict[str, Any]] = {
+    "sage": {"model": "sage", "layer": "sage"},
+    "gcn": {"model": "gcn", "layer": "gcn", "layer_kwargs": {"cached": True}},
+}
+_OGBL_BASE: dict[str, Any] = {
+    "hidden_channels": 256, "num_layers": 2, "dropout": 0.5, "decoder": "mlp", "decoder_layers": 2,
+    "decoder_dropout": 0.5, "lr": 0.005, "batch_size": 64 * 1024, "epochs": 200, "grad_clip": 1.0,
+}
+
+
+def family_of(dataset: str) -> str:
+    """``"planetoid"``, ``"ogbg-mol"`` or ``"ogbl"`` for a dataset name graphdl can benchmark."""
+    key = dataset.lower()
+    if key in PLANETOID:
+        return "planetoid"
+    if key.startswith("ogbg-mol"):
+        return "ogbg-mol"
+    if key == "ogbl-ddi":
+        return "ogbl"
+    raise ConfigError(
+        f"no benchmark configuration for dataset {dataset!r}: the runner knows the Planetoid graphs "
+        f"({', '.join(PLANETOID)}), the OGB molecule datasets (ogbg-mol*) and ogbl-ddi. Train other "
+        f"datasets with graphdl.Trainer directly.")
+
+
+def _ogb_mol_config(label: str) -> dict[str, Any]:
+    from graphdl.models.ogb_mol import parse_ogb_model
+
+    layer, virtual = parse_ogb_model(label)
+    return {"model": f"{layer}{'-virtual' if virtual else ''}", "layer": layer, "virtual_node": virtual,
+            **_OGB_MOL_BASE}
+
+
+def _known_models(family: str) -> tuple[str, ...]:
+    return {"planetoid": tuple(_PLANETOID), "ogbg-mol": ("gcn", "gcn-virtual", "gin", "gin-virtual"),
+            "ogbl": tuple(_OGBL_DDI)}[family]
+
+
+def _label_of(family: str, cfg: dict[str, Any]) -> str:
+    if "model" in cfg:
+        return str(cfg["model"]).lower()
+    layer = str(cfg.get("layer", "")).lower()
+    if family == "ogbg-mol":
+        virtual = bool(cfg.get("virtual_node", family == "ogbg-mol" and not layer))
+        return f"{layer or 'gin'}{'-virtual' if virtual else ''}"
+    return layer or {"planetoid": "gcn", "ogbl": "sage"}[family]
+
+
+def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full configuration of ``model`` on ``dataset``, overrides applied.
+
+    Args:
+        dataset: ``cora``/``citeseer``/``pubmed``, an ``ogbg-mol*`` name or ``ogbl-ddi``.
+        model: A model label (``"gat"``, ``"gin-virtual"``, ``"sage"``), or a
+            dict of overrides that may name it by ``model`` or by ``layer``
+            (with ``virtual_node`` for OGB molecules); ``None`` for the
+            dataset's default (GCN, GIN with virtual node, GraphSAGE).
+
+    Layers outside the known configurations are allowed when given by
+    ``layer``: they start from the family's defaults (for example
+    ``{"layer": "gine"}`` on an OGB molecule dataset).
+    """
+    family = family_of(dataset)
+    overrides = {"model": model} if isinstance(model, str) else dict(model or {})
+    label = _label_of(family, overrides)
+    known = _known_models(family)
+    if label in known:
+        if family == "planetoid":
+            base = copy.deepcopy(_PLANETOID[label])
+        elif family == "ogbg-mol":
+            base = _ogb_mol_config(label)
+        else:
+            base = {**copy.deepcopy(_OGBL_BASE), **copy.deepcopy(_OGBL_DDI[label])}
+    elif "layer" in overrides:
+        if family == "planetoid":
+            base = {**copy.deepcopy(_PLANETOID["gcn"]), "decay_first_layer_only": False}
+        elif family == "ogbg-mol":
+            base = {**_OGB_MOL_BASE, "virtual_node": False}
+        else:
+            base = copy.deepcopy(_OGBL_BASE)
+        base["model"] = label
+    else:
+        raise ConfigError(f"unknown model {label!r} for {dataset}.{did_you_mean(label, known)} "
+                          f"Known: {', '.join(known)}; or give a registered layer as {{'layer': name}}.")
+    if family == "ogbg-mol" and "layer" in overrides and "model" not in overrides:
+        overrides["model"] = label
+    base.update(overrides)
+    base["model"] = label
+    return base
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One dataset/model entry of a suite."""
+
+    dataset: str
+    model: str
+    seeds: int
+    epochs: int | None = None  # None: the configuration's epochs
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.model}"
+
+
+_MOL_MODELS = ("gcn", "gcn-virtual", "gin", "gin-virtual")
+
+_SUITES: dict[str, tuple[str, tuple[SuiteRun, ...]]] = {
+    "quick": (
+        "Cora GCN and GAT over 10 seeds (200 epochs) beside the published numbers, and a 5-epoch "
+        "ogbg-molbbbp GCN smoke run with the official evaluator; a few minutes on 2 CPU cores",
+        (SuiteRun("cora", "gcn", 10), SuiteRun("cora", "gat", 10), SuiteRun("ogbg-molbbbp", "gcn", 1, 5)),
+    ),
+    "planetoid": (
+        "GCN and GAT on Cora, CiteSeer and PubMed (public split), 10 seeds, 200 epochs",
+        tuple(SuiteRun(d, m, 10) for d in PLANETOID for m in ("gcn", "gat")),
+    ),
+    "ogbg-mol": (
+        "OGB's GCN/GIN with and without virtual node on ogbg-molbace, ogbg-molbbbp, ogbg-molesol: "
+        "official example configuration, 3 seeds, 100 epochs",
+        tuple(SuiteRun(d, m, 3) for d in ("ogbg-molbbbp", "ogbg-molesol", "ogbg-molbace") for m in _MOL_MODELS),
+    ),
+    "ogbl-ddi": (
+        "GraphSAGE and GCN on ogbl-ddi in the OGB leaderboard configuration (Hits@20), 10 seeds, 200 epochs",
+        (SuiteRun("ogbl-ddi", "sage", 10), SuiteRun("ogbl-ddi", "gcn", 10)),
+    ),
+}
+
+#: Suite name -> description.
+SUITES: dict[str, str] = {name: desc for name, (desc, _) in _SUITES.items()}
+
+
+def resolve_suite(name: str) -> str:
+    """The canonical suite name; unknown names raise with close matches."""
+    if not isinstance(name, str):
+        raise ConfigError(f"suite must be a name (one of {', '.join(SUITES)}), got {type(name).__name__}")
+    keys = {normalize(s): s for s in _SUITES}
+    key = normalize(name)
+    if key not in keys:
+        hint = did_you_mean(name.lower(), list(_SUITES)) or did_you_mean(key, list(keys))
+        raise UnknownNameError(f"unknown benchmark suite {name!r}.{hint} Suites: {', '.join(SUITES)} "
+                               f"(see `graphdl bench --help`).")
+    return keys[key]
+
+
+def suite_runs(name: str) -> tuple[SuiteRun, ...]:
+    """The dataset/model entries of suite ``name``."""
+    return _SUITES[resolve_suite(name)][1]
