@@ -1,0 +1,154 @@
+"""The benchmark runner: suites, records, JSON and plots, OGB evaluators, ogbl-ddi pieces."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import graphdl.bench as bench
+from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask, PairBCELoss
+from graphdl.errors import ConfigError, UnknownNameError
+
+
+def test_suite_on_cora_writes_json_and_png(shared_data: Path, tmp_path: Path) -> None:
+    json_path, plot_path = tmp_path / "out" / "quick.json", tmp_path / "out" / "quick.png"
+    lines: list[str] = []
+    records = bench.run_suite("quick", seeds=1, epochs=3, root=shared_data, json_path=json_path,
+                              plot_path=plot_path, select="cora/*", log=lines.append)
+    assert [(r["dataset"], r["model"]) for r in records] == [("cora", "gcn"), ("cora", "gat")]
+    saved = json.loads(json_path.read_text())
+    assert saved["suite"] == "quick" and saved["environment"]["torch"] == torch.__version__
+    for rec in saved["records"]:
+        for key in bench.REQUIRED_KEYS + ("seconds_per_epoch", "reference_kind", "curves", "config"):
+            assert key in rec, key
+        assert rec["status"] == "ok" and rec["metric"] == "acc" and rec["epochs"] == 3
+        assert len(rec["runs"]) == 1 and rec["std"] is None and 0.0 <= rec["mean"] <= 1.0
+        assert rec["mean"] == rec["runs"][0] and len(rec["curves"]["val"][0]) == 3
+        assert rec["seconds_per_epoch"] > 0 and rec["seconds"] > 0
+    gcn, gat = saved["records"]
+    assert gcn["reference"] == 0.815 and "Kipf" in gcn["reference_source"]
+    assert gat["reference"] == 0.830 and gat["reference_std"] == 0.007 and "Velickovic" in gat["reference_source"]
+    assert gcn["config"]["decay_first_layer_only"] is True and gat["config"]["last_layer_kwargs"] == {
+        "heads": 1, "concat": False}
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = "\n".join(lines)
+    assert "| cora | gat | acc ↑ |" in table and "0.8300 ± 0.0070" in table
+
+
+def test_ogb_molecule_run_uses_official_evaluator(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ogb.graphproppred import Evaluator
+
+    calls: list[str] = []
+    original = Evaluator.eval
+
+    def counting(self, input_dict):  # noqa: ANN001, ANN202
+        calls.append(self.name)
+        return original(self, input_dict)
+
+    monkeypatch.setattr(Evaluator, "eval", counting)
+    record = bench.run_config("ogbg-molbace", {"layer": "gin", "virtual_node": True, "hidden_channels": 32,
+                                               "num_layers": 2}, seeds=1, epochs=2, root=shared_data,
+                              verbose=False)
+    assert record["metric"] == "rocauc" and record["higher_is_better"] is True
+    assert math.isfinite(record["mean"]) and 0.0 <= record["mean"] <= 1.0
+    assert record["model"] == "gin-virtual" and record["config"]["batch_size"] == 32
+    assert record["config"]["lr"] == 1e-3 and record["num_parameters"] > 0
+    assert calls and set(calls) == {"ogbg-molbace"} and len(calls) == 2 * 3  # train/valid/test each epoch
+    assert record["reference"] == 0.7733 and record["reference_kind"] == "ANCHORS.md"
+
+
+def test_defaults_follow_the_official_configurations() -> None:
+    cfg = bench.default_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True})
+    assert cfg["model"] == "gin-virtual" and (cfg["hidden_channels"], cfg["num_layers"], cfg["dropout"]) == (300, 5, 0.5)
+    assert (cfg["batch_size"], cfg["lr"], cfg["epochs"], cfg["pool"]) == (32, 1e-3, 100, "mean")
+    assert bench.default_config("ogbg-molesol")["model"] == "gin-virtual"  # the script's default --gnn
+    assert bench.default_config("ogbg-molesol", {"layer": "gcn"})["model"] == "gcn"
+    ddi = bench.default_config("ogbl-ddi", "sage")
+    assert (ddi["hidden_channels"], ddi["num_layers"], ddi["lr"], ddi["batch_size"], ddi["epochs"]) == (
+        256, 2, 0.005, 65536, 200)
+    assert bench.default_config("cora", "gat")["layer_kwargs"] == {"heads": 8, "dropout": 0.6}
+
+
+def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown benchmark suite 'quik'\. Did you mean 'quick'\?"):
+        bench.run_suite("quik")
+    with pytest.raises(UnknownNameError, match="Did you mean 'ogbg-mol'"):
+        bench.run_suite("ogbg-mole")
+    assert bench.suites.resolve_suite("OGBG_MOL") == "ogbg-mol"
+    with pytest.raises(ConfigError, match="matches no entry"):
+        bench.run_suite("quick", select="pubmed/*")
+    with pytest.raises(ConfigError, match="Did you mean 'gat'"):
+        bench.default_config("cora", "gta")
+    with pytest.raises(ConfigError, match="no benchmark configuration for dataset 'ogbn-arxiv'"):
+        bench.default_config("ogbn-arxiv")
+    with pytest.raises(ConfigError, match="seeds must be"):
+        bench.run_config("cora", "gcn", seeds=0, root=tmp_path)
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        bench.run_config("cora", "gcn", epochs=0, root=tmp_path)
+
+
+def test_missing_dataset_is_recorded_and_the_suite_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHDL_OFFLINE", "1")
+    records = bench.run_suite("planetoid", seeds=1, epochs=1, root=tmp_path, select="citeseer/gcn",
+                              json_path=tmp_path / "p.json", log=lambda _: None)
+    assert len(records) == 1 and records[0]["status"].startswith("error: DataError")
+    assert records[0]["reference"] == 0.703
+    assert json.loads((tmp_path / "p.json").read_text())["records"][0]["status"].startswith("error")
+    assert not (tmp_path / "p.png").exists()  # nothing finished, nothing to plot
+
+
+def test_pair_loss_is_the_ogb_examples_loss() -> None:
+    logits = torch.randn(10)
+    labels = torch.tensor([1.0] * 6 + [0.0] * 4)
+    p = torch.sigmoid(logits)
+    expected = -torch.log(p[:6] + 1e-15).mean() - torch.log(1 - p[6:] + 1e-15).mean()
+    torch.testing.assert_close(PairBCELoss()(logits, labels), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_group_clipped_adam_clips_each_group_separately() -> None:
+    torch.manual_seed(0)
+    a, b = torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(3))
+    a2, b2 = torch.nn.Parameter(a.detach().clone()), torch.nn.Parameter(b.detach().clone())
+    grads = (torch.randn(5) * 10, torch.randn(3) * 0.01)
+    opt = GroupClippedAdam([{"params": [a]}, {"params": [b]}], lr=0.1, max_norm=1.0)
+    a.grad, b.grad = grads[0].clone(), grads[1].clone()
+    opt.step()
+    ref = torch.optim.Adam([a2, b2], lr=0.1)
+    a2.grad, b2.grad = grads[0].clone(), grads[1].clone()
+    torch.nn.utils.clip_grad_norm_([a2], 1.0)  # the OGB example: one clip per parameter set
+    torch.nn.utils.clip_grad_norm_([b2], 1.0)
+    ref.step()
+    torch.testing.assert_close(a, a2)
+    torch.testing.assert_close(b, b2)
+
+
+def test_ogb_link_pieces_train_on_a_small_graph() -> None:
+    from torch_geometric.data import Data
+
+    from graphdl.train import Trainer
+
+    torch.manual_seed(0)
+    n = 40
+    edges = torch.randint(0, n, (2, 300))
+    edges = edges[:, edges[0] != edges[1]]
+    train, valid, test = edges[:, :200], edges[:, 200:240], edges[:, 240:]
+    data = Data(edge_index=torch.cat([train, train.flip(0)], dim=1), num_nodes=n)
+    splits = {"train": {"edge": train.t()}, "valid": {"edge": valid.t(), "edge_neg": torch.randint(0, n, (60, 2))},
+              "test": {"edge": test.t(), "edge_neg": torch.randint(0, n, (60, 2))}}
+    model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=n, hidden_channels=16, num_layers=2,
+                       decoder="mlp", decoder_layers=2, decoder_dropout=0.5)
+    bound = (6.0 / (n + 16)) ** 0.5  # Xavier-uniform, as the example initialises its embedding
+    assert model.encoder.embedding.weight.abs().max() <= bound
+    assert len(model.optimizer_groups(0.0)) == 3
+    task = OGBLinkTask(metric="ogbl-ddi", batch_size=64)
+    trainer = Trainer(model, loss=PairBCELoss(), task=task, epochs=2, progress=False,
+                      optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005))
+    result = trainer.fit(data, splits)
+    assert set(result.best) >= {"train_hits@20", "val_hits@20", "test_hits@20"}
+    assert task.eval_train.size(1) == valid.size(1)
+    torch.manual_seed(12345)  # the example's eval_train sample
+    torch.testing.assert_close(task.eval_train, train[:, torch.randperm(train.size(1))[:valid.size(1)]])

@@ -1,0 +1,129 @@
+"""OGB molecule models: parameter counts and outputs against the official architecture."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+import graphdl
+from graphdl.bench.ogb_reference import ReferenceOGBMol, count_parameters, load_reference_into
+from graphdl.errors import ConfigError, ValidationError
+from graphdl.layers.ogb import AtomEncoder, BondEncoder, OGBGCNConv, OGBGINConv
+from graphdl.models.ogb_mol import ogb_mol, ogb_mol_parameter_count
+
+VARIANTS = [("gin", False), ("gin", True), ("gcn", False), ("gcn", True)]
+
+
+def _molecules(num_graphs: int = 6, seed: int = 0) -> Batch:
+    """Random molecules with valid OGB atom/bond category ids (as in ogbg-mol*)."""
+    from ogb.utils.features import get_atom_feature_dims, get_bond_feature_dims
+
+    gen = torch.Generator().manual_seed(seed)
+    graphs = []
+    for _ in range(num_graphs):
+        n = int(torch.randint(3, 12, (1,), generator=gen))
+        x = torch.stack([torch.randint(0, d, (n,), generator=gen) for d in get_atom_feature_dims()], dim=1)
+        src = torch.arange(n - 1)
+        ei = torch.cat([torch.stack([src, src + 1]), torch.stack([src + 1, src])], dim=1)
+        half = torch.stack([torch.randint(0, d, (n - 1,), generator=gen) for d in get_bond_feature_dims()], dim=1)
+        graphs.append(Data(x=x, edge_index=ei, edge_attr=torch.cat([half, half]), y=torch.rand(1, 2, generator=gen)))
+    return Batch.from_data_list(graphs)
+
+
+@pytest.mark.parametrize(("layer", "virtual"), VARIANTS)
+def test_parameter_count_matches_official_architecture(layer: str, virtual: bool) -> None:
+    ours = ogb_mol(num_tasks=1, layer=layer, virtual_node=virtual)
+    official = ReferenceOGBMol(num_tasks=1, gnn_type=layer, virtual_node=virtual)
+    assert count_parameters(ours) == count_parameters(official) == ogb_mol_parameter_count(1, layer, virtual)
+
+
+def test_parameter_count_by_hand() -> None:
+    # d = 300, 5 layers, 1 task; 174 atom and 13 bond categories (ogb.utils.features).
+    # GIN conv: 300*600+600 + 2*600 + 600*300+300 + 1 (eps) + 13*300 = 366001; + BatchNorm 600 per layer.
+    # Virtual node: 300 + 4 * (300*600+600 + 1200 + 600*300+300 + 600) = 300 + 4 * 362700.
+    gin = 174 * 300 + 5 * (366001 + 600) + 300 + 1
+    assert count_parameters(ogb_mol(1, "gin", False)) == gin == 1885506
+    assert count_parameters(ogb_mol(1, "gin", True)) == gin + 300 + 4 * 362700 == 3336606
+    # GCN conv: 300*300+300 + 300 (root embedding) + 13*300 = 94500.
+    assert count_parameters(ogb_mol(1, "gcn", False)) == 174 * 300 + 5 * (94500 + 600) + 301 == 528001
+
+
+@pytest.mark.parametrize(("layer", "virtual"), VARIANTS)
+def test_same_function_as_official_architecture(layer: str, virtual: bool) -> None:
+    torch.manual_seed(0)
+    batch = _molecules()
+    official = ReferenceOGBMol(num_tasks=2, gnn_type=layer, virtual_node=virtual, emb_dim=32, num_layer=3)
+    ours = ogb_mol(num_tasks=2, layer=layer, virtual_node=virtual, hidden_channels=32, num_layers=3)
+    load_reference_into(ours, official)
+    official.eval(), ours.eval()
+    expected = official(batch)
+    got = ours(batch.x, batch.edge_index, batch.edge_attr, batch=batch.batch)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    official.train(), ours.train()  # same dropout masks from the same RNG state
+    torch.manual_seed(1)
+    expected = official(batch)
+    torch.manual_seed(1)
+    got = ours(batch.x, batch.edge_index, batch.edge_attr, batch=batch.batch)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_encoders_match_ogb_and_keep_xavier_init() -> None:
+    from ogb.graphproppred.mol_encoder import AtomEncoder as OGBAtom, BondEncoder as OGBBond
+
+    batch = _molecules()
+    for ours, theirs, feats, tables in ((AtomEncoder(16), OGBAtom(16), batch.x, "atom_embedding_list"),
+                                        (BondEncoder(16), OGBBond(16), batch.edge_attr, "bond_embedding_list")):
+        with torch.no_grad():
+            ours.weight.copy_(torch.cat([e.weight for e in getattr(theirs, tables)]))
+        torch.testing.assert_close(ours(feats), theirs(feats))
+        # reset_parameters (called by GNN on every sub-module) keeps OGB's per-table Xavier bound
+        ours.reset_parameters()
+        for k, dim in enumerate(ours.feature_dims):
+            assert ours.table(k).abs().max() <= (6.0 / (dim + 16)) ** 0.5 + 1e-6
+    model = ogb_mol(1, "gin", True, hidden_channels=16, num_layers=2)
+    assert model.encoder.node_encoder.weight.abs().max() <= (6.0 / (2 + 16)) ** 0.5 + 1e-6
+
+
+def test_registered_and_smoke_forward_backward() -> None:
+    assert "ogb_gin" in graphdl.layers and "ogb_gcn" in graphdl.layers
+    assert graphdl.layers.entry("ogb_gin").meta["edge_attr"] is True
+    assert "ogb_mol" in graphdl.models
+    batch = _molecules(8)
+    for layer, virtual in VARIANTS:
+        model = graphdl.models.create("ogb_mol", num_tasks=2, layer=layer, virtual_node=virtual,
+                                      hidden_channels=16, num_layers=2)
+        out = model(batch.x, batch.edge_index, batch.edge_attr, batch=batch.batch)
+        assert out.shape == (8, 2)
+        torch.nn.functional.binary_cross_entropy_with_logits(out, batch.y).backward()
+        missing = [n for n, p in model.named_parameters() if p.grad is None]
+        assert not missing, missing
+
+
+def test_other_edge_layers_get_a_bond_encoder_per_layer() -> None:
+    batch = _molecules()
+    model = ogb_mol(1, layer="gine", virtual_node=False, hidden_channels=16, num_layers=2)
+    assert len(model.encoder.edge_encoders) == 2
+    assert model(batch.x, batch.edge_index, batch.edge_attr, batch=batch.batch).shape == (6, 1)
+
+
+def test_conformance_with_float_edge_features() -> None:
+    from graphdl.testing import check_layer
+
+    check_layer("ogb_gin")
+    check_layer("ogb_gcn")
+    assert isinstance(graphdl.layers.create("ogb_gin", 8, 8), OGBGINConv)
+    assert isinstance(graphdl.layers.create("ogb_gcn", 8, 8), OGBGCNConv)
+
+
+def test_bad_inputs_give_clear_errors() -> None:
+    with pytest.raises(ValidationError, match="integer category ids"):
+        AtomEncoder(8)(torch.rand(3, 9))
+    with pytest.raises(ValidationError, match=r"shape \(N, <= 3\)"):
+        BondEncoder(8)(torch.zeros(3, 5, dtype=torch.long))
+    with pytest.raises(ConfigError, match="num_layers must be >= 2"):
+        ogb_mol(1, num_layers=1)
+    with pytest.raises(ConfigError, match="Did you mean 'gin-virtual'"):
+        from graphdl.models.ogb_mol import parse_ogb_model
+
+        parse_ogb_model("gin-virtal")
