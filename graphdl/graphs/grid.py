@@ -295,23 +295,23 @@ def grid_graph(spec: GridSpec, num_images: int, x: Tensor | None = None,
     return graph
 
 
-def is_regular_grid(graph: Data) -> bool:
+def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
     """Whether ``graph`` still is the grid that its ``meta`` describes.
 
     Checks the metadata and the number of edges (cheap); graphs whose edges
     were edited in place with the count unchanged are not detected, so force
-    ``method="message_passing"`` for those.
+    ``method="message_passing"`` for those. ``spec`` skips re-reading ``meta``
+    when the caller already has it.
     """
-    if "meta" not in graph or "offset" not in graph and "edge_attr" not in graph:
+    if "meta" not in graph or ("offset" not in graph and "edge_attr" not in graph):
         return False
-    try:
-        spec = GridSpec.from_meta(graph["meta"][0].tolist()) if graph["meta"].dim() == 2 else None
-        if spec is None or graph["meta"].size(0) > 1 and not bool((graph["meta"] == graph["meta"][:1]).all()):
+    meta = graph["meta"]
+    if spec is None:
+        if meta.dim() != 2 or meta.size(1) != len(_META_FIELDS) or (
+                meta.size(0) > 1 and not bool((meta == meta[:1]).all())):
             return False
-    except (ValueError, TypeError):
-        return False
-    per_image = _single_structure(spec)[1].numel()
-    return graph.edge_index.size(1) == per_image * graph["meta"].size(0)
+        spec = GridSpec.from_meta(meta[0].tolist())
+    return graph.edge_index.size(1) == _single_structure(spec)[1].numel() * meta.size(0)
 
 
 def graph_offsets(graph: Data) -> Tensor:

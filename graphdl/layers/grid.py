@@ -219,7 +219,7 @@ class GridConv(MessagePassing):
             _check_spec("grid_conv", spec, self.kernel_size, self.stride, self.padding, self.dilation)
             n = graph["meta"].size(0)
             size = (n * spec.height * spec.width, n * spec.out_height * spec.out_width)
-            regular = is_regular_grid(graph) and x.size(0) == size[0]
+            regular = is_regular_grid(graph, spec) and x.size(0) == size[0]
         else:
             spec, n, regular, size = None, 0, False, None
         if resolve_method("grid_conv", self.lower, method, regular,
@@ -425,7 +425,7 @@ class GridPool(nn.Module):
         spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
         n = graph["meta"].size(0)
-        regular = is_regular_grid(graph) and x.size(0) == n * spec.height * spec.width and self._dense_ok
+        regular = is_regular_grid(graph, spec) and x.size(0) == n * spec.height * spec.width and self._dense_ok
         if resolve_method("grid_pool", self.lower, method, regular, why + " or the graph is not regular") == "dense":
             return images_to_nodes(self._dense(nodes_to_images(x, n, spec.height, spec.width)))
         return grid_pool(x, graph.edge_index, n * spec.out_height * spec.out_width, self.reduce,
