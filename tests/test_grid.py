@@ -50,7 +50,8 @@ def test_conv2d_equality(kernel, stride, padding, dilation, bias, channels):
 
 
 @pytest.mark.parametrize("method", ["dense", "message_passing"])
-@pytest.mark.parametrize("kernel,stride,padding,dilation", [(3, 1, 1, 1), ((3, 2), (2, 1), (1, 0), (1, 2)), (5, 2, 2, 1)])
+@pytest.mark.parametrize("kernel,stride,padding,dilation",
+                         [(3, 1, 1, 1), ((3, 2), (2, 1), (1, 0), (1, 2)), (5, 2, 2, 1)])
 def test_conv_on_grid_graph(kernel, stride, padding, dilation, method):
     """The layer on a batched grid graph (node features in, node features out) equals Conv2d."""
     torch.manual_seed(1)
@@ -105,6 +106,8 @@ def test_auto_lowering_and_edited_graph():
 def test_round_trip_and_registry():
     layer = LAYERS.create("grid_conv", 3, 8, kernel_size=(3, 5), stride=2, padding=(1, 2), bias=False)
     assert isinstance(layer, GridConv)
+    # special-graph layers say which graph they need (generic conformance checks on random graphs skip them)
+    assert LAYERS.entry("grid_conv").meta["graph"] == "grid" and LAYERS.entry("grid_pool").meta["graph"] == "grid"
     conv = layer.to_torch()
     assert isinstance(conv, nn.Conv2d) and conv.bias is None and conv.kernel_size == (3, 5)
     x = torch.randn(2, 3, 11, 12)

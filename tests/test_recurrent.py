@@ -28,13 +28,13 @@ def _initial(cls, layers, dirs, n, hidden):
     return h0
 
 
-@pytest.mark.parametrize("cells", CELLS, ids=["gru", "lstm"])
 # a covering set of (num_layers, bidirectional, batch_first, bias, with_h0): every value of each
 # setting, multi-layer with bidirectional, with and without biases and initial states
 SETTINGS = [(1, False, False, True, False), (1, True, True, False, True), (2, False, True, True, True),
             (2, True, False, True, False), (2, True, True, False, True), (1, False, False, False, True)]
 
 
+@pytest.mark.parametrize("cells", CELLS, ids=["gru", "lstm"])
 @pytest.mark.parametrize("num_layers,bidirectional,batch_first,bias,with_h0", SETTINGS)
 def test_equality_plain_tensors(cells, num_layers, bidirectional, batch_first, bias, with_h0):
     """Outputs, final states and gradients (input, h0, every weight) equal torch's, on both paths."""

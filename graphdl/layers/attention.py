@@ -31,7 +31,7 @@ from graphdl.layers.grid import resolve_method
 __all__ = ["CompleteMultiheadAttention"]
 
 
-@LAYERS.register("complete_mha", aliases=("graph_mha",),
+@LAYERS.register("complete_mha", aliases=("graph_mha",), graph="complete",
                  summary="Multi-head attention as message passing on a complete graph (equals nn.MultiheadAttention)")
 class CompleteMultiheadAttention(MessagePassing):
     r"""Multi-head attention as message passing (equals :class:`torch.nn.MultiheadAttention`).
@@ -187,7 +187,7 @@ class CompleteMultiheadAttention(MessagePassing):
                 key_padding_mask = key_padding_mask[None]
         elif self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
-        (lq, n, e), (s, nk, ek), (sv, nv, ev) = query.shape, key.shape, value.shape
+        (_, n, e), (s, nk, ek), (sv, nv, ev) = query.shape, key.shape, value.shape
         if e != self.embed_dim or ek != self.kdim or ev != self.vdim:
             raise ValidationError(f"complete_mha: expected query/key/value features ({self.embed_dim}, {self.kdim}, "
                                   f"{self.vdim}), got ({e}, {ek}, {ev})")

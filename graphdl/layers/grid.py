@@ -90,7 +90,7 @@ def _sort_by_offset(edge_index: Tensor, offset: Tensor, num_offsets: int,
     return edge_index, counts
 
 
-@LAYERS.register("grid_conv", aliases=("conv2d_graph",), edge_attr=True,
+@LAYERS.register("grid_conv", aliases=("conv2d_graph",), graph="grid",
                  summary="2D convolution as message passing on a grid graph (weight per kernel offset)")
 class GridConv(MessagePassing):
     r"""2D convolution as message passing with one weight matrix per kernel offset.
@@ -171,12 +171,16 @@ class GridConv(MessagePassing):
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Tensor | Data, graph: Data | Tensor | None = None, offset: Tensor | None = None,
-                size: tuple[int, int] | None = None, *, method: str | None = None) -> Tensor:
+                size: tuple[int, int] | None = None, *, method: str | None = None,
+                edge_attr: Tensor | None = None) -> Tensor:
         """Apply the convolution; see the class docstring for the accepted inputs.
 
         ``method`` overrides the ``lower`` switch for this call: ``"dense"``,
-        ``"message_passing"`` or ``"auto"``.
+        ``"message_passing"`` or ``"auto"``. ``edge_attr`` is accepted as
+        another name for ``offset`` (the integer kernel offset of each edge).
         """
+        if offset is None and edge_attr is not None:
+            offset = edge_attr
         if isinstance(x, Data):
             graph, x = x, x.x
         if not isinstance(x, Tensor):
@@ -330,7 +334,7 @@ def _torch_padding(conv: nn.Conv2d) -> tuple[int, int]:
     return (int(padding[0]), int(padding[1]))
 
 
-@LAYERS.register("grid_pool", summary="Max or mean pooling as coarsening of a grid graph")
+@LAYERS.register("grid_pool", graph="grid", summary="Max or mean pooling as coarsening of a grid graph")
 class GridPool(nn.Module):
     r"""Max or mean pooling as graph coarsening on a grid graph.
 

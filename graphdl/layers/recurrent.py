@@ -422,7 +422,8 @@ class _ChainRNN(MessagePassing):
         return f"{self.__class__.__name__}({self.extra_repr()})"
 
 
-@LAYERS.register("chain_gru", summary="GRU as message passing along a chain graph (equals torch.nn.GRU)")
+@LAYERS.register("chain_gru", graph="chain",
+                 summary="GRU as message passing along a chain graph (equals torch.nn.GRU)")
 class ChainGRU(_ChainRNN):
     r"""Gated recurrent unit as message passing along a chain graph.
 
@@ -475,7 +476,8 @@ class ChainGRU(_ChainRNN):
         return (1 - z) * n + z * state
 
 
-@LAYERS.register("chain_lstm", summary="LSTM as message passing along a chain graph (equals torch.nn.LSTM)")
+@LAYERS.register("chain_lstm", graph="chain",
+                 summary="LSTM as message passing along a chain graph (equals torch.nn.LSTM)")
 class ChainLSTM(_ChainRNN):
     r"""Long short-term memory as message passing along a chain graph.
 

@@ -85,6 +85,7 @@ class LeNetGrid(nn.Module):
         pool_size: Pooling window (and stride).
         hidden: Hidden sizes of the MLP.
         method: ``"auto"``, ``"dense"`` or ``"message_passing"`` for every grid layer.
+        dropout: Dropout before each hidden linear layer of the MLP (training only; no parameters).
 
     Shapes:
         - input: images :math:`(N, C, H, W)`, or pixel node features
@@ -95,7 +96,7 @@ class LeNetGrid(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 10, image_size: int | Sequence[int] = 8,
                  channels: Sequence[int] = (6, 16), kernel_size: int = 3, padding: int = 1, pool_size: int = 2,
-                 hidden: Sequence[int] = (120, 84), method: str = "auto") -> None:
+                 hidden: Sequence[int] = (120, 84), method: str = "auto", dropout: float = 0.0) -> None:
         super().__init__()
         if method not in ("auto", "dense", "message_passing"):
             raise ValidationError(f"lenet_grid: method must be 'auto', 'dense' or 'message_passing', got {method!r}")
@@ -118,6 +119,8 @@ class LeNetGrid(nn.Module):
         sizes = [c2 * h * w, *hidden, out_channels]
         mlp: list[nn.Module] = []
         for i in range(len(sizes) - 1):
+            if dropout > 0 and i > 0:
+                mlp.append(nn.Dropout(dropout))
             mlp.append(nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 mlp.append(nn.ReLU())
@@ -199,6 +202,8 @@ class LeNetGrid(nn.Module):
                 lin = nn.Linear(module.in_features, module.out_features)
                 lin.load_state_dict(module.state_dict())
                 layers.append(lin)
+            elif isinstance(module, nn.Dropout):
+                layers.append(nn.Dropout(module.p))
             else:
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers)
@@ -249,11 +254,12 @@ def stratified_split(labels: Tensor | Sequence[int], seed: int, test_size: float
 
 
 def fit_digits(seed: int = 0, epochs: int = 60, batch_size: int = 64, lr: float = 1e-3, method: str = "auto",
-               data: GraphList | None = None, **trainer_kwargs: Any) -> Any:
+               data: GraphList | None = None, dropout: float = 0.0, splits: dict[str, Tensor] | None = None,
+               **trainer_kwargs: Any) -> Any:
     """Train :class:`LeNetGrid` on the digits through the shared Trainer; return the ``FitResult``.
 
     The protocol of the torch.nn reference: a stratified 80/20 split with
-    ``random_state=seed``, Adam, no validation split. The Trainer monitors the
+    ``random_state=seed``, Adam, no validation split (``splits`` overrides it). The Trainer monitors the
     training loss (so the reported test accuracy is the one of the epoch with
     the lowest training loss, nearly always one of the last); the test split
     is evaluated each epoch but never used for selection.
@@ -261,9 +267,9 @@ def fit_digits(seed: int = 0, epochs: int = 60, batch_size: int = 64, lr: float 
     from graphdl.train import GraphTask, Trainer, seed_everything
 
     data = data if data is not None else digits_graphs()
-    splits = stratified_split(torch.cat([g.y for g in data]), seed)
+    splits = splits if splits is not None else stratified_split(torch.cat([g.y for g in data]), seed)
     seed_everything(seed)
-    model = LeNetGrid(method=method)
+    model = LeNetGrid(method=method, dropout=dropout)
     trainer = Trainer(model, loss="cross_entropy", task=GraphTask(metric="acc", batch_size=batch_size),
                       optimizer="adam", lr=lr, epochs=epochs, seed=seed, progress=False, monitor="train_loss",
                       eval_splits=["test"], device="cpu", **trainer_kwargs)
