@@ -24,6 +24,7 @@ on each.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -218,13 +219,20 @@ def launch(cfg: TrainConfig) -> int:
         config_to_yaml(cfg, config)
         argv = ["train", "--config", str(config)]
         code = 0
+        # torch logs "Terminating process ..." when one child fails; the error line below says why.
+        spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+        level = spawn_log.level
+        spawn_log.setLevel(logging.ERROR)
         with _Env(**_child_env(cfg.nproc, _free_port(), None), **{ERROR_DIR_ENV: str(errors)}):
             try:
                 mp.start_processes(_cli_entry, args=(argv,), nprocs=cfg.nproc, join=True, start_method="spawn")
             except mp.ProcessExitedException as exc:
                 code = exc.exit_code if exc.exit_code and exc.exit_code > 0 else 1
-            except mp.ProcessRaisedException:
-                code = 1  # the child's traceback is already printed
+            except mp.ProcessRaisedException as exc:  # an unexpected exception (a bug): show its traceback
+                print(str(exc), file=sys.stderr)
+                code = 1
+            finally:
+                spawn_log.setLevel(level)
         messages = list(dict.fromkeys(p.read_text(encoding="utf-8").strip()
                                       for p in sorted(errors.iterdir())))
     if messages:

@@ -9,6 +9,9 @@ the per-rank gradients is the single process's gradient, up to rounding.
 """
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -16,6 +19,7 @@ from torch_geometric.data import Data
 from torch_geometric.datasets import FakeDataset
 
 import graphdl
+import graphdl.bench
 from graphdl.distributed import get_world_size, is_distributed, spawn
 from graphdl.train import ModelCheckpoint, Trainer
 
@@ -157,3 +161,77 @@ def test_seeded_shuffle_gives_the_union_of_the_ranks_batches():
         single.set_epoch(epoch)
         orders.append([b.x.sum().item() for b in single.train_batches()])
     assert orders[0] != orders[1]  # reshuffled every epoch
+
+
+# ---------------------------------------------------------------------------- graphdl train --nproc 2
+FAKE_RUNNER = '''
+"""Loaded at interpreter start (PYTHONPATH): a small run_config in place of the benchmark runner."""
+import torch
+import graphdl.bench
+from torch_geometric.data import Data
+
+
+def run_config(dataset, model_cfg=None, seeds=1, epochs=None, root=None, *, progress=False, device=None,
+               log_path=None, checkpoint_dir=None, resume=False, **kwargs):
+    import graphdl
+    from graphdl.distributed import get_world_size, is_main_process
+    from graphdl.train import Trainer
+    from graphdl.train.resume import fit_with_checkpoints
+
+    if epochs > 50:
+        from graphdl.errors import ConfigError
+        raise ConfigError("the fake runner takes at most 50 epochs")
+    gen = torch.Generator().manual_seed(0)
+    data = Data(x=torch.randn(40, 4, generator=gen), edge_index=torch.randint(0, 40, (2, 120), generator=gen),
+                y=torch.randint(0, 2, (40,), generator=gen))
+    data.train_mask = torch.arange(40) < 24
+    data.val_mask = torch.arange(40) >= 24
+    runs, skipped = [], []
+    for seed in range(seeds):
+        graphdl.seed_everything(seed)
+        model = graphdl.models.create("gnn", layer=model_cfg.get("layer", "sage"), in_channels=4,
+                                      hidden_channels=8, out_channels=2, dropout=0.0)
+        trainer = Trainer(model, epochs=epochs, seed=seed, progress=False, device="cpu", log_path=log_path,
+                          task_kwargs={"num_neighbors": [-1], "batch_size": 4})
+        result = fit_with_checkpoints(trainer, data, checkpoint_dir=checkpoint_dir, resume=resume, seed=seed)
+        runs.append(result.best["val_acc"])
+        skipped.append(bool(result.extra.get("skipped")))
+    print(f"rank done, main={is_main_process()}", flush=True)
+    return {"dataset": dataset, "model": model_cfg.get("layer", "sage"), "metric": "acc",
+            "mean": sum(runs) / len(runs), "std": 0.0, "runs": runs, "seconds": 0.0, "reference": None,
+            "world_size": get_world_size(), "skipped": skipped}
+
+
+graphdl.bench.run_config = run_config
+'''
+
+
+def test_graphdl_train_nproc_2_runs_two_processes_and_rank_0_reports(tmp_path, monkeypatch, capfd):
+    """``graphdl train --nproc 2`` (in-process parent, spawned children that read the config back)."""
+    from graphdl.cli import main
+
+    (tmp_path / "sitecustomize.py").write_text(FAKE_RUNNER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the children load the fake runner at start-up
+    namespace = {}
+    exec(compile(FAKE_RUNNER, "fake_runner", "exec"), namespace)  # noqa: S102 - the same runner, here
+    monkeypatch.setattr(graphdl.bench, "run_config", namespace["run_config"])
+    ckpt = tmp_path / "ckpt"
+    single = namespace["run_config"]("cora", {"layer": "sage"}, seeds=1, epochs=2, checkpoint_dir=ckpt)
+    capfd.readouterr()
+    argv = ["train", "--nproc", "2", "--dataset", "cora", "--layer", "sage", "--seeds", "2", "--epochs", "2",
+            "--checkpoint-dir", str(ckpt), "--resume", "--json", str(tmp_path / "out.json")]
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    assert out.count("rank done") == 2 and out.count("main=True") == 1, out + err
+    assert out.count("wrote ") == 1  # the table and the JSON come from rank 0 alone
+    record = json.loads((tmp_path / "out.json").read_text())[0]
+    assert record["world_size"] == 2
+    assert record["skipped"] == [True, False]  # seed 0 had finished (done.json): --resume skipped it
+    assert record["runs"][0] == single["runs"][0]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["seed_0", "seed_1"]
+    assert (ckpt / "seed_1" / "done.json").is_file() and (ckpt / "seed_1" / "last.pt").is_file()
+    # An error the children raise on purpose is printed once, as one line, with exit code 2.
+    assert main(argv[:-2] + ["--epochs", "99"]) == 2
+    out, err = capfd.readouterr()
+    assert err.count("graphdl: error:") == 1 and "the fake runner takes at most 50 epochs" in err, err
+    assert "Traceback" not in err
