@@ -9,9 +9,6 @@ the per-rank gradients is the single process's gradient, up to rounding.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
