@@ -199,14 +199,14 @@ class DominantLoss(Loss):
         if x.shape != x_hat.shape:
             raise ValidationError(f"{owner}: x and x_hat must have the same shape, got {tuple(x.shape)} and "
                                   f"{tuple(x_hat.shape)}")
-        attr = (x - x_hat).pow(2).sum(dim=1).sqrt()
+        attr = torch.linalg.vector_norm(x - x_hat, dim=1)  # zero gradient (not NaN) at a perfect fit
         if s_hat is None:
             return attr
         if s is None or s.shape != s_hat.shape or s.size(0) != x.size(0):
             raise ValidationError(f"{owner}: s and s_hat must be adjacency rows of the same shape with one row per "
                                   f"node ({x.size(0)}), got {None if s is None else tuple(s.shape)} and "
                                   f"{tuple(s_hat.shape)}")
-        struct = (s - s_hat).pow(2).sum(dim=1).sqrt()
+        struct = torch.linalg.vector_norm(s - s_hat, dim=1)
         return self.alpha * attr + (1 - self.alpha) * struct
 
     def forward(self, x: Tensor, x_hat: Tensor, s: Tensor | None = None, s_hat: Tensor | None = None) -> Tensor:
@@ -468,7 +468,7 @@ class AnomalyTask(Task):
             return scores.mean() if reduce else scores
         if reduce:  # a plain regression loss (e.g. "mse") on the attributes
             return loss_fn(out.x_hat, self.data.x)
-        return (self.data.x - out.x_hat).pow(2).sum(dim=1).sqrt()
+        return torch.linalg.vector_norm(self.data.x - out.x_hat, dim=1)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         self.loss_fn = loss_fn
