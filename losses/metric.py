@@ -45,7 +45,6 @@ from graphdl.losses.base import (
     check_labels,
     check_number,
     check_tensor,
-    masked_logsumexp,
     zero_loss,
 )
 from graphdl.losses.distances import CosineSimilarity, Distance, LpDistance, resolve_distance
@@ -114,6 +113,7 @@ class MetricBatch:
             )
         self.labels = labels
         self.ref_labels = labels if self.same else ref_labels
+        self._eq: Tensor | None = None
 
     # ---------------------------------------------------------------- index tuple
     def _check_tuple(self, tup: Any) -> tuple[Tensor, ...]:
@@ -154,48 +154,69 @@ class MetricBatch:
                 )
         return tuple(out)
 
-    # ---------------------------------------------------------------------- masks
-    def pairs(self, *, binary: bool) -> tuple[Tensor, Tensor]:
-        """``(pos, neg)`` masks of shape ``(B, R)``.
+    # ---------------------------------------------------------------- pairs
+    def positives(self, *, unique: bool = False) -> tuple[Tensor, Tensor]:
+        """Positive pairs as ``(rows, cols)`` index lists in row-major order.
 
-        From labels (or with ``binary=True``) they are bool; from an index tuple
-        they are float multiplicities (a pair listed twice counts twice).
+        From labels every same-label pair (no self-pair); from a tuple the
+        listed pairs, a pair listed twice counting twice unless ``unique``.
         """
+        if self.tuple is None:
+            rows, cols = self.eq().nonzero(as_tuple=True)
+            if self.same:
+                keep = rows != cols
+                rows, cols = rows[keep], cols[keep]
+            return rows, cols
+        rows, cols = self.tuple[0], self.tuple[1]
+        key = rows * self.R + cols
+        if unique:
+            key = torch.unique(key)
+        else:
+            key = key[torch.argsort(key, stable=True)]
+        return key // self.R, key % self.R
+
+    def negatives(self, *, binary: bool = False) -> Negatives:
+        """The negative pairs (see :class:`Negatives`)."""
         B, R, dev = self.B, self.R, self.emb.device
         if self.tuple is None:
-            eq = self.labels.unsqueeze(1) == self.ref_labels.unsqueeze(0)
-            neg = ~eq
-            if self.same:
-                eq.fill_diagonal_(False)
-            return eq, neg
+            rl = self.ref_labels
+            if R and bool((rl != rl[0]).any()):  # two reference labels: every row has a negative
+                rows = torch.ones(B, dtype=torch.bool, device=dev)
+            else:
+                rows = self.labels != rl[0] if R else torch.zeros(B, dtype=torch.bool, device=dev)
+            return Negatives(excl=self.eq(), rows=rows)
         t = self.tuple
-        if len(t) == 2:
-            pos = self._scatter(t[0], t[1], binary)
-            neg = (pos == 0) if not binary else ~pos
+        if len(t) == 2:  # every pair that is not a listed positive (nor a self-pair)
+            excl = torch.zeros(B, R, dtype=torch.bool, device=dev)
+            excl[t[0], t[1]] = True
             if self.same:
-                neg.fill_diagonal_(False)
-            if not binary:
-                neg = neg.to(self.emb.dtype)
-        elif len(t) == 3:
-            pos, neg = self._scatter(t[0], t[1], binary), self._scatter(t[0], t[2], binary)
-        else:
-            pos, neg = self._scatter(t[0], t[1], binary), self._scatter(t[2], t[3], binary)
-        if binary and bool((pos & neg).any()):
-            i, j = (pos & neg).nonzero()[0].tolist()
-            raise ValidationError(
-                f"{self.owner}: the pair ({i}, {j}) is listed both as positive and as negative in "
-                f"indices_tuple; each pair must be one or the other."
-            )
-        del B, R, dev
-        return pos, neg
-
-    def _scatter(self, rows: Tensor, cols: Tensor, binary: bool) -> Tensor:
+                excl.fill_diagonal_(True)
+            return Negatives(excl=excl)
+        a, n = (t[0], t[2]) if len(t) == 3 else (t[2], t[3])
         if binary:
-            m = torch.zeros(self.B, self.R, dtype=torch.bool, device=self.emb.device)
-            m[rows, cols] = True
-            return m
-        m = torch.zeros(self.B, self.R, dtype=self.emb.dtype, device=self.emb.device)
-        return m.index_put_((rows, cols), torch.ones_like(rows, dtype=m.dtype), accumulate=True)
+            mask = torch.zeros(B, R, dtype=torch.bool, device=dev)
+            mask[a, n] = True
+            return Negatives(excl=~mask)
+        count = torch.zeros(B, R, dtype=self.emb.dtype, device=dev)
+        count.index_put_((a, n), torch.ones_like(a, dtype=count.dtype), accumulate=True)
+        return Negatives(count=count)
+
+    def check_disjoint(self, rows: Tensor, cols: Tensor, neg: Negatives) -> None:
+        """pytorch-metric-learning's rule for set-based losses: no pair is both."""
+        if self.tuple is None or rows.numel() == 0:
+            return
+        both = neg.mask()[rows, cols]
+        if bool(both.any()):
+            i = int(both.nonzero()[0, 0])
+            raise ValidationError(
+                f"{self.owner}: the pair ({int(rows[i])}, {int(cols[i])}) is listed both as positive and "
+                f"as negative in indices_tuple; each pair must be one or the other."
+            )
+
+    def eq(self) -> Tensor:
+        if self._eq is None:
+            self._eq = self.labels.unsqueeze(1) == self.ref_labels.unsqueeze(0)
+        return self._eq
 
     def mat(self, distance: Distance) -> Tensor:
         return distance(self.emb, None if self.same else self.ref)
@@ -204,20 +225,113 @@ class MetricBatch:
         return zero_loss(reduction, self.emb, None if self.same else self.ref, *extra, rows=self.B)
 
 
-def _any(mask: Tensor) -> bool:
-    return bool((mask if mask.dtype == torch.bool else mask > 0).any())
+class Negatives:
+    """Negative pairs over the ``(B, R)`` query x reference grid.
+
+    Either ``excl`` (bool, True where a pair is *not* a negative: the
+    same-label pairs for labels) or ``count`` (float multiplicities, from an
+    index tuple). Memory stays :math:`O(BR)`; every method costs a few passes.
+    """
+
+    def __init__(self, excl: Tensor | None = None, count: Tensor | None = None,
+                 rows: Tensor | None = None) -> None:
+        self.excl, self.count = excl, count
+        self._rows = rows
+
+    def rows(self) -> Tensor:
+        """``(B,)`` bool: the rows that have at least one negative."""
+        if self._rows is None:
+            self._rows = ~self.excl.all(1) if self.count is None else (self.count > 0).any(1)
+        return self._rows
+
+    def any(self) -> bool:
+        return bool(self.rows().any())
+
+    def mask(self) -> Tensor:
+        return ~self.excl if self.count is None else self.count > 0
+
+    def fill(self, x: Tensor, value: float | Tensor) -> Tensor:
+        """``x`` with every non-negative entry replaced by ``value``."""
+        if self.count is None:
+            return x.masked_fill(self.excl, value)
+        return torch.where(self.count > 0, x, value)
+
+    def lse(self, x: Tensor) -> Tensor:
+        r""":math:`\log \sum_{n} c_{in} e^{x_{in}}` per row; ``-inf`` (NaN-free gradient) when empty."""
+        if self.count is not None:
+            keep = self.count > 0
+            x = x + torch.log(torch.where(keep, self.count, torch.ones_like(self.count)))
+            x = x.masked_fill(~keep, float("-inf"))
+        else:
+            x = x.masked_fill(self.excl, float("-inf"))
+        has = self.rows()
+        if bool(has.all()):
+            return torch.logsumexp(x, 1)
+        x = x.masked_fill(~has.unsqueeze(1), 0.0)
+        return torch.logsumexp(x, 1).masked_fill(~has, float("-inf"))
+
+    def relu(self, x: Tensor) -> Tensor:
+        """``relu(x)`` at the negatives (times their multiplicity), 0 elsewhere."""
+        if self.count is None:
+            return F.relu(x).masked_fill(self.excl, 0.0)
+        return F.relu(x) * self.count
+
+    def count_nonzero(self, terms: Tensor) -> Tensor:
+        """How many negative pairs (with multiplicity) have a non-zero term."""
+        if self.count is None:
+            return torch.count_nonzero(terms).to(terms.dtype)
+        return (self.count * (terms > 0)).sum()
 
 
-def _weights(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    return mask.to(dtype)
+class _ContrastiveTerms(torch.autograd.Function):
+    """Positive hinge terms (P,) and the dense negative hinge matrix (B, R) of a distance matrix.
+
+    One allocation forward (the negative terms are masked and clamped in
+    place), one gradient buffer backward (the positive-pair gradients are
+    added into it in place): the work of the plain autograd graph in about
+    half the passes over the :math:`B \times R` matrix.
+    """
+
+    @staticmethod
+    def forward(ctx, mat, rows, cols, excl, count, pos_margin, neg_margin, inverted):  # noqa: D102
+        s = -1.0 if inverted else 1.0  # margin(x, y) = s * (x - y)
+        pos = torch.clamp_min(mat[rows, cols].sub(pos_margin).mul_(s), 0)
+        neg = torch.sub(neg_margin, mat) if not inverted else torch.sub(mat, neg_margin)
+        if count is None:
+            neg.masked_fill_(excl, 0.0).clamp_min_(0)
+        else:
+            neg.clamp_min_(0).mul_(count)
+        ctx.save_for_backward(rows, cols, pos, neg, count)
+        ctx.s, ctx.shape = s, mat.shape
+        return pos, neg
+
+    @staticmethod
+    def backward(ctx, g_pos, g_neg):  # noqa: D102
+        rows, cols, pos, neg, count = ctx.saved_tensors
+        s = ctx.s
+        if g_neg is None:
+            grad = pos.new_zeros(ctx.shape)
+        else:
+            grad = torch.where(neg > 0, g_neg * (count if count is not None else 1.0) * (-s), 0.0)
+        if g_pos is not None:
+            grad.index_put_((rows, cols), torch.where(pos > 0, g_pos * s, 0.0), accumulate=True)
+        return grad, None, None, None, None, None, None, None
 
 
-def _log_weights(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """``x + log(count)`` and the bool mask, for logsumexps over multiplicities."""
-    if mask.dtype == torch.bool:
-        return x, mask
-    keep = mask > 0
-    return x + torch.log(torch.where(keep, mask, torch.ones_like(mask))), keep
+def _segment_logsumexp(values: Tensor, rows: Tensor, n: int) -> Tensor:
+    """Per-row log-sum-exp of ``values`` grouped by ``rows``; ``-inf`` (no NaN gradient) when empty."""
+    m = values.new_full((n,), float("-inf")).scatter_reduce(0, rows, values.detach(), "amax")
+    m_safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    s = values.new_zeros(n).index_add(0, rows, torch.exp(values - m_safe[rows]))
+    has = s > 0
+    out = torch.log(torch.where(has, s, torch.ones_like(s))) + m_safe
+    return out.masked_fill(~has, float("-inf"))
+
+
+def _safe_inf(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x`` with ``-inf`` replaced by a huge finite negative, and where it was ``-inf``."""
+    empty = torch.isinf(x)
+    return x.masked_fill(empty, -1e30 if x.dtype != torch.float16 else -6e4), empty
 
 
 # ============================================================================= base
@@ -291,20 +405,19 @@ class ContrastiveLoss(MetricLoss):
             )
 
     def compute(self, b: MetricBatch) -> Tensor:
-        pos, neg = b.pairs(binary=False)
-        if not _any(pos) or not _any(neg):
+        rows, cols = b.positives()
+        neg = b.negatives()
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
         mat = b.mat(self.distance)
-        pw, nw = _weights(pos, mat.dtype), _weights(neg, mat.dtype)
-        pl = F.relu(self.distance.margin(mat, self.pos_margin)) * pw
-        nl = F.relu(self.distance.margin(self.neg_margin, mat)) * nw
+        pl, nl = _ContrastiveTerms.apply(mat, rows, cols, neg.excl, neg.count, self.pos_margin,
+                                         self.neg_margin, self.distance.is_inverted)
         if self.reduction == "none":
-            return (pl + nl).sum(1)
+            return nl.sum(1).index_add(0, rows, pl)
         if self.reduction == "sum":
             return pl.sum() + nl.sum()
-        pcount = (pw * (pl > 0)).sum().clamp_min(1)
-        ncount = (nw * (nl > 0)).sum().clamp_min(1)
-        return pl.sum() / pcount + nl.sum() / ncount
+        pcount = torch.count_nonzero(pl).clamp_min(1).to(pl.dtype)
+        return pl.sum() / pcount + nl.sum() / neg.count_nonzero(nl).clamp_min(1)
 
 
 # =========================================================================== triplet
@@ -370,15 +483,16 @@ class TripletLoss(MetricLoss):
                 return b.zero(self.reduction)
             dd = self.distance.dissimilarity(b.mat(self.distance))
             return self._explicit(b, dd, a, p, n)
-        pos, neg = b.pairs(binary=self.mining == "hard")
-        if not _any(pos) or not _any(neg):
+        rows, cols = b.positives(unique=self.mining == "hard")
+        neg = b.negatives(binary=self.mining == "hard")
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
         dd = self.distance.dissimilarity(b.mat(self.distance))
         if self.mining == "hard":
-            return self._hard(b, dd, pos, neg)
+            return self._hard(b, dd, rows, cols, neg)
         if self.swap or self.smooth_loss:
-            return self._chunked(b, dd, pos, neg)
-        return self._sorted(b, dd, pos, neg)
+            return self._chunked(b, dd, rows, cols, neg)
+        return self._sorted(b, dd, rows, cols, neg)
 
     # -- helpers
     def _ref_dissimilarity(self, b: MetricBatch, dd: Tensor) -> Tensor:
@@ -401,31 +515,33 @@ class TripletLoss(MetricLoss):
         v = ap - an + self.margin
         losses = F.softplus(v) if self.smooth_loss else F.relu(v)
         per_row = losses.new_zeros(b.B).index_add(0, a, losses)
-        return self._finish(b, per_row, losses.sum(), (losses > 0).sum().to(losses.dtype))
+        return self._finish(b, per_row, losses.sum(), torch.count_nonzero(losses).to(losses.dtype))
 
-    def _hard(self, b: MetricBatch, dd: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+    def _hard(self, b: MetricBatch, dd: Tensor, rows: Tensor, cols: Tensor, neg: Negatives) -> Tensor:
         with torch.no_grad():
-            p = dd.masked_fill(~pos, float("-inf")).argmax(1)
-            n = dd.masked_fill(~neg, float("inf")).argmin(1)
-            keep = pos.any(1) & neg.any(1)
+            vals = dd[rows, cols]
+            best = vals.new_full((b.B,), float("-inf")).scatter_reduce(0, rows, vals, "amax")
+            at_best = vals == best[rows]
+            order = torch.arange(rows.numel(), device=dd.device)
+            first = torch.full((b.B,), rows.numel(), device=dd.device).scatter_reduce(
+                0, rows[at_best], order[at_best], "amin")
+            has_p = first < rows.numel()
+            n = neg.fill(dd, float("inf")).argmin(1)
+            keep = has_p & neg.rows()
             a = torch.arange(b.B, device=dd.device)[keep]
+            p = cols[first[keep]]
         if a.numel() == 0:
             return b.zero(self.reduction)
-        return self._explicit(b, dd, a, p[keep], n[keep])
+        return self._explicit(b, dd, a, p, n[keep])
 
     @staticmethod
-    def _positives(pos: Tensor) -> tuple[Tensor, Tensor, Tensor, int, Tensor | None]:
-        """Positive pairs in row-major order with their slot inside the row."""
-        pmask = pos if pos.dtype == torch.bool else pos > 0
-        rows, cols = pmask.nonzero(as_tuple=True)
-        cnt = pmask.sum(1)
-        k = int(cnt.max()) if rows.numel() else 0
+    def _slots(rows: Tensor, n: int) -> tuple[Tensor, int]:
+        """Position of each entry of the row-sorted ``rows`` inside its row, and the widest row."""
+        cnt = torch.bincount(rows, minlength=n)
         starts = torch.cumsum(cnt, 0) - cnt
-        slot = torch.arange(rows.numel(), device=pos.device) - starts[rows]
-        w = None if pos.dtype == torch.bool else pos[rows, cols]
-        return rows, cols, slot, k, w
+        return torch.arange(rows.numel(), device=rows.device) - starts[rows], int(cnt.max())
 
-    def _sorted(self, b: MetricBatch, dd: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+    def _sorted(self, b: MetricBatch, dd: Tensor, rows: Tensor, cols: Tensor, neg: Negatives) -> Tensor:
         r"""All (or semi-hard) triplets without enumerating them.
 
         For anchor :math:`a` with negatives sorted, :math:`y_{(1)} \le y_{(2)} \le \dots`,
@@ -434,55 +550,41 @@ class TripletLoss(MetricLoss):
         search); prefix sums are accumulated in float64.
         """
         m = self.margin
-        weighted = neg.dtype != torch.bool
-        negmask = neg > 0 if weighted else neg
-        rows, cols, slot, k, pw = self._positives(pos)
         B = dd.size(0)
+        slot, k = self._slots(rows, B)
         sentinel = dd.detach().max() + abs(m) + 1.0
-        ys, order = torch.where(negmask, dd, sentinel).sort(dim=1)
-        ys64 = ys.double()
-        if weighted:
-            ws = neg.gather(1, order).double()
-            cy = F.pad(torch.cumsum(ys64 * ws, 1), (1, 0))
-            cw = F.pad(torch.cumsum(ws, 1), (1, 0))
-        else:
-            cy = F.pad(torch.cumsum(ys64, 1), (1, 0))
-            cw = None
+        ys, order = neg.fill(dd, sentinel).sort(dim=1)
+        cy = F.pad(torch.cumsum(ys.double() if neg.count is None
+                                else ys.double() * neg.count.gather(1, order).double(), 1), (1, 0))
+        cw = None if neg.count is None else F.pad(torch.cumsum(neg.count.gather(1, order).double(), 1), (1, 0))
         ap = dd[rows, cols]
         x = ap + m
-        seq = ys.detach().contiguous()
+        seq = ys.detach()
         pad = dd.new_full((B, k), float("inf"))
         hi = torch.searchsorted(seq, pad.index_put((rows, slot), x.detach()))[rows, slot]
+        lo = None
         if self.mining == "semihard":
             lo = torch.searchsorted(seq, pad.index_put((rows, slot), ap.detach()), right=True)[rows, slot]
             hi = torch.maximum(hi, lo)
-        else:
-            lo = None
         count = cw[rows, hi] if cw is not None else hi.double()
         s = cy[rows, hi]
         if lo is not None:
             count = count - (cw[rows, lo] if cw is not None else lo.double())
             s = s - cy[rows, lo]
         losses = count * x.double() - s
-        if pw is not None:
-            losses, count = losses * pw.double(), count * pw.double()
         per_row = losses.new_zeros(B).index_add(0, rows, losses)
         return self._finish(b, per_row, losses.sum(), count.sum())
 
-    def _chunked(self, b: MetricBatch, dd: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+    def _chunked(self, b: MetricBatch, dd: Tensor, rows: Tensor, cols: Tensor, neg: Negatives) -> Tensor:
         """Exact per-anchor enumeration in chunks (``swap`` / ``smooth_loss``)."""
         m = self.margin
-        weighted = neg.dtype != torch.bool
-        negmask = neg > 0 if weighted else neg
-        rows, cols, slot, k, pw = self._positives(pos)
         B, R = dd.shape
+        slot, k = self._slots(rows, B)
         pidx = torch.zeros(B, k, dtype=torch.long, device=dd.device).index_put((rows, slot), cols)
         valid = torch.zeros(B, k, dtype=torch.bool, device=dd.device).index_put(
             (rows, slot), torch.ones_like(rows, dtype=torch.bool))
-        pweight = None
-        if pw is not None:
-            pweight = dd.new_zeros(B, k).index_put((rows, slot), pw)
         ap_all = dd.gather(1, pidx)
+        negmask = neg.mask()
         dref = self._ref_dissimilarity(b, dd) if self.swap else None
         chunk = max(1, (1 << 22) // max(1, k * R))
         per_rows, total, count = [], dd.new_zeros(()), dd.new_zeros(())
@@ -498,8 +600,8 @@ class TripletLoss(MetricLoss):
             v = ap - an_eff + m
             losses = F.softplus(v) if self.smooth_loss else F.relu(v)
             w = sel.to(dd.dtype)
-            if weighted:
-                w = w * pweight[s:e].unsqueeze(2) * neg[s:e].unsqueeze(1)
+            if neg.count is not None:
+                w = w * neg.count[s:e].unsqueeze(1)
             terms = losses * w
             per_rows.append(terms.sum((1, 2)))
             total = total + terms.sum()
@@ -511,6 +613,11 @@ class TripletLoss(MetricLoss):
 def _check_temperature(owner: str, t: float, example: str) -> float:
     return check_number(owner, "temperature", t, low=0.0, low_open=True,
                         hint=f"It divides the similarities; pass a positive value such as {example}.")
+
+
+def _scaled(distance: Distance, mat: Tensor, temperature: float) -> Tensor:
+    """Similarities divided by the temperature (negated distances for distances)."""
+    return mat * ((1.0 if distance.is_inverted else -1.0) / temperature)
 
 
 @LOSSES.register("ntxent", aliases=("infonce",), kind="metric")
@@ -541,18 +648,15 @@ class NTXentLoss(MetricLoss):
         self.temperature = _check_temperature(self._owner, temperature, "0.07")
 
     def compute(self, b: MetricBatch) -> Tensor:
-        pos, neg = b.pairs(binary=False)
-        if not _any(pos) or not _any(neg):
+        rows, cols = b.positives()
+        neg = b.negatives()
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
-        logits = self.distance.dissimilarity(b.mat(self.distance)) * (-1.0 / self.temperature)
-        nlogits, nmask = _log_weights(logits, neg)
-        neg_lse = masked_logsumexp(nlogits, nmask)
-        pw = _weights(pos, logits.dtype)
-        terms = F.softplus(neg_lse.unsqueeze(1) - logits) * pw
+        logits = _scaled(self.distance, b.mat(self.distance), self.temperature)
+        terms = F.softplus(neg.lse(logits)[rows] - logits[rows, cols])
         if self.reduction == "none":
-            return terms.sum(1)
-        total = terms.sum()
-        return total if self.reduction == "sum" else total / pw.sum()
+            return terms.new_zeros(b.B).index_add(0, rows, terms)
+        return terms.sum() if self.reduction == "sum" else terms.mean()
 
 
 # ============================================================================= SupCon
@@ -580,14 +684,22 @@ class SupConLoss(MetricLoss):
         self.temperature = _check_temperature(self._owner, temperature, "0.1")
 
     def compute(self, b: MetricBatch) -> Tensor:
-        pos, neg = b.pairs(binary=True)
-        if not pos.any() or not neg.any():
+        rows, cols = b.positives(unique=True)
+        neg = b.negatives(binary=True)
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
-        logits = self.distance.dissimilarity(b.mat(self.distance)) * (-1.0 / self.temperature)
-        denom = masked_logsumexp(logits, pos | neg)
-        log_prob = torch.where(pos, logits - denom.unsqueeze(1), torch.zeros_like(logits))
-        npos = pos.sum(1).to(logits.dtype)
-        losses = -log_prob.sum(1) / (npos + torch.finfo(logits.dtype).tiny)
+        b.check_disjoint(rows, cols, neg)
+        logits = _scaled(self.distance, b.mat(self.distance), self.temperature)
+        if b.tuple is None:  # the denominator runs over every pair but the self-pair
+            excl = torch.eye(b.B, dtype=torch.bool, device=logits.device) if b.same else None
+        else:
+            excl = neg.excl.clone()
+            excl[rows, cols] = False
+        denom = Negatives(excl=excl).lse(logits) if excl is not None else torch.logsumexp(logits, 1)
+        npos = torch.bincount(rows, minlength=b.B).to(logits.dtype)
+        denom = denom.masked_fill(npos == 0, 0.0)
+        log_prob_sum = logits.new_zeros(b.B).index_add(0, rows, logits[rows, cols]) - npos * denom
+        losses = -log_prob_sum / (npos + torch.finfo(logits.dtype).tiny)
         nonzero = losses > 0
         mean = (losses * nonzero).sum() / nonzero.sum().clamp_min(1)
         return self._reduce_rows(losses, losses.sum(), mean)
@@ -622,12 +734,18 @@ class MultiSimilarityLoss(MetricLoss):
         self.base = check_number(self._owner, "base", base)
 
     def compute(self, b: MetricBatch) -> Tensor:
-        pos, neg = b.pairs(binary=True)
-        if not pos.any() or not neg.any():
+        rows, cols = b.positives(unique=True)
+        neg = b.negatives(binary=True)
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
+        b.check_disjoint(rows, cols, neg)
         mat = b.mat(self.distance)
-        pl = F.softplus(masked_logsumexp(self.distance.margin(mat, self.base) * self.alpha, pos))
-        nl = F.softplus(masked_logsumexp(self.distance.margin(self.base, mat) * self.beta, neg))
+        pos_x = self.distance.margin(mat[rows, cols], self.base) * self.alpha
+        # beta * margin(base, mat) in one allocation: +-beta * mat -+ beta * base
+        sign = 1.0 if self.distance.is_inverted else -1.0
+        neg_x = torch.mul(mat, sign * self.beta).add_(-sign * self.beta * self.base)
+        pl = F.softplus(_segment_logsumexp(pos_x, rows, b.B))
+        nl = F.softplus(neg.lse(neg_x))
         losses = pl / self.alpha + nl / self.beta
         return self._reduce_rows(losses, losses.sum(), losses.mean())
 
@@ -644,7 +762,9 @@ class LiftedStructureLoss(MetricLoss):
         + \sum_{l \in N(j)} e^{m_- - d_{jl}}\Big) + d_{ij} - m_+\Big]_+^2
 
     ``"mean"`` averages over the positive pairs (``MeanReducer``). With a
-    separate ``ref_emb`` only the anchor's negatives :math:`N(i)` enter.
+    separate ``ref_emb`` only the anchor's negatives :math:`N(i)` enter. A pair
+    none of whose two rows has a negative gets 0 for the logarithm, as in
+    pytorch-metric-learning.
 
     Args:
         neg_margin: :math:`m_-`.
@@ -660,30 +780,22 @@ class LiftedStructureLoss(MetricLoss):
         self.pos_margin = check_number(self._owner, "pos_margin", pos_margin)
 
     def compute(self, b: MetricBatch) -> Tensor:
-        pos, neg = b.pairs(binary=False)
-        if not _any(pos) or not _any(neg):
+        rows, cols = b.positives()
+        neg = b.negatives()
+        if rows.numel() == 0 or not neg.any():
             return b.zero(self.reduction)
         mat = b.mat(self.distance)
-        x, nmask = _log_weights(self.distance.margin(self.neg_margin, mat), neg)
-        lse = masked_logsumexp(x, nmask)
-        empty = torch.isinf(lse)
-        safe = lse.masked_fill(empty, -1e30 if lse.dtype != torch.float16 else -6e4)
-        if b.same:
-            joint = torch.logaddexp(safe.unsqueeze(1), safe.unsqueeze(0))
-            both = empty.unsqueeze(1) & empty.unsqueeze(0)
-            if pos.dtype != torch.bool and bool(pos.diagonal().gt(0).any()):
-                eye = torch.eye(b.B, dtype=torch.bool, device=mat.device)
-                joint = torch.where(eye, safe.unsqueeze(1).expand_as(joint), joint)
-        else:
-            joint = safe.unsqueeze(1).expand_as(mat)
-            both = empty.unsqueeze(1).expand_as(mat)
-        joint = joint.masked_fill(both, 0.0)  # no negative at all: pytorch-metric-learning's 0
-        pw = _weights(pos, mat.dtype)
-        terms = F.relu(joint + self.distance.margin(mat, self.pos_margin)).pow(2) * (0.5 * pw)
+        lse, empty = _safe_inf(neg.lse(self.distance.margin(self.neg_margin, mat)))
+        joint, none_left = lse[rows], empty[rows]
+        if b.same:  # the negatives of both rows of the pair
+            other = torch.where(rows == cols, lse.new_full((), -1e30), lse[cols])
+            joint = torch.logaddexp(joint, other)
+            none_left = none_left & (empty[cols] | (rows == cols))
+        joint = joint.masked_fill(none_left, 0.0)
+        terms = F.relu(joint + self.distance.margin(mat[rows, cols], self.pos_margin)).pow(2) * 0.5
         if self.reduction == "none":
-            return terms.sum(1)
-        total = terms.sum()
-        return total if self.reduction == "sum" else total / pw.sum()
+            return terms.new_zeros(b.B).index_add(0, rows, terms)
+        return terms.sum() if self.reduction == "sum" else terms.mean()
 
 
 # ============================================================================= ArcFace
@@ -765,13 +877,17 @@ class ArcFaceLoss(MetricLoss):
 
     def compute_logits_loss(self, b: MetricBatch) -> Tensor:
         emb, labels = b.emb, b.labels
-        w = self.weight.to(emb.dtype)
-        cos = F.normalize(emb, dim=1) @ F.normalize(w, dim=1).t()
-        target = cos.gather(1, labels.unsqueeze(1)).squeeze(1)
+        w = F.normalize(self.weight.to(emb.dtype), dim=1)
+        # cos = normalize(emb) @ w.T, with the row scaling applied to the (B, C) product
+        # rather than to the (B, d) input: the same value, fewer and smaller passes
+        inv_norm = 1.0 / torch.linalg.vector_norm(emb, dim=1).clamp_min(1e-12)
+        raw = emb @ w.t()
+        idx = labels.unsqueeze(1)
+        target = raw.gather(1, idx).squeeze(1) * inv_norm
         angle = torch.acos(target.clamp(-1, 1))
         m = math.radians(self.margin)
         psi = torch.where(angle <= math.pi - m, torch.cos(angle + m), torch.cos(angle) - m * math.sin(m))
-        logits = cos.scatter(1, labels.unsqueeze(1), psi.unsqueeze(1)) * self.scale
+        logits = (raw * (inv_norm * self.scale).unsqueeze(1)).scatter(1, idx, (psi * self.scale).unsqueeze(1))
         if b.tuple is None:
             if self.reduction != "none":
                 return F.cross_entropy(logits, labels, reduction=self.reduction)

@@ -93,11 +93,12 @@ def test_sorted_triplets_equal_explicit_enumeration(mining, seed) -> None:
     for kwargs in ({"labels": labels},
                    {"indices_tuple": (pos_pairs[0], pos_pairs[1], neg_pairs[0], neg_pairs[1])}):
         b = MetricBatch("TripletLoss", x, kwargs.get("labels"), kwargs.get("indices_tuple"), None, None)
-        pos, neg = b.pairs(binary=False)
+        rows, cols = b.positives()
+        neg = b.negatives()
         dd = loss.distance(x)
         for red in ("none", "sum", "mean"):
             loss.reduction = red
-            torch.testing.assert_close(loss._sorted(b, dd, pos, neg), loss._chunked(b, dd, pos, neg))
+            torch.testing.assert_close(loss._sorted(b, dd, rows, cols, neg), loss._chunked(b, dd, rows, cols, neg))
 
 
 def test_two_tuple_means_every_other_pair_is_negative() -> None:
