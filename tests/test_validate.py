@@ -201,3 +201,12 @@ def test_checkpoint_from_a_different_model_class(tmp_path):
     with pytest.raises(ConfigError, match=r"checkpoint .*last.pt holds a graphdl.models.gnn.GNN, not a "
                                           r"graphdl.models.gnn.LinkGNN"):
         Trainer(other, epochs=2, progress=False, device="cpu").fit(data, resume_from=tmp_path / "last.pt")
+
+
+def test_bad_trainer_devices():
+    with pytest.raises(ConfigError, match=r"device must be a torch device such as 'cpu', 'cuda' or 'cuda:1', "
+                                          r"got 'gpu'"):
+        Trainer(_model(), device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=r"device 'cuda:0' was asked for but CUDA is not available"):
+            Trainer(_model(), device="cuda:0")

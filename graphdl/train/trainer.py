@@ -194,8 +194,15 @@ class Trainer:
         if self.deterministic:  # before the first cuBLAS call, which reads it
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.ddp_kwargs = dict(ddp_kwargs or {})
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.device = torch.device(device) if device is not None else torch.device(
+                "cuda" if torch.cuda.is_available() else "cpu")
+        except (RuntimeError, TypeError):
+            raise ConfigError(f"device must be a torch device such as 'cpu', 'cuda' or 'cuda:1', "
+                              f"got {device!r}") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {str(self.device)!r} was asked for but CUDA is not available in this "
+                              f"torch build or machine; use device='cpu'")
         if self.device.type == "cuda" and self.device.index is None and _dist.is_distributed():
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         self.model = model.to(self.device)
