@@ -123,7 +123,10 @@ def main() -> None:
         "`GridConv(..., method='dense')` on the image tensor; 'lowered (grid graph)' the same kernel on the "
         "node features of a grid graph (reshapes around it); 'message passing' gathers the source pixels, "
         "multiplies them by one weight matrix per kernel offset and scatter-adds them (edges into the zero "
-        "padding are absent).",
+        "padding are absent). The lowered layer on images calls the very kernel Conv2d calls, so its ratios "
+        "below 1 are timing noise on a shared machine; on grid-graph input, the layout change "
+        "(node features <-> NCHW, a channels-last view) and the graph checks cost a fixed ~0.1 ms per call, "
+        "visible only on the tiny LeNet sizes.",
         "",
         "| size | shape | graph edges | Conv2d (ms) | lowered, images (ms) | ratio | lowered, grid graph (ms) "
         "| ratio | message passing (ms) | ratio |",
