@@ -5,11 +5,11 @@ Plugin families (each a registry with ``list``, ``get``, ``create``,
 :mod:`graphdl.models`, :mod:`graphdl.datasets`.
 """
 
-from graphdl import errors, layers, models, train  # noqa: F401
+from graphdl import errors, graphs, layers, models, train  # noqa: F401
 from graphdl.train import Trainer, seed_everything
 from graphdl import losses, datasets  # noqa: F401,E402  (ship from top-level losses/, datasets/)
 from graphdl.registry import Registry
 
 __version__ = "0.1.0"
 
-__all__ = ["Registry", "Trainer", "seed_everything", "train", "errors", "layers", "losses", "models", "datasets", "__version__"]
+__all__ = ["Registry", "Trainer", "seed_everything", "train", "graphs", "errors", "layers", "losses", "models", "datasets", "__version__"]

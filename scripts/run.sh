@@ -25,7 +25,9 @@ if [ -z "${GRAPHDL_DATA:-}" ] && [ -d ../shared/data ]; then
 fi
 
 case "$job" in
-    test)  exec python -m pytest -q -n 2 "$@" ;;
+    # One thread per test process: two xdist workers on two cores, and OpenMP threads
+    # oversubscribing them make small-graph kernels orders of magnitude slower.
+    test)  OMP_NUM_THREADS=1 exec python -m pytest -q -n 2 "$@" ;;
     quick) exec graphdl bench quick --json runs/quick.json --plot runs/quick.png "$@" ;;
     *)     echo "usage: bash scripts/run.sh test|quick [extra args]" >&2; exit 2 ;;
 esac

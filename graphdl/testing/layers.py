@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["check_layer", "LAYER_CHECKS", "random_graph"]
+__all__ = ["check_layer", "LAYER_CHECKS", "random_graph", "general_layers"]
 
 
 def random_graph(num_nodes: int = 12, num_edges: int = 40, in_channels: int = 8, edge_dim: int = 4,
@@ -36,6 +36,17 @@ def random_graph(num_nodes: int = 12, num_edges: int = 40, in_channels: int = 8,
         "edge_weight": torch.rand(e, generator=gen) + 0.1,
         "edge_attr": torch.randn(e, edge_dim, generator=gen),
     }
+
+
+def general_layers() -> list[str]:
+    """Registered layers that run on any ``edge_index`` (not on a grid, chain or complete graph only).
+
+    The conformance suite applies to these; special-graph layers are checked
+    against their ``torch.nn`` twins instead.
+    """
+    from graphdl import layers
+
+    return [e.name for e in layers.entries() if not e.meta.get("graph")]
 
 
 def _resolve(layer: str | Callable[..., nn.Module]) -> tuple[str, Callable[..., nn.Module], dict[str, Any]]:
