@@ -120,7 +120,7 @@ def test_learnable_loss_parameters_are_optimised():
     data = Data(x=torch.randn(40, 4), edge_index=torch.randint(0, 40, (2, 100)), y=torch.arange(40) % 4,
                 train_mask=torch.ones(40, dtype=torch.bool), val_mask=torch.ones(40, dtype=torch.bool))
     model = graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=8)
-    trainer = Trainer(model, graphdl.losses.create("arcface", num_classes=4, embedding_size=8), epochs=2,
+    trainer = Trainer(model, "arcface", loss_kwargs={"num_classes": 4, "embedding_size": 8}, epochs=2,
                       progress=False)
     before = [p.detach().clone() for p in trainer.loss_fn.parameters()]
     trainer.fit(data)
@@ -157,5 +157,7 @@ def test_bad_trainer_arguments():
         Trainer(model, lr=0)
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown loss 'crossentropyy'. Did you mean 'cross_entropy'"):
         Trainer(model, loss="crossentropyy")
+    with pytest.raises(ConfigError, match=r"loss 'arcface' cannot be built from loss_kwargs=\{\}.*num_classes"):
+        Trainer(model, loss="arcface")
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown task 'nodes'. Did you mean 'node'"):
         Trainer(model, task="nodes")

@@ -48,15 +48,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_loss(loss: str | nn.Module | Callable | None, default: str) -> tuple[nn.Module | Callable, str | None]:
-    """A loss module from a registered name (or the module itself) and its kind."""
+def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
+                 loss_kwargs: dict[str, Any] | None = None) -> tuple[nn.Module | Callable, str | None]:
+    """A loss module from a registered name (built with ``loss_kwargs``), or the module itself, and its kind."""
     from graphdl import losses
 
     if loss is None:
         loss = default
     if isinstance(loss, str):
         entry = losses.entry(loss)
-        return entry.obj(), entry.meta.get("kind")
+        try:
+            return entry.obj(**(loss_kwargs or {})), entry.meta.get("kind")
+        except TypeError as exc:
+            raise ConfigError(f"loss {entry.name!r} cannot be built from loss_kwargs={loss_kwargs or {}}: {exc}. "
+                              f"Pass its arguments with loss_kwargs=... (e.g. arcface needs num_classes "
+                              f"and embedding_size)") from None
+    if loss_kwargs:
+        raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
     if not callable(loss):
         raise ConfigError(f"loss must be a registered name or a callable module, got {type(loss).__name__}")
     kind = getattr(loss, "kind", None)
@@ -121,6 +129,8 @@ class Trainer:
         task: ``"node"``, ``"link"``, ``"graph"`` or a :class:`Task`.
         task_kwargs: Arguments for the task built from a name (``metric``,
             ``batch_size``, ``num_neighbors``, ...).
+        loss_kwargs: Arguments for the loss built from a name (``temperature``,
+            ``margin``, ``num_classes`` ...).
         optimizer: ``adam``, ``adamw``, ``sgd``, ``rmsprop`` or a factory
             ``params -> Optimizer``.
         lr, weight_decay: Optimiser settings.
@@ -159,6 +169,7 @@ class Trainer:
         task: str | Task = "node",
         *,
         task_kwargs: dict[str, Any] | None = None,
+        loss_kwargs: dict[str, Any] | None = None,
         optimizer: str | Callable[..., torch.optim.Optimizer] = "adam",
         lr: float = 0.01,
         weight_decay: float = 0.0,
@@ -187,7 +198,7 @@ class Trainer:
             raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
         self.task = resolve_task(task, **(task_kwargs or {}))
-        self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss)
+        self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
         if self.task.loss_kind == "metric" and self.task.metric.name == "acc":
             self.task.metric = type(self.task.metric)("knn_acc", self.task.metric.fn, True)
         self.deterministic = bool(deterministic)
