@@ -69,8 +69,11 @@ def main() -> None:
     parser.add_argument("--root", default=None)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "trainer_overhead.md"))
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     data = graphdl.datasets.load("cora", root=args.root, transform=NormalizeFeatures())[0]
     f_in, classes = data.num_features, int(data.y.max()) + 1
@@ -105,7 +108,7 @@ def main() -> None:
         "# Trainer overhead on Cora (2-layer GCN, per-epoch train step + evaluation of all splits)",
         "",
         f"Command: `python benchmarks/bench_trainer_overhead.py --root ../shared/data --epochs {args.epochs} "
-        f"--repeats {args.repeats}`",
+        f"--repeats {args.repeats}" + (f" --threads {args.threads}`" if args.threads else "`"),
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs interleaved, median of {args.repeats}.",
         "",
         "| loop | ms per epoch (median) | min | ratio to plain loop |",
