@@ -33,7 +33,7 @@ for step in "${steps[@]}"; do
   fi
   echo "=== $(date '+%F %T') $step seeds=$SEEDS epochs=${EPOCHS:-default} threads=$OMP_NUM_THREADS" | tee "$OUT/$tag.log"
   "$PY" -m graphdl.bench run "$dataset" "$model" --seeds "$SEEDS" ${EPOCHS:+--epochs "$EPOCHS"} \
-    --root "$ROOT" --json "$OUT/$tag.json" "${extra[@]}" 2>&1 | grep -v 'it/s' | tee -a "$OUT/$tag.log"
+    --root "$ROOT" --json "$OUT/$tag.json" "${extra[@]}" 2>&1 | grep --line-buffered -v 'it/s' | tee -a "$OUT/$tag.log"
 done
 "$PY" -m graphdl.bench report "$OUT"/ogb_mol*_*.json --md "$OUT/ogb_mol.md" --png "$OUT/ogb_mol.png" \
   > /dev/null 2>&1 || true

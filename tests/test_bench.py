@@ -133,8 +133,8 @@ def test_ogb_link_pieces_train_on_a_small_graph() -> None:
 
     torch.manual_seed(0)
     n = 40
-    edges = torch.randint(0, n, (2, 300))
-    edges = edges[:, edges[0] != edges[1]]
+    pairs = torch.combinations(torch.arange(n)).t()  # a simple undirected graph, as ogbl-ddi
+    edges = pairs[:, torch.randperm(pairs.size(1))[:300]]
     train, valid, test = edges[:, :200], edges[:, 200:240], edges[:, 240:]
     data = Data(edge_index=torch.cat([train, train.flip(0)], dim=1), num_nodes=n)
     splits = {"train": {"edge": train.t()}, "valid": {"edge": valid.t(), "edge_neg": torch.randint(0, n, (60, 2))},
@@ -150,5 +150,9 @@ def test_ogb_link_pieces_train_on_a_small_graph() -> None:
     result = trainer.fit(data, splits)
     assert set(result.best) >= {"train_hits@20", "val_hits@20", "test_hits@20"}
     assert task.eval_train.size(1) == valid.size(1)
+    dense = OGBLinkTask(metric="ogbl-ddi", sparse_adj=False)  # edge_index instead of the sparse adjacency
+    dense.setup(data, splits)
+    model.eval()
+    torch.testing.assert_close(task.predict(model), dense.predict(model), rtol=1e-5, atol=1e-5)
     torch.manual_seed(12345)  # the example's eval_train sample
     torch.testing.assert_close(task.eval_train, train[:, torch.randperm(train.size(1))[:valid.size(1)]])

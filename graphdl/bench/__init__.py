@@ -14,8 +14,8 @@ and their sources are in :mod:`graphdl.bench.references`.
 from graphdl.layers import ogb as _ogb_layers  # noqa: F401  (registers ogb_gin / ogb_gcn)
 from graphdl.models import ogb_mol as _ogb_mol  # noqa: F401  (registers the ogb_mol model)
 from graphdl.bench.references import REFERENCES, Reference, reference_for
-from graphdl.bench.runner import REQUIRED_KEYS, format_table, run_config, run_suite
+from graphdl.bench.runner import REQUIRED_KEYS, format_table, run_config, run_suite, save_records
 from graphdl.bench.suites import SUITES, default_config
 
-__all__ = ["SUITES", "run_suite", "run_config", "format_table", "default_config", "REFERENCES", "Reference",
+__all__ = ["SUITES", "run_suite", "run_config", "save_records", "format_table", "default_config", "REFERENCES", "Reference",
            "reference_for", "REQUIRED_KEYS"]

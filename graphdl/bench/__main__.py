@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from graphdl.errors import GraphDLError
@@ -25,7 +24,7 @@ def _records(paths: list[str]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from graphdl.bench import SUITES, format_table, run_config, run_suite
+    from graphdl.bench import SUITES, format_table, run_config, run_suite, save_records
     from graphdl.bench.runner import environment
     from graphdl.io import atomic_write, atomic_write_json
 
@@ -61,14 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             record = run_config(args.dataset, cfg, seeds=args.seeds or 1, epochs=args.epochs, root=args.root,
                                 progress=args.progress)
             print(format_table([record]))
-            if args.json:
-                atomic_write_json(args.json, {"command": " ".join(["python -m graphdl.bench", *sys.argv[1:]]),
-                                              "environment": environment(),
-                                              "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "records": [record]})
-            if args.png:
-                from graphdl.bench.plot import plot_curves
-
-                plot_curves([record], args.png, title=f"{record['dataset']} / {record['model']}")
+            save_records(args.json, [record], args.png,
+                         command=" ".join(["python -m graphdl.bench", *sys.argv[1:]]))
         elif args.command == "suite":
             run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
                       plot_path=args.png, progress=args.progress, select=args.select)

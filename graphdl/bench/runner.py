@@ -33,7 +33,7 @@ from graphdl.bench.suites import SUITES, TRAIN_KEYS, default_config, family_of, 
 from graphdl.errors import ConfigError, DataError
 from graphdl.io import atomic_write_json
 
-__all__ = ["run_config", "run_suite", "format_table", "environment", "REQUIRED_KEYS"]
+__all__ = ["run_config", "run_suite", "save_records", "format_table", "environment", "REQUIRED_KEYS"]
 
 #: Keys every record has.
 REQUIRED_KEYS = ("dataset", "model", "metric", "higher_is_better", "mean", "std", "runs", "seeds", "seconds",
@@ -283,6 +283,17 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
 
 
+def save_records(json_path: str | Path | None, records: Sequence[dict[str, Any]], plot_path: str | Path | None = None,
+                 **meta: Any) -> None:
+    """Write records as the suites do (``{"environment", ..., "records": [...]}``, atomically) and their plot.
+
+    For ``graphdl train --json PATH``: ``save_records(PATH, [run_config(...)], command="graphdl train ...")``.
+    """
+    info = {"environment": environment(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **meta}
+    _write(Path(json_path) if json_path is not None else None, Path(plot_path) if plot_path is not None else None,
+           str(meta.get("suite", "")), list(records), info)
+
+
 def _write(json_path: Path | None, plot_path: Path | None, suite: str, records: list[dict[str, Any]],
            meta: dict[str, Any]) -> None:
     if json_path is not None:
@@ -290,7 +301,7 @@ def _write(json_path: Path | None, plot_path: Path | None, suite: str, records: 
     if plot_path is not None and any(r.get("status") == "ok" for r in records):
         from graphdl.bench.plot import plot_curves
 
-        plot_curves(records, plot_path, title=f"graphdl bench {suite}")
+        plot_curves(records, plot_path, title=f"graphdl bench {suite}" if suite else None)
 
 
 def run_suite(

@@ -12,7 +12,11 @@ Configurations (the published or official ones):
 * Planetoid ``gat``: Velickovic et al. / PyG ``gat.py``: 8 heads x 8 hidden,
   ELU, attention dropout 0.6, dropout 0.6 and input dropout 0.6, one output
   head averaged (``heads=1, concat=False``), Adam lr 0.005, weight decay 5e-4,
-  row-normalised features.
+  row-normalised features, 500 epochs (PyG's example runs 200; the paper
+  trains with patience 100 for up to 100k epochs). On Cora, seeds 0-9, test
+  accuracy at the best validation epoch was 82.42 ± 0.91 after 200 epochs,
+  82.61 ± 0.86 after 350-450 and 82.85 ± 0.55 after 500 (the first epochs of a
+  longer run are the shorter run, so one 500-epoch run gives all of these).
 * OGB molecules ``gcn``, ``gcn-virtual``, ``gin``, ``gin-virtual``: the
   official ``examples/graphproppred/mol/main_pyg.py`` defaults (5 layers, 300
   hidden, dropout 0.5, batch 32, Adam lr 1e-3, 100 epochs).
@@ -48,7 +52,7 @@ _PLANETOID: dict[str, dict[str, Any]] = {
         "model": "gat", "layer": "gat", "hidden_channels": 64, "num_layers": 2, "dropout": 0.6,
         "input_dropout": 0.6, "activation": "elu", "layer_kwargs": {"heads": 8, "dropout": 0.6},
         "last_layer_kwargs": {"heads": 1, "concat": False}, "lr": 0.005, "weight_decay": 5e-4,
-        "epochs": 200, "normalize_features": True,
+        "epochs": 500, "normalize_features": True,
     },
 }
 
@@ -121,6 +125,7 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     """
     family = family_of(dataset)
     overrides = {"model": model} if isinstance(model, str) else dict(model or {})
+    overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options
     label = _label_of(family, overrides)
     known = _known_models(family)
     if label in known:
@@ -166,12 +171,12 @@ _MOL_MODELS = ("gcn", "gcn-virtual", "gin", "gin-virtual")
 
 _SUITES: dict[str, tuple[str, tuple[SuiteRun, ...]]] = {
     "quick": (
-        "Cora GCN and GAT over 10 seeds (200 epochs) beside the published numbers, and a 5-epoch "
-        "ogbg-molbbbp GCN smoke run with the official evaluator; a few minutes on 2 CPU cores",
-        (SuiteRun("cora", "gcn", 10), SuiteRun("cora", "gat", 10), SuiteRun("ogbg-molbbbp", "gcn", 1, 5)),
+        "Cora GCN (10 seeds x 200 epochs) and GAT (5 seeds x 500 epochs) beside the published numbers, "
+        "and a 5-epoch ogbg-molbbbp GCN run with the official evaluator; a few minutes on 2 CPU cores",
+        (SuiteRun("cora", "gcn", 10), SuiteRun("cora", "gat", 5), SuiteRun("ogbg-molbbbp", "gcn", 1, 5)),
     ),
     "planetoid": (
-        "GCN and GAT on Cora, CiteSeer and PubMed (public split), 10 seeds, 200 epochs",
+        "GCN (200 epochs) and GAT (500 epochs) on Cora, CiteSeer and PubMed (public split), 10 seeds",
         tuple(SuiteRun(d, m, 10) for d in PLANETOID for m in ("gcn", "gat")),
     ),
     "ogbg-mol": (
