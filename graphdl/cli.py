@@ -23,13 +23,12 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Any
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
 from graphdl.errors import ConfigError, GraphDLError
 from graphdl.io import atomic_write_json
 
-__all__ = ["main", "format_table"]
+__all__ = ["main"]
 
 FAMILIES = ("layers", "losses", "datasets", "models", "tasks")
 
@@ -52,24 +51,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{name:<{widths[0]}}  {summary:<{widths[1]}}  {origin}")
     print(f"({len(rows)} {args.family})")
     return 0
-
-
-def format_table(records: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of benchmark/train records (mean ± std beside the reference)."""
-    header = ("dataset", "model", "metric", "mean ± std", "runs", "reference", "seconds")
-    rows = []
-    for r in records:
-        ref = r.get("reference")
-        ref_text = "-" if ref is None else (f"{ref:.4g}" if isinstance(ref, float) else str(ref))
-        if r.get("reference_source"):
-            ref_text += f" ({r['reference_source']})"
-        rows.append((str(r["dataset"]), str(r["model"]), str(r["metric"]),
-                     f"{r['mean']:.4f} ± {r['std']:.4f}", str(len(r["runs"])), ref_text, f"{r['seconds']:.1f}"))
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
-    line = "  ".join(f"{h:<{w}}" for h, w in zip(header, widths))
-    out = [line, "-" * len(line)]
-    out += ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)) for row in rows]
-    return "\n".join(out)
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
@@ -123,7 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_train_config(cfg)
     if cfg.nproc > 1:
         return distributed.launch(cfg)
-    from graphdl.bench import run_config
+    from graphdl.bench import format_table, run_config
 
     joined = distributed.init_from_env(device=cfg.device)  # under torchrun: WORLD_SIZE > 1
     try:
@@ -143,7 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphdl.bench import run_suite
+    from graphdl.bench import format_table, run_suite
 
     records = run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,
                         json_path=args.json, plot_path=args.plot, progress=args.progress)

@@ -138,7 +138,8 @@ class Trainer:
         scheduler: Optional factory ``optimizer -> LR scheduler`` (stepped each epoch).
         callbacks: :class:`Callback` objects; a :class:`ModelCheckpoint` that
             restores the best state is added when none is given.
-        monitor: Metric that selects the best epoch (default ``val_<metric>``).
+        monitor: Metric that selects the best epoch (default: the task's
+            ``default_monitor`` if it has one, else ``val_<metric>``).
         seed: Seed for Python, NumPy and torch at the start of ``fit``.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
         progress: Show a tqdm progress bar.
@@ -221,7 +222,7 @@ class Trainer:
             self.loss_fn = self.loss_fn.to(self.device)
         self.optimizer_spec, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.epochs, self.scheduler_factory = epochs, scheduler
-        self.monitor = monitor or f"val_{self.task.metric.name}"
+        self.monitor = monitor or getattr(self.task, "default_monitor", None) or f"val_{self.task.metric.name}"
         self.seed, self.progress, self.grad_clip = seed, progress, grad_clip
         self.eval_splits = eval_splits
         self.callbacks: list[Callback] = list(callbacks)
