@@ -87,6 +87,8 @@ def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
         bench.default_config("ogbn-arxiv")
     with pytest.raises(ConfigError, match="seeds must be"):
         bench.run_config("cora", "gcn", seeds=0, root=tmp_path)
+    with pytest.raises(ConfigError, match="unknown configuration key 'hiden_channels'. Did you mean 'hidden_channels'"):
+        bench.run_config("ogbg-molbace", {"layer": "gin", "hiden_channels": 32}, root=tmp_path)
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         bench.run_config("cora", "gcn", epochs=0, root=tmp_path)
 

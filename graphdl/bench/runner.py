@@ -138,6 +138,27 @@ class _Prepared:
         return model, task, PairBCELoss(), optimizer
 
 
+def _check_keys(family: str, cfg: dict[str, Any]) -> None:
+    """Unknown configuration keys fail here, naming the accepted ones."""
+    import inspect
+
+    from graphdl.models.gnn import GNN, LinkGNN
+    from graphdl.models.ogb_mol import ogb_mol
+
+    accepted = set(TRAIN_KEYS) | set(inspect.signature(GNN.__init__).parameters) - {"self"}
+    if family == "ogbg-mol":
+        accepted |= set(inspect.signature(ogb_mol).parameters) - {"num_tasks", "gnn_kwargs"}
+    elif family == "ogbl":
+        accepted |= set(inspect.signature(LinkGNN.__init__).parameters) - {"self", "gnn_kwargs"}
+    accepted -= {"in_channels", "out_channels", "num_nodes"} if family != "ogbg-mol" else {"in_channels"}
+    unknown = sorted(set(cfg) - accepted)
+    if unknown:
+        from graphdl.errors import did_you_mean
+
+        raise ConfigError(f"unknown configuration key {unknown[0]!r}.{did_you_mean(unknown[0], sorted(accepted))} "
+                          f"Accepted keys for this dataset: {', '.join(sorted(accepted))}")
+
+
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
@@ -188,6 +209,7 @@ def run_config(
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         cfg["epochs"] = int(epochs)
     seed_list = _seed_list(seeds)
+    _check_keys(family_of(dataset), cfg)
     prepared = _Prepared(dataset, cfg, root)
     name, label = prepared.name, cfg["model"]
     metric_name = prepared.metric().name
@@ -260,6 +282,13 @@ def _fmt(mean: float | None, std: float | None) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
+def _runs_text(r: dict[str, Any]) -> str:
+    """``10 x 200``; ``1 x 5 (ref. 100)`` when the reference trained for other epochs."""
+    text = f"{len(r['runs'])} x {r['epochs']}"
+    ref_epochs = r.get("reference_epochs")
+    return text + (f" (ref. {ref_epochs})" if ref_epochs and ref_epochs != r["epochs"] else "")
+
+
 def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> str:
     """A results table: ours (mean ± std over seeds) beside the reference and its source."""
     head = ["dataset", "model", "metric", "graphdl (mean ± std)", "seeds x epochs", "reference",
@@ -272,7 +301,7 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
             continue
         arrow = "↑" if r["higher_is_better"] else "↓"
         rows.append([r["dataset"], r["model"], f"{r['metric']} {arrow}", _fmt(r["mean"], r["std"]),
-                     f"{len(r['runs'])} x {r['epochs']}", _fmt(r.get("reference"), r.get("reference_std")),
+                     _runs_text(r), _fmt(r.get("reference"), r.get("reference_std")),
                      r.get("reference_source") or "-", f"{r['seconds_per_epoch']:.3f}"])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -352,7 +381,7 @@ def run_suite(
         _seed_list(seeds)
     json_file = Path(json_path) if json_path is not None else None
     plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
-    meta = {"description": SUITES[name], "environment": environment(),
+    meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
     for entry in entries:
