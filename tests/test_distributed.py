@@ -195,7 +195,8 @@ def run_config(dataset, model_cfg=None, seeds=1, epochs=None, root=None, *, prog
         skipped.append(bool(result.extra.get("skipped")))
     print(f"rank done, main={is_main_process()}", flush=True)
     return {"dataset": dataset, "model": model_cfg.get("layer", "sage"), "metric": "acc",
-            "mean": sum(runs) / len(runs), "std": 0.0, "runs": runs, "seconds": 0.0, "reference": None,
+            "higher_is_better": True, "mean": sum(runs) / len(runs), "std": 0.0, "runs": runs,
+            "epochs": epochs, "seconds": 0.0, "seconds_per_epoch": 0.0, "reference": None,
             "world_size": get_world_size(), "skipped": skipped}
 
 

@@ -175,6 +175,9 @@ def run_config(
     verbose: bool = True,
     device: str | None = None,
     log: Callable[[str], None] = print,
+    log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train one configuration over seeds; return its record.
 
@@ -191,6 +194,11 @@ def run_config(
         progress: Show the Trainer's progress bar.
         verbose: Print one line per seed.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+        log_path: Per-epoch metrics file (``.csv``/``.json``); with several
+            seeds each gets ``<stem>_seed<seed><suffix>``.
+        checkpoint_dir: Write a resumable checkpoint every epoch under
+            ``checkpoint_dir/seed_<seed>``; ``resume`` continues from it and
+            skips seeds that finished (:func:`graphdl.train.resume.fit_with_checkpoints`).
 
     Returns:
         A record: ``dataset``, ``model``, ``metric``, ``mean``, ``std`` (over
@@ -201,7 +209,9 @@ def run_config(
         ``reference``/``reference_std``/``reference_source``, ``peak_rss_mb``,
         ``num_parameters``, ``config``, ``curves`` (per-seed learning curves).
     """
+    from graphdl.distributed import is_main_process
     from graphdl.train import Trainer, seed_everything
+    from graphdl.train.resume import fit_with_checkpoints
 
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
@@ -222,10 +232,13 @@ def run_config(
         seed_everything(seed)
         model, task, loss, optimizer = prepared.build()
         num_parameters = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-        trainer = Trainer(model, loss=loss, task=task, optimizer=optimizer, lr=float(cfg["lr"]),
+        trainer = Trainer(model, loss=cfg.get("loss") or loss, loss_kwargs=cfg.get("loss_kwargs"), task=task, optimizer=optimizer, lr=float(cfg["lr"]),
                           weight_decay=float(cfg.get("weight_decay", 0.0)), epochs=int(cfg["epochs"]),
-                          progress=progress, device=device, eval_splits=cfg.get("eval_splits"))
-        result = trainer.fit(prepared.data(), prepared.splits)
+                          progress=progress, device=device, eval_splits=cfg.get("eval_splits"),
+                          log_path=_seed_log_path(log_path, seed, len(seed_list)))
+        metric_name = trainer.task.metric.name  # knn_acc when a metric-learning loss gives embeddings
+        result = fit_with_checkpoints(trainer, prepared.data(), prepared.splits, checkpoint_dir=checkpoint_dir,
+                                      resume=resume, seed=seed)
         key = f"test_{metric_name}"
         runs.append(float(result.best[key]))
         valid_runs.append(float(result.best[f"val_{metric_name}"]))
@@ -236,7 +249,7 @@ def run_config(
         for split in ("train", "val", "test"):
             curves[split].append([float(h.get(f"{split}_{metric_name}", math.nan)) for h in result.history])
         curves["train_loss"].append([float(h["train_loss"]) for h in result.history])
-        if verbose:
+        if verbose and is_main_process():
             log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
                 f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
                 f"{result.seconds / max(1, len(result.history)):.2f} s/epoch")
@@ -275,6 +288,13 @@ def run_config(
     }
 
 
+def _seed_log_path(log_path: str | Path | None, seed: int, num_seeds: int) -> Path | None:
+    if log_path is None:
+        return None
+    path = Path(log_path)
+    return path if num_seeds == 1 else path.with_name(f"{path.stem}_seed{seed}{path.suffix}")
+
+
 # ---------------------------------------------------------------------------- suites and tables
 def _fmt(mean: float | None, std: float | None) -> str:
     if mean is None:
@@ -295,7 +315,7 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
             "reference source", "s/epoch"]
     rows = []
     for r in records:
-        if r.get("status") != "ok":
+        if r.get("status", "ok") != "ok":
             rows.append([r["dataset"], r["model"], r.get("metric") or "-", f"not run: {r['status']}", "-",
                          _fmt(r.get("reference"), r.get("reference_std")), r.get("reference_source") or "-", "-"])
             continue

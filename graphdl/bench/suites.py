@@ -38,7 +38,7 @@ __all__ = ["SUITES", "SuiteRun", "TRAIN_KEYS", "family_of", "default_config", "s
 
 #: Keys of a configuration that configure training, not the model.
 TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "grad_clip",
-              "eval_splits", "eval_batch_size")
+              "eval_splits", "eval_batch_size", "loss", "loss_kwargs")
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 
