@@ -12,4 +12,4 @@ expose_as_module(__name__, MODELS)
 
 __all__ = ["MODELS"]
 from graphdl.models import gnn  # noqa: E402,F401  (register the built-ins)
-from graphdl.models import anomaly, autoencoders, forecast, lenet  # noqa: E402,F401
+from graphdl.models import anomaly, autoencoders, forecast, lenet, ogb_mol  # noqa: E402,F401
