@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,13 @@ def shared_data() -> Path:
             pytrace=False,
         )
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_cpu_thread():
+    """The tests use tiny graphs, where OpenMP threads only add overhead (two xdist workers share
+    two cores; on a busy machine small kernels ran 100x slower with two threads each)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -25,15 +25,6 @@ PER_RANK_BATCH = 4
 WORLD = 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """Tiny graphs: OpenMP threads only add overhead (100x on a busy machine); restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _graph_dataset():
     graphdl.seed_everything(123)  # FakeDataset draws from Python's and torch's RNGs
     dataset = FakeDataset(num_graphs=24, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")

@@ -27,15 +27,6 @@ SETTINGS = settings(max_examples=15, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """Tiny graphs: OpenMP threads only add overhead (100x on a busy machine); restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @st.composite
 def graphs(draw, max_nodes=7, max_edges=16):
     """A random directed graph that may have no edges, isolated nodes, self loops and duplicate edges."""

@@ -21,15 +21,6 @@ from graphdl.train.resume import fit_with_checkpoints, latest_checkpoint, seed_d
 EPOCHS = 6
 KILL_AFTER = 2
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    """Tiny graphs: OpenMP threads only add overhead (100x on a busy machine); restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SCRIPT = textwrap.dedent('''
     """A graph-level run (GIN with BatchNorm and dropout, shuffled DataLoader) that checkpoints every epoch."""
     import sys

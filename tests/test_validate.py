@@ -12,14 +12,6 @@ from graphdl.errors import ConfigError, ValidationError
 from graphdl.train import ModelCheckpoint, Trainer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(in_channels=4, out_channels=3, layer="gcn"):
     graphdl.seed_everything(0)
     return graphdl.models.create("gnn", layer=layer, in_channels=in_channels, hidden_channels=8,
