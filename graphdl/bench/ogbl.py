@@ -41,7 +41,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdl.models.gnn import LinkGNN
-from torch_geometric.utils import negative_sampling
 
 from graphdl.train.tasks import LinkTask, canonical_split, model_inputs
 
@@ -139,18 +138,6 @@ class OGBLinkTask(LinkTask):
         if self.adj_t is None:
             return model(data.x, data.edge_index, **model_inputs(model, data))
         return model(data.x, self.adj_t)
-
-    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        z = self._embed(model)
-        neg = negative_sampling(self.data.edge_index, num_nodes=self.data.num_nodes,
-                                num_neg_samples=batch.size(1) * self.num_negatives, method="sparse")
-        logits = torch.cat([self._decode(model, z, batch), self._decode(model, z, neg)])
-        labels = torch.cat([logits.new_ones(batch.size(1)), logits.new_zeros(neg.size(1))])
-        return loss_fn(logits, labels)
-
-    @torch.no_grad()
-    def predict(self, model: nn.Module) -> Tensor:
-        return self._embed(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:

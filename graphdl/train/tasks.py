@@ -377,8 +377,12 @@ class LinkTask(Task):
             return model.decode(z, pairs)
         return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
 
+    def _embed(self, model: nn.Module) -> Tensor:
+        """Node embeddings of the training graph (subclasses may encode it differently)."""
+        return _call(model, self.data)
+
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        z = _call(model, self.data)
+        z = self._embed(model)
         neg = negative_sampling(self.data.edge_index, num_nodes=self.data.num_nodes,
                                 num_neg_samples=batch.size(1) * self.num_negatives, method="sparse")
         logits = torch.cat([self._decode(model, z, batch), self._decode(model, z, neg)])
@@ -387,7 +391,7 @@ class LinkTask(Task):
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return _call(model, self.data)
+        return self._embed(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
