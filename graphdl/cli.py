@@ -124,11 +124,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from graphdl.bench import format_table, run_suite
+    from graphdl.bench import run_suite
 
-    records = run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,
-                        json_path=args.json, plot_path=args.plot, progress=args.progress)
-    print(format_table(records))
+    run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,  # prints its table
+              json_path=args.json, plot_path=args.plot, progress=args.progress)
     return 0
 
 
