@@ -33,6 +33,7 @@ epoch and reports test at the best validation epoch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,8 +131,10 @@ class OGBLinkTask(LinkTask):
             from torch_geometric.utils import to_torch_csr_tensor
 
             n = self.data.num_nodes
-            # adj_t[i, j] != 0 for an edge j -> i: PyG's convention for sparse adjacencies.
-            self.adj_t = to_torch_csr_tensor(self.data.edge_index.flip(0), size=(n, n))
+            with warnings.catch_warnings():  # torch's "sparse CSR is beta" notices
+                warnings.filterwarnings("ignore", message=r"Sparse (CSR tensor support|invariant checks)")
+                # adj_t[i, j] != 0 for an edge j -> i: PyG's convention for sparse adjacencies.
+                self.adj_t = to_torch_csr_tensor(self.data.edge_index.flip(0), size=(n, n))
 
     def _embed(self, model: nn.Module) -> Tensor:
         data = self.data
