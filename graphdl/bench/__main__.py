@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--md", default=None)
     report.add_argument("--json", default=None)
     report.add_argument("--png", default=None)
+    report.add_argument("--note", default="", help="markdown text written above the table in --md")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table)
             if args.md:
                 with atomic_write(args.md) as handle:
-                    handle.write(table + "\n")
+                    handle.write((args.note.strip() + "\n\n" if args.note.strip() else "") + table + "\n")
             if args.json:
                 atomic_write_json(args.json, {"environment": environment(), "sources": args.files,
                                               "records": records})
