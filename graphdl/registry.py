@@ -67,10 +67,15 @@ class Registry:
             entry-point group ``graphdl.<family>`` and appears in error messages.
         entry_point_group: Override of the entry-point group, ``None`` for the
             default, ``""`` for none.
+        on_create: Called as ``on_create(entry, obj)`` on every object
+            :meth:`create` builds; returns the object to hand out (the layer
+            registry attaches its input checks there).
     """
 
-    def __init__(self, family: str, entry_point_group: str | None = None) -> None:
+    def __init__(self, family: str, entry_point_group: str | None = None,
+                 on_create: Callable[[Entry, Any], Any] | None = None) -> None:
         self.family = family
+        self.on_create = on_create
         self.group = f"graphdl.{family}" if entry_point_group is None else entry_point_group
         self._entries: dict[str, Entry] = {}  # normalised primary name -> entry
         self._keys: dict[str, str] = {}  # normalised name or alias -> primary key
@@ -172,7 +177,8 @@ class Registry:
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Instantiate the plugin ``name`` with the given arguments."""
-        return self.get(name)(*args, **kwargs)
+        obj = self.get(name)(*args, **kwargs)
+        return obj if self.on_create is None else self.on_create(self.entry(name), obj)
 
     def entries(self, pattern: str | None = None) -> list[Entry]:
         """Entries sorted by name, optionally filtered by a wildcard pattern."""

@@ -19,6 +19,7 @@ class DemoConv(MessagePassing):
 
     def __init__(self, in_channels, out_channels):
         super().__init__(aggr="mean")
+        self.in_channels = in_channels
         self.lin = torch.nn.Linear(in_channels, out_channels)
         self.root = torch.nn.Linear(in_channels, out_channels, bias=False)
 

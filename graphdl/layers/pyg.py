@@ -40,6 +40,12 @@ def _mlp(in_channels: int, out_channels: int, hidden: int | None, batch_norm: bo
     return nn.Sequential(nn.Linear(in_channels, hidden), *mid, nn.ReLU(), nn.Linear(hidden, out_channels))
 
 
+def _with_in_channels(conv: nn.Module, in_channels: int) -> nn.Module:
+    # GIN/GINE/EdgeConv keep no in_channels; record it so calls can be checked against it.
+    conv.in_channels = in_channels
+    return conv
+
+
 @LAYERS.register("gcn", edge_weight=True, summary="Graph convolution (Kipf & Welling, 2017), PyG GCNConv")
 def gcn(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GCNConv:
     return pygnn.GCNConv(in_channels, out_channels, **kwargs)
@@ -73,8 +79,8 @@ def transformer(in_channels: int, out_channels: int, heads: int = 1, concat: boo
 @LAYERS.register("gin", summary="Graph isomorphism network (Xu et al., 2019), PyG GINConv with a 2-layer MLP")
 def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
         batch_norm: bool = True, train_eps: bool = False, **kwargs: Any) -> pygnn.GINConv:
-    return pygnn.GINConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
-                         train_eps=train_eps, **kwargs)
+    return _with_in_channels(pygnn.GINConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+                                           train_eps=train_eps, **kwargs), in_channels)
 
 
 @LAYERS.register("gine", edge_attr=True,
@@ -82,8 +88,8 @@ def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
 def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
          hidden_channels: int | None = None, batch_norm: bool = True, train_eps: bool = False,
          **kwargs: Any) -> pygnn.GINEConv:
-    return pygnn.GINEConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
-                          train_eps=train_eps, edge_dim=edge_dim, **kwargs)
+    return _with_in_channels(pygnn.GINEConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+                                            train_eps=train_eps, edge_dim=edge_dim, **kwargs), in_channels)
 
 
 @LAYERS.register("graphconv", edge_weight=True, summary="Weisfeiler-Leman GNN (Morris et al., 2019), PyG GraphConv")
@@ -100,4 +106,5 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
 @LAYERS.register("edgeconv", summary="Dynamic-graph edge convolution (Wang et al., 2019), PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
-    return pygnn.EdgeConv(_mlp(2 * in_channels, out_channels, hidden_channels, False), aggr=aggr, **kwargs)
+    return _with_in_channels(pygnn.EdgeConv(_mlp(2 * in_channels, out_channels, hidden_channels, False),
+                                            aggr=aggr, **kwargs), in_channels)

@@ -25,7 +25,8 @@ from torch_geometric.nn import global_add_pool
 from torch_geometric.nn.resolver import activation_resolver, aggregation_resolver, normalization_resolver
 
 from graphdl import layers as layer_registry
-from graphdl.errors import ConfigError
+from graphdl import validate as _validate
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.models import MODELS
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder"]
@@ -174,7 +175,9 @@ class GNN(nn.Module):
         """Node representations ``(num_nodes, out_channels)``.
 
         ``n_id`` (set by neighbour loaders) picks rows of the learned embedding.
+        The inputs are checked first (:func:`graphdl.validate.check_call`).
         """
+        self._check_inputs(x, edge_index, edge_weight, edge_attr, batch, n_id)
         if self.embedding is not None:
             x = self.embedding.weight if n_id is None else self.embedding(n_id)
         elif self.node_encoder is not None:
@@ -219,6 +222,21 @@ class GNN(nn.Module):
         else:
             x = torch.stack(outs).sum(dim=0)
         return self.jk_linear(x)
+
+    def _check_inputs(self, x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch: Any,
+                      n_id: Any) -> None:
+        num_nodes = None
+        if self.embedding is not None:  # x is ignored: the nodes are the embedding's rows (or n_id's)
+            x = None
+            if n_id is not None and _validate.scans_enabled():
+                try:
+                    _validate.check_split_index(n_id, self.embedding.num_embeddings, name="n_id")
+                except ValidationError as exc:
+                    raise ValidationError(f"{type(self).__name__}: {exc}") from None
+            num_nodes = self.embedding.num_embeddings if n_id is None else n_id.numel()
+        _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
+                             batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
+                             num_nodes=num_nodes, reference=next(self.parameters(), None))
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.layer_name}, {self.in_channels}, "
@@ -285,6 +303,8 @@ class LinkGNN(nn.Module):
         return self.encoder(x, edge_index, **kwargs)
 
     def decode(self, z: Tensor, pairs: Tensor) -> Tensor:
+        """One logit per node pair: ``pairs`` is ``(2, P)`` with indices into the rows of ``z``."""
+        _validate.check_pairs(type(self).__name__, pairs, z.size(0))
         return self.decoder(z, pairs)
 
 
@@ -319,7 +339,7 @@ class GraphGNN(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
                 edge_weight: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
-        if batch is None:
+        if batch is None and isinstance(x, Tensor) and isinstance(edge_index, Tensor):
             batch = edge_index.new_zeros(x.size(0))
         h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)
         num_graphs = int(batch.max()) + 1 if batch.numel() else 0

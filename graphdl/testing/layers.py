@@ -6,7 +6,12 @@
 Checks: output shape; permutation equivariance (permuting the nodes permutes
 the output rows); ``reset_parameters`` reproducible under a seed; a
 ``state_dict`` round trip gives the same outputs; gradients reach every
-parameter. Each failure raises ``AssertionError`` naming the layer and check.
+parameter; built by ``graphdl.layers.create``, the layer raises a
+``ValidationError`` for an out-of-range ``edge_index``, NaN features and a
+feature width other than ``in_channels`` (so its forward must take
+``(x, edge_index, ...)`` and it must set ``in_channels``), and gives the same
+outputs as without the checks. Each failure raises ``AssertionError`` naming
+the layer and check.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from graphdl.errors import ValidationError
 
 __all__ = ["check_layer", "LAYER_CHECKS", "random_graph", "general_layers"]
 
@@ -61,6 +68,7 @@ def _resolve(layer: str | Callable[..., nn.Module]) -> tuple[str, Callable[..., 
 class _Case:
     def __init__(self, layer: str | Callable[..., nn.Module], in_channels: int, out_channels: int,
                  kwargs: dict[str, Any], seed: int) -> None:
+        self.layer = layer
         self.name, self.factory, meta = _resolve(layer)
         self.edge_weight, self.edge_attr = bool(meta.get("edge_weight")), bool(meta.get("edge_attr"))
         self.in_channels, self.out_channels, self.seed = in_channels, out_channels, seed
@@ -148,12 +156,49 @@ def _gradients(case: _Case) -> None:
         raise case.fail("gradients", "every gradient is zero")
 
 
+def _input_checks(case: _Case) -> None:
+    """Built by ``graphdl.layers.create``, the layer rejects bad input with a ValidationError, and
+    the check leaves valid calls unchanged."""
+    from graphdl import layers
+
+    if not isinstance(case.layer, str):
+        return  # only registered layers get the checks (plain factories are not built by create)
+    torch.manual_seed(case.seed)
+    checked = layers.create(case.layer, case.in_channels, case.out_channels, **case.kwargs).eval()
+    plain = case.build().eval()
+    with torch.no_grad():
+        if not torch.equal(case.run(checked), case.run(plain)):
+            raise case.fail("input checks", "the checked layer's output differs from the unchecked one")
+    g = case.graph
+    n = g["x"].size(0)
+    one_more_edge = {key: torch.cat([g[key], g[key][:1]]) for key in ("edge_weight", "edge_attr")}
+    bad_inputs = {
+        "an edge_index entry out of range": dict(
+            g, edge_index=torch.cat([g["edge_index"], torch.tensor([[0], [n]])], 1), **one_more_edge),
+        "NaN features": dict(g, x=g["x"].clone().index_fill_(0, torch.tensor([1]), float("nan"))),
+        f"{case.in_channels + 1} features for in_channels={case.in_channels}": dict(
+            g, x=torch.randn(n, case.in_channels + 1)),
+    }
+    for what, graph in bad_inputs.items():
+        try:
+            with torch.no_grad():
+                case.run(checked, graph)
+        except ValidationError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - the point is which error
+            raise case.fail("input checks", f"{what} raised {type(exc).__name__} ({exc}), not a "
+                                            f"ValidationError; does forward take (x, edge_index, ...) and "
+                                            f"the layer set in_channels?") from None
+        raise case.fail("input checks", f"{what} raised no error")
+
+
 LAYER_CHECKS: dict[str, Callable[[_Case], None]] = {
     "shape": _shape,
     "permutation": _permutation,
     "reset_parameters": _reset,
     "state_dict": _state_dict,
     "gradients": _gradients,
+    "input_checks": _input_checks,
 }
 
 

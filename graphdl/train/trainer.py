@@ -12,6 +12,7 @@ best validation score, and the model ends in that epoch's state.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from graphdl import distributed as _dist
+from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError, did_you_mean
 from graphdl.io import atomic_torch_save
 from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint
@@ -39,6 +41,11 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+
+
+def _inputs_checked() -> contextlib.AbstractContextManager:
+    """Model calls skip their value scans (``Task.setup`` scanned the data), unless ``GRAPHDL_DEBUG``."""
+    return contextlib.nullcontext() if _validate.DEBUG else _validate.inputs_checked()
 
 
 def seed_everything(seed: int) -> None:
@@ -344,6 +351,11 @@ class Trainer:
 
     def _fit(self, data: Any, splits: Any, resume_from: str | os.PathLike | None) -> FitResult:
         start = time.perf_counter()
+        with _inputs_checked():  # Task.setup scans the data; the model calls then skip their scans
+            return self._fit_checked(data, splits, resume_from, start)
+
+    def _fit_checked(self, data: Any, splits: Any, resume_from: str | os.PathLike | None,
+                     start: float) -> FitResult:
         if self.seed is not None:
             seed_everything(self.seed)
         self.task.setup(data, splits, self.device)
@@ -457,7 +469,8 @@ class Trainer:
         names = [split] if isinstance(split, str) else list(split)
         self.task.check_splits(names)
         self.model.eval()
-        return self.task.evaluate(self.model, names)
+        with _inputs_checked():
+            return self.task.evaluate(self.model, names)
 
     @torch.no_grad()
     def predict(self, data: Any = None, splits: Any = None) -> Tensor:
@@ -468,7 +481,8 @@ class Trainer:
         elif self._data is None:
             raise ConfigError("predict() needs data before fit() has been called")
         self.model.eval()
-        return self.task.predict(self.model)
+        with _inputs_checked():
+            return self.task.predict(self.model)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
