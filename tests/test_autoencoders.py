@@ -185,3 +185,43 @@ def test_bad_splits_raise() -> None:
                                        add_negative_train_samples=False, neg_sampling_ratio=0.0)(data)
     with pytest.raises(ValidationError, match="val split needs positive and negative pairs"):
         task.setup(None, (train, val, test))
+
+
+def test_arga_resumes_exactly_with_its_discriminator_optimizer(tmp_path) -> None:
+    data = _community_graph()
+
+    def trainer(epochs):
+        graphdl.seed_everything(0)
+        model = ae.ARGA(16, hidden_channels=16, out_channels=8)
+        return graphdl.Trainer(model, loss="link_bce", task="adversarial_autoencoder", lr=0.01, epochs=epochs,
+                               seed=0, progress=False,
+                               callbacks=[graphdl.train.ModelCheckpoint(restore_best=False)])  # final weights
+
+    full = trainer(4)
+    full.fit(data)
+    first = trainer(2)
+    first.fit(data)
+    first.save_checkpoint(tmp_path / "last.pt")
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["task"]["discriminator_optimizer"]["state"]
+    resumed = trainer(4)
+    resumed.fit(data, resume_from=tmp_path / "last.pt")
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.history == full.history
+    # The discriminator's Adam moments continued too (a fresh Adam would have stepped differently).
+    full_opt, resumed_opt = full.task.discriminator_optimizer, resumed.task.discriminator_optimizer
+    for a, b in zip(full_opt.state.values(), resumed_opt.state.values()):
+        assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"]) and int(a["step"]) == int(b["step"]) == 20
+
+
+def test_a_checkpoint_with_task_state_cannot_be_loaded_by_a_task_without_it(tmp_path) -> None:
+    data = _community_graph()
+    model = ae.ARGA(16, hidden_channels=16, out_channels=8)
+    trainer = graphdl.Trainer(model, loss="link_bce", task="adversarial_autoencoder", lr=0.01, epochs=1,
+                              seed=0, progress=False)
+    trainer.fit(data)
+    trainer.save_checkpoint(tmp_path / "last.pt")
+    other = graphdl.Trainer(model, loss="link_bce", task="autoencoder", lr=0.01, epochs=2, seed=0, progress=False)
+    with pytest.raises(ConfigError, match=r"^ReconstructionTask keeps no state, but the checkpoint holds task "
+                                          r"state \['discriminator_optimizer'\]; it was written by another task$"):
+        other.fit(data, resume_from=tmp_path / "last.pt")

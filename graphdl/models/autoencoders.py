@@ -557,8 +557,8 @@ class AdversarialLinkTask(ReconstructionTask):
        :class:`ReconstructionTask`) plus ``reg_weight`` :math:`\cdot\,\mathcal{L}_{\text{reg}}(\mathbf{Z})`.
 
     This is the loop of PyG's ``examples/argva_node_clustering.py``. The
-    discriminator's optimiser state is not part of Trainer checkpoints; a
-    resumed run restarts it.
+    discriminator's optimiser state is part of Trainer checkpoints
+    (:meth:`state_dict`), so a resumed run continues exactly.
     """
 
     def __init__(self, metric: str | Metric = "rocauc", discriminator_lr: float = 0.001,
@@ -571,17 +571,35 @@ class AdversarialLinkTask(ReconstructionTask):
         self.reg_weight = reg_weight
         self.discriminator_optimizer: torch.optim.Optimizer | None = None
         self._owner: nn.Module | None = None
+        self._pending_state: dict[str, Any] | None = None  # a checkpoint's, until the optimiser exists
 
     def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
               device: torch.device | str = "cpu") -> None:
         super().setup(data, splits, device)
         self.discriminator_optimizer, self._owner = None, None  # a new fit gets a fresh optimiser
+        self._pending_state = None
+
+    def state_dict(self) -> dict[str, Any]:
+        optimizer = self.discriminator_optimizer
+        return {"discriminator_optimizer": optimizer.state_dict() if optimizer is not None
+                else self._pending_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unknown = set(state) - {"discriminator_optimizer"}
+        if unknown:
+            raise ConfigError(f"the checkpoint's task state has keys {sorted(unknown)} that "
+                              f"{type(self).__name__} does not know; it was written by another task")
+        self.discriminator_optimizer, self._owner = None, None
+        self._pending_state = state.get("discriminator_optimizer")
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         if self.discriminator_optimizer is None or self._owner is not model:
             self.discriminator_optimizer = torch.optim.Adam(model.discriminator.parameters(),
                                                             lr=self.discriminator_lr)
             self._owner = model
+            if self._pending_state is not None:
+                self.discriminator_optimizer.load_state_dict(self._pending_state)
+                self._pending_state = None
         return self.discriminator_optimizer
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:

@@ -142,6 +142,16 @@ class Task:
         """Model outputs on all the data (eval mode)."""
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the task carries from epoch to epoch (e.g. an optimiser of its own), for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; ``Trainer.load_checkpoint`` calls it after :meth:`setup`."""
+        if state:
+            raise ConfigError(f"{type(self).__name__} keeps no state, but the checkpoint holds task state "
+                              f"{sorted(state)}; it was written by another task")
+
     def check_splits(self, splits: Sequence[str]) -> None:
         unknown = [s for s in splits if canonical_split(s) not in self.split_names()]
         if unknown:

@@ -487,13 +487,14 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly: weights, optimiser,
-        scheduler, callbacks, history, epoch and RNG states."""
+        scheduler, callbacks, the task's own state, history, epoch and RNG states."""
         return {
             "model": self.model.state_dict(),
             "loss": self.loss_fn.state_dict() if isinstance(self.loss_fn, nn.Module) else None,
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "task": self.task.state_dict(),
             "history": self.history,
             "epoch": self.epoch,
             "should_stop": self.should_stop,
@@ -553,6 +554,7 @@ class Trainer:
                               f"this trainer has {len(self.callbacks)}")
         for cb, cb_state in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(cb_state)
+        self.task.load_state_dict(state.get("task") or {})
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         self.should_stop = bool(state.get("should_stop", False))
