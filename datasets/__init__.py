@@ -60,8 +60,9 @@ class DatasetInfo:
             ``"accuracy"``).
         source: ``"ogb"``, ``"planetoid"`` or the plugin's ``source`` meta.
         url: Where the official download comes from.
-        reference: Published results, ``{"model (source)": test score}`` in the
-            evaluator's scale (fractions); empty when none is recorded.
+        reference: Reference results, ``{"model (source)": test score}`` in the
+            evaluator's scale (fractions), from the benchmark's cited table
+            (:mod:`graphdl.bench.references`); empty when it has none.
         summary: The one-line description ``graphdl list datasets`` shows.
     """
 
@@ -78,6 +79,14 @@ class DatasetInfo:
     url: str | None = None
     reference: dict[str, float] = field(default_factory=dict)
     summary: str = ""
+
+
+def published_results(name: str) -> dict[str, float]:
+    """The reference results of dataset ``name`` in :mod:`graphdl.bench.references`, with their sources."""
+    from graphdl.bench.references import REFERENCES  # imported late: the bench imports this package
+
+    return {f"{model} ({ref.source})": ref.value
+            for (dataset, model), refs in REFERENCES.items() if dataset == name.lower() for ref in refs}
 
 
 def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any:
@@ -159,7 +168,7 @@ def info(name: str) -> DatasetInfo:
     """
     entry = DATASETS.entry(name)
     if isinstance(entry.obj, (OGBSpec, PlanetoidSpec)):
-        return DatasetInfo(**entry.obj.info_fields())
+        return DatasetInfo(**{"reference": published_results(entry.name), **entry.obj.info_fields()})
     meta = dict(entry.meta)
     missing = [key for key in ("level", "metric") if key not in meta]
     if missing:
@@ -172,6 +181,7 @@ def info(name: str) -> DatasetInfo:
     known = {k: meta[k] for k in DatasetInfo.__dataclass_fields__ if k in meta}
     known.setdefault("higher_is_better", metric.lower() not in ("rmse", "mae"))
     known.setdefault("summary", entry.summary)
+    known.setdefault("reference", published_results(entry.name))
     if not isinstance(known.get("evaluator", ""), str):  # a factory: name the dataset
         known["evaluator"] = entry.name
     known.setdefault("evaluator", entry.name)

@@ -50,20 +50,6 @@ _LOADERS = {
 }
 _LOWER_IS_BETTER = {"rmse", "mae"}
 
-#: Published test results of a GCN baseline, as fractions (Hu et al., "Open Graph
-#: Benchmark", NeurIPS 2020, and the OGB leaderboards).
-_REFERENCE: dict[str, dict[str, float]] = {
-    "ogbg-molhiv": {"GCN (OGB paper)": 0.7606},
-    "ogbg-molpcba": {"GCN (OGB paper)": 0.2020},
-    "ogbl-ddi": {"GCN (OGB paper)": 0.3707},
-    "ogbl-collab": {"GCN (OGB paper)": 0.4475},
-    "ogbl-ppa": {"GCN (OGB paper)": 0.1867},
-    "ogbn-arxiv": {"GCN (OGB paper)": 0.7174},
-    "ogbn-products": {"GCN (OGB paper)": 0.7564},
-    "ogbn-proteins": {"GCN (OGB paper)": 0.7251},
-}
-
-
 def _ogb_dir() -> Path:
     spec = importlib.util.find_spec("ogb")
     if spec is None or not spec.submodule_search_locations:  # pragma: no cover
@@ -258,7 +244,7 @@ class OGBSpec:
             num_tasks=self.num_tasks(), task_type=self.meta.get("task type", ""),
             num_classes=int(classes) if classes not in (None, "") and int(classes) > 0 else None,
             split=self.meta.get("split", ""), evaluator=self.name, source="ogb",
-            url=self.meta.get("url") or None, reference=dict(_REFERENCE.get(self.name, {})),
+            url=self.meta.get("url") or None,
             summary=self.summary(),
         )
 
