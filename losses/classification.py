@@ -28,13 +28,22 @@ def _optional_tensor(owner: str, name: str, value: Any) -> Tensor | None:
     return check_tensor(owner, name, t.detach())
 
 
-def _class_targets(owner: str, input: Tensor, target: Tensor) -> None:
+def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int | None = None) -> None:
     if target.is_floating_point() or target.dtype == torch.bool:
         return
     if input.dim() < 1 or target.shape != input.shape[:1] + input.shape[2:]:
         raise ValidationError(
             f"{owner}: class-index target must have shape {tuple(input.shape[:1] + input.shape[2:])} "
             f"for input of shape {tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}."
+        )
+    kept = target if ignore_index is None else target[target != ignore_index]
+    classes = input.size(1) if input.dim() > 1 else 1
+    if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= classes):
+        raise ValidationError(
+            f"{owner}: class-index target holds classes in [{int(kept.min())}, {int(kept.max())}] but the input "
+            f"scores {classes} classes (valid: 0..{classes - 1}"
+            + ("" if ignore_index is None else f", or ignore_index={ignore_index}") + "); "
+            f"give the model {int(kept.max()) + 1} outputs or remap the labels."
         )
 
 
@@ -83,7 +92,7 @@ class CrossEntropyLoss(_Classification):
             check_tensor(self._owner, "target", target)
             check_same_shape(self._owner, "input", input, "target", target)
         else:
-            _class_targets(self._owner, input, target)
+            _class_targets(self._owner, input, target, self.ignore_index)
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -177,12 +186,6 @@ class FocalLoss(_Classification):
                 loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
             return self._reduce(loss)
         _class_targets(self._owner, input, target)
-        n_cls = input.size(1)
-        if target.numel() and (int(target.min()) < 0 or int(target.max()) >= n_cls):
-            raise ValidationError(
-                f"{self._owner}: class-index targets must lie in [0, {n_cls}), got values in "
-                f"[{int(target.min())}, {int(target.max())}]."
-            )
         logp_t = F.log_softmax(input, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
         loss = -logp_t
         if self.gamma:

@@ -212,3 +212,18 @@ def test_other_bad_inputs() -> None:
         L.create("link_bce")(x, torch.zeros(3, 4, dtype=torch.long))
     with _raises(r"pos_edge_index holds node index 9, outside \[0, 8\)"):
         L.create("link_bce")(x, torch.tensor([[0, 9], [1, 2]]))
+
+
+def test_class_index_targets_out_of_range_are_named():
+    logits = torch.randn(4, 3)
+    ce = graphdl.losses.create("cross_entropy")
+    with pytest.raises(ValidationError) as info:
+        ce(logits, torch.tensor([0, 1, 2, 5]))
+    assert str(info.value) == ("CrossEntropyLoss: class-index target holds classes in [0, 5] but the input scores 3 "
+                               "classes (valid: 0..2, or ignore_index=-100); give the model 6 outputs or remap the "
+                               "labels.")
+    # ignore_index entries are not classes: same value as torch.nn with them present
+    target = torch.tensor([0, -100, 2, 1])
+    assert torch.allclose(ce(logits, target), torch.nn.CrossEntropyLoss()(logits, target))
+    with pytest.raises(ValidationError, match=r"^FocalLoss: class-index target holds classes in \[-1, 2\]"):
+        graphdl.losses.create("focal")(logits, torch.tensor([0, -1, 2, 1]))
