@@ -119,19 +119,19 @@ def check_edge_index(edge_index: object, num_nodes: int | tuple[int, int] | None
         return
     if isinstance(num_nodes, tuple):
         for row, (n, side) in enumerate(zip(num_nodes, ("source", "target"))):
-            lo, hi = int(edge_index[row].min()), int(edge_index[row].max())
+            lo, hi = (int(v) for v in torch.aminmax(edge_index[row]))
             if lo < 0 or hi >= n:
                 raise ValidationError(f"{name}[{row}] holds {side} node indices in [{lo}, {hi}] but there are "
                                       f"{n} {side} nodes (valid indices: 0..{n - 1}); remove or remap those edges")
         return
-    lo, hi = int(edge_index.min()), int(edge_index.max())
+    lo, hi = (int(v) for v in torch.aminmax(edge_index))
     if lo < 0 or hi >= num_nodes:
         raise ValidationError(f"{name} holds node indices in [{lo}, {hi}] but the graph has {num_nodes} "
                               f"nodes (valid indices: 0..{num_nodes - 1}); remove or remap those edges")
 
 
-def check_features(x: object, num_nodes: int | None = None, name: str = "x", scan: bool = True) -> None:
-    """Node features must be a finite ``(num_nodes, F)`` tensor (``scan=False``: finiteness unchecked)."""
+def check_features(x: object, num_nodes: int | None = None, name: str = "x") -> None:
+    """Node features must be a finite ``(num_nodes, F)`` tensor."""
     if not isinstance(x, Tensor):
         raise ValidationError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2:
@@ -139,7 +139,7 @@ def check_features(x: object, num_nodes: int | None = None, name: str = "x", sca
                               f"a 1-d feature becomes one with .unsqueeze(-1)")
     if num_nodes is not None and x.size(0) != num_nodes:
         raise ValidationError(f"{name} has {x.size(0)} rows but the graph has {num_nodes} nodes")
-    if scan and not all_finite(x):
+    if not all_finite(x):
         bad = int((~torch.isfinite(x)).any(dim=-1).sum())
         raise ValidationError(f"{name} holds NaN or infinite values in {bad} rows; impute or drop them")
 
