@@ -4,7 +4,7 @@ ANCHORS.md holds the official ``main_pyg.py`` run only 1-3 times (it fixes no
 seed). To tell a real gap from chance, this trains the re-implementation of
 that script (:mod:`graphdl.bench.ogb_reference`: the official modules, OGB's
 own encoders, the script's train/eval loops and ``Evaluator``) with seeds
-``0..N-1`` on this machine, reporting the test score at the best validation
+``0..N-1`` (or ``--first-seed``) on this machine, reporting the test score at the best validation
 epoch as the script does (first best epoch). The training split is not scored
 every epoch (the script does it, but it does not change the selection).
 
@@ -60,11 +60,12 @@ def main() -> None:
     parser.add_argument("case", help="DATASET/MODEL, e.g. ogbg-molbbbp/gcn or ogbg-molbace/gin-virtual")
     parser.add_argument("--root", default="../shared/data")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds FIRST..FIRST+SEEDS-1")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     runs = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         r = run(args.case, args.root, seed, args.epochs)
         runs.append(r)
         print(f"{args.case} reference loop seed {seed}: test {r['test']:.4f} at best epoch {r['best_epoch']} "
