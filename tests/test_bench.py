@@ -158,3 +158,18 @@ def test_ogb_link_pieces_train_on_a_small_graph() -> None:
     torch.testing.assert_close(task.predict(model), dense.predict(model), rtol=1e-5, atol=1e-5)
     torch.manual_seed(12345)  # the example's eval_train sample
     torch.testing.assert_close(task.eval_train, train[:, torch.randperm(train.size(1))[:valid.size(1)]])
+
+
+def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from graphdl.bench.__main__ import main
+
+    out = tmp_path / "seed3.json"
+    main(["run", "cora", "gcn", "--seeds", "1", "--first-seed", "3", "--epochs", "2", "--root", str(shared_data),
+          "--json", str(out)])
+    record = json.loads(out.read_text())["records"][0]
+    assert record["seeds"] == [3]
+    direct = bench.run_config("cora", "gcn", seeds=[3], epochs=2, root=shared_data)
+    assert record["runs"] == direct["runs"]  # the same seed, the same run
+    assert main(["run", "cora", "gcn", "--first-seed", "-1", "--root", str(shared_data)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --first-seed must be >= 0, got -1"

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from graphdl.errors import GraphDLError
+from graphdl.errors import ConfigError, GraphDLError
 
 
 def _records(paths: list[str]) -> list[dict]:
@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("model", help="gcn, gat, gin, gin-virtual, gcn-virtual, sage ...")
     one.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
                      help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32")
+    one.add_argument("--first-seed", type=int, default=0,
+                     help="run seeds FIRST..FIRST+SEEDS-1 (to split one benchmark over processes or machines)")
     suite = sub.add_parser("suite", help=f"a suite: {', '.join(SUITES)}")
     suite.add_argument("name")
     suite.add_argument("--select", nargs="*", default=None)
@@ -58,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             for item in args.set:
                 key, _, value = item.partition("=")
                 cfg[key] = json.loads(value)
-            record = run_config(args.dataset, cfg, seeds=args.seeds or 1, epochs=args.epochs, root=args.root,
+            if args.first_seed < 0:
+                raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
+            seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
+            record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
                                 progress=args.progress)
             print(format_table([record]))
             save_records(args.json, [record], args.png,
