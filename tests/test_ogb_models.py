@@ -66,6 +66,15 @@ def test_same_function_as_official_architecture(layer: str, virtual: bool) -> No
     torch.manual_seed(1)
     got = ours(batch.x, batch.edge_index, batch.edge_attr, batch=batch.batch)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    # The same gradients too: one training step is the official one, up to float rounding.
+    expected.square().sum().backward()
+    got.square().sum().backward()
+    torch.testing.assert_close(ours.head.weight.grad, official.graph_pred_linear.weight.grad, rtol=1e-4, atol=1e-6)
+    official_atoms = torch.cat([e.weight.grad for e in official.gnn_node.atom_encoder.atom_embedding_list])
+    torch.testing.assert_close(ours.encoder.node_encoder.weight.grad, official_atoms, rtol=1e-4, atol=1e-6)
+    for mine, theirs in zip(ours.encoder.convs, official.gnn_node.convs):
+        bonds = torch.cat([e.weight.grad for e in theirs.bond_encoder.bond_embedding_list])
+        torch.testing.assert_close(mine.edge_encoder.weight.grad, bonds, rtol=1e-4, atol=1e-6)
 
 
 def test_encoders_match_ogb_and_keep_xavier_init() -> None:
