@@ -36,6 +36,7 @@ from graphdl.errors import ValidationError
 
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
            "check_same_device", "check_call", "check_pairs", "check_layer_call", "all_finite", "inputs_checked",
+           "owned_by",
            "scans_enabled", "set_debug", "DEBUG"]
 
 #: Check every graph before the model sees it (slow; for debugging bad data).
@@ -139,9 +140,35 @@ def check_features(x: object, num_nodes: int | None = None, name: str = "x") -> 
                               f"a 1-d feature becomes one with .unsqueeze(-1)")
     if num_nodes is not None and x.size(0) != num_nodes:
         raise ValidationError(f"{name} has {x.size(0)} rows but the graph has {num_nodes} nodes")
+    _check_finite_rows(x, name)
+
+
+def _check_finite_rows(x: Tensor, name: str) -> None:
     if not all_finite(x):
-        bad = int((~torch.isfinite(x)).any(dim=-1).sum())
+        bad = int((~torch.isfinite(x)).reshape(-1, x.size(-1)).any(-1).sum())
         raise ValidationError(f"{name} holds NaN or infinite values in {bad} rows; impute or drop them")
+
+
+def _check_edge_values(key: str, value: Any, num_edges: int, scan: bool = True) -> None:
+    """``edge_weight`` / ``edge_attr``: one row per edge (``edge_weight`` 1-d), finite when ``scan``."""
+    if not isinstance(value, Tensor):
+        raise ValidationError(f"{key} must be a torch.Tensor, got {type(value).__name__}")
+    if value.dim() == 0 or value.size(0) != num_edges:
+        raise ValidationError(f"{key} has {tuple(value.shape)[:1] or 'no'} rows but edge_index has "
+                              f"{num_edges} edges; give one {key} row per edge")
+    if key == "edge_weight" and value.dim() != 1:
+        raise ValidationError(f"edge_weight must have shape (num_edges,), got {tuple(value.shape)}")
+    if scan and not all_finite(value):
+        raise ValidationError(f"{key} holds NaN or infinite values; impute or drop those edges")
+
+
+@contextmanager
+def owned_by(owner: str) -> Iterator[None]:
+    """Prefix the :class:`ValidationError` raised inside with ``owner`` (the layer or model checked)."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise ValidationError(f"{owner}: {exc}") from None
 
 
 def check_graph(data: Data, require_y: bool = False) -> None:
@@ -165,17 +192,8 @@ def check_graph(data: Data, require_y: bool = False) -> None:
     num_edges = data.edge_index.size(1)
     for key in ("edge_weight", "edge_attr"):
         value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
-        if value is None:
-            continue
-        if not isinstance(value, Tensor):
-            raise ValidationError(f"{key} must be a torch.Tensor, got {type(value).__name__}")
-        if value.dim() == 0 or value.size(0) != num_edges:
-            raise ValidationError(f"{key} has {tuple(value.shape)[:1] or 'no'} rows but edge_index has "
-                                  f"{num_edges} edges; give one {key} row per edge")
-        if key == "edge_weight" and value.dim() != 1:
-            raise ValidationError(f"edge_weight must have shape (num_edges,), got {tuple(value.shape)}")
-        if not all_finite(value):
-            raise ValidationError(f"{key} holds NaN or infinite values; impute or drop those edges")
+        if value is not None:
+            _check_edge_values(key, value, num_edges)
     if require_y and data.y is None:
         raise ValidationError("the graph has no targets data.y; set one label (or value) per node")
 
@@ -197,11 +215,9 @@ def check_call(owner: str, x: Any, edge_index: Any, *, edge_weight: Any = None, 
         reference: A parameter of the owner: inputs must share its device, and
             float features its dtype.
     """
-    try:
+    with owned_by(owner):
         _check_call(x, edge_index, edge_weight, edge_attr, batch, in_channels, num_nodes, reference,
                     scans_enabled())
-    except ValidationError as exc:
-        raise ValidationError(f"{owner}: {exc}") from None
 
 
 def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch: Any,
@@ -248,10 +264,8 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
                                   f"{reference.device}; move the graph with data.to(device) or the module "
                                   f"with .to(device)")
     for i, part in enumerate(parts):
-        if scan and isinstance(part, Tensor) and not all_finite(part):
-            bad = int((~torch.isfinite(part)).reshape(-1, part.size(-1)).any(-1).sum())
-            name = "x" if len(parts) == 1 else f"x[{i}]"
-            raise ValidationError(f"{name} holds NaN or infinite values in {bad} rows; impute or drop them")
+        if scan and isinstance(part, Tensor):
+            _check_finite_rows(part, "x" if len(parts) == 1 else f"x[{i}]")
     if isinstance(edge_index, Tensor) and edge_index.layout != torch.strided:
         return  # a sparse adjacency matrix: PyG checks its shape
     if not isinstance(edge_index, Tensor) and hasattr(edge_index, "sparse_sizes"):
@@ -259,19 +273,11 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
     check_edge_index(edge_index, (sizes[0], sizes[1]) if bipartite else nodes, scan=scan)
     num_edges = edge_index.size(1)
     if edge_weight is not None:
-        if not isinstance(edge_weight, Tensor) or edge_weight.dim() != 1 or edge_weight.numel() != num_edges:
-            got = tuple(edge_weight.shape) if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
-            raise ValidationError(f"edge_weight must have shape ({num_edges},), one weight per edge, got {got}")
+        _check_edge_values("edge_weight", edge_weight, num_edges, scan)
         if not edge_weight.is_floating_point():
             raise ValidationError(f"edge_weight must be a float tensor, got {edge_weight.dtype}; use .float()")
-        if scan and not all_finite(edge_weight):
-            raise ValidationError("edge_weight holds NaN or infinite values; impute or drop those edges")
     if edge_attr is not None:
-        if not isinstance(edge_attr, Tensor) or edge_attr.dim() == 0 or edge_attr.size(0) != num_edges:
-            got = tuple(edge_attr.shape) if isinstance(edge_attr, Tensor) else type(edge_attr).__name__
-            raise ValidationError(f"edge_attr must have {num_edges} rows, one per edge, got {got}")
-        if scan and not all_finite(edge_attr):
-            raise ValidationError("edge_attr holds NaN or infinite values; impute or drop those edges")
+        _check_edge_values("edge_attr", edge_attr, num_edges, scan)
     if batch is not None:
         if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.dtype != torch.long:
             got = f"{tuple(batch.shape)} {batch.dtype}" if isinstance(batch, Tensor) else type(batch).__name__
@@ -285,10 +291,8 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
 
 def check_pairs(owner: str, pairs: Any, num_nodes: int, name: str = "pairs") -> None:
     """Node pairs to score: a ``(2, P)`` long tensor with indices in ``[0, num_nodes)``."""
-    try:
+    with owned_by(owner):
         check_edge_index(pairs, num_nodes, name=name, scan=scans_enabled())
-    except ValidationError as exc:
-        raise ValidationError(f"{owner}: {exc}") from None
 
 
 _SIGNATURES: dict[type, inspect.Signature | None] = {}

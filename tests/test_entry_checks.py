@@ -46,7 +46,8 @@ BAD_GCN_CALLS = {
     "float edge_index": ((_x(), EDGES.float()),
                          "GCNConv: edge_index must have dtype torch.long, got torch.float32; use .long()"),
     "edge_weight length": ((_x(), EDGES, torch.ones(4)),
-                           "GCNConv: edge_weight must have shape (3,), one weight per edge, got (4,)"),
+                           "GCNConv: edge_weight has (4,) rows but edge_index has 3 edges; give one edge_weight row "
+                           "per edge"),
     "edge_weight NaN": ((_x(), EDGES, torch.tensor([1.0, float("inf"), 1.0])),
                         "GCNConv: edge_weight holds NaN or infinite values; impute or drop those edges"),
     "devices": ((_x(), EDGES.to("meta")),
@@ -68,7 +69,8 @@ def test_created_layer_rejects_bad_input_with_exact_message(case):
 
 def test_keyword_arguments_are_checked_too():
     conv = graphdl.layers.create("gat", 16, 8, edge_dim=2)
-    with pytest.raises(ValidationError, match=r"^GATConv: edge_attr must have 3 rows, one per edge, got \(2, 2\)$"):
+    with pytest.raises(ValidationError, match=r"^GATConv: edge_attr has \(2,\) rows but edge_index has 3 edges; "
+                                              r"give one edge_attr row per edge$"):
         conv(x=_x(), edge_index=EDGES, edge_attr=torch.randn(2, 2))
 
 

@@ -26,7 +26,7 @@ from torch_geometric.nn.resolver import activation_resolver, aggregation_resolve
 
 from graphdl import layers as layer_registry
 from graphdl import validate as _validate
-from graphdl.errors import ConfigError, ValidationError
+from graphdl.errors import ConfigError
 from graphdl.models import MODELS
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder"]
@@ -229,10 +229,8 @@ class GNN(nn.Module):
         if self.embedding is not None:  # x is ignored: the nodes are the embedding's rows (or n_id's)
             x = None
             if n_id is not None and _validate.scans_enabled():
-                try:
+                with _validate.owned_by(type(self).__name__):
                     _validate.check_split_index(n_id, self.embedding.num_embeddings, name="n_id")
-                except ValidationError as exc:
-                    raise ValidationError(f"{type(self).__name__}: {exc}") from None
             num_nodes = self.embedding.num_embeddings if n_id is None else n_id.numel()
         _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
                              batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
