@@ -7,7 +7,8 @@ attribute names (``gnn_node.atom_encoder``, ``gnn_node.convs[i].mlp``,
 ``graph_pred_linear``), with ``ogb.graphproppred.mol_encoder``'s own
 ``AtomEncoder``/``BondEncoder``, and the script's training and evaluation
 loops. It exists so that graphdl's ``ogb_mol`` model can be checked against
-it (parameter count, outputs given the same weights) and timed beside it on
+it (parameter count, outputs given the same weights, whole training epochs of
+the Trainer from the same RNG state) and timed beside it on
 the same machine (``benchmarks/bench_ogb_epoch.py``); it is not used to train
 the benchmarks.
 """
