@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -128,27 +129,39 @@ def test_group_clipped_adam_clips_each_group_separately() -> None:
     torch.testing.assert_close(b, b2)
 
 
-def test_ogb_link_pieces_train_on_a_small_graph() -> None:
+def _small_ddi(n: int = 40) -> tuple[Any, dict]:
+    """A small simple undirected graph with ogbl-ddi's split format."""
     from torch_geometric.data import Data
 
-    from graphdl.train import Trainer
-
-    torch.manual_seed(0)
-    n = 40
-    pairs = torch.combinations(torch.arange(n)).t()  # a simple undirected graph, as ogbl-ddi
-    edges = pairs[:, torch.randperm(pairs.size(1))[:300]]
+    gen = torch.Generator().manual_seed(0)
+    pairs = torch.combinations(torch.arange(n)).t()
+    edges = pairs[:, torch.randperm(pairs.size(1), generator=gen)[:300]]
     train, valid, test = edges[:, :200], edges[:, 200:240], edges[:, 240:]
     data = Data(edge_index=torch.cat([train, train.flip(0)], dim=1), num_nodes=n)
-    splits = {"train": {"edge": train.t()}, "valid": {"edge": valid.t(), "edge_neg": torch.randint(0, n, (60, 2))},
-              "test": {"edge": test.t(), "edge_neg": torch.randint(0, n, (60, 2))}}
-    model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=n, hidden_channels=16, num_layers=2,
+    splits = {"train": {"edge": train.t()},
+              "valid": {"edge": valid.t(), "edge_neg": torch.randint(0, n, (60, 2), generator=gen)},
+              "test": {"edge": test.t(), "edge_neg": torch.randint(0, n, (60, 2), generator=gen)}}
+    return data, splits
+
+
+def _ddi_trainer(num_nodes: int, epochs: int) -> Any:
+    from graphdl.train import Trainer, seed_everything
+
+    seed_everything(0)  # PyG's negative_sampling draws from Python's random
+    model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=num_nodes, hidden_channels=16, num_layers=2,
                        decoder="mlp", decoder_layers=2, decoder_dropout=0.5)
+    return Trainer(model, loss=PairBCELoss(), task=OGBLinkTask(metric="ogbl-ddi", batch_size=64), epochs=epochs,
+                   progress=False, optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005))
+
+
+def test_ogb_link_pieces_train_on_a_small_graph() -> None:
+    data, splits = _small_ddi()
+    n, train, valid = data.num_nodes, splits["train"]["edge"].t(), splits["valid"]["edge"].t()
+    trainer = _ddi_trainer(n, epochs=2)
+    model, task = trainer.model, trainer.task
     bound = (6.0 / (n + 16)) ** 0.5  # Xavier-uniform, as the example initialises its embedding
     assert model.encoder.embedding.weight.abs().max() <= bound
     assert len(model.optimizer_groups(0.0)) == 3
-    task = OGBLinkTask(metric="ogbl-ddi", batch_size=64)
-    trainer = Trainer(model, loss=PairBCELoss(), task=task, epochs=2, progress=False,
-                      optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005))
     result = trainer.fit(data, splits)
     assert set(result.best) >= {"train_hits@20", "val_hits@20", "test_hits@20"}
     assert task.eval_train.size(1) == valid.size(1)
@@ -158,6 +171,43 @@ def test_ogb_link_pieces_train_on_a_small_graph() -> None:
     torch.testing.assert_close(task.predict(model), dense.predict(model), rtol=1e-5, atol=1e-5)
     torch.manual_seed(12345)  # the example's eval_train sample
     torch.testing.assert_close(task.eval_train, train[:, torch.randperm(train.size(1))[:valid.size(1)]])
+
+
+def test_ogb_link_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    """The ogbl-ddi protocol (3.5 h a seed here) is run in pieces: the resumed run is the same run."""
+    from graphdl.train.resume import fit_with_checkpoints, seed_dir
+
+    data, splits = _small_ddi()
+    full_trainer = _ddi_trainer(data.num_nodes, epochs=4)
+    full = fit_with_checkpoints(full_trainer, data, splits, checkpoint_dir=tmp_path / "full", seed=0)
+    fit_with_checkpoints(_ddi_trainer(data.num_nodes, epochs=2), data, splits, checkpoint_dir=tmp_path / "part",
+                         seed=0)
+    (seed_dir(tmp_path / "part", 0) / "done.json").unlink()  # as if killed after epoch 1
+    resumed_trainer = _ddi_trainer(data.num_nodes, epochs=4)
+    resumed = fit_with_checkpoints(resumed_trainer, data, splits, checkpoint_dir=tmp_path / "part", resume=True,
+                                   seed=0)
+    assert resumed.extra["resumed"] and len(full.history) == 4
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    assert resumed.best == full.best
+    for a, b in zip(full_trainer.model.parameters(), resumed_trainer.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_run_command_checkpoints_and_resumes(shared_data: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from graphdl.bench.__main__ import main
+
+    args = ["run", "cora", "gcn", "--epochs", "3", "--root", str(shared_data), "--checkpoint-dir",
+            str(tmp_path / "ckpt")]
+    assert main([*args, "--json", str(tmp_path / "a.json"), "--log", str(tmp_path / "log.csv")]) == 0
+    assert (tmp_path / "ckpt" / "seed_0" / "done.json").is_file()
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 1 + 3  # header + one row per epoch
+    assert main([*args, "--resume", "--json", str(tmp_path / "b.json")]) == 0  # finished: skipped, same record
+    first, again = (json.loads((tmp_path / f).read_text())["records"][0] for f in ("a.json", "b.json"))
+    assert again["runs"] == first["runs"] and again["curves"] == first["curves"]
+    assert main(["run", "cora", "gcn", "--resume", "--root", str(shared_data)]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "error: --resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
 
 
 def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: Path,

@@ -1,6 +1,7 @@
 """``python -m graphdl.bench``: run one configuration or a suite, or merge result files.
 
     python -m graphdl.bench run ogbg-molbbbp gcn --seeds 3 --epochs 100 --root ../shared/data --json r.json
+    python -m graphdl.bench run ogbl-ddi sage --epochs 200 --checkpoint-dir ckpt --resume   # continue a long run
     python -m graphdl.bench suite quick --root ../shared/data --json quick.json
     python -m graphdl.bench report r1.json r2.json --md table.md --json all.json --png curves.png
 """
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                      help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32")
     one.add_argument("--first-seed", type=int, default=0,
                      help="run seeds FIRST..FIRST+SEEDS-1 (to split one benchmark over processes or machines)")
+    one.add_argument("--log", default=None, metavar="PATH",
+                     help="per-epoch metrics (.csv/.json; <stem>_seed<seed> with several seeds), rewritten each epoch")
+    one.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                     help="checkpoint every epoch under DIR/seed_<seed>, so a long run can be continued")
+    one.add_argument("--resume", action="store_true",
+                     help="continue from --checkpoint-dir: finished seeds are skipped, a killed one resumes exactly")
     suite = sub.add_parser("suite", help=f"a suite: {', '.join(SUITES)}")
     suite.add_argument("name")
     suite.add_argument("--select", nargs="*", default=None)
@@ -63,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.first_seed < 0:
                 raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
             seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
+            if args.resume and not args.checkpoint_dir:
+                raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
             record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
-                                progress=args.progress)
+                                progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
+                                resume=args.resume)
             print(format_table([record]))
             save_records(args.json, [record], args.png,
                          command=" ".join(["python -m graphdl.bench", *sys.argv[1:]]))
