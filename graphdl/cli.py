@@ -26,7 +26,6 @@ from collections.abc import Sequence
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
 from graphdl.errors import ConfigError, GraphDLError
-from graphdl.io import atomic_write_json
 
 __all__ = ["main"]
 
@@ -54,7 +53,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command")}
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command", "command_line")}
     if args.config is not None:
         cfg = load_config(args.config)
         values = {f: getattr(cfg, f) for f in TrainConfig.__dataclass_fields__ if f != "extra"}
@@ -103,8 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     _check_train_config(cfg)
     if cfg.nproc > 1:
-        return distributed.launch(cfg)
-    from graphdl.bench import format_table, run_config
+        return distributed.launch(cfg, command_line=args.command_line)
+    from graphdl.bench import format_table, run_config, save_records
 
     joined = distributed.init_from_env(device=cfg.device)  # under torchrun: WORLD_SIZE > 1
     try:
@@ -117,8 +116,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             distributed.cleanup()
     if main_process:
         print(format_table([record]))
-        if cfg.json:
-            atomic_write_json(cfg.json, [record])
+        if cfg.json:  # the format of graphdl bench's files, so one reader serves both
+            save_records(cfg.json, [record], command=args.command_line)
             print(f"wrote {cfg.json}")
     return 0
 
@@ -209,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.command_line = os.environ.get("GRAPHDL_COMMAND_LINE") or " ".join(
+            ["graphdl", *(sys.argv[1:] if argv is None else argv)])  # the launcher's children: the user's
     except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:

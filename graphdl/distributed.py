@@ -46,6 +46,8 @@ __all__ = [
 
 #: Environment variable naming a folder where :func:`launch`'s children leave their one-line errors.
 ERROR_DIR_ENV = "GRAPHDL_ERROR_DIR"
+#: The command line the user typed, handed to the children of :func:`launch` for their result files.
+COMMAND_LINE_ENV = "GRAPHDL_COMMAND_LINE"
 
 
 def is_distributed() -> bool:
@@ -192,7 +194,7 @@ def config_to_yaml(cfg: TrainConfig, path: str | os.PathLike) -> None:
         yaml.safe_dump(values, handle, sort_keys=False)
 
 
-def launch(cfg: TrainConfig) -> int:
+def launch(cfg: TrainConfig, command_line: str | None = None) -> int:
     """Run ``graphdl train`` with ``cfg`` in ``cfg.nproc`` processes on this machine; return the exit code.
 
     The children are started with ``torch.multiprocessing`` (as ``torchrun
@@ -200,6 +202,7 @@ def launch(cfg: TrainConfig) -> int:
     ``cfg`` back from a temporary YAML file. Each child uses one CPU thread
     unless ``OMP_NUM_THREADS`` is set. Errors a child reports on purpose are
     printed once, as one ``graphdl: error: ...`` line, and give exit code 2.
+    ``command_line`` (what the user typed) is recorded in rank 0's result file.
     """
     import torch.multiprocessing as mp
 
@@ -223,7 +226,8 @@ def launch(cfg: TrainConfig) -> int:
         spawn_log = logging.getLogger("torch.multiprocessing.spawn")
         level = spawn_log.level
         spawn_log.setLevel(logging.ERROR)
-        with _Env(**_child_env(cfg.nproc, _free_port(), None), **{ERROR_DIR_ENV: str(errors)}):
+        with _Env(**_child_env(cfg.nproc, _free_port(), None), **{ERROR_DIR_ENV: str(errors)},
+                  **({COMMAND_LINE_ENV: command_line} if command_line else {})):
             try:
                 mp.start_processes(_cli_entry, args=(argv,), nprocs=cfg.nproc, join=True, start_method="spawn")
             except mp.ProcessExitedException as exc:

@@ -210,6 +210,24 @@ def test_run_command_checkpoints_and_resumes(shared_data: Path, tmp_path: Path,
         "error: --resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
 
 
+def test_train_command_runs_the_ogb_molecule_benchmark(shared_data: Path, tmp_path: Path) -> None:
+    """``graphdl train --dataset ogbg-molbbbp --layer gin --virtual-node ...``: the benchmark's run, its file format."""
+    from graphdl.cli import main
+
+    argv = ["train", "--dataset", "ogbg-molbbbp", "--layer", "gin", "--virtual-node", "--seeds", "1", "--epochs",
+            "1", "--hidden", "8", "--num-layers", "2", "--root", str(shared_data), "--json", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["command"] == "graphdl " + " ".join(argv)
+    record = saved["records"][0]
+    assert (record["model"], record["metric"]) == ("gin-virtual", "rocauc")
+    assert {k: record["config"][k] for k in ("batch_size", "lr", "dropout", "jk", "pool")} == {
+        "batch_size": 32, "lr": 1e-3, "dropout": 0.5, "jk": "last", "pool": "mean"}  # the official example's
+    direct = bench.run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True, "hidden_channels": 8,
+                                               "num_layers": 2}, seeds=1, epochs=1, root=shared_data)
+    assert record["runs"] == direct["runs"]
+
+
 def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     from graphdl.bench.__main__ import main

@@ -213,7 +213,9 @@ def test_graphdl_train_nproc_2_runs_two_processes_and_rank_0_reports(tmp_path, m
     out, err = capfd.readouterr()
     assert out.count("rank done") == 2 and out.count("main=True") == 1, out + err
     assert out.count("wrote ") == 1  # the table and the JSON come from rank 0 alone
-    record = json.loads((tmp_path / "out.json").read_text())[0]
+    saved = json.loads((tmp_path / "out.json").read_text())
+    assert saved["command"] == "graphdl " + " ".join(argv)  # graphdl bench's file format, with the command
+    record = saved["records"][0]
     assert record["world_size"] == 2
     assert record["skipped"] == [True, False]  # seed 0 had finished (done.json): --resume skipped it
     assert record["runs"][0] == single["runs"][0]
