@@ -1,0 +1,37 @@
+"""Summarise a per-epoch metrics log (``--log PATH.csv``) of a run that has not finished.
+
+Prints the epochs done, the first epoch with the best validation value and the
+test value there (the figure a finished run would report so far), and every
+``--every``-th row as a markdown table.
+
+    python benchmarks/summarize_epoch_log.py benchmarks/results/ogb_ddi_sage_seed0_partial.csv --metric hits@20
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log")
+    parser.add_argument("--metric", default="hits@20")
+    parser.add_argument("--every", type=int, default=20)
+    args = parser.parse_args()
+    with open(args.log, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    val, test = f"val_{args.metric}", f"test_{args.metric}"
+    if not rows or val not in rows[0]:
+        raise SystemExit(f"{args.log}: no {val!r} column (columns: {', '.join(rows[0]) if rows else 'none'})")
+    best = max(rows, key=lambda r: float(r[val]))  # max() keeps the first best, as the Trainer does
+    print(f"epochs done: {len(rows)}; best validation epoch {best['epoch']}: "
+          f"val {float(best[val]):.4f}, test {float(best[test]):.4f}\n")
+    print(f"| epoch | train loss | val {args.metric} | test {args.metric} |\n|---|---|---|---|")
+    for i, r in enumerate(rows):
+        if (i + 1) % args.every == 0 or i == len(rows) - 1:
+            print(f"| {r['epoch']} | {float(r['train_loss']):.4f} | {float(r[val]):.4f} | {float(r[test]):.4f} |")
+
+
+if __name__ == "__main__":
+    main()
