@@ -22,7 +22,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graphdl import datasets  # noqa: E402
-from graphdl.bench.ogb_reference import ReferenceOGBMol, load_reference_into, reference_eval  # noqa: E402
+from graphdl.bench.ogb_reference import (  # noqa: E402
+    ReferenceOGBMol,
+    load_reference_into,
+    reference_eval,
+    reference_train_epoch,
+)
 from graphdl.models.ogb_mol import ogb_mol  # noqa: E402
 from graphdl.train import GraphTask, ModelCheckpoint, Trainer  # noqa: E402
 from graphdl.train.metrics import resolve_metric  # noqa: E402
@@ -63,13 +68,7 @@ def main() -> None:
     loaders = {k: DataLoader(ds[v], batch_size=32, shuffle=k == "train") for k, v in split.items()}
     metric = evaluator.eval_metric
     for epoch in range(args.epochs):
-        official.train()  # the script's train(), without its float32 cast of the predictions
-        for batch in loaders["train"]:
-            pred = official(batch)
-            optimizer.zero_grad()
-            labelled = batch.y == batch.y
-            criterion(pred[labelled], batch.y.to(pred.dtype)[labelled]).backward()
-            optimizer.step()
+        reference_train_epoch(official, loaders["train"], optimizer, ds.task_type, loss_dtype=torch.float64)
         valid = reference_eval(official, loaders["valid"], evaluator)[metric]
         test = reference_eval(official, loaders["test"], evaluator)[metric]
         row = history[epoch]

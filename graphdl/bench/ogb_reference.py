@@ -124,8 +124,11 @@ class ReferenceOGBMol(nn.Module):
 
 
 def reference_train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
-                          task_type: str) -> None:
-    """The official script's ``train``: skips one-node / one-graph batches, masks NaN labels."""
+                          task_type: str, loss_dtype: torch.dtype = torch.float32) -> None:
+    """The official script's ``train``: skips one-node / one-graph batches, masks NaN labels.
+
+    The script computes the loss in float32 (``loss_dtype``); a float64 check passes ``torch.float64``.
+    """
     model.train()
     criterion = nn.BCEWithLogitsLoss() if "classification" in task_type else nn.MSELoss()
     for batch in loader:
@@ -134,7 +137,7 @@ def reference_train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.
         pred = model(batch)
         optimizer.zero_grad()
         valid = batch.y == batch.y
-        loss = criterion(pred.to(torch.float32)[valid], batch.y.to(torch.float32)[valid])
+        loss = criterion(pred.to(loss_dtype)[valid], batch.y.to(loss_dtype)[valid])
         loss.backward()
         optimizer.step()
 
