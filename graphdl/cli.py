@@ -25,6 +25,7 @@ from pathlib import Path
 from collections.abc import Sequence
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
+from graphdl.distributed import COMMAND_LINE_ENV
 from graphdl.errors import ConfigError, GraphDLError
 
 __all__ = ["main"]
@@ -208,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        args.command_line = os.environ.get("GRAPHDL_COMMAND_LINE") or " ".join(
+        args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(
             ["graphdl", *(sys.argv[1:] if argv is None else argv)])  # the launcher's children: the user's
     except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
         return exc.code if isinstance(exc.code, int) else 2

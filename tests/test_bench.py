@@ -233,9 +233,12 @@ def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: P
     from graphdl.bench.__main__ import main
 
     out = tmp_path / "seed3.json"
-    main(["run", "cora", "gcn", "--seeds", "1", "--first-seed", "3", "--epochs", "2", "--root", str(shared_data),
-          "--json", str(out)])
-    record = json.loads(out.read_text())["records"][0]
+    argv = ["run", "cora", "gcn", "--seeds", "1", "--first-seed", "3", "--epochs", "2", "--root", str(shared_data),
+            "--json", str(out)]
+    main(argv)
+    saved = json.loads(out.read_text())
+    assert saved["command"] == "python -m graphdl.bench " + " ".join(argv)
+    record = saved["records"][0]
     assert record["seeds"] == [3]
     direct = bench.run_config("cora", "gcn", seeds=[3], epochs=2, root=shared_data)
     assert record["runs"] == direct["runs"]  # the same seed, the same run

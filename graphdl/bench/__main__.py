@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                 resume=args.resume)
             print(format_table([record]))
             save_records(args.json, [record], args.png,
-                         command=" ".join(["python -m graphdl.bench", *sys.argv[1:]]))
+                         command=" ".join(["python -m graphdl.bench", *(sys.argv[1:] if argv is None else argv)]))
         elif args.command == "suite":
             run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
                       plot_path=args.png, progress=args.progress, select=args.select)
