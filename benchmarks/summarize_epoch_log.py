@@ -18,14 +18,23 @@ def main() -> None:
     parser.add_argument("log")
     parser.add_argument("--metric", default="hits@20")
     parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--eval-steps", type=int, default=1,
+                        help="select only among epochs whose 1-based number is a multiple of this, as an "
+                             "example that evaluates every N epochs does (ogbl-ddi's gnn.py: 5)")
     args = parser.parse_args()
     with open(args.log, newline="") as handle:
         rows = list(csv.DictReader(handle))
     val, test = f"val_{args.metric}", f"test_{args.metric}"
     if not rows or val not in rows[0]:
         raise SystemExit(f"{args.log}: no {val!r} column (columns: {', '.join(rows[0]) if rows else 'none'})")
-    best = max(rows, key=lambda r: float(r[val]))  # max() keeps the first best, as the Trainer does
-    print(f"epochs done: {len(rows)}; best validation epoch {best['epoch']}: "
+    if args.eval_steps < 1:
+        raise SystemExit(f"--eval-steps must be >= 1, got {args.eval_steps}")
+    scored = [r for r in rows if (int(r["epoch"]) + 1) % args.eval_steps == 0]
+    if not scored:
+        raise SystemExit(f"{args.log}: no epoch is a multiple of --eval-steps {args.eval_steps} yet")
+    best = max(scored, key=lambda r: float(r[val]))  # max() keeps the first best, as the Trainer does
+    among = "" if args.eval_steps == 1 else f" (among every {args.eval_steps}th epoch)"
+    print(f"epochs done: {len(rows)}; best validation epoch{among} {best['epoch']}: "
           f"val {float(best[val]):.4f}, test {float(best[test]):.4f}\n")
     print(f"| epoch | train loss | val {args.metric} | test {args.metric} |\n|---|---|---|---|")
     for i, r in enumerate(rows):

@@ -1,0 +1,84 @@
+"""The benchmark scripts that turn recorded runs into the README's figures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True)
+
+
+def _write_log(path: Path, val: list[float], test: list[float]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "train_loss", "val_hits@20", "test_hits@20"])
+        for epoch, (v, t) in enumerate(zip(val, test)):
+            writer.writerow([epoch, 1.0, v, t])
+
+
+def test_summarize_epoch_log_selects_the_first_best_epoch(tmp_path: Path) -> None:
+    log = tmp_path / "run.csv"
+    #            epoch: 0    1    2    3    4    5    6    7    8    9
+    _write_log(log, [0.1, 0.5, 0.3, 0.5, 0.4, 0.2, 0.2, 0.2, 0.2, 0.45],
+               [0.0, 0.7, 0.0, 0.9, 0.6, 0.0, 0.0, 0.0, 0.0, 0.8])
+    out = _run("summarize_epoch_log.py", str(log))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "epochs done: 10; best validation epoch 1: val 0.5000, test 0.7000"
+    # evaluating every 5th epoch (1-based 5 and 10, i.e. rows 4 and 9), as OGB's ddi example does
+    out = _run("summarize_epoch_log.py", str(log), "--eval-steps", "5")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == ("epochs done: 10; best validation epoch (among every 5th epoch) 9: "
+                                          "val 0.4500, test 0.8000")
+
+
+def test_summarize_epoch_log_rejects_a_bad_eval_step(tmp_path: Path) -> None:
+    log = tmp_path / "run.csv"
+    _write_log(log, [0.1, 0.2], [0.3, 0.4])
+    out = _run("summarize_epoch_log.py", str(log), "--eval-steps", "5")
+    assert out.returncode != 0
+    assert "no epoch is a multiple of --eval-steps 5 yet" in out.stderr
+    out = _run("summarize_epoch_log.py", str(log), "--eval-steps", "0")
+    assert "--eval-steps must be >= 1, got 0" in out.stderr
+
+
+@pytest.fixture()
+def compare_module():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import compare_ogb_runs
+
+        yield compare_ogb_runs
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop("compare_ogb_runs", None)
+
+
+def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkeypatch, compare_module) -> None:
+    monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
+    record = {"seeds": [0, 1], "runs": [0.7, 0.6], "curves": {"test": [[0.1, 0.5, 0.7], [0.2, 0.4, 0.6]]}}
+    (tmp_path / "ours_a.json").write_text(json.dumps({"records": [record]}))
+    (tmp_path / "ours_b.json").write_text(json.dumps({"records": [{"seeds": [2], "runs": [0.8]}]}))
+    runs, averaged = compare_module._ours("ours_*.json", from_epoch=2)
+    assert runs == {0: 0.7, 1: 0.6, 2: 0.8}
+    assert averaged == pytest.approx({0: 0.6, 1: 0.5})  # seed 2 kept no curve
+    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [
+        {"seed": 0, "test": 0.75, "test_curve": [0.3, 0.6, 0.9]}, {"seed": 1, "test": 0.65}]}))
+    runs, averaged = compare_module._official("official_*.json", from_epoch=3)
+    assert runs == {0: 0.75, 1: 0.65} and averaged == pytest.approx({0: 0.9})
+
+
+def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkeypatch, compare_module) -> None:
+    monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
+    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.75}]}))
+    (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70}]}))
+    with pytest.raises(SystemExit, match=r"seed 3 has two different results \(0.75 and 0.7, the second in .*official_b.json\)"):
+        compare_module._official("official_*.json", from_epoch=1)
