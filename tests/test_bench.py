@@ -187,6 +187,8 @@ def test_ogb_link_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path
     resumed = fit_with_checkpoints(resumed_trainer, data, splits, checkpoint_dir=tmp_path / "part", resume=True,
                                    seed=0)
     assert resumed.extra["resumed"] and len(full.history) == 4
+    # epochs 2 and 3 were trained by the resumed fit: its time per epoch is over those two
+    assert (full.epochs_trained, resumed.epochs_trained, len(resumed.history)) == (4, 2, 4)
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     assert resumed.best == full.best
     for a, b in zip(full_trainer.model.parameters(), resumed_trainer.model.parameters()):
@@ -205,6 +207,7 @@ def test_run_command_checkpoints_and_resumes(shared_data: Path, tmp_path: Path,
     assert main([*args, "--resume", "--json", str(tmp_path / "b.json")]) == 0  # finished: skipped, same record
     first, again = (json.loads((tmp_path / f).read_text())["records"][0] for f in ("a.json", "b.json"))
     assert again["runs"] == first["runs"] and again["curves"] == first["curves"]
+    assert again["seconds_per_epoch"] == first["seconds_per_epoch"]  # the finished run's own timing
     assert main(["run", "cora", "gcn", "--resume", "--root", str(shared_data)]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "error: --resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")

@@ -225,6 +225,7 @@ def run_config(
     metric_name = prepared.metric().name
     higher = prepared.metric().higher_is_better
     runs, valid_runs, best_epochs, fit_seconds, train_seconds, epochs_run = [], [], [], [], [], []
+    epochs_timed: list[int] = []  # epochs trained in this process (a resumed seed trained fewer)
     curves: dict[str, list[list[float]]] = {"train_loss": [], "train": [], "val": [], "test": []}
     num_parameters = None
     started = time.perf_counter()
@@ -246,16 +247,17 @@ def run_config(
         fit_seconds.append(result.seconds)
         train_seconds.append(result.train_seconds)
         epochs_run.append(len(result.history))
+        epochs_timed.append(result.epochs_trained)
         for split in ("train", "val", "test"):
             curves[split].append([float(h.get(f"{split}_{metric_name}", math.nan)) for h in result.history])
         curves["train_loss"].append([float(h["train_loss"]) for h in result.history])
         if verbose and is_main_process():
             log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
                 f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
-                f"{result.seconds / max(1, len(result.history)):.2f} s/epoch")
+                f"{result.seconds / max(1, result.epochs_trained):.2f} s/epoch")
     mean, std = _mean_std(runs)
     ref = reference_for(name, label)
-    total_epochs = sum(epochs_run)
+    timed_epochs = max(1, sum(epochs_timed))
     return {
         "dataset": name,
         "model": label,
@@ -271,8 +273,8 @@ def run_config(
         "epochs": int(cfg["epochs"]),
         "epochs_run": epochs_run,
         "seconds": round(time.perf_counter() - started, 2),
-        "seconds_per_epoch": round(sum(fit_seconds) / total_epochs, 4),
-        "train_seconds_per_epoch": round(sum(train_seconds) / total_epochs, 4),
+        "seconds_per_epoch": round(sum(fit_seconds) / timed_epochs, 4),
+        "train_seconds_per_epoch": round(sum(train_seconds) / timed_epochs, 4),
         "official_seconds_per_epoch": OFFICIAL_SECONDS_PER_EPOCH.get((name, label)),
         "reference": ref.value if ref else None,
         "reference_std": ref.std if ref else None,

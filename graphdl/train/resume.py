@@ -69,6 +69,7 @@ def read_done(folder: str | os.PathLike) -> FitResult | None:
         return FitResult(int(record["best_epoch"]), dict(record["best"]), list(record["history"]),
                          float(record["seconds"]), str(record["monitor"]),
                          train_seconds=float(record.get("train_seconds", 0.0)),
+                         epochs_trained=int(record.get("epochs_trained", len(record["history"]))),
                          extra={"skipped": True, "checkpoint_dir": str(Path(folder))})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a valid record of a finished run ({type(exc).__name__}: {exc}); "
@@ -135,7 +136,8 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
     if main:
         atomic_write_json(folder / DONE_FILE, {
             "seed": seed, "best_epoch": result.best_epoch, "best": result.best, "history": result.history,
-            "seconds": result.seconds, "train_seconds": result.train_seconds, "monitor": result.monitor,
+            "seconds": result.seconds, "train_seconds": result.train_seconds,
+            "epochs_trained": result.epochs_trained, "monitor": result.monitor,
         })
     return result
 

@@ -107,6 +107,10 @@ class FitResult:
         history: One dict of metrics per epoch.
         seconds: Wall time of the fit.
         monitor: The monitored metric name.
+        train_seconds: Time spent in the training steps of this fit.
+        epochs_trained: Epochs trained by this fit: fewer than ``len(history)``
+            when it resumed a checkpoint, so per-epoch time is
+            ``seconds / epochs_trained``.
     """
 
     best_epoch: int
@@ -115,6 +119,7 @@ class FitResult:
     seconds: float
     monitor: str
     train_seconds: float = 0.0
+    epochs_trained: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -376,7 +381,7 @@ class Trainer:
             first_epoch = self.load_checkpoint(resume_from) + 1
             if self.should_stop:  # the checkpointed run had stopped early
                 first_epoch = self.epochs
-        train_seconds = 0.0
+        train_seconds, epochs_trained = 0.0, 0
         bar = tqdm(range(first_epoch, self.epochs), desc="epochs",
                    disable=not (self.progress and self.is_main_process), leave=False)
         for epoch in bar:
@@ -385,6 +390,7 @@ class Trainer:
             t0 = time.perf_counter()
             train_loss = self._train_epoch()
             train_seconds += time.perf_counter() - t0
+            epochs_trained += 1
             self.model.eval()
             logs = {"epoch": epoch, "train_loss": train_loss, **self.task.evaluate(self.model, splits_to_eval)}
             logs = self._broadcast(logs)  # every rank evaluated the full splits; report rank 0's figures
@@ -404,7 +410,7 @@ class Trainer:
             cb.on_fit_end(self)
         best_epoch, best = self._best()
         return FitResult(best_epoch, best, self.history, time.perf_counter() - start, self.monitor,
-                         train_seconds=train_seconds)
+                         train_seconds=train_seconds, epochs_trained=epochs_trained)
 
     def _train_epoch(self) -> float:
         model, optimizer, loss_fn, task = self._train_model, self.optimizer, self.loss_fn, self.task
