@@ -4,7 +4,7 @@ Prints the epochs done, the first epoch with the best validation value and the
 test value there (the figure a finished run would report so far), and every
 ``--every``-th row as a markdown table.
 
-    python benchmarks/summarize_epoch_log.py benchmarks/results/ogb_ddi_sage_seed0_partial.csv --metric hits@20
+    python benchmarks/summarize_epoch_log.py benchmarks/results/ogb_ddi_sage_seed0.csv --metric hits@20 --eval-steps 5
 """
 
 from __future__ import annotations
