@@ -9,7 +9,8 @@ figure, and Welch's t-test p-value for "the two means differ".
 A second row per case compares the test metric averaged over epochs
 ``FROM..100`` of each seed (``--from-epoch``, default 21), over the seeds whose
 per-epoch curves were kept. It says whether the models learn equally well
-apart from which epoch the small validation set happens to select.
+apart from which epoch the small validation set happens to select. A third
+row gives that selected epoch (0-based).
 
     python benchmarks/compare_ogb_runs.py --md benchmarks/results/ogb_compare.md
 """
@@ -20,6 +21,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy import stats
@@ -43,6 +45,16 @@ def _files(pattern: str) -> list[Path]:
     return files
 
 
+@dataclass
+class Side:
+    """Per-seed figures of one side: test at the best validation epoch, test averaged over epochs
+    (seeds with curves only) and the selected epoch."""
+
+    runs: dict[int, float] = field(default_factory=dict)
+    averaged: dict[int, float] = field(default_factory=dict)
+    best_epochs: dict[int, float] = field(default_factory=dict)
+
+
 def _add(runs: dict[int, float], seed: int, value: float, source: Path) -> None:
     if seed in runs and runs[seed] != value:
         raise SystemExit(f"seed {seed} has two different results ({runs[seed]} and {value}, the second in {source})")
@@ -54,34 +66,34 @@ def _curve_mean(curve: list[float] | None, from_epoch: int) -> float | None:
     return statistics.mean(curve[from_epoch - 1:]) if curve else None
 
 
-def _ours(pattern: str, from_epoch: int) -> tuple[dict[int, float], dict[int, float]]:
-    """(test at best validation, test averaged over epochs) per seed, from graphdl bench records."""
-    runs: dict[int, float] = {}
-    averaged: dict[int, float] = {}
+def _ours(pattern: str, from_epoch: int) -> Side:
+    """The per-seed figures of graphdl bench records."""
+    side = Side()
     for path in _files(pattern):
         record = json.loads(path.read_text())["records"][0]
         curves = record.get("curves", {}).get("test") or [None] * len(record["seeds"])
-        for seed, value, curve in zip(record["seeds"], record["runs"], curves):
-            _add(runs, seed, value, path)
+        for seed, value, epoch, curve in zip(record["seeds"], record["runs"], record["best_epochs"], curves):
+            _add(side.runs, seed, value, path)
+            _add(side.best_epochs, seed, epoch, path)
             if (mean := _curve_mean(curve, from_epoch)) is not None:
-                _add(averaged, seed, mean, path)
-    return runs, averaged
+                _add(side.averaged, seed, mean, path)
+    return side
 
 
-def _official(pattern: str, from_epoch: int) -> tuple[dict[int, float], dict[int, float]]:
-    """The same two per-seed figures from official-loop files (older files kept no curves)."""
-    runs: dict[int, float] = {}
-    averaged: dict[int, float] = {}
+def _official(pattern: str, from_epoch: int) -> Side:
+    """The same figures from official-loop files (older files kept no curves)."""
+    side = Side()
     for path in _files(pattern):
         for r in json.loads(path.read_text())["runs"]:
-            _add(runs, r["seed"], r["test"], path)
+            _add(side.runs, r["seed"], r["test"], path)
+            _add(side.best_epochs, r["seed"], r["best_epoch"], path)
             if (mean := _curve_mean(r.get("test_curve"), from_epoch)) is not None:
-                _add(averaged, r["seed"], mean, path)
-    return runs, averaged
+                _add(side.averaged, r["seed"], mean, path)
+    return side
 
 
-def _text(values: list[float]) -> str:
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} ({len(values)} seeds)"
+def _text(values: list[float], digits: int = 4) -> str:
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({len(values)} seeds)"
 
 
 def main() -> None:
@@ -90,23 +102,23 @@ def main() -> None:
     parser.add_argument("--from-epoch", type=int, default=21,
                         help="first epoch (1-based) of the averaged test curve in the second row")
     args = parser.parse_args()
-    lines = ["| case (100 epochs) | test metric | graphdl | official loop, same machine | "
+    lines = ["| case (100 epochs) | figure | graphdl | official loop, same machine | "
              "official script (ANCHORS.md) | Welch p |", "|---|---|---|---|---|---|"]
     for case, (ours_files, official_files) in CASES.items():
-        (ours, ours_avg), (official, official_avg) = (_ours(ours_files, args.from_epoch),
-                                                       _official(official_files, args.from_epoch))
-        print(f"{case}: graphdl seeds {sorted(ours)}, official-loop seeds {sorted(official)}; with curves: "
-              f"{sorted(ours_avg)} and {sorted(official_avg)}", file=sys.stderr)
+        ours, official = _ours(ours_files, args.from_epoch), _official(official_files, args.from_epoch)
+        print(f"{case}: graphdl seeds {sorted(ours.runs)}, official-loop seeds {sorted(official.runs)}; "
+              f"with curves: {sorted(ours.averaged)} and {sorted(official.averaged)}", file=sys.stderr)
         ref = reference_for(*case.split("/"))
         script = f"{ref.text()} ({ref.runs} run{'s' if ref.runs != 1 else ''})"
-        rows = [("at the best validation epoch", ours, official, script),
-                (f"mean over epochs {args.from_epoch}-100", ours_avg, official_avg, "-")]
-        for label, a, b, ref_text in rows:
+        rows = [("test at the best validation epoch", ours.runs, official.runs, script, 4),
+                (f"test, mean over epochs {args.from_epoch}-100", ours.averaged, official.averaged, "-", 4),
+                ("best validation epoch (0-based)", ours.best_epochs, official.best_epochs, "-", 1)]
+        for label, a, b, ref_text, digits in rows:
             if len(a) < 2 or len(b) < 2:
                 continue
             p = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False).pvalue
-            lines.append(f"| {case} | {label} | {_text(list(a.values()))} | {_text(list(b.values()))} | "
-                         f"{ref_text} | {p:.2f} |")
+            lines.append(f"| {case} | {label} | {_text(list(a.values()), digits)} | "
+                         f"{_text(list(b.values()), digits)} | {ref_text} | {p:.2f} |")
     table = "\n".join(lines)
     print(table)
     if args.md:

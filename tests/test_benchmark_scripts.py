@@ -64,21 +64,24 @@ def compare_module():
 
 def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkeypatch, compare_module) -> None:
     monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
-    record = {"seeds": [0, 1], "runs": [0.7, 0.6], "curves": {"test": [[0.1, 0.5, 0.7], [0.2, 0.4, 0.6]]}}
+    record = {"seeds": [0, 1], "runs": [0.7, 0.6], "best_epochs": [2, 1],
+              "curves": {"test": [[0.1, 0.5, 0.7], [0.2, 0.4, 0.6]]}}
     (tmp_path / "ours_a.json").write_text(json.dumps({"records": [record]}))
-    (tmp_path / "ours_b.json").write_text(json.dumps({"records": [{"seeds": [2], "runs": [0.8]}]}))
-    runs, averaged = compare_module._ours("ours_*.json", from_epoch=2)
-    assert runs == {0: 0.7, 1: 0.6, 2: 0.8}
-    assert averaged == pytest.approx({0: 0.6, 1: 0.5})  # seed 2 kept no curve
+    (tmp_path / "ours_b.json").write_text(json.dumps({"records": [{"seeds": [2], "runs": [0.8], "best_epochs": [0]}]}))
+    ours = compare_module._ours("ours_*.json", from_epoch=2)
+    assert ours.runs == {0: 0.7, 1: 0.6, 2: 0.8} and ours.best_epochs == {0: 2, 1: 1, 2: 0}
+    assert ours.averaged == pytest.approx({0: 0.6, 1: 0.5})  # seed 2 kept no curve
     (tmp_path / "official_a.json").write_text(json.dumps({"runs": [
-        {"seed": 0, "test": 0.75, "test_curve": [0.3, 0.6, 0.9]}, {"seed": 1, "test": 0.65}]}))
-    runs, averaged = compare_module._official("official_*.json", from_epoch=3)
-    assert runs == {0: 0.75, 1: 0.65} and averaged == pytest.approx({0: 0.9})
+        {"seed": 0, "test": 0.75, "best_epoch": 2, "test_curve": [0.3, 0.6, 0.9]},
+        {"seed": 1, "test": 0.65, "best_epoch": 0}]}))
+    official = compare_module._official("official_*.json", from_epoch=3)
+    assert official.runs == {0: 0.75, 1: 0.65} and official.best_epochs == {0: 2, 1: 0}
+    assert official.averaged == pytest.approx({0: 0.9})
 
 
 def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkeypatch, compare_module) -> None:
     monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
-    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.75}]}))
-    (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70}]}))
+    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.75, "best_epoch": 5}]}))
+    (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70, "best_epoch": 5}]}))
     with pytest.raises(SystemExit, match=r"seed 3 has two different results \(0.75 and 0.7, the second in .*official_b.json\)"):
         compare_module._official("official_*.json", from_epoch=1)
