@@ -52,7 +52,7 @@ class Side:
 
     runs: dict[int, float] = field(default_factory=dict)
     averaged: dict[int, float] = field(default_factory=dict)
-    best_epochs: dict[int, float] = field(default_factory=dict)
+    best_epochs: dict[int, int] = field(default_factory=dict)
 
 
 def _add(runs: dict[int, float], seed: int, value: float, source: Path) -> None:
