@@ -147,7 +147,7 @@ def _small_ddi(n: int = 40) -> tuple[Any, dict]:
 def _ddi_trainer(num_nodes: int, epochs: int) -> Any:
     from graphdl.train import Trainer, seed_everything
 
-    seed_everything(0)  # PyG's negative_sampling draws from Python's random
+    seed_everything(0)  # initialisation, dropout and negative sampling draw from torch's RNG
     model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=num_nodes, hidden_channels=16, num_layers=2,
                        decoder="mlp", decoder_layers=2, decoder_dropout=0.5)
     return Trainer(model, loss=PairBCELoss(), task=OGBLinkTask(metric="ogbl-ddi", batch_size=64), epochs=epochs,

@@ -25,7 +25,7 @@ so that results are comparable to the leaderboard:
 Everything else is the example's: 2 layers, 256 hidden, dropout 0.5, a
 predictor MLP on the Hadamard product with ``num_layers`` (= 2) layers and
 dropout 0.5, Adam lr 0.005, batches of 64 * 1024 positive edges, one fresh
-uniform negative per positive (``negative_sampling``), and the official
+uniform negative per positive (``negative_sampling``'s distribution), and the official
 evaluator (Hits@20) with ddi's fixed validation/test negatives. The example
 evaluates every 5 epochs (``--eval_steps 5``); the Trainer evaluates every
 epoch and reports test at the best validation epoch.

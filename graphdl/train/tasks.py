@@ -28,12 +28,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
-from torch_geometric.utils import negative_sampling
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, resolve_metric
+from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split"]
 
@@ -330,8 +330,9 @@ class LinkTask(Task):
     (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
     graphs of PyG's ``RandomLinkSplit`` (``edge_label_index``/``edge_label``).
     Each training batch scores ``batch_size`` positive training edges and as
-    many uniformly sampled negatives (``negative_sampling``), and the loss is
-    called as ``loss_fn(logits, labels)``.
+    many uniformly sampled non-edges (:class:`~graphdl.train.negatives.NegativeSampler`:
+    PyG's ``negative_sampling`` distribution, drawn on the graph's device), and
+    the loss is called as ``loss_fn(logits, labels)``.
     """
 
     level = "link"
@@ -370,6 +371,7 @@ class LinkTask(Task):
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
         if "train" not in self.pos:
             raise ValidationError("splits hold no 'train' edges")
+        self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
 
     def split_names(self) -> Sequence[str]:
         return tuple(k for k in self.pos if k == "train" or k in self.neg)
@@ -393,8 +395,7 @@ class LinkTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         z = self._embed(model)
-        neg = negative_sampling(self.data.edge_index, num_nodes=self.data.num_nodes,
-                                num_neg_samples=batch.size(1) * self.num_negatives, method="sparse")
+        neg = self.negatives(batch.size(1) * self.num_negatives)
         logits = torch.cat([self._decode(model, z, batch), self._decode(model, z, neg)])
         labels = torch.cat([logits.new_ones(batch.size(1)), logits.new_zeros(neg.size(1))])
         return loss_fn(logits, labels)
