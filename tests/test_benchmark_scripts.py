@@ -85,3 +85,39 @@ def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkey
     (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70, "best_epoch": 5}]}))
     with pytest.raises(SystemExit, match=r"seed 3 has two different results \(0.75 and 0.7, the second in .*official_b.json\)"):
         compare_module._official("official_*.json", from_epoch=1)
+
+
+def _ddi_record(path: Path, model: str, seed: int, val: list[float], test: list[float], run: float | None = None) -> str:
+    best = max(range(len(val)), key=lambda e: val[e])
+    record = {"dataset": "ogbl-ddi", "model": model, "seeds": [seed], "runs": [test[best] if run is None else run],
+              "reference": 0.539, "reference_std": 0.0474, "seconds_per_epoch": 1.5,
+              "curves": {"val": [val], "test": [test]}}
+    path.write_text(json.dumps({"environment": {"cuda": False}, "records": [record]}))
+    return str(path)
+
+
+def test_summarize_ddi_seeds_selects_per_seed_and_averages(tmp_path: Path) -> None:
+    #     epoch:  0    1    2    3    4    5    6    7    8    9
+    val_a = [0.1, 0.9, 0.3, 0.5, 0.4, 0.2, 0.2, 0.2, 0.2, 0.45]
+    test_a = [0.0, 0.7, 0.0, 0.9, 0.6, 0.0, 0.0, 0.0, 0.0, 0.8]
+    val_b = [0.1, 0.2, 0.3, 0.5, 0.6, 0.2, 0.2, 0.2, 0.2, 0.1]
+    test_b = [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.3]
+    files = [_ddi_record(tmp_path / "a.json", "sage", 1, val_a, test_a),
+             _ddi_record(tmp_path / "b.json", "sage", 2, val_b, test_b)]
+    out = _run("summarize_ddi_seeds.py", *files, "--md", str(tmp_path / "t.md"))
+    assert out.returncode == 0, out.stderr
+    # every epoch: tests 0.7 and 0.5; every 5th epoch (rows 4 and 9): 0.8 (val 0.45 > 0.4) and 0.5
+    assert "| sage | 2 (1, 2) | 0.6000 ± 0.1414 | 0.6500 ± 0.2121 | 0.5390 ± 0.0474 |" in out.stdout
+    assert "| sage | 1 | 10 | 1 (0.9000, 0.7000) | 9 (0.4500, 0.8000) | 1.50 | CPU | a.json |" in out.stdout
+    assert (tmp_path / "t.md").read_text() == out.stdout
+
+
+def test_summarize_ddi_seeds_rejects_inconsistent_inputs(tmp_path: Path) -> None:
+    val, test = [0.1] * 4 + [0.2] * 6, [0.3] * 10
+    bad = _ddi_record(tmp_path / "bad.json", "gcn", 3, val, test, run=0.9)
+    out = _run("summarize_ddi_seeds.py", bad)
+    assert "bad.json: seed 3's curve selects test 0.3 at epoch 4, the record says 0.9" in out.stderr
+    one = _ddi_record(tmp_path / "one.json", "gcn", 3, val, test)
+    two = _ddi_record(tmp_path / "two.json", "gcn", 3, val, test)
+    out = _run("summarize_ddi_seeds.py", one, two)
+    assert "gcn: seed listed twice in the inputs ([3, 3])" in out.stderr
