@@ -33,7 +33,7 @@ def _mean_std(values: list[float]) -> str:
 
 
 def load_seeds(paths: list[str]) -> dict[str, list[dict]]:
-    """Per model, one row per seed: seed, epochs, selections, time, memory and the record's source."""
+    """Per model, one row per seed: seed, epochs, both selections, s/epoch, device and the record's file."""
     rows: dict[str, list[dict]] = defaultdict(list)
     for path in paths:
         data = json.loads(Path(path).read_text())
