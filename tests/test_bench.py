@@ -211,6 +211,19 @@ def test_run_command_checkpoints_and_resumes(shared_data: Path, tmp_path: Path,
     assert main(["run", "cora", "gcn", "--resume", "--root", str(shared_data)]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "error: --resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
+    # The same command without --resume refuses before training anything, and the log stays.
+    log = (tmp_path / "log.csv").read_text()
+    assert main([*args, "--log", str(tmp_path / "log.csv")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"error: {tmp_path / 'ckpt' / 'seed_0'} holds the result of a finished run (done.json); pass --resume "
+        f"(resume=True) to continue it, or delete that folder or choose another --checkpoint-dir to start the "
+        f"seed afresh")
+    assert (tmp_path / "log.csv").read_text() == log
+    # Every seed is checked before the first trains: seed 1's checkpoint stops seed 0 from starting.
+    (tmp_path / "ckpt" / "seed_0").rename(tmp_path / "ckpt" / "seed_1")
+    assert main([*args, "--seeds", "2"]) == 2
+    assert "seed_1 holds the result of a finished run" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["seed_1"]
 
 
 def test_train_command_runs_the_ogb_molecule_benchmark(shared_data: Path, tmp_path: Path) -> None:

@@ -227,15 +227,27 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path / "runs", resume=True)
 
 
-def test_without_resume_a_seed_starts_afresh_and_stale_files_go(tmp_path):
-    first = fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path, seed=3)
+def test_without_resume_an_earlier_run_is_refused_not_overwritten(tmp_path):
+    """A forgotten --resume must not delete hours of checkpoints: the run refuses and every file stays."""
     folder = seed_dir(tmp_path, 3)
+    folder.mkdir(parents=True)
     (folder / ".last.pt.abc.tmp").write_bytes(b"left by a killed write")
-    second = fit_with_checkpoints(_trainer(3), _graph(), checkpoint_dir=tmp_path, seed=3)
-    assert len(first.history) == 2 and len(second.history) == 3
-    assert second.history[:2] == first.history
-    assert sorted(p.name for p in folder.iterdir()) == ["best.pt", "done.json", "last.pt"]
-    assert json.loads((folder / "done.json").read_text())["history"] == second.history
+    first = fit_with_checkpoints(_trainer(1), _graph(), checkpoint_dir=tmp_path, seed=3)
+    (folder / "done.json").unlink()  # as if killed after epoch 0: last.pt, no done.json
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(before) == ["best.pt", "last.pt"]  # the killed write's temporary file went
+    with pytest.raises(ConfigError) as err:
+        fit_with_checkpoints(_trainer(3), _graph(), checkpoint_dir=tmp_path, seed=3)
+    assert str(err.value) == (f"{folder} holds the checkpoint of an unfinished run (last.pt); pass --resume "
+                              f"(resume=True) to continue it, or delete that folder or choose another "
+                              f"--checkpoint-dir to start the seed afresh")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    finished = fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path, resume=True, seed=3)
+    assert len(finished.history) == 2 and finished.history[0] == first.history[0]
+    with pytest.raises(ConfigError, match=r"seed_3 holds the result of a finished run \(done.json\); pass --resume"):
+        fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path, seed=3)
+    # Another seed's folder is free: a fresh run there is fine.
+    assert len(fit_with_checkpoints(_trainer(1), _graph(), checkpoint_dir=tmp_path, seed=4).history) == 1
 
 
 # ---------------------------------------------------------------------------- determinism

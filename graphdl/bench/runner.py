@@ -211,7 +211,7 @@ def run_config(
     """
     from graphdl.distributed import is_main_process
     from graphdl.train import Trainer, seed_everything
-    from graphdl.train.resume import fit_with_checkpoints
+    from graphdl.train.resume import fit_with_checkpoints, refuse_to_overwrite, seed_dir
 
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
@@ -220,6 +220,9 @@ def run_config(
         cfg["epochs"] = int(epochs)
     seed_list = _seed_list(seeds)
     _check_keys(family_of(dataset), cfg)
+    if checkpoint_dir is not None and not resume:  # before any seed trains, not when seed k is reached
+        for seed in seed_list:
+            refuse_to_overwrite(seed_dir(checkpoint_dir, seed))
     prepared = _Prepared(dataset, cfg, root)
     name, label = prepared.name, cfg["model"]
     metric_name = prepared.metric().name

@@ -31,7 +31,7 @@ from graphdl.io import atomic_write_json
 from graphdl.train.callbacks import ModelCheckpoint
 from graphdl.train.trainer import FitResult, Trainer
 
-__all__ = ["fit_with_checkpoints", "seed_dir", "latest_checkpoint", "read_done", "DONE_FILE", "LAST_FILE"]
+__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "seed_dir", "latest_checkpoint", "read_done", "DONE_FILE", "LAST_FILE"]
 
 DONE_FILE = "done.json"
 LAST_FILE = "last.pt"
@@ -83,6 +83,19 @@ def _checkpoint_callback(trainer: Trainer) -> ModelCheckpoint:
     raise ConfigError("the trainer has no ModelCheckpoint callback")  # Trainer always adds one
 
 
+def refuse_to_overwrite(folder: str | os.PathLike) -> None:
+    """Raise when a fresh (non-resumed) run would overwrite an earlier run's checkpoint in ``folder``."""
+    folder = Path(folder)
+    if (folder / DONE_FILE).is_file():
+        held = "the result of a finished run (done.json)"
+    elif (folder / LAST_FILE).is_file():
+        held = "the checkpoint of an unfinished run (last.pt)"
+    else:
+        return  # best.pt alone or nothing: no resumable state to lose
+    raise ConfigError(f"{folder} holds {held}; pass --resume (resume=True) to continue it, or delete "
+                      f"that folder or choose another --checkpoint-dir to start the seed afresh")
+
+
 def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                          checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
                          seed: int | str = 0) -> FitResult:
@@ -95,8 +108,10 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
         checkpoint_dir: Root folder; ``None`` just calls ``trainer.fit``.
         resume: Continue from the seed's newest complete checkpoint, or return
             the stored result (and load the best weights) when the seed has
-            finished (``done.json``). Without ``resume`` the seed's old files
-            are removed and training starts afresh.
+            finished (``done.json``). Without ``resume`` a seed folder that
+            already holds a checkpoint or a finished result raises
+            :class:`ConfigError` instead of overwriting it: hours of a long run
+            are not lost to a forgotten ``--resume``.
         seed: Names the subfolder (one per seed of a multi-seed run).
 
     Returns:
@@ -124,13 +139,12 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                 trainer.model.load_state_dict(state["model"])
             return done
         resume_from = latest_checkpoint(folder)
-    elif main:
-        for name in (DONE_FILE, LAST_FILE, BEST_FILE):
-            (folder / name).unlink(missing_ok=True)
+    else:
+        refuse_to_overwrite(folder)
     if _dist.is_distributed():
         import torch.distributed as dist
 
-        dist.barrier()  # rank 0 has cleaned the folder before anyone reads or writes it
+        dist.barrier()  # rank 0 has removed stale temporary files before anyone writes
     result = trainer.fit(data, splits, resume_from=resume_from)
     result.extra.update({"resumed": resume_from is not None, "checkpoint_dir": str(folder)})
     if main:
