@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import csv
 
+from summarize_ddi_seeds import best_epoch  # the selection the seed summary makes (a sibling script)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,10 +31,12 @@ def main() -> None:
         raise SystemExit(f"{args.log}: no {val!r} column (columns: {', '.join(rows[0]) if rows else 'none'})")
     if args.eval_steps < 1:
         raise SystemExit(f"--eval-steps must be >= 1, got {args.eval_steps}")
-    scored = [r for r in rows if (int(r["epoch"]) + 1) % args.eval_steps == 0]
-    if not scored:
-        raise SystemExit(f"{args.log}: no epoch is a multiple of --eval-steps {args.eval_steps} yet")
-    best = max(scored, key=lambda r: float(r[val]))  # max() keeps the first best, as the Trainer does
+    if [int(r["epoch"]) for r in rows] != list(range(len(rows))):
+        raise SystemExit(f"{args.log}: epochs are not 0, 1, 2, ... in order")
+    try:
+        best = rows[best_epoch([float(r[val]) for r in rows], args.eval_steps)]
+    except ValueError:
+        raise SystemExit(f"{args.log}: no epoch is a multiple of --eval-steps {args.eval_steps} yet") from None
     among = "" if args.eval_steps == 1 else f" (among every {args.eval_steps}th epoch)"
     print(f"epochs done: {len(rows)}; best validation epoch{among} {best['epoch']}: "
           f"val {float(best[val]):.4f}, test {float(best[test]):.4f}\n")

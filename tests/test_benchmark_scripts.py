@@ -50,6 +50,19 @@ def test_summarize_epoch_log_rejects_a_bad_eval_step(tmp_path: Path) -> None:
     assert "--eval-steps must be >= 1, got 0" in out.stderr
 
 
+def test_summarize_epoch_log_rejects_missing_epochs(tmp_path: Path) -> None:
+    """The selection indexes rows by epoch: a log with a gap would report the wrong epoch's test value."""
+    log = tmp_path / "run.csv"
+    _write_log(log, [0.1, 0.2, 0.3], [0.3, 0.4, 0.5])
+    rows = log.read_text().splitlines()
+    log.write_text("\n".join([rows[0], rows[1], rows[3]]) + "\n")  # epochs 0 and 2
+    out = _run("summarize_epoch_log.py", str(log))
+    assert out.returncode != 0 and f"{log}: epochs are not 0, 1, 2, ... in order" in out.stderr
+    # NaN validation values (a diverged epoch) are never selected.
+    _write_log(log, [0.1, float("nan"), 0.05], [0.3, 0.9, 0.5])
+    assert "best validation epoch 0: val 0.1000, test 0.3000" in _run("summarize_epoch_log.py", str(log)).stdout
+
+
 @pytest.fixture()
 def compare_module():
     sys.path.insert(0, str(BENCHMARKS))
