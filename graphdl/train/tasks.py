@@ -31,6 +31,7 @@ from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
+from graphdl.models.gnn import hadamard
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
@@ -387,7 +388,7 @@ class LinkTask(Task):
         model = _unwrap(model)
         if hasattr(model, "decode"):
             return model.decode(z, pairs)
-        return (z[pairs[0]] * z[pairs[1]]).sum(dim=-1)
+        return hadamard(z, pairs).sum(dim=-1)
 
     def _embed(self, model: nn.Module) -> Tensor:
         """Node embeddings of the training graph (subclasses may encode it differently)."""
