@@ -173,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-neighbors", type=int, nargs="+", help="neighbour sampling fan-out per layer")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--device")
-    p.add_argument("--checkpoint-dir", help="write a resumable checkpoint here every epoch")
+    p.add_argument("--checkpoint-dir", help="write a resumable checkpoint here every epoch (a folder an "
+                                           "earlier run left is refused unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir")
     p.add_argument("--nproc", type=int, help="processes on this machine (torch.distributed, gloo/NCCL)")
     p.add_argument("--progress", action="store_true")

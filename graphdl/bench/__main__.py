@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--log", default=None, metavar="PATH",
                      help="per-epoch metrics (.csv/.json; <stem>_seed<seed> with several seeds), rewritten each epoch")
     one.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                     help="checkpoint every epoch under DIR/seed_<seed>, so a long run can be continued")
+                     help="checkpoint every epoch under DIR/seed_<seed>, so a long run can be continued "
+                          "(a seed folder an earlier run left is refused unless --resume)")
     one.add_argument("--resume", action="store_true",
                      help="continue from --checkpoint-dir: finished seeds are skipped, a killed one resumes exactly")
     suite = sub.add_parser("suite", help=f"a suite: {', '.join(SUITES)}")

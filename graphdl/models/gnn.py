@@ -29,7 +29,7 @@ from graphdl import validate as _validate
 from graphdl.errors import ConfigError
 from graphdl.models import MODELS
 
-__all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder"]
+__all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard", "pair_dropout"]
 
 JK_MODES = ("last", "cat", "max", "sum")
 
@@ -256,7 +256,7 @@ def hadamard(z: Tensor, pairs: Tensor) -> Tensor:
 
 
 def pair_dropout(h: Tensor, p: float, training: bool) -> Tensor:
-    r"""Dropout of a decoder's hidden rows: :math:`h \cdot m / (1 - p)`, :math:`m_k \sim \mathrm{Bernoulli}(1 - p)`.
+    r"""Dropout of a decoder's hidden rows: :math:`h \cdot m / (1 - p)` with :math:`m \sim \mathrm{Bernoulli}(1 - p)`.
 
     The same distribution as ``F.dropout``. On CPU the mask is drawn as
     ``rand >= p``: torch's CPU ``F.dropout`` draws it with MKL's Bernoulli

@@ -31,7 +31,8 @@ from graphdl.io import atomic_write_json
 from graphdl.train.callbacks import ModelCheckpoint
 from graphdl.train.trainer import FitResult, Trainer
 
-__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "seed_dir", "latest_checkpoint", "read_done", "DONE_FILE", "LAST_FILE"]
+__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "seed_dir", "latest_checkpoint", "read_done",
+           "DONE_FILE", "LAST_FILE"]
 
 DONE_FILE = "done.json"
 LAST_FILE = "last.pt"
