@@ -100,11 +100,12 @@ def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkey
         compare_module._official("official_*.json", from_epoch=1)
 
 
-def _ddi_record(path: Path, model: str, seed: int, val: list[float], test: list[float], run: float | None = None) -> str:
+def _ddi_record(path: Path, model: str, seed: int, val: list[float], test: list[float], run: float | None = None,
+                loss: list[float] | None = None) -> str:
     best = max(range(len(val)), key=lambda e: val[e])
     record = {"dataset": "ogbl-ddi", "model": model, "seeds": [seed], "runs": [test[best] if run is None else run],
               "reference": 0.539, "reference_std": 0.0474, "seconds_per_epoch": 1.5,
-              "curves": {"val": [val], "test": [test]}}
+              "curves": {"val": [val], "test": [test], "train_loss": [loss or [1.0] * len(val)]}}
     path.write_text(json.dumps({"environment": {"cuda": False}, "records": [record]}))
     return str(path)
 
@@ -134,3 +135,17 @@ def test_summarize_ddi_seeds_rejects_inconsistent_inputs(tmp_path: Path) -> None
     two = _ddi_record(tmp_path / "two.json", "gcn", 3, val, test)
     out = _run("summarize_ddi_seeds.py", one, two)
     assert "gcn: seed listed twice in the inputs ([3, 3])" in out.stderr
+
+
+def test_compare_ddi_early_epochs_places_new_seeds_among_earlier_ones(tmp_path: Path) -> None:
+    new = _ddi_record(tmp_path / "new.json", "sage", 1, [0.1, 0.5, 0.3], [0.0] * 3, loss=[0.9, 0.6, 0.4])
+    old = [_ddi_record(tmp_path / f"old{i}.json", "sage", i, [0.2, v, 0.1, 0.9], [0.0] * 4, loss=[1.0, 0.7, l, 0.1])
+           for i, (v, l) in enumerate([(0.4, 0.5), (0.6, 0.3)])]
+    out = _run("compare_ddi_early_epochs.py", "--epoch", "2", "--new", new, *old)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[2:] == [  # epoch 3 of the earlier runs lies past --epoch: not counted
+        "| train loss, epoch 2 | 0.4000 | 0.4000 ± 0.1414 (0.3000 – 0.5000) |",
+        "| val hits@20, epoch 2 | 0.3000 | 0.1000 ± 0.0000 (0.1000 – 0.1000) |",
+        "| best val hits@20, epochs 0-2 | 0.5000 | 0.5000 ± 0.1414 (0.4000 – 0.6000) |"]
+    out = _run("compare_ddi_early_epochs.py", "--epoch", "3", "--new", new, *old)
+    assert out.returncode != 0 and "every curve needs more than 3 epochs" in out.stderr
