@@ -46,7 +46,7 @@ def main() -> None:
     figures = [(f"train loss, epoch {args.epoch}", lambda c: c["train_loss"][args.epoch]),
                (f"val hits@20, epoch {args.epoch}", lambda c: c["val"][args.epoch]),
                (f"best val hits@20, epochs 0-{args.epoch}", lambda c: max(c["val"][:args.epoch + 1]))]
-    print(f"| figure | {len(new)} new seeds | {len(earlier)} earlier seeds |\n|---|---|---|")
+    print(f"| figure | new seeds ({len(new)}) | earlier seeds ({len(earlier)}) |\n|---|---|---|")
     for name, figure in figures:
         print(f"| {name} | {_summary([figure(c) for c in new])} | {_summary([figure(c) for c in earlier])} |")
 
