@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 import torch.nn.functional as F
@@ -24,13 +23,7 @@ import graphdl.datasets as gd
 from graphdl.io import atomic_write
 from graphdl.models.gnn import MLPDecoder, hadamard, pair_dropout
 
-
-def _ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats * 1e3
+from bench_negative_sampling import seconds_per_call  # a sibling script
 
 
 def _example_predictor(decoder: MLPDecoder, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -68,7 +61,7 @@ def main() -> None:
              f"{torch.get_num_threads()} threads, CPU; mean of {args.repeats} calls after one warm-up)", "",
              "| piece | OGB example (ms) | graphdl (ms) | graphdl is faster by |", "|---|---|---|---|"]
     for name, reference, ours in rows:
-        ref_ms, our_ms = _ms(reference, args.repeats), _ms(ours, args.repeats)
+        ref_ms, our_ms = (seconds_per_call(fn, args.repeats) * 1e3 for fn in (reference, ours))
         lines.append(f"| {name} | {ref_ms:.1f} | {our_ms:.1f} | {ref_ms / our_ms:.2f}x |")
     text = "\n".join(lines)
     print(text)

@@ -22,7 +22,8 @@ from graphdl.io import atomic_write
 from graphdl.train.negatives import NegativeSampler
 
 
-def _seconds(fn, repeats: int) -> float:
+def seconds_per_call(fn, repeats: int) -> float:
+    """Mean wall time of ``fn()`` over ``repeats`` calls after one warm-up call."""
     fn()  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
@@ -45,9 +46,9 @@ def main() -> None:
     sampler = NegativeSampler(edge_index, n)
     build = time.perf_counter() - start
     rows = [(f"PyG negative_sampling(method='{m}')",
-             _seconds(lambda m=m: negative_sampling(edge_index, num_nodes=n, num_neg_samples=args.num, method=m),
+             seconds_per_call(lambda m=m: negative_sampling(edge_index, num_nodes=n, num_neg_samples=args.num, method=m),
                       args.repeats)) for m in ("sparse", "dense")]
-    ours = _seconds(lambda: sampler(args.num), args.repeats)
+    ours = seconds_per_call(lambda: sampler(args.num), args.repeats)
     lines = [f"# Negative sampling on ogbl-ddi ({n} nodes, {edge_index.size(1)} directed edges), "
              f"{args.num} negatives per call", "",
              f"`OMP_NUM_THREADS={torch.get_num_threads()} python benchmarks/bench_negative_sampling.py` "

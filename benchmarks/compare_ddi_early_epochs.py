@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
+
+from summarize_ddi_seeds import mean_std  # a sibling script
 
 
 def _curves(path: str) -> list[dict[str, list[float]]]:
@@ -29,9 +30,7 @@ def _curves(path: str) -> list[dict[str, list[float]]]:
 
 def _summary(xs: list[float]) -> str:
     """``mean ± std (min – max)``, or the value alone for one seed."""
-    if len(xs) == 1:
-        return f"{xs[0]:.4f}"
-    return f"{statistics.mean(xs):.4f} ± {statistics.stdev(xs):.4f} ({min(xs):.4f} – {max(xs):.4f})"
+    return mean_std(xs) if len(xs) == 1 else f"{mean_std(xs)} ({min(xs):.4f} – {max(xs):.4f})"
 
 
 def main() -> None:

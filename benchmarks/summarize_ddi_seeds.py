@@ -26,7 +26,8 @@ def best_epoch(val: list[float], eval_steps: int = 1) -> int:
     return max(scored, key=lambda e: val[e])  # max() keeps the first best, as the Trainer does
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
+    """``mean ± std`` (sample std) to 4 places; the value alone for one, ``-`` for none."""
     if len(values) < 2:
         return f"{values[0]:.4f}" if values else "-"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
@@ -65,7 +66,7 @@ def report(rows: dict[str, list[dict]]) -> str:
     for model, seeds in rows.items():
         ref = f"{seeds[0]['reference']:.4f} ± {seeds[0]['reference_std']:.4f}"
         lines.append(f"| {model} | {len(seeds)} ({', '.join(str(r['seed']) for r in seeds)}) "
-                     f"| {_mean_std([r['every'][2] for r in seeds])} | {_mean_std([r['fifth'][2] for r in seeds])} "
+                     f"| {mean_std([r['every'][2] for r in seeds])} | {mean_std([r['fifth'][2] for r in seeds])} "
                      f"| {ref} |")
     lines += ["", "| model | seed | epochs | best epoch (val, test) | every 5th: best epoch (val, test) | s/epoch "
               "| device | record |", "|---|---|---|---|---|---|---|---|"]
