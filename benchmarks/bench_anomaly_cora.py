@@ -46,7 +46,7 @@ from torch_geometric.data import Data
 
 import graphdl
 from graphdl.graphs import chain, grid
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.models import anomaly  # noqa: F401  (registers the detectors, the loss and the task)
 from graphdl.models.outliers import inject_contextual_outliers, inject_outliers
 
@@ -263,8 +263,7 @@ def main() -> None:
                   "contextual outliers (k = 50): the swapped value lies inside the series' range (often near an "
                   "extreme: the farthest of 50 candidates), so the value alone reveals it only in part.", ""]
         lines += table(series, [("step", "time-step level")])
-    with atomic_write(args.out) as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from graphdl.graphs.grid import grid_graph, images_to_nodes
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.layers.grid import GridConv
 
 RESULTS = Path(__file__).parent / "results" / "grid_conv.md"
@@ -132,8 +132,7 @@ def main() -> None:
         "| ratio | message passing (ms) | ratio |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    with atomic_write(RESULTS) as fh:
-        fh.write("\n".join(header + rows) + "\n")
+    atomic_write_text(RESULTS, "\n".join(header + rows) + "\n")
     print(f"wrote {RESULTS}")
 
 

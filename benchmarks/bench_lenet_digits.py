@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.models.lenet import LeNetGrid, digits_graphs, fit_digits, format_summary, stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "lenet_digits.md"
@@ -150,8 +150,7 @@ def main() -> None:
         "",
         format_summary(LeNetGrid().summary()),
     ]
-    with atomic_write(RESULTS) as fh:
-        fh.write("\n".join(lines) + "\n")
+    atomic_write_text(RESULTS, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

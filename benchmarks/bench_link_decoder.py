@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import graphdl.datasets as gd
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.models.gnn import MLPDecoder, hadamard, pair_dropout
 
 from bench_negative_sampling import seconds_per_call  # a sibling script
@@ -65,8 +65,7 @@ def main() -> None:
         lines.append(f"| {name} | {ref_ms:.1f} | {our_ms:.1f} | {ref_ms / our_ms:.2f}x |")
     text = "\n".join(lines)
     print(text)
-    with atomic_write(args.md) as handle:
-        handle.write(text + "\n")
+    atomic_write_text(args.md, text + "\n")
 
 
 if __name__ == "__main__":

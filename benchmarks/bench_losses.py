@@ -274,10 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"Total run time: {time.time() - t_start:.0f} s.", ""]
 
     sys.path.insert(0, str(ROOT))
-    from graphdl.io import atomic_write
+    from graphdl.io import atomic_write_text
 
-    with atomic_write(args.out, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
+    atomic_write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
     if failures:
         print("FAILED CASES:\n" + "\n".join(failures), file=sys.stderr)

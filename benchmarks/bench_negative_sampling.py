@@ -18,7 +18,7 @@ import torch
 from torch_geometric.utils import negative_sampling
 
 import graphdl.datasets as gd
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.train.negatives import NegativeSampler
 
 
@@ -59,8 +59,7 @@ def main() -> None:
               f"graphdl sorts the graph's pair numbers once ({build * 1e3:.0f} ms) when the link task is set up."]
     text = "\n".join(lines)
     print(text)
-    with atomic_write(args.md) as handle:
-        handle.write(text + "\n")
+    atomic_write_text(args.md, text + "\n")
 
 
 if __name__ == "__main__":

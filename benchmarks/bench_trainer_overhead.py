@@ -22,7 +22,7 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.transforms import NormalizeFeatures
 
 import graphdl
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.train import Trainer
 
 
@@ -119,8 +119,7 @@ def main() -> None:
         lines.append(f"| {name} | {med:.2f} | {min(values):.2f} | {med / base:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    with atomic_write(args.out) as handle:
-        handle.write(text)
+    atomic_write_text(args.out, text)
 
 
 if __name__ == "__main__":

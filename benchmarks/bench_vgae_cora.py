@@ -34,7 +34,7 @@ import torch_geometric.transforms as T
 from torch_geometric.data import Data
 
 import graphdl
-from graphdl.io import atomic_write
+from graphdl.io import atomic_write_text
 from graphdl.models import autoencoders  # noqa: F401  (registers gae, vgae, arga and the tasks)
 
 RESULTS = Path(__file__).parent / "results" / "vgae_cora.md"
@@ -142,8 +142,7 @@ def main() -> None:
         for name in names:
             per = ", ".join(f"{r['auc']:.1f}/{r['ap']:.1f}" for r in results[(feat, name)])
             lines.append(f"- {feat} {name}: {per}")
-    with atomic_write(args.out) as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -29,7 +29,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from graphdl.bench.references import reference_for  # noqa: E402
-from graphdl.io import atomic_write  # noqa: E402
+from graphdl.io import atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # case -> (graphdl record files, official-loop files), glob patterns under results/
@@ -122,12 +122,11 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.md:
-        with atomic_write(args.md) as handle:
-            handle.write(f"Command: `python benchmarks/compare_ogb_runs.py --md {args.md}`. graphdl: "
-                         f"`python -m graphdl.bench run DATASET MODEL` (seeds as listed in its JSON files); "
-                         f"official loop: `benchmarks/bench_ogb_reference_runs.py` (the official model and "
-                         f"train/eval loop re-implemented, OGB's encoders and Evaluator); both one thread on "
-                         f"this 2-core machine.\n\n{table}\n")
+        atomic_write_text(args.md, f"Command: `python benchmarks/compare_ogb_runs.py --md {args.md}`. graphdl: "
+                          f"`python -m graphdl.bench run DATASET MODEL` (seeds as listed in its JSON files); "
+                          f"official loop: `benchmarks/bench_ogb_reference_runs.py` (the official model and "
+                          f"train/eval loop re-implemented, OGB's encoders and Evaluator); both one thread on "
+                          f"this 2-core machine.\n\n{table}\n")
 
 
 if __name__ == "__main__":

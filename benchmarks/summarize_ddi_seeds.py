@@ -86,10 +86,9 @@ def main() -> None:
     text = report(load_seeds(args.records))
     print(text)
     if args.md:
-        from graphdl.io import atomic_write
+        from graphdl.io import atomic_write_text
 
-        with atomic_write(args.md) as handle:
-            handle.write(text + "\n")
+        atomic_write_text(args.md, text + "\n")
 
 
 if __name__ == "__main__":

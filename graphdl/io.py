@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_write", "atomic_write_json", "atomic_torch_save"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
 
 
 @contextlib.contextmanager
@@ -43,6 +43,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` (UTF-8) atomically."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:

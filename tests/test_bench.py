@@ -260,3 +260,18 @@ def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: P
     assert record["runs"] == direct["runs"]  # the same seed, the same run
     assert main(["run", "cora", "gcn", "--first-seed", "-1", "--root", str(shared_data)]) == 2
     assert capsys.readouterr().err.strip() == "error: --first-seed must be >= 0, got -1"
+
+
+def test_report_command_merges_result_files(shared_data: Path, tmp_path: Path) -> None:
+    from graphdl.bench.__main__ import main
+
+    runs = [tmp_path / "gcn.json", tmp_path / "gat.json"]
+    for model, path in zip(("gcn", "gat"), runs):
+        assert main(["run", "cora", model, "--seeds", "1", "--epochs", "1", "--root", str(shared_data),
+                     "--json", str(path)]) == 0
+    md, merged = tmp_path / "table.md", tmp_path / "all.json"
+    assert main(["report", *map(str, runs), "--md", str(md), "--note", "Cora, one epoch ±", "--json", str(merged)]) == 0
+    records = [json.loads(p.read_text())["records"][0] for p in runs]
+    assert md.read_text(encoding="utf-8") == "Cora, one epoch ±\n\n" + bench.format_table(records) + "\n"
+    saved = json.loads(merged.read_text())
+    assert saved["sources"] == [str(p) for p in runs] and saved["records"] == records

@@ -14,7 +14,7 @@ from torch_geometric.data import Data
 import graphdl
 import graphdl.io
 from graphdl.errors import ConfigError
-from graphdl.io import atomic_write_json
+from graphdl.io import atomic_write_json, atomic_write_text
 from graphdl.train import EarlyStopping, ModelCheckpoint, Trainer
 from graphdl.train.resume import fit_with_checkpoints, latest_checkpoint, seed_dir
 
@@ -205,6 +205,16 @@ def test_results_json_is_replaced_atomically(tmp_path):
             raise RuntimeError("killed mid-write")
     assert json.loads(path.read_text()) == [{"mean": 0.8}]
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_text_reports_are_written_whole_in_utf8(tmp_path):
+    path = tmp_path / "report.md"
+    atomic_write_text(path, "| seeds | 0.53 ± 0.08 |\n")
+    assert path.read_bytes() == "| seeds | 0.53 ± 0.08 |\n".encode("utf-8")
+    with pytest.raises(TypeError):
+        atomic_write_text(path, None)  # a failed write keeps the old report and leaves no temporary file
+    assert path.read_text(encoding="utf-8") == "| seeds | 0.53 ± 0.08 |\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path):

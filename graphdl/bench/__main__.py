@@ -27,7 +27,7 @@ def _records(paths: list[str]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     from graphdl.bench import SUITES, format_table, run_config, run_suite, save_records
     from graphdl.bench.runner import environment
-    from graphdl.io import atomic_write, atomic_write_json
+    from graphdl.io import atomic_write_json, atomic_write_text
 
     parser = argparse.ArgumentParser(prog="python -m graphdl.bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             table = format_table(records)
             print(table)
             if args.md:
-                with atomic_write(args.md) as handle:
-                    handle.write((args.note.strip() + "\n\n" if args.note.strip() else "") + table + "\n")
+                atomic_write_text(args.md, (args.note.strip() + "\n\n" if args.note.strip() else "") + table + "\n")
             if args.json:
                 atomic_write_json(args.json, {"environment": environment(), "sources": args.files,
                                               "records": records})
