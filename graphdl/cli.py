@@ -6,6 +6,7 @@
     graphdl train --dataset cora --layer gcn --seeds 10 [--root DIR] [--json PATH] ...
     graphdl train --config run.yaml [flags that override the file]
     graphdl bench SUITE [--seeds N] [--epochs N] [--root DIR] [--json PATH]
+    graphdl bench run DATASET MODEL [...] | graphdl bench report FILE... [...]   (= python -m graphdl.bench)
 
 Errors in the input end the command with one line on stderr
 (``graphdl: error: ...``) and exit code 2, never a traceback.
@@ -22,7 +23,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
 from graphdl.distributed import COMMAND_LINE_ENV
@@ -31,6 +32,7 @@ from graphdl.errors import ConfigError, GraphDLError
 __all__ = ["main"]
 
 FAMILIES = ("layers", "losses", "datasets", "models", "tasks")
+BENCH_COMMANDS = ("run", "suite", "report")  # `graphdl bench run ...` is `python -m graphdl.bench run ...`
 
 
 def _registry(family: str):
@@ -131,7 +133,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
+class CommandParser(argparse.ArgumentParser):
     """argparse with graphdl's error format: one ``graphdl: error: ...`` line, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -140,7 +142,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
+    parser = CommandParser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list registered plugins")
@@ -180,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true")
     p.set_defaults(func=cmd_train, config=None)
 
-    p = sub.add_parser("bench", help="run a benchmark suite beside the published numbers")
+    p = sub.add_parser("bench", help="run a benchmark suite beside the published numbers",
+                       epilog="One dataset/model: graphdl bench run DATASET MODEL ...; merge result files: "
+                              "graphdl bench report FILE ... (see graphdl bench run --help)")
     p.add_argument("suite", help="suite name, e.g. quick, planetoid, ogbg-mol, ogbl-ddi")
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
@@ -197,25 +201,19 @@ def _report(message: str) -> int:
     message = " ".join(str(message).split()) or "unknown error"
     error_dir = os.environ.get("GRAPHDL_ERROR_DIR")
     if error_dir:  # a child of graphdl.distributed.launch: the parent prints it once
-        from graphdl.io import atomic_write
+        from graphdl.io import atomic_write_text
 
-        with atomic_write(Path(error_dir) / f"rank{os.environ.get('RANK', '0')}.txt", "w", encoding="utf-8") as f:
-            f.write(message)
+        atomic_write_text(Path(error_dir) / f"rank{os.environ.get('RANK', '0')}.txt", message)
     else:
         print(f"graphdl: error: {message}", file=sys.stderr)
     return 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run_command(command: Callable[[], int]) -> int:
+    """Run a parsed command: bad input (a GraphDLError or an unusable path) ends it with one
+    ``graphdl: error:`` line and exit code 2, never a traceback; Ctrl-C exits with 130."""
     try:
-        args = parser.parse_args(argv)
-        args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(
-            ["graphdl", *(sys.argv[1:] if argv is None else argv)])  # the launcher's children: the user's
-    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return args.func(args)
+        return command()
     except GraphDLError as exc:
         return _report(str(exc))
     except OSError as exc:  # unreadable or unwritable paths given by the user
@@ -224,6 +222,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphdl: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) > 1 and argv[0] == "bench" and argv[1] in BENCH_COMMANDS:
+        from graphdl.bench.__main__ import main as bench_main
+
+        return bench_main(argv[1:], prog="graphdl bench")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        # the launcher's children record the user's command line, not their own
+        args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(["graphdl", *argv])
+    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    return run_command(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -259,19 +259,41 @@ def test_run_command_splits_seeds_with_first_seed(shared_data: Path, tmp_path: P
     direct = bench.run_config("cora", "gcn", seeds=[3], epochs=2, root=shared_data)
     assert record["runs"] == direct["runs"]  # the same seed, the same run
     assert main(["run", "cora", "gcn", "--first-seed", "-1", "--root", str(shared_data)]) == 2
-    assert capsys.readouterr().err.strip() == "error: --first-seed must be >= 0, got -1"
+    assert capsys.readouterr().err.strip() == "graphdl: error: --first-seed must be >= 0, got -1"
 
 
 def test_report_command_merges_result_files(shared_data: Path, tmp_path: Path) -> None:
     from graphdl.bench.__main__ import main
 
+    from graphdl.cli import main as graphdl_main
+
     runs = [tmp_path / "gcn.json", tmp_path / "gat.json"]
-    for model, path in zip(("gcn", "gat"), runs):
-        assert main(["run", "cora", model, "--seeds", "1", "--epochs", "1", "--root", str(shared_data),
-                     "--json", str(path)]) == 0
+    argv = ["run", "cora", "gcn", "--seeds", "1", "--epochs", "1", "--root", str(shared_data), "--json", str(runs[0])]
+    assert main(argv) == 0
+    assert graphdl_main(["bench", *argv[:2], "gat", *argv[3:-1], str(runs[1])]) == 0  # the same command under graphdl
+    assert json.loads(runs[1].read_text())["command"] == "graphdl bench " + " ".join([*argv[:2], "gat", *argv[3:-1],
+                                                                                       str(runs[1])])
     md, merged = tmp_path / "table.md", tmp_path / "all.json"
     assert main(["report", *map(str, runs), "--md", str(md), "--note", "Cora, one epoch ±", "--json", str(merged)]) == 0
     records = [json.loads(p.read_text())["records"][0] for p in runs]
     assert md.read_text(encoding="utf-8") == "Cora, one epoch ±\n\n" + bench.format_table(records) + "\n"
     saved = json.loads(merged.read_text())
     assert saved["sources"] == [str(p) for p in runs] and saved["records"] == records
+
+
+def test_report_refuses_files_that_are_not_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphdl.bench.__main__ import main
+
+    cases = {"notes.json": ("not json", " is not JSON (Expecting value: line 1 column 1 (char 0)); pass files "
+                                        "written by --json of graphdl bench or graphdl train"),
+             "partial.json": ('{"records": [{"dataset": "cora", "model": "gcn", "mean": 0.8}]}',
+                              ": record 0 has no metric, higher_is_better, std, seconds_per_epoch; it is not a "
+                              "result record (pass files written by --json of graphdl bench or graphdl train)"),
+             "numbers.json": ("[1, 2]", ": record 0 has no dataset, model; it is not a result record")}
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        assert main(["report", str(path), "--md", str(tmp_path / "t.md")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"graphdl: error: {path}{message}") and err.count("\n") == 1, err
+    assert not (tmp_path / "t.md").exists()

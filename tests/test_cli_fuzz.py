@@ -150,6 +150,14 @@ def test_config_loader_raises_config_error_only(files):
     ([], "the following arguments are required: command"),
     (["list", "layer"], "invalid choice: 'layer'"),
     (["bench"], "the following arguments are required: suite"),
+    (["bench", "run"], "the following arguments are required: dataset, model (see graphdl bench run --help)"),
+    (["bench", "run", "cora", "gcn", "--set", "hidden_channels"], "--set 'hidden_channels': expected KEY=JSON"),
+    (["bench", "run", "cora", "gcn", "--set", "norm=batch"],
+     "--set 'norm=batch': the value 'batch' is not JSON; numbers and true/false go as they are, a string needs "
+     "quotes: norm='\"batch\"'"),
+    (["bench", "run", "cora", "gcn", "--first-seed", "-2"], "--first-seed must be >= 0, got -2"),
+    (["bench", "report", "/no/such/result.json"], "No such file or directory: /no/such/result.json"),
+    (["bench", "report", __file__], "is not JSON"),
     (["train", "--config", "/no/such/config.yaml"], "does not exist"),
 ])
 def test_malformed_arguments_are_one_clean_error(argv, match, capsys):

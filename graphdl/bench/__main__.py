@@ -1,9 +1,11 @@
-"""``python -m graphdl.bench``: run one configuration or a suite, or merge result files.
+"""``python -m graphdl.bench`` (or ``graphdl bench``): run one configuration or a suite, or merge result files.
 
     python -m graphdl.bench run ogbg-molbbbp gcn --seeds 3 --epochs 100 --root ../shared/data --json r.json
     python -m graphdl.bench run ogbl-ddi sage --epochs 200 --checkpoint-dir ckpt --resume   # continue a long run
     python -m graphdl.bench suite quick --root ../shared/data --json quick.json
     python -m graphdl.bench report r1.json r2.json --md table.md --json all.json --png curves.png
+
+Bad input ends the command with one ``graphdl: error: ...`` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,25 +13,59 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from graphdl.errors import ConfigError, GraphDLError
+from graphdl.errors import ConfigError
+
+# what a record needs to be tabled: every record names its case; a finished one ("status" ok) has its figures
+_CASE_KEYS = ("dataset", "model")
+_RESULT_KEYS = ("metric", "higher_is_better", "mean", "std", "seconds_per_epoch")
 
 
-def _records(paths: list[str]) -> list[dict]:
+def _records(paths: Sequence[str]) -> list[dict]:
+    """The records of ``--json`` files of ``graphdl bench``/``graphdl train`` (or of single records)."""
     out = []
     for path in paths:
-        data = json.loads(Path(path).read_text())
-        out += data["records"] if isinstance(data, dict) and "records" in data else [data]
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not JSON ({exc}); pass files written by --json of graphdl bench "
+                              "or graphdl train") from None
+        records = data["records"] if isinstance(data, dict) and "records" in data else [data]
+        for i, record in enumerate(records if isinstance(records, list) else [records]):
+            needed = _CASE_KEYS + (_RESULT_KEYS if isinstance(record, dict) and record.get("status", "ok") == "ok"
+                                   else ())
+            missing = [k for k in needed if not isinstance(record, dict) or k not in record]
+            if missing:
+                raise ConfigError(f"{path}: record {i} has no {', '.join(missing)}; it is not a result record "
+                                  "(pass files written by --json of graphdl bench or graphdl train)")
+            out.append(record)
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from graphdl.bench import SUITES, format_table, run_config, run_suite, save_records
-    from graphdl.bench.runner import environment
-    from graphdl.io import atomic_write_json, atomic_write_text
+def _overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=JSON ...`` as a dict."""
+    cfg: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not key or not eq:
+            raise ConfigError(f"--set {item!r}: expected KEY=JSON, e.g. hidden_channels=32 or "
+                              "eval_splits='[\"val\",\"test\"]'")
+        try:
+            cfg[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(f"--set {item!r}: the value {value!r} is not JSON; numbers and true/false go as "
+                              f"they are, a string needs quotes: {key}='\"{value}\"'") from None
+    return cfg
 
-    parser = argparse.ArgumentParser(prog="python -m graphdl.bench", description=__doc__.splitlines()[0])
+
+def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentParser:
+    from graphdl.bench import SUITES
+    from graphdl.cli import CommandParser
+
+    parser = CommandParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run", help="one dataset/model over seeds")
     one.add_argument("dataset")
@@ -61,45 +97,54 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--json", default=None)
     report.add_argument("--png", default=None)
     report.add_argument("--note", default="", help="markdown text written above the table in --md")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "run":
-            cfg: dict = {"model": args.model}
-            for item in args.set:
-                key, _, value = item.partition("=")
-                cfg[key] = json.loads(value)
-            if args.first_seed < 0:
-                raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
-            seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
-            if args.resume and not args.checkpoint_dir:
-                raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
-            record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
-                                progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
-                                resume=args.resume)
-            print(format_table([record]))
-            save_records(args.json, [record], args.png,
-                         command=" ".join(["python -m graphdl.bench", *(sys.argv[1:] if argv is None else argv)]))
-        elif args.command == "suite":
-            run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
-                      plot_path=args.png, progress=args.progress, select=args.select)
-        else:
-            records = _records(args.files)
-            table = format_table(records)
-            print(table)
-            if args.md:
-                atomic_write_text(args.md, (args.note.strip() + "\n\n" if args.note.strip() else "") + table + "\n")
-            if args.json:
-                atomic_write_json(args.json, {"environment": environment(), "sources": args.files,
-                                              "records": records})
-            if args.png:
-                from graphdl.bench.plot import plot_curves
+    return parser
 
-                plot_curves(records, args.png, title="graphdl benchmarks")
-    except GraphDLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+def _execute(args: argparse.Namespace, command_line: str) -> int:
+    from graphdl.bench import format_table, run_config, run_suite, save_records
+    from graphdl.bench.runner import environment
+    from graphdl.io import atomic_write_json, atomic_write_text
+
+    if args.command == "run":
+        cfg = {"model": args.model, **_overrides(args.set)}
+        if args.first_seed < 0:
+            raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
+        seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
+        if args.resume and not args.checkpoint_dir:
+            raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
+        record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
+                            progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
+                            resume=args.resume)
+        print(format_table([record]))
+        save_records(args.json, [record], args.png, command=command_line)
+    elif args.command == "suite":
+        run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
+                  plot_path=args.png, progress=args.progress, select=args.select)
+    else:
+        records = _records(args.files)
+        table = format_table(records)
+        print(table)
+        if args.md:
+            atomic_write_text(args.md, (args.note.strip() + "\n\n" if args.note.strip() else "") + table + "\n")
+        if args.json:
+            atomic_write_json(args.json, {"environment": environment(), "sources": args.files, "records": records})
+        if args.png:
+            from graphdl.bench.plot import plot_curves
+
+            plot_curves(records, args.png, title="graphdl benchmarks")
     return 0
 
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m graphdl.bench") -> int:
+    """Run the command in ``argv``; ``prog`` is how the user called it (recorded in ``--json``)."""
+    from graphdl.cli import run_command
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser(prog).parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    return run_command(lambda: _execute(args, " ".join([prog, *argv])))
 
 if __name__ == "__main__":
     sys.exit(main())
