@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--root", default=None)
     p.add_argument("--json", default=None)
-    p.add_argument("--plot", default=None, help="PNG of the learning curves")
+    p.add_argument("--plot", "--png", dest="plot", default=None, help="PNG of the learning curves")
     p.add_argument("--progress", action="store_true")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -274,7 +274,9 @@ def test_report_command_merges_result_files(shared_data: Path, tmp_path: Path) -
     assert json.loads(runs[1].read_text())["command"] == "graphdl bench " + " ".join([*argv[:2], "gat", *argv[3:-1],
                                                                                        str(runs[1])])
     md, merged = tmp_path / "table.md", tmp_path / "all.json"
-    assert main(["report", *map(str, runs), "--md", str(md), "--note", "Cora, one epoch ±", "--json", str(merged)]) == 0
+    assert main(["report", *map(str, runs), "--md", str(md), "--note", "Cora, one epoch ±", "--json", str(merged),
+                 "--plot", str(tmp_path / "curves.png")]) == 0  # --plot as in `graphdl bench SUITE`, or --png
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = [json.loads(p.read_text())["records"][0] for p in runs]
     assert md.read_text(encoding="utf-8") == "Cora, one epoch ±\n\n" + bench.format_table(records) + "\n"
     saved = json.loads(merged.read_text())

@@ -89,13 +89,13 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
         p.add_argument("--epochs", type=int, default=None)
         p.add_argument("--root", default=None)
         p.add_argument("--json", default=None)
-        p.add_argument("--png", default=None)
+        p.add_argument("--png", "--plot", dest="png", default=None, help="PNG of the learning curves")
         p.add_argument("--progress", action="store_true")
     report = sub.add_parser("report", help="merge result files into one table, JSON and plot")
     report.add_argument("files", nargs="+")
     report.add_argument("--md", default=None)
     report.add_argument("--json", default=None)
-    report.add_argument("--png", default=None)
+    report.add_argument("--png", "--plot", dest="png", default=None, help="PNG of the learning curves")
     report.add_argument("--note", default="", help="markdown text written above the table in --md")
     return parser
 
