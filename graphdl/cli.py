@@ -224,19 +224,26 @@ def run_command(command: Callable[[], int]) -> int:
         return 130
 
 
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace | int:
+    """Parse ``argv``; ``--help`` (0) or a usage error (2, already printed on one line) comes back as
+    the exit code instead of a raised SystemExit."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) > 1 and argv[0] == "bench" and argv[1] in BENCH_COMMANDS:
         from graphdl.bench.__main__ import main as bench_main
 
         return bench_main(argv[1:], prog="graphdl bench")
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        # the launcher's children record the user's command line, not their own
-        args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(["graphdl", *argv])
-    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_arguments(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    # the launcher's children record the user's command line, not their own
+    args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(["graphdl", *argv])
     return run_command(lambda: args.func(args))
 
 

@@ -137,14 +137,14 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m graphdl.bench") -> int:
     """Run the command in ``argv``; ``prog`` is how the user called it (recorded in ``--json``)."""
-    from graphdl.cli import run_command
+    from graphdl.cli import parse_arguments, run_command
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        args = build_parser(prog).parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error, already printed on one line (2)
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parse_arguments(build_parser(prog), argv)
+    if isinstance(args, int):
+        return args
     return run_command(lambda: _execute(args, " ".join([prog, *argv])))
+
 
 if __name__ == "__main__":
     sys.exit(main())
