@@ -95,13 +95,27 @@ def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
 
 
 def test_missing_dataset_is_recorded_and_the_suite_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphdl.bench.runner as runner
+
     monkeypatch.setenv("GRAPHDL_OFFLINE", "1")
-    records = bench.run_suite("planetoid", seeds=1, epochs=1, root=tmp_path, select="citeseer/gcn",
+    calls: list[str] = []
+    real_run_config = runner.run_config
+    monkeypatch.setattr(runner, "run_config", lambda dataset, *a, **k: calls.append(dataset) or
+                        real_run_config(dataset, *a, **k))
+    records = bench.run_suite("planetoid", seeds=1, epochs=1, root=tmp_path, select="citeseer/*",
                               json_path=tmp_path / "p.json", log=lambda _: None)
-    assert len(records) == 1 and records[0]["status"].startswith("error: DataError")
-    assert records[0]["reference"] == 0.703
+    assert calls == ["citeseer"]  # the second model does not try the missing files again
+    assert [r["model"] for r in records] == ["gcn", "gat"]
+    assert records[0]["status"] == records[1]["status"]
+    assert records[0]["status"].startswith("error: DataError: dataset 'citeseer': 8 file(s) missing")
+    assert [r["reference"] for r in records] == [0.703, 0.725]
     assert json.loads((tmp_path / "p.json").read_text())["records"][0]["status"].startswith("error")
     assert not (tmp_path / "p.png").exists()  # nothing finished, nothing to plot
+    # the table keeps its rows short; the reason is written once, below it
+    table = bench.format_table(records).splitlines()
+    assert table[2].startswith("| citeseer | gcn | - | not run [1] | - | 0.7030 |")
+    assert table[3].startswith("| citeseer | gat | - | not run [1] | - | 0.7250 ± 0.0070 |")
+    assert table[4:] == ["", "[1] " + records[0]["status"]]
 
 
 def test_pair_loss_is_the_ogb_examples_loss() -> None:

@@ -315,13 +315,21 @@ def _runs_text(r: dict[str, Any]) -> str:
 
 
 def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> str:
-    """A results table: ours (mean ± std over seeds) beside the reference and its source."""
+    """A results table: ours (mean ± std over seeds) beside the reference and its source.
+
+    A record that did not run shows ``not run [k]`` in its row; the reason (its ``status``) is
+    written once below the table as note ``k``, shared by the records with the same reason.
+    """
     head = ["dataset", "model", "metric", "graphdl (mean ± std)", "seeds x epochs", "reference",
             "reference source", "s/epoch"]
     rows = []
+    notes: list[str] = []
     for r in records:
         if r.get("status", "ok") != "ok":
-            rows.append([r["dataset"], r["model"], r.get("metric") or "-", f"not run: {r['status']}", "-",
+            if r["status"] not in notes:
+                notes.append(r["status"])
+            rows.append([r["dataset"], r["model"], r.get("metric") or "-",
+                         f"not run [{notes.index(r['status']) + 1}]", "-",
                          _fmt(r.get("reference"), r.get("reference_std")), r.get("reference_source") or "-", "-"])
             continue
         arrow = "↑" if r["higher_is_better"] else "↓"
@@ -331,10 +339,14 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
-        return "\n".join(lines)
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows])
+    else:
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    if notes:
+        lines.append("")
+        lines += [f"[{k}] {note}" for k, note in enumerate(notes, 1)]
+    return "\n".join(lines)
 
 
 def save_records(json_path: str | Path | None, records: Sequence[dict[str, Any]], plot_path: str | Path | None = None,
@@ -409,6 +421,7 @@ def run_suite(
     meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
+    failed: dict[str, DataError] = {}  # dataset -> why it could not be loaded (tried once per suite)
     for entry in entries:
         n_seeds = seeds if seeds is not None else entry.seeds
         n_epochs = epochs if epochs is not None else entry.epochs
@@ -416,6 +429,8 @@ def run_suite(
             log(f"[{name}] {entry.key}: {n_seeds} seed(s), "
                 f"{n_epochs if n_epochs is not None else 'default'} epochs")
         try:
+            if entry.dataset in failed:
+                raise failed[entry.dataset]
             record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
                                 progress=progress, verbose=verbose, device=device, log=log)
         except DataError as exc:  # missing or corrupt files: record it and go on
@@ -426,7 +441,9 @@ def run_suite(
                           reference_source=ref.source if ref else None,
                           status=f"error: {type(exc).__name__}: {exc}")
             if verbose:
-                log(f"  skipped {entry.key}: {exc}")
+                log(f"  skipped {entry.key}: " + ("its data failed to load above" if entry.dataset in failed
+                                                  else str(exc)))
+            failed[entry.dataset] = exc
         records.append(record)
         meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
         _write(json_file, None, name, records, meta)
