@@ -102,6 +102,10 @@ class OGBSpec:
         """OGB's folder name: ``ogbg-molbace`` -> ``ogbg_molbace``."""
         return "_".join(self.name.split("-"))
 
+    def flag(self, key: str) -> bool:
+        """A yes/no column of the meta: ``"is hetero"``, ``"has_node_attr"``, ``"binary"`` ..."""
+        return _flag(self.meta, key)
+
     @property
     def release_file(self) -> str:
         """The release note OGB checks before loading (``RELEASE_v1.txt``)."""

@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark suite beside the published numbers",
                        epilog="One dataset/model: graphdl bench run DATASET MODEL ...; merge result files: "
                               "graphdl bench report FILE ... (see graphdl bench run --help)")
-    p.add_argument("suite", help="suite name, e.g. quick, planetoid, ogbg-mol, ogbl-ddi")
+    p.add_argument("suite", help="suite name: quick, planetoid, ogbg-mol, ogbl-ddi or ogbn-arxiv")
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--root", default=None)

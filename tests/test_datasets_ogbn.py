@@ -150,3 +150,132 @@ def test_tiny_ogbn_errors(tmp_path: Path, tiny_spec) -> None:
         register_ogb_dataset("ogbn-tiny2", "node", {"eval metric": "acc", "task type": "x"})
     with pytest.raises(ValidationError, match="meta_dict is set by graphdl"):
         datasets.load(NAME, root=tmp_path, meta_dict={})
+
+
+# ---------------------------------------------------------------------------- the benchmark runner on ogbn
+def _official_arxiv_model(kind: str, in_channels: int, out_channels: int) -> torch.nn.Module:
+    """The model of OGB's examples/nodeproppred/arxiv/gnn.py (3 layers, 256 hidden, batch norm)."""
+    from torch_geometric.nn import GCNConv, SAGEConv
+
+    class Official(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            conv = (lambda i, o: GCNConv(i, o, cached=True)) if kind == "gcn" else SAGEConv
+            self.convs = torch.nn.ModuleList([conv(in_channels, 256), conv(256, 256), conv(256, out_channels)])
+            self.bns = torch.nn.ModuleList([torch.nn.BatchNorm1d(256), torch.nn.BatchNorm1d(256)])
+
+        def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+            for conv, bn in zip(self.convs[:-1], self.bns):
+                x = torch.nn.functional.dropout(bn(conv(x, edge_index)).relu(), 0.5, self.training)
+            return self.convs[-1](x, edge_index).log_softmax(dim=-1)
+
+    return Official()
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_ogbn_config_is_the_official_arxiv_model(kind: str) -> None:
+    from graphdl.bench.suites import TRAIN_KEYS, default_config
+    from graphdl.models.gnn import GNN
+
+    cfg = default_config("ogbn-arxiv", kind)
+    assert {k: cfg[k] for k in ("num_layers", "hidden_channels", "dropout", "norm", "lr", "epochs")} == \
+        {"num_layers": 3, "hidden_channels": 256, "dropout": 0.5, "norm": "batch", "lr": 0.01, "epochs": 500}
+    model = GNN(in_channels=128, out_channels=40, **{k: v for k, v in cfg.items() if k not in TRAIN_KEYS})
+    count = sum(p.numel() for p in model.parameters())
+    assert count == sum(p.numel() for p in _official_arxiv_model(kind, 128, 40).parameters())
+    if kind == "sage":
+        assert count == 218_664  # the leaderboard's #Params for GraphSAGE on ogbn-arxiv
+    products = default_config("ogbn-products", kind)
+    assert (products["norm"], products["epochs"], products["to_undirected"]) == (None, 300, False)
+
+
+@pytest.mark.parametrize("kind", ["gcn", "sage"])
+def test_ogbn_runner_follows_the_official_arxiv_loop(tmp_path: Path, kind: str) -> None:
+    """Same initial weights and RNG state: graphdl's runner and the official example's loop (one
+    full-batch Adam step on train, then accuracy of every split with the official Evaluator) give the
+    same losses and accuracies epoch after epoch. The edges are written one way only, so the
+    runner's to_undirected has to do what the example's ``adj_t.to_symmetric()`` does."""
+    from ogb.nodeproppred import PygNodePropPredDataset
+    from torch_geometric.utils import to_undirected
+
+    from graphdl import bench, seed_everything
+    from graphdl.bench.suites import TRAIN_KEYS, default_config
+    from graphdl.models.gnn import GNN
+
+    name = "ogbn-tinydir"
+    spec = register_ogb_dataset(name, "node", {**META, "add_inverse_edge": False}, override=True)
+    try:
+        _write_tiny(tmp_path / "ogb" / "ogbn_tinydir")
+        epochs, seed = 5, 3
+        record = bench.run_config(name, kind, seeds=[seed], epochs=epochs, root=tmp_path, verbose=False,
+                                  device="cpu")
+
+        reference_dir = tmp_path / "reference" / "ogbn_tinydir"
+        _write_tiny(reference_dir)
+        with trusted_dataset_files():
+            dataset = PygNodePropPredDataset(name, meta_dict=_official_meta(reference_dir, spec))
+        data = dataset[0]
+        assert data.edge_index.size(1) == NUM_NODES + 2  # one direction only, as written
+        edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
+        split, evaluator = dataset.get_idx_split(), datasets.evaluator(name)
+        cfg = default_config(name, kind)
+        model = _official_arxiv_model(kind, NUM_FEATURES, NUM_CLASSES)  # built first: its init draws numbers
+        seed_everything(seed)  # what the runner does before building the model
+        ours = GNN(in_channels=NUM_FEATURES, out_channels=NUM_CLASSES,
+                   **{k: v for k, v in cfg.items() if k not in TRAIN_KEYS})
+        # the same tensors under the official module names (convs.i.*, bns.i.*; PyG's BatchNorm
+        # wraps torch's as .module)
+        state = {k.replace("norms.", "bns.").replace(".module.", "."): v for k, v in ours.state_dict().items()}
+        model.load_state_dict(state)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+        losses, accs = [], {"train": [], "val": [], "test": []}
+        for _ in range(epochs):
+            model.train()
+            optimizer.zero_grad()
+            loss = torch.nn.functional.nll_loss(model(data.x, edge_index)[split["train"]],
+                                                data.y.squeeze(1)[split["train"]])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            model.eval()
+            with torch.no_grad():
+                pred = model(data.x, edge_index).argmax(dim=-1, keepdim=True)
+            for ours_key, key in (("train", "train"), ("val", "valid"), ("test", "test")):
+                idx = split[key]
+                accs[ours_key].append(evaluator.eval({"y_true": data.y[idx], "y_pred": pred[idx]})["acc"])
+        assert record["curves"]["train_loss"][0] == pytest.approx(losses, abs=1e-5)
+        for key in accs:
+            assert record["curves"][key][0] == pytest.approx(accs[key]), key
+        best = int(np.argmax(accs["val"]))  # the first epoch reaching the best validation accuracy
+        assert record["best_epochs"] == [best] and record["runs"] == [pytest.approx(accs["test"][best])]
+        assert record["metric"] == "acc" and record["config"]["to_undirected"] is True
+    finally:
+        datasets.unregister(name)
+
+
+def test_ogbn_datasets_without_a_configuration_are_refused_before_loading(tmp_path: Path) -> None:
+    from graphdl import bench
+    from graphdl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(
+            "no benchmark configuration for ogbn-proteins: it is binary classification over 112 tasks, not one "
+            "multiclass label. The runner's ogbn configurations")):
+        bench.run_config("ogbn-proteins", root=tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(
+            "no benchmark configuration for ogbn-mag: it is heterogeneous (several node and edge types).")):
+        bench.run_config("ogbn-mag", "sage", root=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing was downloaded or copied
+
+
+def test_graphdl_train_runs_an_ogbn_dataset(tmp_path: Path, tiny_spec, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from graphdl.cli import main
+
+    _write_tiny(tmp_path / "ogb" / "ogbn_tiny")
+    out = tmp_path / "run.json"
+    assert main(["train", "--dataset", NAME, "--layer", "sage", "--epochs", "2", "--seeds", "2",
+                 "--root", str(tmp_path), "--json", str(out)]) == 0
+    record = json.loads(out.read_text())["records"][0]
+    assert (record["dataset"], record["model"], record["metric"], record["seeds"]) == (NAME, "sage", "acc", [0, 1])
+    assert record["config"]["norm"] == "batch" and len(record["curves"]["val"][0]) == 2

@@ -38,6 +38,9 @@ _KIPF = "Kipf & Welling, ICLR 2017, Table 2 (GCN, public split)"
 _GAT = "Velickovic et al., ICLR 2018, Table 2 (GAT, public split, 100 runs)"
 _ANCHOR_OGB = "official OGB example main_pyg.py on this machine (ANCHORS.md)"
 _OGB_LB = "OGB leaderboard (ogbl-ddi), 10 runs, official example examples/linkproppred/ddi/gnn.py"
+_OGB_ARXIV = "OGB leaderboard (ogbn-arxiv), 10 runs, official example examples/nodeproppred/arxiv/gnn.py"
+_OGB_PRODUCTS = ("OGB leaderboard (ogbn-products, full batch), 10 runs, official example "
+                 "examples/nodeproppred/products/gnn.py")
 
 #: (dataset, model) -> reference results, best-known source first.
 REFERENCES: dict[tuple[str, str], tuple[Reference, ...]] = {
@@ -55,6 +58,10 @@ REFERENCES: dict[tuple[str, str], tuple[Reference, ...]] = {
     ("ogbg-molesol", "gin-virtual"): (Reference(1.0252, 0.0397, _ANCHOR_OGB, "ANCHORS.md", runs=2, epochs=100),),
     ("ogbl-ddi", "sage"): (Reference(0.5390, 0.0474, _OGB_LB, "OGB leaderboard", runs=10, epochs=200),),
     ("ogbl-ddi", "gcn"): (Reference(0.3707, 0.0507, _OGB_LB, "OGB leaderboard", runs=10, epochs=200),),
+    ("ogbn-arxiv", "gcn"): (Reference(0.7174, 0.0029, _OGB_ARXIV, "OGB leaderboard", runs=10, epochs=500),),
+    ("ogbn-arxiv", "sage"): (Reference(0.7149, 0.0027, _OGB_ARXIV, "OGB leaderboard", runs=10, epochs=500),),
+    ("ogbn-products", "gcn"): (Reference(0.7564, 0.0021, _OGB_PRODUCTS, "OGB leaderboard", runs=10, epochs=300),),
+    ("ogbn-products", "sage"): (Reference(0.7850, 0.0014, _OGB_PRODUCTS, "OGB leaderboard", runs=10, epochs=300),),
 }
 
 #: Per-epoch wall time of the official OGB example on this machine (ANCHORS.md),

@@ -85,11 +85,11 @@ class _Prepared:
         self.name = datasets.entry(dataset).name
         self.cfg = cfg
         self.info = datasets.info(self.name)
-        kwargs: dict[str, Any] = {}
-        if self.family == "planetoid" and cfg.get("normalize_features"):
-            from torch_geometric.transforms import NormalizeFeatures
+        from torch_geometric import transforms
 
-            kwargs["transform"] = NormalizeFeatures()
+        steps = [transforms.NormalizeFeatures()] if cfg.get("normalize_features") else []
+        steps += [transforms.ToUndirected()] if cfg.get("to_undirected") else []
+        kwargs: dict[str, Any] = {"transform": transforms.Compose(steps)} if steps else {}
         self.dataset = datasets.load(self.name, root, **kwargs)
         self.splits = datasets.split_indices(self.dataset)
         self.model_kwargs = {k: v for k, v in cfg.items() if k not in TRAIN_KEYS}
@@ -110,12 +110,11 @@ class _Prepared:
     def build(self) -> tuple[nn.Module, Any, nn.Module, Any]:
         """(model, task, loss, optimizer) for one seed."""
         cfg, kw = self.cfg, dict(self.model_kwargs)
-        if self.family == "planetoid":
+        if self.family in ("planetoid", "ogbn"):
             from graphdl.models.gnn import GNN
             from graphdl.train import NodeTask
 
-            ds = self.dataset
-            model = GNN(in_channels=ds.num_features, out_channels=ds.num_classes, **kw)
+            model = GNN(in_channels=self.dataset.num_features, out_channels=self.dataset.num_classes, **kw)
             return model, NodeTask(metric=self.metric()), nn.CrossEntropyLoss(), "adam"
         if self.family == "ogbg-mol":
             from graphdl.models.ogb_mol import ogb_mol
@@ -182,7 +181,8 @@ def run_config(
     """Train one configuration over seeds; return its record.
 
     Args:
-        dataset: ``cora``, ``citeseer``, ``pubmed``, an ``ogbg-mol*`` dataset or ``ogbl-ddi``.
+        dataset: ``cora``, ``citeseer``, ``pubmed``, an ``ogbg-mol*`` dataset, ``ogbl-ddi``
+            or a single-label ``ogbn-*`` dataset (``ogbn-arxiv``, ``ogbn-products``).
         model_cfg: A model label (``"gat"``, ``"gin-virtual"``), or a dict of
             overrides (``{"layer": "gin", "virtual_node": True, "hidden_channels": 32}``),
             or ``None``: the dataset's default. OGB molecule datasets default to

@@ -23,6 +23,14 @@ Configurations (the published or official ones):
 * ogbl-ddi ``sage`` and ``gcn``: the official ``examples/linkproppred/ddi/gnn.py``
   defaults (2 layers, 256 hidden, dropout 0.5, predictor with 2 layers, lr
   0.005, batch 64 * 1024, 200 epochs, learned node embedding).
+* OGB node property prediction ``gcn`` and ``sage`` (full batch): the official
+  ``examples/nodeproppred/arxiv/gnn.py`` defaults for ogbn-arxiv and any other
+  single-label ``ogbn-*`` dataset with node features (3 layers, 256 hidden,
+  batch norm, dropout 0.5, Adam lr 0.01, 500 epochs, edges made undirected as
+  its ``adj_t.to_symmetric()`` does); ogbn-products takes
+  ``examples/nodeproppred/products/gnn.py``'s (no batch norm, 300 epochs, its
+  graph is already undirected). ogbn-proteins (112 binary tasks, no node
+  features) and ogbn-mag (heterogeneous) have no configuration here.
 """
 
 from __future__ import annotations
@@ -37,8 +45,8 @@ from graphdl.registry import normalize
 __all__ = ["SUITES", "SuiteRun", "TRAIN_KEYS", "family_of", "default_config", "suite_runs", "resolve_suite"]
 
 #: Keys of a configuration that configure training, not the model.
-TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "grad_clip",
-              "eval_splits", "eval_batch_size", "loss", "loss_kwargs")
+TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "to_undirected",
+              "grad_clip", "eval_splits", "eval_batch_size", "loss", "loss_kwargs")
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 
@@ -70,9 +78,21 @@ _OGBL_BASE: dict[str, Any] = {
     "decoder_dropout": 0.5, "lr": 0.005, "batch_size": 64 * 1024, "epochs": 200, "grad_clip": 1.0,
 }
 
+_OGBN: dict[str, dict[str, Any]] = {
+    "gcn": {"model": "gcn", "layer": "gcn", "layer_kwargs": {"cached": True}},
+    "sage": {"model": "sage", "layer": "sage"},
+}
+_OGBN_BASE: dict[str, Any] = {  # examples/nodeproppred/arxiv/gnn.py
+    "hidden_channels": 256, "num_layers": 3, "dropout": 0.5, "norm": "batch", "lr": 0.01, "epochs": 500,
+    "to_undirected": True,
+}
+_OGBN_DATASET: dict[str, dict[str, Any]] = {  # examples/nodeproppred/products/gnn.py
+    "ogbn-products": {"norm": None, "epochs": 300, "to_undirected": False},
+}
+
 
 def family_of(dataset: str) -> str:
-    """``"planetoid"``, ``"ogbg-mol"`` or ``"ogbl"`` for a dataset name graphdl can benchmark."""
+    """``"planetoid"``, ``"ogbg-mol"``, ``"ogbl"`` or ``"ogbn"`` for a dataset name graphdl can benchmark."""
     key = dataset.lower()
     if key in PLANETOID:
         return "planetoid"
@@ -80,10 +100,38 @@ def family_of(dataset: str) -> str:
         return "ogbg-mol"
     if key == "ogbl-ddi":
         return "ogbl"
+    if key.startswith("ogbn-"):
+        _check_node_dataset(key)
+        return "ogbn"
     raise ConfigError(
         f"no benchmark configuration for dataset {dataset!r}: the runner knows the Planetoid graphs "
-        f"({', '.join(PLANETOID)}), the OGB molecule datasets (ogbg-mol*) and ogbl-ddi. Train other "
-        f"datasets with graphdl.Trainer directly.")
+        f"({', '.join(PLANETOID)}), the OGB molecule datasets (ogbg-mol*), ogbl-ddi and the single-label "
+        f"OGB node datasets (ogbn-arxiv, ogbn-products, ogbn-papers100M). Train other datasets with "
+        f"graphdl.Trainer directly.")
+
+
+def _check_node_dataset(name: str) -> None:
+    """The ogbn configurations train one softmax over node features on a homogeneous graph:
+    refuse, before any download, an OGB node dataset that is not of that kind."""
+    from graphdl import datasets
+    from graphdl.datasets.ogb import OGBSpec
+
+    spec = datasets.entry(name).obj
+    if not isinstance(spec, OGBSpec):  # a plugin's own loader: nothing to check before loading
+        return
+    why = None
+    if spec.flag("is hetero"):
+        why = "is heterogeneous (several node and edge types)"
+    elif "multiclass" not in spec.meta.get("task type", "") or spec.num_tasks() != 1:
+        why = (f"is {spec.meta.get('task type', '?')} over {spec.num_tasks()} tasks, "
+               f"not one multiclass label")
+    elif not spec.flag("has_node_attr"):
+        why = "has no node features"
+    if why:
+        raise ConfigError(
+            f"no benchmark configuration for {name}: it {why}. The runner's ogbn configurations (the official "
+            f"arxiv/products examples) train one multiclass label from node features on a homogeneous graph. "
+            f"Train {name} with graphdl.Trainer and a model of your own.")
 
 
 def _ogb_mol_config(label: str) -> dict[str, Any]:
@@ -96,7 +144,7 @@ def _ogb_mol_config(label: str) -> dict[str, Any]:
 
 def _known_models(family: str) -> tuple[str, ...]:
     return {"planetoid": tuple(_PLANETOID), "ogbg-mol": ("gcn", "gcn-virtual", "gin", "gin-virtual"),
-            "ogbl": tuple(_OGBL_DDI)}[family]
+            "ogbl": tuple(_OGBL_DDI), "ogbn": tuple(_OGBN)}[family]
 
 
 def _label_of(family: str, cfg: dict[str, Any]) -> str:
@@ -106,18 +154,19 @@ def _label_of(family: str, cfg: dict[str, Any]) -> str:
     if family == "ogbg-mol":
         virtual = bool(cfg.get("virtual_node", family == "ogbg-mol" and not layer))
         return f"{layer or 'gin'}{'-virtual' if virtual else ''}"
-    return layer or {"planetoid": "gcn", "ogbl": "sage"}[family]
+    return layer or {"planetoid": "gcn", "ogbl": "sage", "ogbn": "gcn"}[family]
 
 
 def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> dict[str, Any]:
     """The full configuration of ``model`` on ``dataset``, overrides applied.
 
     Args:
-        dataset: ``cora``/``citeseer``/``pubmed``, an ``ogbg-mol*`` name or ``ogbl-ddi``.
+        dataset: ``cora``/``citeseer``/``pubmed``, an ``ogbg-mol*`` name, ``ogbl-ddi`` or a
+            single-label ``ogbn-*`` name.
         model: A model label (``"gat"``, ``"gin-virtual"``, ``"sage"``), or a
             dict of overrides that may name it by ``model`` or by ``layer``
             (with ``virtual_node`` for OGB molecules); ``None`` for the
-            dataset's default (GCN, GIN with virtual node, GraphSAGE).
+            dataset's default (GCN, GIN with virtual node, GraphSAGE, GCN).
 
     Layers outside the known configurations are allowed when given by
     ``layer``: they start from the family's defaults (for example
@@ -133,6 +182,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
             base = copy.deepcopy(_PLANETOID[label])
         elif family == "ogbg-mol":
             base = _ogb_mol_config(label)
+        elif family == "ogbn":
+            base = {**_ogbn_base(dataset), **copy.deepcopy(_OGBN[label])}
         else:
             base = {**copy.deepcopy(_OGBL_BASE), **copy.deepcopy(_OGBL_DDI[label])}
     elif "layer" in overrides:
@@ -140,6 +191,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
             base = {**copy.deepcopy(_PLANETOID["gcn"]), "decay_first_layer_only": False}
         elif family == "ogbg-mol":
             base = {**_OGB_MOL_BASE, "virtual_node": False}
+        elif family == "ogbn":
+            base = _ogbn_base(dataset)
         else:
             base = copy.deepcopy(_OGBL_BASE)
         base["model"] = label
@@ -151,6 +204,10 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     base.update(overrides)
     base["model"] = label
     return base
+
+
+def _ogbn_base(dataset: str) -> dict[str, Any]:
+    return {**copy.deepcopy(_OGBN_BASE), **copy.deepcopy(_OGBN_DATASET.get(dataset.lower(), {}))}
 
 
 @dataclass(frozen=True)
@@ -187,6 +244,11 @@ _SUITES: dict[str, tuple[str, tuple[SuiteRun, ...]]] = {
     "ogbl-ddi": (
         "GraphSAGE and GCN on ogbl-ddi in the OGB leaderboard configuration (Hits@20), 10 seeds, 200 epochs",
         (SuiteRun("ogbl-ddi", "sage", 10), SuiteRun("ogbl-ddi", "gcn", 10)),
+    ),
+    "ogbn-arxiv": (
+        "GCN and GraphSAGE on ogbn-arxiv in the OGB leaderboard configuration (full batch, accuracy), "
+        "10 seeds, 500 epochs",
+        (SuiteRun("ogbn-arxiv", "gcn", 10), SuiteRun("ogbn-arxiv", "sage", 10)),
     ),
 }
 

@@ -99,10 +99,12 @@ METRIC_NAMES = (*_BUILTIN, "hits@K")
 
 
 def _ogb_metric(name: str) -> Metric:
-    """The official OGB evaluator of dataset ``name``, as a Metric."""
+    """The official OGB evaluator of dataset ``name`` (one registered with
+    :func:`graphdl.datasets.register_ogb_dataset` too), as a Metric."""
+    from graphdl import datasets
+
     level = {"ogbg": "graphproppred", "ogbl": "linkproppred", "ogbn": "nodeproppred"}[name[:4]]
-    module = __import__(f"ogb.{level}", fromlist=["Evaluator"])
-    evaluator = module.Evaluator(name)
+    evaluator = datasets.evaluator(name)
     metric = evaluator.eval_metric
     higher = metric not in ("rmse", "mae")
 
