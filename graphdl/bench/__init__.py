@@ -6,8 +6,10 @@
 >>> record = bench.run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True}, seeds=3, epochs=100)
 
 Suites: ``quick`` (Cora GCN/GAT over 10 seeds, a short OGB run), ``planetoid``,
-``ogbg-mol`` (OGB's GCN/GIN +- virtual node, official example configuration)
-and ``ogbl-ddi`` (GraphSAGE/GCN, leaderboard configuration). Reference numbers
+``ogbg-mol`` (OGB's GCN/GIN +- virtual node, official example configuration),
+``ogbl-ddi`` and ``ogbn-arxiv`` (GraphSAGE/GCN, leaderboard configurations).
+:func:`run_config` also takes ``ogbn-products`` and other single-label ogbn
+datasets. Reference numbers
 and their sources are in :mod:`graphdl.bench.references`.
 """
 
