@@ -153,27 +153,9 @@ def test_tiny_ogbn_errors(tmp_path: Path, tiny_spec) -> None:
 
 
 # ---------------------------------------------------------------------------- the benchmark runner on ogbn
-def _official_arxiv_model(kind: str, in_channels: int, out_channels: int) -> torch.nn.Module:
-    """The model of OGB's examples/nodeproppred/arxiv/gnn.py (3 layers, 256 hidden, batch norm)."""
-    from torch_geometric.nn import GCNConv, SAGEConv
-
-    class Official(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            conv = (lambda i, o: GCNConv(i, o, cached=True)) if kind == "gcn" else SAGEConv
-            self.convs = torch.nn.ModuleList([conv(in_channels, 256), conv(256, 256), conv(256, out_channels)])
-            self.bns = torch.nn.ModuleList([torch.nn.BatchNorm1d(256), torch.nn.BatchNorm1d(256)])
-
-        def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-            for conv, bn in zip(self.convs[:-1], self.bns):
-                x = torch.nn.functional.dropout(bn(conv(x, edge_index)).relu(), 0.5, self.training)
-            return self.convs[-1](x, edge_index).log_softmax(dim=-1)
-
-    return Official()
-
-
 @pytest.mark.parametrize("kind", ["gcn", "sage"])
 def test_ogbn_config_is_the_official_arxiv_model(kind: str) -> None:
+    from graphdl.bench.ogbn_reference import ReferenceNodeGNN
     from graphdl.bench.suites import TRAIN_KEYS, default_config
     from graphdl.models.gnn import GNN
 
@@ -182,7 +164,7 @@ def test_ogbn_config_is_the_official_arxiv_model(kind: str) -> None:
         {"num_layers": 3, "hidden_channels": 256, "dropout": 0.5, "norm": "batch", "lr": 0.01, "epochs": 500}
     model = GNN(in_channels=128, out_channels=40, **{k: v for k, v in cfg.items() if k not in TRAIN_KEYS})
     count = sum(p.numel() for p in model.parameters())
-    assert count == sum(p.numel() for p in _official_arxiv_model(kind, 128, 40).parameters())
+    assert count == sum(p.numel() for p in ReferenceNodeGNN(kind, 128, 40).parameters())
     if kind == "sage":
         assert count == 218_664  # the leaderboard's #Params for GraphSAGE on ogbn-arxiv
     products = default_config("ogbn-products", kind)
@@ -199,6 +181,7 @@ def test_ogbn_runner_follows_the_official_arxiv_loop(tmp_path: Path, kind: str) 
     from torch_geometric.utils import to_undirected
 
     from graphdl import bench, seed_everything
+    from graphdl.bench.ogbn_reference import ReferenceNodeGNN, reference_node_epoch
     from graphdl.bench.suites import TRAIN_KEYS, default_config
     from graphdl.models.gnn import GNN
 
@@ -219,30 +202,21 @@ def test_ogbn_runner_follows_the_official_arxiv_loop(tmp_path: Path, kind: str) 
         edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
         split, evaluator = dataset.get_idx_split(), datasets.evaluator(name)
         cfg = default_config(name, kind)
-        model = _official_arxiv_model(kind, NUM_FEATURES, NUM_CLASSES)  # built first: its init draws numbers
+        model = ReferenceNodeGNN(kind, NUM_FEATURES, NUM_CLASSES)  # built first: its init draws numbers
         seed_everything(seed)  # what the runner does before building the model
         ours = GNN(in_channels=NUM_FEATURES, out_channels=NUM_CLASSES,
                    **{k: v for k, v in cfg.items() if k not in TRAIN_KEYS})
-        # the same tensors under the official module names (convs.i.*, bns.i.*; PyG's BatchNorm
+        # the same tensors under the example's module names (convs.i.*, bns.i.*; PyG's BatchNorm
         # wraps torch's as .module)
         state = {k.replace("norms.", "bns.").replace(".module.", "."): v for k, v in ours.state_dict().items()}
         model.load_state_dict(state)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
         losses, accs = [], {"train": [], "val": [], "test": []}
         for _ in range(epochs):
-            model.train()
-            optimizer.zero_grad()
-            loss = torch.nn.functional.nll_loss(model(data.x, edge_index)[split["train"]],
-                                                data.y.squeeze(1)[split["train"]])
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            model.eval()
-            with torch.no_grad():
-                pred = model(data.x, edge_index).argmax(dim=-1, keepdim=True)
-            for ours_key, key in (("train", "train"), ("val", "valid"), ("test", "test")):
-                idx = split[key]
-                accs[ours_key].append(evaluator.eval({"y_true": data.y[idx], "y_pred": pred[idx]})["acc"])
+            loss, epoch_accs = reference_node_epoch(model, data, edge_index, split, optimizer, evaluator)
+            losses.append(loss)
+            for key, part in (("train", "train"), ("val", "valid"), ("test", "test")):
+                accs[key].append(epoch_accs[part])
         assert record["curves"]["train_loss"][0] == pytest.approx(losses, abs=1e-5)
         for key in accs:
             assert record["curves"][key][0] == pytest.approx(accs[key]), key
@@ -267,7 +241,7 @@ def test_ogbn_datasets_without_a_configuration_are_refused_before_loading(tmp_pa
     assert list(tmp_path.iterdir()) == []  # nothing was downloaded or copied
 
 
-def test_graphdl_train_runs_an_ogbn_dataset(tmp_path: Path, tiny_spec, capsys: pytest.CaptureFixture[str]) -> None:
+def test_graphdl_train_runs_an_ogbn_dataset(tmp_path: Path, tiny_spec) -> None:
     import json
 
     from graphdl.cli import main
