@@ -78,10 +78,10 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
 class _Prepared:
     """The dataset, splits, metric and per-seed builders of one configuration."""
 
-    def __init__(self, dataset: str, cfg: dict[str, Any], root: Any) -> None:
+    def __init__(self, dataset: str, family: str, cfg: dict[str, Any], root: Any) -> None:
         from graphdl import datasets
 
-        self.family = family_of(dataset)
+        self.family = family
         self.name = datasets.entry(dataset).name
         self.cfg = cfg
         self.info = datasets.info(self.name)
@@ -219,11 +219,12 @@ def run_config(
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         cfg["epochs"] = int(epochs)
     seed_list = _seed_list(seeds)
-    _check_keys(family_of(dataset), cfg)
+    family = family_of(dataset)
+    _check_keys(family, cfg)
     if checkpoint_dir is not None and not resume:  # before any seed trains, not when seed k is reached
         for seed in seed_list:
             refuse_to_overwrite(seed_dir(checkpoint_dir, seed))
-    prepared = _Prepared(dataset, cfg, root)
+    prepared = _Prepared(dataset, family, cfg, root)
     name, label = prepared.name, cfg["model"]
     metric_name = prepared.metric().name
     higher = prepared.metric().higher_is_better
