@@ -66,13 +66,6 @@ _PLANETOID: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Per-dataset changes to a Planetoid configuration, as published.
-_PLANETOID_DATASET: dict[tuple[str, str], dict[str, Any]] = {
-    # Velickovic et al. 2018, sec. 3.3: PubMed's small training set needs K = 8 output heads,
-    # L2 regularisation 0.001 and learning rate 0.01.
-    ("pubmed", "gat"): {"lr": 0.01, "weight_decay": 1e-3, "last_layer_kwargs": {"heads": 8, "concat": False}},
-}
-
 _OGB_MOL_BASE: dict[str, Any] = {
     "hidden_channels": 300, "num_layers": 5, "dropout": 0.5, "jk": "last", "pool": "mean",
     "batch_size": 32, "lr": 1e-3, "epochs": 100,
@@ -95,8 +88,15 @@ _OGBN_BASE: dict[str, Any] = {  # examples/nodeproppred/arxiv/gnn.py
     "hidden_channels": 256, "num_layers": 3, "dropout": 0.5, "norm": "batch", "lr": 0.01, "epochs": 500,
     "to_undirected": True,
 }
-_OGBN_DATASET: dict[str, dict[str, Any]] = {  # examples/nodeproppred/products/gnn.py
-    "ogbn-products": {"norm": None, "epochs": 300, "to_undirected": False},
+
+#: Published per-dataset changes to a family's configuration: (dataset, model label) -> changes;
+#: the label ``None`` changes every model of that dataset.
+_DATASET_CHANGES: dict[tuple[str, str | None], dict[str, Any]] = {
+    # Velickovic et al. 2018, sec. 3.3: PubMed's small training set needs K = 8 output heads,
+    # L2 regularisation 0.001 and learning rate 0.01.
+    ("pubmed", "gat"): {"lr": 0.01, "weight_decay": 1e-3, "last_layer_kwargs": {"heads": 8, "concat": False}},
+    # examples/nodeproppred/products/gnn.py
+    ("ogbn-products", None): {"norm": None, "epochs": 300, "to_undirected": False},
 }
 
 
@@ -188,12 +188,11 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     known = _known_models(family)
     if label in known:
         if family == "planetoid":
-            base = {**copy.deepcopy(_PLANETOID[label]),
-                    **copy.deepcopy(_PLANETOID_DATASET.get((dataset.lower(), label), {}))}
+            base = copy.deepcopy(_PLANETOID[label])
         elif family == "ogbg-mol":
             base = _ogb_mol_config(label)
         elif family == "ogbn":
-            base = {**_ogbn_base(dataset), **copy.deepcopy(_OGBN[label])}
+            base = {**copy.deepcopy(_OGBN_BASE), **copy.deepcopy(_OGBN[label])}
         else:
             base = {**copy.deepcopy(_OGBL_BASE), **copy.deepcopy(_OGBL_DDI[label])}
     elif "layer" in overrides:
@@ -202,22 +201,20 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         elif family == "ogbg-mol":
             base = {**_OGB_MOL_BASE, "virtual_node": False}
         elif family == "ogbn":
-            base = _ogbn_base(dataset)
+            base = copy.deepcopy(_OGBN_BASE)
         else:
             base = copy.deepcopy(_OGBL_BASE)
         base["model"] = label
     else:
         raise ConfigError(f"unknown model {label!r} for {dataset}.{did_you_mean(label, known)} "
                           f"Known: {', '.join(known)}; or give a registered layer as {{'layer': name}}.")
+    for key in ((dataset.lower(), None), (dataset.lower(), label)):
+        base.update(copy.deepcopy(_DATASET_CHANGES.get(key, {})))
     if family == "ogbg-mol" and "layer" in overrides and "model" not in overrides:
         overrides["model"] = label
     base.update(overrides)
     base["model"] = label
     return base
-
-
-def _ogbn_base(dataset: str) -> dict[str, Any]:
-    return {**copy.deepcopy(_OGBN_BASE), **copy.deepcopy(_OGBN_DATASET.get(dataset.lower(), {}))}
 
 
 @dataclass(frozen=True)
