@@ -62,7 +62,7 @@ from graphdl.losses.base import Loss, check_number, check_tensor
 from graphdl.models import MODELS
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
-from graphdl.train.tasks import TASKS, Task, model_inputs
+from graphdl.train.tasks import TASKS, Task, model_inputs, to_device
 
 __all__ = [
     "AEOutput",
@@ -434,7 +434,7 @@ class AnomalyTask(Task):
             raise ValidationError(f"outlier labels have {labels.numel()} entries but the graph has "
                                   f"{data.num_nodes} nodes")
         self.device = torch.device(device)
-        self.data = data.to(self.device)
+        self.data = to_device(data, self.device)
         self.labels = labels.to(self.device)
         batch = self.data.batch if "batch" in self.data else None
         self.s = adjacency_rows(self.data.edge_index, self.data.num_nodes, batch)

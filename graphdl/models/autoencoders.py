@@ -57,7 +57,7 @@ from graphdl.errors import ConfigError, ValidationError
 from graphdl.models import MODELS
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric, resolve_metric
-from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs
+from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs, to_device
 
 __all__ = [
     "MAX_LOGSTD",
@@ -482,7 +482,7 @@ class ReconstructionTask(Task):
         if self.pos["train"].numel() == 0:
             raise ValidationError("the training split holds no positive edges")
         check_graph(splits[0])
-        self.data = splits[0].to(self.device)  # message passing over the training edges only
+        self.data = to_device(splits[0], self.device)  # message passing over the training edges only
 
     def split_names(self) -> Sequence[str]:
         return ("val", "test")

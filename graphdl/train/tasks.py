@@ -20,6 +20,7 @@ and ``batch_size=b*W`` trains on. Other tasks train every rank on all the data
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,7 +37,7 @@ from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
-__all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split"]
+__all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -50,6 +51,16 @@ def canonical_split(name: str) -> str:
 
 _INPUT_FIELDS = ("edge_weight", "edge_attr", "batch", "n_id")
 _signature_cache: dict[type, tuple[str, ...]] = {}
+
+
+def to_device(data: Data, device: torch.device) -> Data:
+    """``data`` with its tensors on ``device``, leaving the caller's object where it was.
+
+    PyG's ``Data.to`` moves the tensors of the object it is called on (and returns it), so a task
+    that called it directly would leave a user's graph on the GPU after ``fit``. A shallow copy
+    shares every tensor already on ``device``; only the moved ones are new.
+    """
+    return copy.copy(data).to(device)
 
 
 def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
@@ -237,7 +248,7 @@ class NodeTask(Task):
             raise ValidationError(f"data.y has {data.y.size(0)} rows but the graph has {n} nodes; "
                                   f"the node task needs one target per node")
         self._graph = data
-        self.data = data.to(self.device)
+        self.data = to_device(data, self.device)
         y = self.data.y
         self.y = y.view(-1) if y.dim() > 1 and y.size(-1) == 1 and not y.is_floating_point() else y
         self._loader = None
@@ -367,7 +378,7 @@ class LinkTask(Task):
             raise ValidationError("the link task needs splits: OGB's get_edge_split() dict or the "
                                   "(train, val, test) graphs of torch_geometric.transforms.RandomLinkSplit")
         check_graph(data)
-        self.data = data.to(self.device)
+        self.data = to_device(data, self.device)
         self.pos = {k: v.to(self.device) for k, v in self.pos.items()}
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
         if "train" not in self.pos:

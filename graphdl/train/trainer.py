@@ -480,7 +480,7 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, data: Any = None, splits: Any = None) -> Tensor:
-        """Model outputs (eval mode) on ``data``, or on the data last fitted."""
+        """Model outputs (eval mode) on ``data``, or on the data last fitted, on the trainer's device."""
         if data is not None:
             self.task.setup(data, splits, self.device)
             self._data = data
