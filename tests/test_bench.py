@@ -159,14 +159,14 @@ def _small_ddi(n: int = 40) -> tuple[Any, dict]:
     return data, splits
 
 
-def _ddi_trainer(num_nodes: int, epochs: int) -> Any:
+def _ddi_trainer(num_nodes: int, epochs: int, device: str | None = None) -> Any:
     from graphdl.train import Trainer, seed_everything
 
     seed_everything(0)  # initialisation, dropout and negative sampling draw from torch's RNG
     model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=num_nodes, hidden_channels=16, num_layers=2,
                        decoder="mlp", decoder_layers=2, decoder_dropout=0.5)
     return Trainer(model, loss=PairBCELoss(), task=OGBLinkTask(metric="ogbl-ddi", batch_size=64), epochs=epochs,
-                   progress=False, optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005))
+                   progress=False, optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005), device=device)
 
 
 def test_ogb_link_pieces_train_on_a_small_graph() -> None:
@@ -181,24 +181,25 @@ def test_ogb_link_pieces_train_on_a_small_graph() -> None:
     assert set(result.best) >= {"train_hits@20", "val_hits@20", "test_hits@20"}
     assert task.eval_train.size(1) == valid.size(1)
     dense = OGBLinkTask(metric="ogbl-ddi", sparse_adj=False)  # edge_index instead of the sparse adjacency
-    dense.setup(data, splits)
+    dense.setup(data, splits, trainer.device)
     model.eval()
     torch.testing.assert_close(task.predict(model), dense.predict(model), rtol=1e-5, atol=1e-5)
     torch.manual_seed(12345)  # the example's eval_train sample
-    torch.testing.assert_close(task.eval_train, train[:, torch.randperm(train.size(1))[:valid.size(1)]])
+    torch.testing.assert_close(task.eval_train.cpu(), train[:, torch.randperm(train.size(1))[:valid.size(1)]])
 
 
 def test_ogb_link_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path: Path) -> None:
-    """The ogbl-ddi protocol (3.5 h a seed here) is run in pieces: the resumed run is the same run."""
+    """The ogbl-ddi protocol (3.5 h a seed here) is run in pieces: the resumed run is the same run
+    (bit for bit on the CPU; CUDA's scatter adds in a varying order, docs/determinism.md)."""
     from graphdl.train.resume import fit_with_checkpoints, seed_dir
 
     data, splits = _small_ddi()
-    full_trainer = _ddi_trainer(data.num_nodes, epochs=4)
+    full_trainer = _ddi_trainer(data.num_nodes, epochs=4, device="cpu")
     full = fit_with_checkpoints(full_trainer, data, splits, checkpoint_dir=tmp_path / "full", seed=0)
-    fit_with_checkpoints(_ddi_trainer(data.num_nodes, epochs=2), data, splits, checkpoint_dir=tmp_path / "part",
+    fit_with_checkpoints(_ddi_trainer(data.num_nodes, epochs=2, device="cpu"), data, splits, checkpoint_dir=tmp_path / "part",
                          seed=0)
     (seed_dir(tmp_path / "part", 0) / "done.json").unlink()  # as if killed after epoch 1
-    resumed_trainer = _ddi_trainer(data.num_nodes, epochs=4)
+    resumed_trainer = _ddi_trainer(data.num_nodes, epochs=4, device="cpu")
     resumed = fit_with_checkpoints(resumed_trainer, data, splits, checkpoint_dir=tmp_path / "part", resume=True,
                                    seed=0)
     assert resumed.extra["resumed"] and len(full.history) == 4
@@ -246,7 +247,8 @@ def test_train_command_runs_the_ogb_molecule_benchmark(shared_data: Path, tmp_pa
     from graphdl.cli import main
 
     argv = ["train", "--dataset", "ogbg-molbbbp", "--layer", "gin", "--virtual-node", "--seeds", "1", "--epochs",
-            "1", "--hidden", "8", "--num-layers", "2", "--root", str(shared_data), "--json", str(tmp_path / "r.json")]
+            "1", "--hidden", "8", "--num-layers", "2", "--root", str(shared_data), "--json", str(tmp_path / "r.json"),
+            "--device", "cpu"]  # two runs compared bit for bit: CPU kernels
     assert main(argv) == 0
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["command"] == "graphdl " + " ".join(argv)
@@ -255,7 +257,7 @@ def test_train_command_runs_the_ogb_molecule_benchmark(shared_data: Path, tmp_pa
     assert {k: record["config"][k] for k in ("batch_size", "lr", "dropout", "jk", "pool")} == {
         "batch_size": 32, "lr": 1e-3, "dropout": 0.5, "jk": "last", "pool": "mean"}  # the official example's
     direct = bench.run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True, "hidden_channels": 8,
-                                               "num_layers": 2}, seeds=1, epochs=1, root=shared_data)
+                                               "num_layers": 2}, seeds=1, epochs=1, root=shared_data, device="cpu")
     assert record["runs"] == direct["runs"]
 
 

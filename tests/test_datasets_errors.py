@@ -26,7 +26,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 
 def _writable_copy(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> Path:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*skip) if skip else None)
+    """The official files of ``src`` (never a ``processed`` folder a writable mirror may hold)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("processed", *skip))
     for path in [dst, *dst.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
     return dst

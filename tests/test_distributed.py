@@ -9,6 +9,7 @@ the per-rank gradients is the single process's gradient, up to rounding.
 """
 
 import json
+import os
 
 import pytest
 import torch
@@ -200,7 +201,8 @@ def test_graphdl_train_nproc_2_runs_two_processes_and_rank_0_reports(tmp_path, m
     from graphdl.cli import main
 
     (tmp_path / "sitecustomize.py").write_text(FAKE_RUNNER)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the children load the fake runner at start-up
+    # the children load the fake runner at start-up (and still find what the parent's PYTHONPATH held)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     namespace = {}
     exec(compile(FAKE_RUNNER, "fake_runner", "exec"), namespace)  # noqa: S102 - the same runner, here
     monkeypatch.setattr(graphdl.bench, "run_config", namespace["run_config"])
@@ -208,7 +210,7 @@ def test_graphdl_train_nproc_2_runs_two_processes_and_rank_0_reports(tmp_path, m
     single = namespace["run_config"]("cora", {"layer": "sage"}, seeds=1, epochs=2, checkpoint_dir=ckpt)
     capfd.readouterr()
     argv = ["train", "--nproc", "2", "--dataset", "cora", "--layer", "sage", "--seeds", "2", "--epochs", "2",
-            "--checkpoint-dir", str(ckpt), "--resume", "--json", str(tmp_path / "out.json")]
+            "--device", "cpu", "--checkpoint-dir", str(ckpt), "--resume", "--json", str(tmp_path / "out.json")]
     assert main(argv) == 0
     out, err = capfd.readouterr()
     assert out.count("rank done") == 2 and out.count("main=True") == 1, out + err

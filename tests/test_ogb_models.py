@@ -97,7 +97,7 @@ def test_trainer_follows_the_official_training_loop(layer: str, virtual: bool) -
     load_reference_into(ours, official)
     epochs = 4
     trainer = Trainer(ours, loss=torch.nn.BCEWithLogitsLoss(), task=GraphTask(metric="rocauc", batch_size=16),
-                      lr=1e-3, epochs=epochs, eval_splits=["val", "test"], progress=False,
+                      lr=1e-3, epochs=epochs, eval_splits=["val", "test"], progress=False, device="cpu",
                       callbacks=[ModelCheckpoint(restore_best=False)])
     torch.manual_seed(5)
     trainer.fit(graphs, splits)

@@ -136,8 +136,8 @@ def _model(seed=0):
                                  num_layers=2, dropout=0.5)
 
 
-def _trainer(epochs, callbacks=(), **kw):
-    return Trainer(_model(), "cross_entropy", "node", epochs=epochs, seed=1, progress=False, device="cpu",
+def _trainer(epochs, callbacks=(), device="cpu", **kw):
+    return Trainer(_model(), "cross_entropy", "node", epochs=epochs, seed=1, progress=False, device=device,
                    task_kwargs={"num_neighbors": [3, 2], "batch_size": 16}, callbacks=list(callbacks), **kw)
 
 
@@ -261,7 +261,9 @@ def test_without_resume_an_earlier_run_is_refused_not_overwritten(tmp_path):
 
 
 # ---------------------------------------------------------------------------- determinism
-def test_deterministic_runs_give_bit_identical_metrics_and_weights(monkeypatch):
+# deterministic=True is the documented way to bit-identical reruns on a GPU too (docs/determinism.md)
+@pytest.mark.parametrize("device", ["cpu", *(["cuda"] if torch.cuda.is_available() else [])])
+def test_deterministic_runs_give_bit_identical_metrics_and_weights(monkeypatch, device):
     from torch_geometric.datasets import FakeDataset
 
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
@@ -274,14 +276,14 @@ def test_deterministic_runs_give_bit_identical_metrics_and_weights(monkeypatch):
         model = graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=16,
                                       out_channels=2, num_layers=2, dropout=0.3)
         trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"batch_size": 4, "metric": "rocauc"},
-                          epochs=3, seed=2, progress=False, device="cpu", deterministic=True)
+                          epochs=3, seed=2, progress=False, device=device, deterministic=True)
         assert not torch.are_deterministic_algorithms_enabled()
         result = trainer.fit(dataset, splits)
         assert not torch.are_deterministic_algorithms_enabled()  # the process-wide flag is restored
         return result.history, [p.detach().clone() for p in model.parameters()]
 
     def node_run():
-        trainer = _trainer(3, deterministic=True)
+        trainer = _trainer(3, device=device, deterministic=True)
         return trainer.fit(_graph()).history, [p.detach().clone() for p in trainer.model.parameters()]
 
     for run in (graph_run, node_run):

@@ -40,7 +40,7 @@ def test_trainer_matches_a_hand_written_pyg_loop_exactly(cora):
     ours, ref = PlainGCN(), None
     ref = copy.deepcopy(ours)
     trainer = Trainer(ours, "cross_entropy", "node", lr=0.01, weight_decay=5e-4, epochs=5, seed=3,
-                      progress=False, callbacks=[ModelCheckpoint(restore_best=False)])
+                      progress=False, device="cpu", callbacks=[ModelCheckpoint(restore_best=False)])
     result = trainer.fit(cora)
 
     torch.manual_seed(3)
