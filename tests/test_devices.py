@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch_geometric.data import Data
+from torch_geometric.datasets import FakeDataset
 from torch_geometric.transforms import RandomLinkSplit
 
 import graphdl
@@ -19,13 +20,11 @@ from graphdl.train import TASKS
 from graphdl.train.tasks import to_device
 
 
-def _graph(n: int = 40, seed: int = 0) -> Data:
-    gen = torch.Generator().manual_seed(seed)
-    data = Data(x=torch.randn(n, 8, generator=gen), edge_index=torch.randint(0, n, (2, 160), generator=gen),
-                y=torch.randint(0, 3, (n,), generator=gen))
-    data.train_mask = torch.arange(n) < 24
-    data.val_mask = (torch.arange(n) >= 24) & (torch.arange(n) < 32)
-    data.test_mask = torch.arange(n) >= 32
+def _graph() -> Data:
+    torch.manual_seed(0)
+    data = FakeDataset(num_graphs=1, avg_num_nodes=40, num_channels=8, num_classes=3, task="node")[0]
+    data.train_mask = torch.arange(data.num_nodes) % 4 != 0  # a quarter held out: half validation, half test
+    data.val_mask, data.test_mask = torch.arange(data.num_nodes) % 8 == 0, torch.arange(data.num_nodes) % 8 == 4
     return data
 
 
