@@ -196,8 +196,8 @@ def test_ogb_link_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path
     data, splits = _small_ddi()
     full_trainer = _ddi_trainer(data.num_nodes, epochs=4, device="cpu")
     full = fit_with_checkpoints(full_trainer, data, splits, checkpoint_dir=tmp_path / "full", seed=0)
-    fit_with_checkpoints(_ddi_trainer(data.num_nodes, epochs=2, device="cpu"), data, splits, checkpoint_dir=tmp_path / "part",
-                         seed=0)
+    fit_with_checkpoints(_ddi_trainer(data.num_nodes, epochs=2, device="cpu"), data, splits,
+                         checkpoint_dir=tmp_path / "part", seed=0)
     (seed_dir(tmp_path / "part", 0) / "done.json").unlink()  # as if killed after epoch 1
     resumed_trainer = _ddi_trainer(data.num_nodes, epochs=4, device="cpu")
     resumed = fit_with_checkpoints(resumed_trainer, data, splits, checkpoint_dir=tmp_path / "part", resume=True,
