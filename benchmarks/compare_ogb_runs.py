@@ -33,7 +33,7 @@ from graphdl.io import atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # case -> (graphdl record files, official-loop files), glob patterns under results/
-    "ogbg-molbbbp/gcn": ("ogb_molbbbp_gcn.json", "ogb_reference_molbbbp_gcn*.json"),
+    "ogbg-molbbbp/gcn": ("ogb_molbbbp_gcn*.json", "ogb_reference_molbbbp_gcn*.json"),
     "ogbg-molbace/gin-virtual": ("ogb_molbace_gin-virtual*.json", "ogb_reference_molbace_gin-virtual_*.json"),
 }
 
