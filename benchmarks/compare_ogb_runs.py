@@ -53,6 +53,7 @@ class Side:
     runs: dict[int, float] = field(default_factory=dict)
     averaged: dict[int, float] = field(default_factory=dict)
     best_epochs: dict[int, int] = field(default_factory=dict)
+    sources: list[tuple[str, list[int], str]] = field(default_factory=list)  # (file, seeds, command)
 
 
 def _add(runs: dict[int, float], seed: int, value: float, source: Path) -> None:
@@ -70,7 +71,9 @@ def _ours(pattern: str, from_epoch: int) -> Side:
     """The per-seed figures of graphdl bench records."""
     side = Side()
     for path in _files(pattern):
-        record = json.loads(path.read_text())["records"][0]
+        saved = json.loads(path.read_text())
+        record = saved["records"][0]
+        side.sources.append((path.name, list(record["seeds"]), saved.get("command", "")))
         curves = record.get("curves", {}).get("test") or [None] * len(record["seeds"])
         for seed, value, epoch, curve in zip(record["seeds"], record["runs"], record["best_epochs"], curves):
             _add(side.runs, seed, value, path)
@@ -84,12 +87,36 @@ def _official(pattern: str, from_epoch: int) -> Side:
     """The same figures from official-loop files (older files kept no curves)."""
     side = Side()
     for path in _files(pattern):
-        for r in json.loads(path.read_text())["runs"]:
+        saved = json.loads(path.read_text())
+        side.sources.append((path.name, [r["seed"] for r in saved["runs"]], saved.get("command", "")))
+        for r in saved["runs"]:
             _add(side.runs, r["seed"], r["test"], path)
             _add(side.best_epochs, r["seed"], r["best_epoch"], path)
             if (mean := _curve_mean(r.get("test_curve"), from_epoch)) is not None:
                 _add(side.averaged, r["seed"], mean, path)
     return side
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``."""
+    spans: list[list[int]] = []  # [first, last] of each run of consecutive seeds
+    for seed in sorted(seeds):
+        if spans and seed == spans[-1][1] + 1:
+            spans[-1][1] = seed
+        else:
+            spans.append([seed, seed])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def _sources(case: str, ours: Side, official: Side) -> list[str]:
+    """Markdown lines naming each pooled file, its seeds and the command it recorded."""
+    lines = [f"- {case}:"]
+    for side_name, side in (("graphdl", ours), ("official loop", official)):
+        for name, seeds, command in sorted(side.sources, key=lambda source: min(source[1], default=-1)):
+            recorded = f": `{command}`" if command else " (no command recorded)"
+            label = "seed" if len(seeds) == 1 else "seeds"
+            lines.append(f"  - {side_name}, {label} {_seed_ranges(seeds)}, `{name}`{recorded}")
+    return lines
 
 
 def _text(values: list[float], digits: int = 4) -> str:
@@ -104,8 +131,10 @@ def main() -> None:
     args = parser.parse_args()
     lines = ["| case (100 epochs) | figure | graphdl | official loop, same machine | "
              "official script (ANCHORS.md) | Welch p |", "|---|---|---|---|---|---|"]
+    sources: list[str] = []
     for case, (ours_files, official_files) in CASES.items():
         ours, official = _ours(ours_files, args.from_epoch), _official(official_files, args.from_epoch)
+        sources += _sources(case, ours, official)
         print(f"{case}: graphdl seeds {sorted(ours.runs)}, official-loop seeds {sorted(official.runs)}; "
               f"with curves: {sorted(ours.averaged)} and {sorted(official.averaged)}", file=sys.stderr)
         ref = reference_for(*case.split("/"))
@@ -126,7 +155,9 @@ def main() -> None:
                           f"`python -m graphdl.bench run DATASET MODEL` (seeds as listed in its JSON files); "
                           f"official loop: `benchmarks/bench_ogb_reference_runs.py` (the official model and "
                           f"train/eval loop re-implemented, OGB's encoders and Evaluator); both one thread on "
-                          f"this 2-core machine.\n\n{table}\n")
+                          f"this 2-core machine.\n\n{table}\n\nFiles pooled (under benchmarks/results/), with the "
+                          f"commands they recorded (paths as on the machine that ran them):\n\n"
+                          + "\n".join(sources) + "\n")
 
 
 if __name__ == "__main__":

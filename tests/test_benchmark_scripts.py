@@ -79,7 +79,7 @@ def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkey
     monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
     record = {"seeds": [0, 1], "runs": [0.7, 0.6], "best_epochs": [2, 1],
               "curves": {"test": [[0.1, 0.5, 0.7], [0.2, 0.4, 0.6]]}}
-    (tmp_path / "ours_a.json").write_text(json.dumps({"records": [record]}))
+    (tmp_path / "ours_a.json").write_text(json.dumps({"command": "bench run a", "records": [record]}))
     (tmp_path / "ours_b.json").write_text(json.dumps({"records": [{"seeds": [2], "runs": [0.8], "best_epochs": [0]}]}))
     ours = compare_module._ours("ours_*.json", from_epoch=2)
     assert ours.runs == {0: 0.7, 1: 0.6, 2: 0.8} and ours.best_epochs == {0: 2, 1: 1, 2: 0}
@@ -90,6 +90,17 @@ def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkey
     official = compare_module._official("official_*.json", from_epoch=3)
     assert official.runs == {0: 0.75, 1: 0.65} and official.best_epochs == {0: 2, 1: 0}
     assert official.averaged == pytest.approx({0: 0.9})
+    assert ours.sources == [("ours_a.json", [0, 1], "bench run a"), ("ours_b.json", [2], "")]
+    assert compare_module._sources("x/y", ours, official) == [
+        "- x/y:",
+        "  - graphdl, seeds 0-1, `ours_a.json`: `bench run a`",
+        "  - graphdl, seed 2, `ours_b.json` (no command recorded)",
+        "  - official loop, seeds 0-1, `official_a.json` (no command recorded)"]
+
+
+def test_compare_ogb_runs_names_seed_ranges(compare_module) -> None:
+    assert compare_module._seed_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
+    assert compare_module._seed_ranges([4]) == "4"
 
 
 def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkeypatch, compare_module) -> None:
