@@ -22,6 +22,7 @@ import json
 import statistics
 import sys
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 from scipy import stats
@@ -45,6 +46,15 @@ def _files(pattern: str) -> list[Path]:
     return files
 
 
+class Source(NamedTuple):
+    """One pooled results file: its name, the seeds it holds, the command and note it recorded."""
+
+    file: str
+    seeds: list[int]
+    command: str
+    note: str = ""
+
+
 @dataclass
 class Side:
     """Per-seed figures of one side: test at the best validation epoch, test averaged over epochs
@@ -53,7 +63,7 @@ class Side:
     runs: dict[int, float] = field(default_factory=dict)
     averaged: dict[int, float] = field(default_factory=dict)
     best_epochs: dict[int, int] = field(default_factory=dict)
-    sources: list[tuple[str, list[int], str]] = field(default_factory=list)  # (file, seeds, command)
+    sources: list[Source] = field(default_factory=list)
 
 
 def _add(runs: dict[int, float], seed: int, value: float, source: Path) -> None:
@@ -73,7 +83,7 @@ def _ours(pattern: str, from_epoch: int) -> Side:
     for path in _files(pattern):
         saved = json.loads(path.read_text())
         record = saved["records"][0]
-        side.sources.append((path.name, list(record["seeds"]), saved.get("command", "")))
+        side.sources.append(Source(path.name, list(record["seeds"]), saved.get("command", ""), saved.get("note", "")))
         curves = record.get("curves", {}).get("test") or [None] * len(record["seeds"])
         for seed, value, epoch, curve in zip(record["seeds"], record["runs"], record["best_epochs"], curves):
             _add(side.runs, seed, value, path)
@@ -88,7 +98,8 @@ def _official(pattern: str, from_epoch: int) -> Side:
     side = Side()
     for path in _files(pattern):
         saved = json.loads(path.read_text())
-        side.sources.append((path.name, [r["seed"] for r in saved["runs"]], saved.get("command", "")))
+        side.sources.append(Source(path.name, [r["seed"] for r in saved["runs"]], saved.get("command", ""),
+                                   saved.get("note", "")))
         for r in saved["runs"]:
             _add(side.runs, r["seed"], r["test"], path)
             _add(side.best_epochs, r["seed"], r["best_epoch"], path)
@@ -109,13 +120,14 @@ def _seed_ranges(seeds: list[int]) -> str:
 
 
 def _sources(case: str, ours: Side, official: Side) -> list[str]:
-    """Markdown lines naming each pooled file, its seeds and the command it recorded."""
+    """Markdown lines naming each pooled file, its seeds and the command (and note) it recorded."""
     lines = [f"- {case}:"]
     for side_name, side in (("graphdl", ours), ("official loop", official)):
-        for name, seeds, command in sorted(side.sources, key=lambda source: min(source[1], default=-1)):
-            recorded = f": `{command}`" if command else " (no command recorded)"
-            label = "seed" if len(seeds) == 1 else "seeds"
-            lines.append(f"  - {side_name}, {label} {_seed_ranges(seeds)}, `{name}`{recorded}")
+        for source in sorted(side.sources, key=lambda source: min(source.seeds, default=-1)):
+            recorded = f": `{source.command}`" if source.command else " (no command recorded)"
+            label = "seed" if len(source.seeds) == 1 else "seeds"
+            note = f" ({source.note})" if source.note else ""
+            lines.append(f"  - {side_name}, {label} {_seed_ranges(source.seeds)}, `{source.file}`{recorded}{note}")
     return lines
 
 

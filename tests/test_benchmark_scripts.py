@@ -84,18 +84,19 @@ def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkey
     ours = compare_module._ours("ours_*.json", from_epoch=2)
     assert ours.runs == {0: 0.7, 1: 0.6, 2: 0.8} and ours.best_epochs == {0: 2, 1: 1, 2: 0}
     assert ours.averaged == pytest.approx({0: 0.6, 1: 0.5})  # seed 2 kept no curve
-    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [
+    (tmp_path / "official_a.json").write_text(json.dumps({"note": "stopped early", "runs": [
         {"seed": 0, "test": 0.75, "best_epoch": 2, "test_curve": [0.3, 0.6, 0.9]},
         {"seed": 1, "test": 0.65, "best_epoch": 0}]}))
     official = compare_module._official("official_*.json", from_epoch=3)
     assert official.runs == {0: 0.75, 1: 0.65} and official.best_epochs == {0: 2, 1: 0}
     assert official.averaged == pytest.approx({0: 0.9})
-    assert ours.sources == [("ours_a.json", [0, 1], "bench run a"), ("ours_b.json", [2], "")]
+    assert ours.sources == [("ours_a.json", [0, 1], "bench run a", ""), ("ours_b.json", [2], "", "")]
+    assert official.sources == [("official_a.json", [0, 1], "", "stopped early")]
     assert compare_module._sources("x/y", ours, official) == [
         "- x/y:",
         "  - graphdl, seeds 0-1, `ours_a.json`: `bench run a`",
         "  - graphdl, seed 2, `ours_b.json` (no command recorded)",
-        "  - official loop, seeds 0-1, `official_a.json` (no command recorded)"]
+        "  - official loop, seeds 0-1, `official_a.json` (no command recorded) (stopped early)"]
 
 
 def test_compare_ogb_runs_names_seed_ranges(compare_module) -> None:
