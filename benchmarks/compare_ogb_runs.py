@@ -10,7 +10,11 @@ A second row per case compares the test metric averaged over epochs
 ``FROM..100`` of each seed (``--from-epoch``, default 21), over the seeds whose
 per-epoch curves were kept. It says whether the models learn equally well
 apart from which epoch the small validation set happens to select. A third
-row gives that selected epoch (0-based).
+row gives that selected epoch (0-based), a fourth how many seeds reach the
+official script's figure (Fisher's exact test), and a fifth the Pearson
+correlation, within each seed, of the validation and test curves over the same
+epochs: near zero, choosing the epoch by validation is close to choosing it at
+random. Both cases are ROC-AUC, higher is better.
 
     python benchmarks/compare_ogb_runs.py --md benchmarks/results/ogb_compare.md
 """
@@ -62,6 +66,7 @@ class Side:
 
     runs: dict[int, float] = field(default_factory=dict)
     averaged: dict[int, float] = field(default_factory=dict)
+    correlations: dict[int, float] = field(default_factory=dict)
     best_epochs: dict[int, int] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
 
@@ -77,6 +82,14 @@ def _curve_mean(curve: list[float] | None, from_epoch: int) -> float | None:
     return statistics.mean(curve[from_epoch - 1:]) if curve else None
 
 
+def _curve_correlation(val: list[float] | None, test: list[float] | None, from_epoch: int) -> float | None:
+    """Pearson r of the validation and test curves from epoch ``from_epoch`` (1-based) on; ``None``
+    without both curves."""
+    if not val or not test:
+        return None
+    return statistics.correlation(val[from_epoch - 1:], test[from_epoch - 1:])
+
+
 def _ours(pattern: str, from_epoch: int) -> Side:
     """The per-seed figures of graphdl bench records."""
     side = Side()
@@ -84,12 +97,16 @@ def _ours(pattern: str, from_epoch: int) -> Side:
         saved = json.loads(path.read_text())
         record = saved["records"][0]
         side.sources.append(Source(path.name, list(record["seeds"]), saved.get("command", ""), saved.get("note", "")))
-        curves = record.get("curves", {}).get("test") or [None] * len(record["seeds"])
-        for seed, value, epoch, curve in zip(record["seeds"], record["runs"], record["best_epochs"], curves):
+        curves = record.get("curves", {})
+        missing = [None] * len(record["seeds"])
+        for seed, value, epoch, val, test in zip(record["seeds"], record["runs"], record["best_epochs"],
+                                                 curves.get("val") or missing, curves.get("test") or missing):
             _add(side.runs, seed, value, path)
             _add(side.best_epochs, seed, epoch, path)
-            if (mean := _curve_mean(curve, from_epoch)) is not None:
+            if (mean := _curve_mean(test, from_epoch)) is not None:
                 _add(side.averaged, seed, mean, path)
+            if (r := _curve_correlation(val, test, from_epoch)) is not None:
+                _add(side.correlations, seed, r, path)
     return side
 
 
@@ -105,6 +122,8 @@ def _official(pattern: str, from_epoch: int) -> Side:
             _add(side.best_epochs, r["seed"], r["best_epoch"], path)
             if (mean := _curve_mean(r.get("test_curve"), from_epoch)) is not None:
                 _add(side.averaged, r["seed"], mean, path)
+            if (corr := _curve_correlation(r.get("valid_curve"), r.get("test_curve"), from_epoch)) is not None:
+                _add(side.correlations, r["seed"], corr, path)
     return side
 
 
@@ -135,6 +154,36 @@ def _text(values: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({len(values)} seeds)"
 
 
+def _reaching(runs: dict[int, float], target: float) -> tuple[int, int]:
+    """(seeds at or above ``target``, seeds below it)."""
+    reached = sum(value >= target for value in runs.values())
+    return reached, len(runs) - reached
+
+
+def _rows(case: str, ours: Side, official: Side, from_epoch: int) -> list[str]:
+    """The table rows of one case; a row is left out while a side has fewer than two seeds for it."""
+    ref = reference_for(*case.split("/"))
+    script = f"{ref.text()} ({ref.runs} run{'s' if ref.runs != 1 else ''})"
+    rows = [("test at the best validation epoch", ours.runs, official.runs, script, 4),
+            (f"test, mean over epochs {from_epoch}-100", ours.averaged, official.averaged, "-", 4),
+            ("best validation epoch (0-based)", ours.best_epochs, official.best_epochs, "-", 1),
+            (f"val-test correlation within a seed, epochs {from_epoch}-100", ours.correlations,
+             official.correlations, "-", 2)]
+    lines = []
+    for label, a, b, ref_text, digits in rows:
+        if len(a) >= 2 and len(b) >= 2:
+            p = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False).pvalue
+            lines.append(f"| {case} | {label} | {_text(list(a.values()), digits)} | "
+                         f"{_text(list(b.values()), digits)} | {ref_text} | {p:.2f} (Welch) |")
+    if ours.runs and official.runs:
+        counts = _reaching(ours.runs, ref.value), _reaching(official.runs, ref.value)
+        cells = [f"{k} of {k + n} ({k / (k + n):.0%})" for k, n in counts]
+        p = stats.fisher_exact(counts).pvalue
+        lines.insert(1, f"| {case} | seeds at or above {ref.value:.4f} | {cells[0]} | {cells[1]} | - | "
+                        f"{p:.2f} (Fisher) |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--md", default=None)
@@ -142,24 +191,14 @@ def main() -> None:
                         help="first epoch (1-based) of the averaged test curve in the second row")
     args = parser.parse_args()
     lines = ["| case (100 epochs) | figure | graphdl | official loop, same machine | "
-             "official script (ANCHORS.md) | Welch p |", "|---|---|---|---|---|---|"]
+             "official script (ANCHORS.md) | p |", "|---|---|---|---|---|---|"]
     sources: list[str] = []
     for case, (ours_files, official_files) in CASES.items():
         ours, official = _ours(ours_files, args.from_epoch), _official(official_files, args.from_epoch)
         sources += _sources(case, ours, official)
         print(f"{case}: graphdl seeds {sorted(ours.runs)}, official-loop seeds {sorted(official.runs)}; "
               f"with curves: {sorted(ours.averaged)} and {sorted(official.averaged)}", file=sys.stderr)
-        ref = reference_for(*case.split("/"))
-        script = f"{ref.text()} ({ref.runs} run{'s' if ref.runs != 1 else ''})"
-        rows = [("test at the best validation epoch", ours.runs, official.runs, script, 4),
-                (f"test, mean over epochs {args.from_epoch}-100", ours.averaged, official.averaged, "-", 4),
-                ("best validation epoch (0-based)", ours.best_epochs, official.best_epochs, "-", 1)]
-        for label, a, b, ref_text, digits in rows:
-            if len(a) < 2 or len(b) < 2:
-                continue
-            p = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False).pvalue
-            lines.append(f"| {case} | {label} | {_text(list(a.values()), digits)} | "
-                         f"{_text(list(b.values()), digits)} | {ref_text} | {p:.2f} |")
+        lines += _rows(case, ours, official, args.from_epoch)
     table = "\n".join(lines)
     print(table)
     if args.md:

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy import stats
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -97,6 +99,34 @@ def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkey
         "  - graphdl, seeds 0-1, `ours_a.json`: `bench run a`",
         "  - graphdl, seed 2, `ours_b.json` (no command recorded)",
         "  - official loop, seeds 0-1, `official_a.json` (no command recorded) (stopped early)"]
+
+
+def test_compare_ogb_runs_correlates_validation_and_test_curves(tmp_path: Path, monkeypatch, compare_module) -> None:
+    monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
+    val, test = [0.9, 0.1, 0.2, 0.4, 0.3], [0.0, 0.5, 0.7, 0.6, 0.9]
+    record = {"seeds": [4], "runs": [0.6], "best_epochs": [0], "curves": {"val": [val], "test": [test]}}
+    (tmp_path / "ours.json").write_text(json.dumps({"records": [record]}))
+    (tmp_path / "official.json").write_text(json.dumps({"runs": [
+        {"seed": 4, "test": 0.6, "best_epoch": 0, "valid_curve": val, "test_curve": [-t for t in test]},
+        {"seed": 5, "test": 0.6, "best_epoch": 0, "test_curve": test}]}))  # no validation curve: no r
+    expected = np.corrcoef(val[1:], test[1:])[0, 1]
+    assert compare_module._ours("ours.json", from_epoch=2).correlations == pytest.approx({4: expected})
+    assert compare_module._official("official.json", from_epoch=2).correlations == pytest.approx({4: -expected})
+
+
+def test_compare_ogb_runs_rows_count_seeds_reaching_the_script(compare_module) -> None:
+    ours = compare_module.Side(runs={0: 0.78, 1: 0.70, 2: 0.7733}, best_epochs={0: 10, 1: 20, 2: 30})
+    official = compare_module.Side(runs={0: 0.77, 1: 0.79}, best_epochs={0: 40, 1: 50})
+    rows = compare_module._rows("ogbg-molbace/gin-virtual", ours, official, from_epoch=21)
+    welch = stats.ttest_ind([0.78, 0.70, 0.7733], [0.77, 0.79], equal_var=False).pvalue
+    fisher = stats.fisher_exact([[2, 1], [1, 1]]).pvalue
+    assert rows == [
+        f"| ogbg-molbace/gin-virtual | test at the best validation epoch | 0.7511 ± 0.0444 (3 seeds) | "
+        f"0.7800 ± 0.0141 (2 seeds) | 0.7733 (1 run) | {welch:.2f} (Welch) |",
+        f"| ogbg-molbace/gin-virtual | seeds at or above 0.7733 | 2 of 3 (67%) | 1 of 2 (50%) | - | "
+        f"{fisher:.2f} (Fisher) |",
+        "| ogbg-molbace/gin-virtual | best validation epoch (0-based) | 20.0 ± 10.0 (3 seeds) | "
+        f"45.0 ± 7.1 (2 seeds) | - | {stats.ttest_ind([10, 20, 30], [40, 50], equal_var=False).pvalue:.2f} (Welch) |"]
 
 
 def test_compare_ogb_runs_names_seed_ranges(compare_module) -> None:
