@@ -79,18 +79,20 @@ def compare_module():
 
 def test_compare_ogb_runs_pools_seeds_and_averages_curves(tmp_path: Path, monkeypatch, compare_module) -> None:
     monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
-    record = {"seeds": [0, 1], "runs": [0.7, 0.6], "best_epochs": [2, 1],
+    record = {"seeds": [0, 1], "runs": [0.7, 0.6], "valid_runs": [0.9, 0.8], "best_epochs": [2, 1],
               "curves": {"test": [[0.1, 0.5, 0.7], [0.2, 0.4, 0.6]]}}
     (tmp_path / "ours_a.json").write_text(json.dumps({"command": "bench run a", "records": [record]}))
     (tmp_path / "ours_b.json").write_text(json.dumps({"records": [{"seeds": [2], "runs": [0.8], "best_epochs": [0]}]}))
     ours = compare_module._ours("ours_*.json", from_epoch=2)
     assert ours.runs == {0: 0.7, 1: 0.6, 2: 0.8} and ours.best_epochs == {0: 2, 1: 1, 2: 0}
-    assert ours.averaged == pytest.approx({0: 0.6, 1: 0.5})  # seed 2 kept no curve
+    assert ours.valid == {0: 0.9, 1: 0.8}  # seed 2 kept no validation score
+    assert ours.averaged == pytest.approx({0: 0.6, 1: 0.5})  # nor a curve
     (tmp_path / "official_a.json").write_text(json.dumps({"note": "stopped early", "runs": [
-        {"seed": 0, "test": 0.75, "best_epoch": 2, "test_curve": [0.3, 0.6, 0.9]},
-        {"seed": 1, "test": 0.65, "best_epoch": 0}]}))
+        {"seed": 0, "test": 0.75, "valid": 0.85, "best_epoch": 2, "test_curve": [0.3, 0.6, 0.9]},
+        {"seed": 1, "test": 0.65, "valid": 0.95, "best_epoch": 0}]}))
     official = compare_module._official("official_*.json", from_epoch=3)
     assert official.runs == {0: 0.75, 1: 0.65} and official.best_epochs == {0: 2, 1: 0}
+    assert official.valid == {0: 0.85, 1: 0.95}
     assert official.averaged == pytest.approx({0: 0.9})
     assert ours.sources == [("ours_a.json", [0, 1], "bench run a", ""), ("ours_b.json", [2], "", "")]
     assert official.sources == [("official_a.json", [0, 1], "", "stopped early")]
@@ -107,16 +109,17 @@ def test_compare_ogb_runs_correlates_validation_and_test_curves(tmp_path: Path, 
     record = {"seeds": [4], "runs": [0.6], "best_epochs": [0], "curves": {"val": [val], "test": [test]}}
     (tmp_path / "ours.json").write_text(json.dumps({"records": [record]}))
     (tmp_path / "official.json").write_text(json.dumps({"runs": [
-        {"seed": 4, "test": 0.6, "best_epoch": 0, "valid_curve": val, "test_curve": [-t for t in test]},
-        {"seed": 5, "test": 0.6, "best_epoch": 0, "test_curve": test}]}))  # no validation curve: no r
+        {"seed": 4, "test": 0.6, "valid": 0.7, "best_epoch": 0, "valid_curve": val, "test_curve": [-t for t in test]},
+        {"seed": 5, "test": 0.6, "valid": 0.7, "best_epoch": 0, "test_curve": test}]}))  # no validation curve: no r
     expected = np.corrcoef(val[1:], test[1:])[0, 1]
     assert compare_module._ours("ours.json", from_epoch=2).correlations == pytest.approx({4: expected})
     assert compare_module._official("official.json", from_epoch=2).correlations == pytest.approx({4: -expected})
 
 
 def test_compare_ogb_runs_rows_count_seeds_reaching_the_script(compare_module) -> None:
-    ours = compare_module.Side(runs={0: 0.78, 1: 0.70, 2: 0.7733}, best_epochs={0: 10, 1: 20, 2: 30})
-    official = compare_module.Side(runs={0: 0.77, 1: 0.79}, best_epochs={0: 40, 1: 50})
+    ours = compare_module.Side(runs={0: 0.78, 1: 0.70, 2: 0.7733}, best_epochs={0: 10, 1: 20, 2: 30},
+                               valid={0: 0.8, 1: 0.8, 2: 0.8})  # one seed is not enough for a row
+    official = compare_module.Side(runs={0: 0.77, 1: 0.79}, best_epochs={0: 40, 1: 50}, valid={0: 0.8})
     rows = compare_module._rows("ogbg-molbace/gin-virtual", ours, official, from_epoch=21)
     welch = stats.ttest_ind([0.78, 0.70, 0.7733], [0.77, 0.79], equal_var=False).pvalue
     fisher = stats.fisher_exact([[2, 1], [1, 1]]).pvalue
@@ -136,8 +139,8 @@ def test_compare_ogb_runs_names_seed_ranges(compare_module) -> None:
 
 def test_compare_ogb_runs_rejects_a_seed_with_two_results(tmp_path: Path, monkeypatch, compare_module) -> None:
     monkeypatch.setattr(compare_module, "RESULTS", tmp_path)
-    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.75, "best_epoch": 5}]}))
-    (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70, "best_epoch": 5}]}))
+    (tmp_path / "official_a.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.75, "valid": 0.8, "best_epoch": 5}]}))
+    (tmp_path / "official_b.json").write_text(json.dumps({"runs": [{"seed": 3, "test": 0.70, "valid": 0.8, "best_epoch": 5}]}))
     with pytest.raises(SystemExit, match=r"seed 3 has two different results \(0.75 and 0.7, the second in .*official_b.json\)"):
         compare_module._official("official_*.json", from_epoch=1)
 
