@@ -118,8 +118,9 @@ def test_compare_ogb_runs_correlates_validation_and_test_curves(tmp_path: Path, 
 
 def test_compare_ogb_runs_rows_count_seeds_reaching_the_script(compare_module) -> None:
     ours = compare_module.Side(runs={0: 0.78, 1: 0.70, 2: 0.7733}, best_epochs={0: 10, 1: 20, 2: 30},
-                               valid={0: 0.8, 1: 0.8, 2: 0.8})  # one seed is not enough for a row
-    official = compare_module.Side(runs={0: 0.77, 1: 0.79}, best_epochs={0: 40, 1: 50}, valid={0: 0.8})
+                               valid={0: 0.8, 1: 0.8, 2: 0.8})
+    official = compare_module.Side(runs={0: 0.77, 1: 0.79}, best_epochs={0: 40, 1: 50},
+                                   valid={0: 0.8})  # one seed is not enough for a validation row
     rows = compare_module._rows("ogbg-molbace/gin-virtual", ours, official, from_epoch=21)
     welch = stats.ttest_ind([0.78, 0.70, 0.7733], [0.77, 0.79], equal_var=False).pvalue
     fisher = stats.fisher_exact([[2, 1], [1, 1]]).pvalue
