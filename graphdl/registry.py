@@ -160,7 +160,10 @@ class Registry:
         for entry in self._entries.values():
             for label in (entry.name, *entry.aliases):
                 spelled[normalize(label)] = label
-        close = [spelled[k] for k in close_matches(normalize(name), spelled)]
+        by_entry: dict[str, str] = {}  # primary key -> its closest spelling, best entries first
+        for key in close_matches(normalize(name), spelled, n=len(spelled)):
+            by_entry.setdefault(self._keys[key], spelled[key])
+        close = list(by_entry.values())[:5]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         singular = self.family[:-2] if self.family.endswith("sses") else self.family.rstrip("s")
         known = sorted((e.name for e in self._entries.values()), key=normalize)

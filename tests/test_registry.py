@@ -76,6 +76,16 @@ def test_unknown_name_lists_close_matches(reg):
     assert isinstance(info.value, KeyError)
 
 
+def test_close_matches_name_each_entry_once():
+    r = Registry("things", entry_point_group="")
+    r.register("ogb_gcn", object(), aliases=("gcn_ogb",))
+    r.register("gcn", object())
+    with pytest.raises(UnknownNameError) as info:
+        r.get("gcnn")
+    # 'gcn_ogb' is the same entry as 'ogb_gcn': suggested once, by its closest spelling
+    assert str(info.value).startswith("unknown thing 'gcnn'. Did you mean 'gcn', 'ogb_gcn'? ")
+
+
 def test_duplicate_raises_unless_override(reg):
     with pytest.raises(DuplicateNameError, match="widgets name 'alphaconv' is already registered .* override=True"):
         reg.register("Alpha-Conv", Beta)
