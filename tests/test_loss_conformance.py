@@ -76,6 +76,28 @@ def test_a_plugin_passes_in_one_line(center_plugin: str) -> None:
     assert report["reductions"] == ("mean", "sum", "none")
 
 
+def test_a_loss_class_kind_serves_when_registered_without_one() -> None:
+    graphdl.losses.register("center_classkind", _CenterLoss)  # no kind=: _CenterLoss.kind is "metric"
+    try:
+        assert check_loss("center_classkind")["kind"] == "metric"
+        model = graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=6)
+        trainer = graphdl.Trainer(model, "center_classkind", loss_kwargs={"num_classes": 4, "dim": 6},
+                                  progress=False)
+        assert trainer.task.loss_kind == "metric" and trainer.monitor == "val_knn_acc"
+    finally:
+        graphdl.losses.unregister("center_classkind")
+
+
+def test_a_loss_without_any_kind_is_named() -> None:
+    graphdl.losses.register("plain_mse_toy", lambda reduction="mean": nn.MSELoss(reduction=reduction))
+    try:
+        with pytest.raises(AssertionError, match=r"loss 'plain_mse_toy' has kind=None; register it with kind= "
+                                                 r"one of \('classification'"):
+            check_loss("plain_mse_toy")
+    finally:
+        graphdl.losses.unregister("plain_mse_toy")
+
+
 # ------------------------------------------------------ the suite catches faults
 class _Broken(_CenterLoss):
     fault = ""

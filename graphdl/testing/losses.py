@@ -145,10 +145,10 @@ def check_loss(
     if isinstance(loss, str):
         entry = LOSSES.entry(loss)
         name, target = entry.name, entry.obj
-        kind = entry.meta.get("kind")
+        kind = entry.meta.get("kind") or getattr(target, "kind", None)
         assert kind in KINDS, (
-            f"loss {name!r} is registered with kind={kind!r}; register it with kind= one of {KINDS} "
-            f"so the Trainer knows how to call it"
+            f"loss {name!r} has kind={kind!r}; register it with kind= one of {KINDS} (or give the class "
+            f"a `kind` attribute, as graphdl.losses.Loss subclasses have) so the Trainer knows how to call it"
         )
         kwargs0 = {**getattr(target, "example_init", {}), **init_kwargs}
 

@@ -65,11 +65,13 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     if isinstance(loss, str):
         entry = losses.entry(loss)
         try:
-            return entry.obj(**(loss_kwargs or {})), entry.meta.get("kind")
+            module = entry.obj(**(loss_kwargs or {}))
         except TypeError as exc:
             raise ConfigError(f"loss {entry.name!r} cannot be built from loss_kwargs={loss_kwargs or {}}: {exc}. "
                               f"Pass its arguments with loss_kwargs=... (e.g. arcface needs num_classes "
                               f"and embedding_size)") from None
+        # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one)
+        return module, entry.meta.get("kind") or getattr(module, "kind", None)
     if loss_kwargs:
         raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
     if not callable(loss):
