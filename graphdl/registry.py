@@ -16,15 +16,17 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import os
+import re
 import sys
 import types
+import typing
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from graphdl.errors import DuplicateNameError, UnknownNameError, close_matches
+from graphdl.errors import ConfigError, DuplicateNameError, UnknownNameError, close_matches, did_you_mean
 
 __all__ = ["Entry", "Registry", "normalize", "expose_as_module", "NO_PLUGINS_ENV"]
 
@@ -45,6 +47,44 @@ def _summary_of(obj: Any) -> str:
 
 def _origin_of(obj: Any) -> str:
     return getattr(obj, "__module__", None) or type(obj).__module__
+
+
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def keyword_names(target: Callable) -> list[str]:
+    """The keyword arguments ``target`` accepts, in signature order.
+
+    ``**kwargs`` is followed where it leads: into the base classes' constructors
+    for a class, into the constructor of the class a factory is annotated to
+    return (``def gat(...) -> GATConv``) for a function.
+    """
+    names: list[str] = []
+    todo, seen = [target], set()
+    while todo:
+        current = todo.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            params = inspect.signature(current.__init__ if isinstance(current, type) else current).parameters
+        except (TypeError, ValueError):  # builtins without a signature
+            continue
+        for p in params.values():
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self" and p.name not in names:
+                names.append(p.name)
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            continue
+        if isinstance(current, type):
+            todo += [base for base in current.__mro__[1:] if base is not object]
+        else:
+            try:
+                returned = typing.get_type_hints(current).get("return")
+            except Exception:  # an annotation that does not resolve tells nothing
+                returned = None
+            if isinstance(returned, type):
+                todo.append(returned)
+    return names
 
 
 @dataclass(frozen=True)
@@ -155,6 +195,10 @@ class Registry:
             raise UnknownNameError(self._unknown_message(name))
         return self._keys[key]
 
+    @property
+    def _singular(self) -> str:
+        return self.family[:-2] if self.family.endswith("sses") else self.family.rstrip("s")
+
     def _unknown_message(self, name: str) -> str:
         spelled = {}  # normalised key -> the spelling it was registered with
         for entry in self._entries.values():
@@ -165,9 +209,8 @@ class Registry:
             by_entry.setdefault(self._keys[key], spelled[key])
         close = list(by_entry.values())[:5]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        singular = self.family[:-2] if self.family.endswith("sses") else self.family.rstrip("s")
         known = sorted((e.name for e in self._entries.values()), key=normalize)
-        return (f"unknown {singular} {name!r}.{hint} Registered {self.family}: "
+        return (f"unknown {self._singular} {name!r}.{hint} Registered {self.family}: "
                 f"{', '.join(known) or '(none)'}. See `graphdl list {self.family}`.")
 
     def entry(self, name: str) -> Entry:
@@ -179,9 +222,34 @@ class Registry:
         return self.entry(name).obj
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the plugin ``name`` with the given arguments."""
-        obj = self.get(name)(*args, **kwargs)
-        return obj if self.on_create is None else self.on_create(self.entry(name), obj)
+        """Instantiate the plugin ``name`` with the given arguments.
+
+        Arguments the plugin does not take raise :class:`ConfigError` naming
+        the plugin, the closest accepted keyword and all it accepts.
+        """
+        entry = self.entry(name)
+        try:
+            obj = entry.obj(*args, **kwargs)
+        except TypeError as exc:
+            message = self._call_error(entry, exc, kwargs)
+            if message is None:
+                raise
+            raise ConfigError(message) from exc
+        return obj if self.on_create is None else self.on_create(entry, obj)
+
+    def _call_error(self, entry: Entry, exc: TypeError, kwargs: dict[str, Any]) -> str | None:
+        """The message for a TypeError caused by the caller's arguments, else None (a fault inside)."""
+        accepted = keyword_names(entry.obj)
+        unexpected = _UNEXPECTED_KEYWORD.search(str(exc))
+        if unexpected and unexpected.group(1) in kwargs and unexpected.group(1) not in accepted:
+            word = unexpected.group(1)
+            return (f"{self._singular} {entry.name!r} got an unexpected keyword argument {word!r}."
+                    f"{did_you_mean(word, accepted)} It accepts: {', '.join(accepted)}.")
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            # raised while binding the arguments, before the plugin's own code ran
+            return (f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. "
+                    f"It accepts: {', '.join(accepted)}.")
+        return None
 
     def entries(self, pattern: str | None = None) -> list[Entry]:
         """Entries sorted by name, optionally filtered by a wildcard pattern."""

@@ -1,7 +1,8 @@
 import pytest
 
-from graphdl.errors import DuplicateNameError, UnknownNameError
-from graphdl.registry import Registry, normalize
+import graphdl
+from graphdl.errors import ConfigError, DuplicateNameError, UnknownNameError
+from graphdl.registry import Registry, keyword_names, normalize
 
 
 class Alpha:
@@ -84,6 +85,49 @@ def test_close_matches_name_each_entry_once():
         r.get("gcnn")
     # 'gcn_ogb' is the same entry as 'ogb_gcn': suggested once, by its closest spelling
     assert str(info.value).startswith("unknown thing 'gcnn'. Did you mean 'gcn', 'ogb_gcn'? ")
+
+
+class _Base:
+    def __init__(self, depth: int = 1) -> None:
+        pass
+
+
+class _Conv(_Base):
+    def __init__(self, width: int, heads: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if width < 0:
+            raise TypeError("got an unexpected keyword argument 'heads'")  # a fault inside, not the caller's
+
+
+def _factory(width: int, scale: float = 1.0, **kwargs) -> _Conv:
+    return _Conv(width, **kwargs)
+
+
+def test_keyword_names_follow_kwargs_into_bases_and_returned_classes():
+    assert keyword_names(_Conv) == ["width", "heads", "depth"]
+    assert keyword_names(_factory) == ["width", "scale", "heads", "depth"]
+
+
+def test_bad_constructor_arguments_name_the_plugin_and_what_it_accepts():
+    r = Registry("things", entry_point_group="")
+    r.register("conv", _factory)
+    with pytest.raises(ConfigError) as info:
+        r.create("conv", 3, head=2)  # reaches _Base.__init__ through two **kwargs
+    assert str(info.value) == ("thing 'conv' got an unexpected keyword argument 'head'. Did you mean 'heads'? "
+                               "It accepts: width, scale, heads, depth.")
+    with pytest.raises(ConfigError, match=r"^thing 'conv' cannot be built from these arguments: _factory\(\) "
+                                          r"missing 1 required positional argument: 'width'\. It accepts: width, "):
+        r.create("conv")
+    with pytest.raises(TypeError) as inner:  # a TypeError from the plugin's own code is left alone
+        r.create("conv", -1, heads=2)
+    assert not isinstance(inner.value, ConfigError)
+
+
+def test_a_misspelt_layer_keyword_is_caught_before_pyg():
+    with pytest.raises(ConfigError, match=r"^layer 'gat' got an unexpected keyword argument 'head'\. Did you mean "
+                                          r"'heads'\? It accepts: in_channels, out_channels, heads, concat, "
+                                          r"negative_slope, dropout, .*edge_dim"):
+        graphdl.layers.create("gat", in_channels=4, out_channels=8, head=2)
 
 
 def test_duplicate_raises_unless_override(reg):
