@@ -157,7 +157,10 @@ def test_bad_trainer_arguments():
         Trainer(model, lr=0)
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown loss 'crossentropyy'. Did you mean 'cross_entropy'"):
         Trainer(model, loss="crossentropyy")
-    with pytest.raises(ConfigError, match=r"loss 'arcface' cannot be built from loss_kwargs=\{\}.*num_classes") as info:
+    with pytest.raises(ConfigError, match=r"^loss 'arcface' cannot be built from these arguments: .*missing 2 required "
+                                          r"positional arguments: 'num_classes' and 'embedding_size'\. It accepts: "
+                                          r"num_classes, embedding_size, .* Give the Trainer its arguments as "
+                                          r"loss_kwargs=\{\.\.\.\}") as info:
         Trainer(model, loss="arcface")
     assert "computes the loss itself" not in str(info.value)  # a class: only its constructor can be at fault
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown task 'nodes'. Did you mean 'node'"):
@@ -170,7 +173,7 @@ def test_a_registered_loss_function_is_pointed_to_the_trainer():
 
     graphdl.losses.register("fn_ce_toy", fn_ce, kind="classification")
     try:
-        with pytest.raises(ConfigError, match=r"loss 'fn_ce_toy' cannot be built from loss_kwargs=\{\}: .*missing 2 "
+        with pytest.raises(ConfigError, match=r"loss 'fn_ce_toy' cannot be built from these arguments: .*missing 2 "
                                               r"required positional arguments.*; if fn_ce computes the loss itself "
                                               r".* loss=<the function>"):
             Trainer(torch.nn.Linear(2, 2), loss="fn_ce_toy")

@@ -65,15 +65,13 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     if isinstance(loss, str):
         entry = losses.entry(loss)
         try:
-            module = entry.obj(**(loss_kwargs or {}))
-        except TypeError as exc:
+            module = losses.create(loss, **(loss_kwargs or {}))
+        except ConfigError as exc:
             hint = ("" if isinstance(entry.obj, type) else
                     f"; if {getattr(entry.obj, '__name__', entry.name)} computes the loss itself (from the "
                     f"model's output and the target), hand it to the Trainer directly, loss=<the function>, "
                     f"since a registered loss is a class or factory that builds the loss module")
-            raise ConfigError(f"loss {entry.name!r} cannot be built from loss_kwargs={loss_kwargs or {}}: {exc}. "
-                              f"Pass its arguments with loss_kwargs=... (e.g. arcface needs num_classes "
-                              f"and embedding_size){hint}") from None
+            raise ConfigError(f"{exc} Give the Trainer its arguments as loss_kwargs={{...}}{hint}") from None
         # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one)
         return module, entry.meta.get("kind") or getattr(module, "kind", None)
     if loss_kwargs:
