@@ -52,39 +52,37 @@ def _origin_of(obj: Any) -> str:
 _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
 
 
-def keyword_names(target: Callable) -> list[str]:
-    """The keyword arguments ``target`` accepts, in signature order.
+def keyword_names(target: Callable) -> tuple[list[str], bool]:
+    """The keyword arguments ``target`` accepts, in signature order, and whether that list is complete.
 
-    ``**kwargs`` is followed where it leads: into the base classes' constructors
-    for a class, into the constructor of the class a factory is annotated to
-    return (``def gat(...) -> GATConv``) for a function.
+    ``**kwargs`` is followed where it visibly leads: for a class, into the
+    constructor of the next class up its MRO that defines one (cooperative
+    ``super().__init__(**kwargs)``); for a function, into the constructor of the
+    class it is annotated to return (``def gat(...) -> GATConv``). Anywhere else
+    (``nn.Module``'s own ``**kwargs``, an unannotated factory) the list is incomplete.
     """
     names: list[str] = []
-    todo, seen = [target], set()
-    while todo:
-        current = todo.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
+    current: Any = target
+    while current is not None:
         try:
             params = inspect.signature(current.__init__ if isinstance(current, type) else current).parameters
         except (TypeError, ValueError):  # builtins without a signature
-            continue
-        for p in params.values():
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self" and p.name not in names:
-                names.append(p.name)
+            return names, False
+        names += [p.name for p in params.values()
+                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self" and p.name not in names]
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            continue
+            return names, True
         if isinstance(current, type):
-            todo += [base for base in current.__mro__[1:] if base is not object]
+            current = next((c for c in current.__mro__[1:] if "__init__" in vars(c)), object)
+            if current is object or current.__module__.startswith("torch.nn.modules"):
+                return names, False
         else:
             try:
                 returned = typing.get_type_hints(current).get("return")
             except Exception:  # an annotation that does not resolve tells nothing
                 returned = None
-            if isinstance(returned, type):
-                todo.append(returned)
-    return names
+            current = returned if isinstance(returned, type) else None
+    return names, False
 
 
 @dataclass(frozen=True)
@@ -222,33 +220,37 @@ class Registry:
         return self.entry(name).obj
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the plugin ``name`` with the given arguments.
+        """Instantiate the plugin ``name`` with the given arguments (then the ``on_create`` hook).
 
         Arguments the plugin does not take raise :class:`ConfigError` naming
         the plugin, the closest accepted keyword and all it accepts.
         """
+        obj = self.build(name, *args, **kwargs)
+        return obj if self.on_create is None else self.on_create(self.entry(name), obj)
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`create` without the ``on_create`` hook (for containers that check inputs themselves)."""
         entry = self.entry(name)
         try:
-            obj = entry.obj(*args, **kwargs)
+            return entry.obj(*args, **kwargs)
         except TypeError as exc:
             message = self._call_error(entry, exc, kwargs)
             if message is None:
                 raise
             raise ConfigError(message) from exc
-        return obj if self.on_create is None else self.on_create(entry, obj)
 
     def _call_error(self, entry: Entry, exc: TypeError, kwargs: dict[str, Any]) -> str | None:
         """The message for a TypeError caused by the caller's arguments, else None (a fault inside)."""
-        accepted = keyword_names(entry.obj)
+        accepted, complete = keyword_names(entry.obj)
+        listing = ", ".join(accepted) + ("" if complete else ", and those it passes on to what it builds")
         unexpected = _UNEXPECTED_KEYWORD.search(str(exc))
         if unexpected and unexpected.group(1) in kwargs and unexpected.group(1) not in accepted:
             word = unexpected.group(1)
             return (f"{self._singular} {entry.name!r} got an unexpected keyword argument {word!r}."
-                    f"{did_you_mean(word, accepted)} It accepts: {', '.join(accepted)}.")
+                    f"{did_you_mean(word, accepted)} It accepts: {listing}.")
         if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
             # raised while binding the arguments, before the plugin's own code ran
-            return (f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. "
-                    f"It accepts: {', '.join(accepted)}.")
+            return f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. It accepts: {listing}."
         return None
 
     def entries(self, pattern: str | None = None) -> list[Entry]:

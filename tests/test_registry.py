@@ -103,9 +103,16 @@ def _factory(width: int, scale: float = 1.0, **kwargs) -> _Conv:
     return _Conv(width, **kwargs)
 
 
+def _opaque_factory(width: int, **kwargs):  # no return annotation: where kwargs go is unknown
+    return _Conv(width, **kwargs)
+
+
 def test_keyword_names_follow_kwargs_into_bases_and_returned_classes():
-    assert keyword_names(_Conv) == ["width", "heads", "depth"]
-    assert keyword_names(_factory) == ["width", "scale", "heads", "depth"]
+    assert keyword_names(_Conv) == (["width", "heads", "depth"], True)
+    assert keyword_names(_factory) == (["width", "scale", "heads", "depth"], True)
+    assert keyword_names(_opaque_factory) == (["width"], False)
+    # graph_gnn hands **gnn_kwargs to a GNN it builds, not to nn.Module: the list says so
+    assert keyword_names(graphdl.models.get("graph_gnn")) == (["out_channels", "pool"], False)
 
 
 def test_bad_constructor_arguments_name_the_plugin_and_what_it_accepts():
@@ -124,10 +131,17 @@ def test_bad_constructor_arguments_name_the_plugin_and_what_it_accepts():
 
 
 def test_a_misspelt_layer_keyword_is_caught_before_pyg():
-    with pytest.raises(ConfigError, match=r"^layer 'gat' got an unexpected keyword argument 'head'\. Did you mean "
-                                          r"'heads'\? It accepts: in_channels, out_channels, heads, concat, "
-                                          r"negative_slope, dropout, .*edge_dim"):
+    message = (r"^layer 'gat' got an unexpected keyword argument 'head'\. Did you mean 'heads'\? It accepts: "
+               r"in_channels, out_channels, heads, concat, negative_slope, dropout, .*edge_dim.*decomposed_layers\.$")
+    with pytest.raises(ConfigError, match=message):
         graphdl.layers.create("gat", in_channels=4, out_channels=8, head=2)
+    with pytest.raises(ConfigError, match=message):  # the same through a model's layer_kwargs
+        graphdl.models.create("gnn", layer="gat", in_channels=4, hidden_channels=8, out_channels=2,
+                              layer_kwargs={"head": 2})
+    with pytest.raises(ConfigError, match=r"^model 'graph_gnn' got an unexpected keyword argument 'pooling'\. Did "
+                                          r"you mean 'pool'\? It accepts: out_channels, pool, and those it passes "
+                                          r"on to what it builds\.$"):
+        graphdl.models.create("graph_gnn", layer="gin", in_channels=4, out_channels=2, pooling="mean")
 
 
 def test_duplicate_raises_unless_override(reg):

@@ -102,8 +102,8 @@ class VariationalGNNEncoder(nn.Module):
         entry = layer_registry.entry(layer)
         self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
         c = hidden_channels if num_layers > 1 else in_channels
-        self.conv_mu = entry.obj(c, out_channels, **(layer_kwargs or {}))
-        self.conv_logstd = entry.obj(c, out_channels, **(layer_kwargs or {}))
+        self.conv_mu = layer_registry.LAYERS.build(layer, c, out_channels, **(layer_kwargs or {}))
+        self.conv_logstd = layer_registry.LAYERS.build(layer, c, out_channels, **(layer_kwargs or {}))
         self.act = activation_resolver(activation)
         self.dropout = dropout
         self.out_channels = out_channels

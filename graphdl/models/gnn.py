@@ -130,7 +130,7 @@ class GNN(nn.Module):
             c_in = in_channels if i == 0 else hidden_channels
             c_out = last_out if last else hidden_channels
             kw = {**kwargs, **(last_layer_kwargs or {})} if last else kwargs
-            self.convs.append(entry.obj(c_in, c_out, **kw))
+            self.convs.append(layer_registry.LAYERS.build(layer, c_in, c_out, **kw))
             use_norm = norm is not None and not (last and plain_last)
             self.norms.append(normalization_resolver(norm, c_out) if use_norm else nn.Identity())
         self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
