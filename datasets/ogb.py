@@ -30,6 +30,7 @@ from graphdl.datasets import DATASETS
 from graphdl.datasets.root import (
     DatasetFolder,
     check_gzip,
+    check_loader_kwargs,
     dataset_lock,
     dataset_source,
     download_allowed,
@@ -192,6 +193,7 @@ class OGBSpec:
                 f"own in the OGB format, register it with "
                 f"graphdl.datasets.ogb.register_ogb_dataset(name, level, meta) and load it by name."
             )
+        check_loader_kwargs(self.name, self.loader_class(), kwargs, set_here=("name", "root", "meta_dict"))
         allowed = download_allowed(download)
         with dataset_lock(str(dataset_source(root, "ogb", self.dir_name))):
             folder = self.folder(root)

@@ -17,6 +17,7 @@ import torch
 from graphdl.datasets import DATASETS
 from graphdl.datasets.root import (
     DatasetFolder,
+    check_loader_kwargs,
     dataset_lock,
     dataset_source,
     download_allowed,
@@ -147,6 +148,9 @@ class PlanetoidSpec:
             **kwargs: Passed to ``Planetoid`` (``split``, ``transform``,
                 ``pre_transform``, ``num_train_per_class``, ...).
         """
+        from torch_geometric.datasets import Planetoid
+
+        check_loader_kwargs(self.name, Planetoid, kwargs, set_here=("root", "name"))
         split = str(kwargs.get("split", "public")).lower()
         if split not in PLANETOID_SPLITS:
             raise UnknownNameError(

@@ -26,12 +26,12 @@ import shutil
 import stat
 import tempfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from graphdl.errors import DataError
+from graphdl.errors import ConfigError, DataError, did_you_mean
 
 __all__ = [
     "DATA_ENV",
@@ -47,6 +47,7 @@ __all__ = [
     "dataset_lock",
     "check_gzip",
     "first_corrupt_gzip",
+    "check_loader_kwargs",
     "run_official_loader",
 ]
 
@@ -368,6 +369,22 @@ def check_gzip(path: Path) -> str | None:
     except (OSError, EOFError, zlib.error) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def check_loader_kwargs(dataset: str, loader: type, kwargs: Mapping[str, Any], set_here: Iterable[str]) -> None:
+    """Refuse a keyword the official ``loader`` does not take, before any file is touched.
+
+    ``set_here`` are the loader's arguments graphdl fills in itself (``root``, ``name``).
+    Without this check a misspelt keyword fails inside the loader and reads as a bad data file.
+    """
+    from graphdl.registry import keyword_names
+
+    taken = set(set_here)
+    accepted = [name for name in keyword_names(loader)[0] if name not in taken]
+    for key in kwargs:
+        if key not in accepted:
+            raise ConfigError(f"dataset {dataset!r}: {loader.__name__} takes no keyword {key!r}."
+                              f"{did_you_mean(key, accepted)} It takes: {', '.join(accepted)} (and download).")
 
 
 def run_official_loader(

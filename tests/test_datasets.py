@@ -202,6 +202,22 @@ def test_unknown_split_names_the_available_ones(shared_data: Path) -> None:
         datasets.split_indices(dataset, "random")
 
 
+def test_a_misspelt_loader_keyword_is_refused_before_any_file_is_touched(shared_data: Path, cache: Path) -> None:
+    datasets.load("cora", root=shared_data)
+    datasets.load("ogbg-molbace", root=shared_data)
+    processed = sorted(_processed_dirs(cache))
+    assert processed
+    with pytest.raises(ConfigError, match=r"^dataset 'cora': Planetoid takes no keyword 'splt'\. Did you mean "
+                                          r"'split'\? It takes: split, num_train_per_class, .*transform.* "
+                                          r"\(and download\)\.$"):
+        datasets.load("cora", root=shared_data, splt="full")
+    with pytest.raises(ConfigError, match=r"^dataset 'ogbg-molbace': PygGraphPropPredDataset takes no keyword "
+                                          r"'transfrom'\. Did you mean 'transform'"):
+        datasets.load("ogbg-molbace", root=shared_data, transfrom=None)
+    # it used to fail inside the loader, read as a bad file, and delete the processed data
+    assert sorted(_processed_dirs(cache)) == processed and all(any(p.iterdir()) for p in processed)
+
+
 def test_ogbl_ddi_loads_with_its_numpy_split_files(shared_data: Path) -> None:
     from ogb.linkproppred import PygLinkPropPredDataset
 
