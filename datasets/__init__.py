@@ -116,7 +116,7 @@ def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any
     entry = DATASETS.entry(name)
     if isinstance(entry.obj, (OGBSpec, PlanetoidSpec)):
         return entry.obj(root, **kwargs)
-    return entry.obj(root=str(resolve_root(root)), **kwargs)  # a plugin's loader
+    return DATASETS.build(name, root=str(resolve_root(root)), **kwargs)  # a plugin's loader
 
 
 def split_indices(dataset: Any, split: str | int | None = None) -> dict[str, Any]:

@@ -369,6 +369,9 @@ def test_plugin_datasets_get_root_info_and_evaluator(tmp_path: Path) -> None:
         assert (info.level, info.metric, info.higher_is_better, info.summary) == ("node", "acc", True, "A toy dataset.")
         assert datasets.evaluator("toy-plugin").eval({"y_true": [1, 2], "y_pred": [1, 0]}) == {"acc": 0.5}
         assert "toy-plugin" in datasets.list("toy*")
+        with pytest.raises(ConfigError, match=r"^dataset 'toy-plugin' got an unexpected keyword argument 'scal'\. "
+                                              r"Did you mean 'scale'\? It accepts: root, scale\.$"):
+            datasets.load("toy_plugin", root=tmp_path, scal=2)
     finally:
         datasets.unregister("toy-plugin")
     datasets.register("no-meta", toy)
