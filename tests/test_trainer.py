@@ -180,3 +180,16 @@ def test_a_registered_loss_function_is_pointed_to_the_trainer():
     finally:
         graphdl.losses.unregister("fn_ce_toy")
     assert Trainer(torch.nn.Linear(2, 2), loss=fn_ce).loss_fn is fn_ce
+
+
+def test_a_missing_validation_split_is_named_with_what_exists(cora):
+    index = torch.arange(4)
+    with pytest.raises(ConfigError) as info:
+        Trainer(gcn(), epochs=1, progress=False).fit(cora, splits={"train": index, "vall": index + 4})
+    assert str(info.value) == ("monitor 'val_acc' names no split of this task (splits: train, vall). Split 'vall': "
+                               "Did you mean 'val', 'valid'? Name the validation split 'val' (or 'valid'), or "
+                               "monitor one that exists: 'train_acc', 'vall_acc'")
+    with pytest.raises(ConfigError, match=r"\(splits: train, dev\)\. Name the validation split"):  # nothing close
+        Trainer(gcn(), epochs=1, progress=False).fit(cora, splits={"train": index, "dev": index + 4})
+    result = Trainer(gcn(), epochs=1, progress=False).fit(cora, splits={"train": index, "valid": index + 4})
+    assert "val_acc" in result.best  # 'valid', OGB's name, is the validation split

@@ -373,8 +373,14 @@ class Trainer:
         self.task.check_splits(splits_to_eval)
         if self.monitor.split("_", 1)[0] not in ("train",) and not any(
                 self.monitor.startswith(f"{s}_") for s in self.task.split_names()):
-            raise ConfigError(f"monitor {self.monitor!r} names no split of this task "
-                              f"({', '.join(self.task.split_names())}); e.g. 'val_{self.task.metric.name}'")
+            names = self.task.split_names()
+            standard = ["train", "val", "valid", "test"]
+            misspelt = "".join(f" Split {n!r}:{hint}" for n in names
+                               if n not in standard and (hint := did_you_mean(n, standard)))
+            existing = ", ".join(repr(f"{n}_{self.task.metric.name}") for n in names)
+            raise ConfigError(f"monitor {self.monitor!r} names no split of this task (splits: {', '.join(names)})."
+                              f"{misspelt} Name the validation split 'val' (or 'valid'), or monitor one that "
+                              f"exists: {existing}")
         self._build_optimizer()
         self._setup_distributed()
         self.history, self.epoch, self.should_stop = [], 0, False
