@@ -193,3 +193,36 @@ def test_a_missing_validation_split_is_named_with_what_exists(cora):
         Trainer(gcn(), epochs=1, progress=False).fit(cora, splits={"train": index, "dev": index + 4})
     result = Trainer(gcn(), epochs=1, progress=False).fit(cora, splits={"train": index, "valid": index + 4})
     assert "val_acc" in result.best  # 'valid', OGB's name, is the validation split
+
+
+def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train_graph(cora):
+    from torch_geometric.transforms import RandomLinkSplit
+
+    torch.manual_seed(0)
+    labelled = RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
+                               add_negative_train_samples=False)(cora)
+    merged = []  # the same pairs as split_labels=False writes them: edge_label_index + edge_label
+    for part in labelled:
+        part = part.clone()
+        neg = part.neg_edge_label_index if "neg_edge_label_index" in part else part.pos_edge_label_index[:, :0]
+        part.edge_label_index = torch.cat([part.pos_edge_label_index, neg], dim=1)
+        part.edge_label = torch.cat([torch.ones(part.pos_edge_label_index.size(1)), torch.zeros(neg.size(1))])
+        del part.pos_edge_label_index, part.pos_edge_label
+        if "neg_edge_label_index" in part:
+            del part.neg_edge_label_index, part.neg_edge_label
+        merged.append(part)
+
+    def fit(splits):
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("link_gnn", layer="gcn", in_channels=1433, hidden_channels=32,
+                                      out_channels=32, num_layers=2)
+        trainer = Trainer(model, task="link", lr=0.01, epochs=20, seed=0, progress=False)
+        return trainer, trainer.fit(None, splits)
+
+    trainer, first = fit(labelled)
+    assert torch.equal(trainer.task.data.edge_index, labelled[0].edge_index)  # held-out edges pass no messages
+    assert first.test["test_rocauc"] > 0.8
+    assert fit(merged)[1].history == first.history
+    with pytest.raises(ValidationError, match=r"messages pass over the training graph splits\[0\]; the full graph "
+                                              r"would leak the held-out edges"):
+        trainer.fit(cora, labelled)

@@ -57,7 +57,7 @@ from graphdl.errors import ConfigError, ValidationError
 from graphdl.models import MODELS
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric, resolve_metric
-from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs, to_device
+from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs, random_link_split_pairs, to_device
 
 __all__ = [
     "MAX_LOGSTD",
@@ -436,19 +436,6 @@ class ReconstructionTask(Task):
         self.num_val, self.num_test, self.num_negatives = num_val, num_test, num_negatives
 
     # ------------------------------------------------------------------ data
-    @staticmethod
-    def _pos_neg(part: Data, name: str) -> tuple[Tensor, Tensor | None]:
-        if "pos_edge_label_index" in part:
-            neg = part["neg_edge_label_index"] if "neg_edge_label_index" in part else None
-            return part.pos_edge_label_index, neg
-        if "edge_label_index" in part and "edge_label" in part:
-            label = part.edge_label
-            neg = part.edge_label_index[:, label == 0]
-            return part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
-        raise ValidationError(f"the {name} graph holds no edge labels (pos_edge_label_index or "
-                              f"edge_label_index/edge_label); make the splits with "
-                              f"torch_geometric.transforms.RandomLinkSplit")
-
     def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
               device: torch.device | str = "cpu") -> None:
         from torch_geometric.transforms import RandomLinkSplit
@@ -471,7 +458,7 @@ class ReconstructionTask(Task):
         self.pos: dict[str, Tensor] = {}
         self.neg: dict[str, Tensor] = {}
         for name, part in zip(("train", "val", "test"), splits):
-            pos, neg = self._pos_neg(part, name)
+            pos, neg = random_link_split_pairs(part, name)
             self.pos[name] = pos.to(self.device)
             if neg is not None:
                 self.neg[name] = neg.to(self.device)

@@ -37,7 +37,8 @@ from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
-__all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device"]
+__all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
+           "random_link_split_pairs"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -332,6 +333,24 @@ def _pairs(edges: Tensor, name: str) -> Tensor:
     return (edges if edges.size(0) == 2 else edges.t()).long()
 
 
+def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | None]:
+    """Positive and negative pairs of one graph made by PyG's ``RandomLinkSplit``.
+
+    ``split_labels=True`` gives ``pos_/neg_edge_label_index``; otherwise
+    ``edge_label_index`` is split by ``edge_label``. No negatives: ``None``.
+    """
+    if "pos_edge_label_index" in part:
+        neg = part["neg_edge_label_index"] if "neg_edge_label_index" in part else None
+        return part.pos_edge_label_index, neg
+    if "edge_label_index" in part and "edge_label" in part:
+        label = part.edge_label
+        neg = part.edge_label_index[:, label == 0]
+        return part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
+    raise ValidationError(f"the {name} graph holds no edge labels (pos_edge_label_index or "
+                          f"edge_label_index/edge_label); make the splits with "
+                          f"torch_geometric.transforms.RandomLinkSplit")
+
+
 @TASKS.register("link", summary="Link prediction with negative sampling (AUC, AP or OGB Hits@K)")
 class LinkTask(Task):
     """Link prediction: score node pairs with ``model.decode(z, pairs)``.
@@ -340,7 +359,8 @@ class LinkTask(Task):
     training graph ``data.edge_index``; pairs are scored by ``model.decode``
     (a dot product when the model has none). Splits are OGB's edge split dict
     (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
-    graphs of PyG's ``RandomLinkSplit`` (``edge_label_index``/``edge_label``).
+    graphs of PyG's ``RandomLinkSplit`` (either ``split_labels`` setting), whose
+    training graph ``splits[0]`` is then the one messages pass over.
     Each training batch scores ``batch_size`` positive training edges and as
     many uniformly sampled non-edges (:class:`~graphdl.train.negatives.NegativeSampler`:
     PyG's ``negative_sampling`` distribution, drawn on the graph's device), and
@@ -364,10 +384,14 @@ class LinkTask(Task):
         self.neg: dict[str, Tensor] = {}
         if isinstance(splits, (tuple, list)) and len(splits) == 3:  # RandomLinkSplit output
             for name, part in zip(("train", "val", "test"), splits):
-                label = part.edge_label
-                self.pos[name] = part.edge_label_index[:, label == 1]
-                self.neg[name] = part.edge_label_index[:, label == 0]
-            data = splits[0] if data is None else data
+                self.pos[name], neg = random_link_split_pairs(part, name)
+                if neg is not None:
+                    self.neg[name] = neg
+            if data is not None and data is not splits[0]:
+                raise ValidationError("with RandomLinkSplit splits messages pass over the training graph "
+                                      "splits[0]; the full graph would leak the held-out edges into the "
+                                      "embeddings. Call fit(None, splits)")
+            data = splits[0]
         elif isinstance(splits, Mapping):
             for name, part in splits.items():
                 key = canonical_split(name)
