@@ -167,6 +167,20 @@ def test_bad_trainer_arguments():
         Trainer(model, task="nodes")
 
 
+@pytest.mark.parametrize("task,kwargs,message", [
+    ("node", {"batch_size": 0}, "the node task's batch_size must be an int >= 1, got 0"),
+    ("node", {"knn_k": 2.5}, "the node task's knn_k must be an int >= 1, got 2.5"),
+    ("graph", {"batch_size": 32.0}, "the graph task's batch_size must be an int >= 1, got 32.0"),
+    ("graph", {"num_workers": -1}, "the graph task's num_workers must be an int >= 0, got -1"),
+    ("link", {"num_negatives": 0}, "the link task's num_negatives must be an int >= 1, got 0"),
+    ("link", {"batch_size": True}, "the link task's batch_size must be an int >= 1, got True"),
+])
+def test_bad_task_sizes_are_refused_when_the_trainer_is_built(task, kwargs, message):
+    with pytest.raises(ConfigError) as info:  # not at the first epoch, from inside torch's DataLoader
+        Trainer(torch.nn.Linear(2, 2), task=task, task_kwargs=kwargs)
+    assert str(info.value) == message
+
+
 def test_a_registered_loss_function_is_pointed_to_the_trainer():
     def fn_ce(input, target):
         return torch.nn.functional.cross_entropy(input, target)

@@ -45,6 +45,11 @@ TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
+def _require_int(task: str, name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"the {task} task's {name} must be an int >= {minimum}, got {value!r}")
+
+
 def canonical_split(name: str) -> str:
     """``valid``/``validation`` -> ``val``; other names pass through unchanged."""
     return _SPLIT_ALIASES.get(name, name)
@@ -220,6 +225,8 @@ class NodeTask(Task):
     def __init__(self, metric: str | Metric = "acc", num_neighbors: Sequence[int] | None = None,
                  batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
+        _require_int("node", "batch_size", batch_size, 1)
+        _require_int("node", "knn_k", knn_k, 1)
         self.num_neighbors = list(num_neighbors) if num_neighbors else None
         self.batch_size = batch_size
         self.knn_k = knn_k
@@ -373,6 +380,9 @@ class LinkTask(Task):
     def __init__(self, metric: str | Metric = "rocauc", batch_size: int | None = None,
                  num_negatives: int = 1) -> None:
         super().__init__(metric)
+        if batch_size is not None:
+            _require_int("link", "batch_size", batch_size, 1)
+        _require_int("link", "num_negatives", num_negatives, 1)
         self.batch_size = batch_size
         self.num_negatives = num_negatives
 
@@ -481,6 +491,10 @@ class GraphTask(Task):
     def __init__(self, metric: str | Metric = "rocauc", batch_size: int = 32, num_workers: int = 0,
                  eval_batch_size: int | None = None, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
+        _require_int("graph", "batch_size", batch_size, 1)
+        if eval_batch_size is not None:
+            _require_int("graph", "eval_batch_size", eval_batch_size, 1)
+        _require_int("graph", "num_workers", num_workers, 0)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
