@@ -135,6 +135,19 @@ def test_vgae_and_argva_train() -> None:
         assert result.best["val_rocauc"] > 0.75, (name, result.best)
 
 
+def test_the_full_graph_beside_a_link_split_is_refused() -> None:
+    data = _community_graph()
+    splits = _splits(data)
+    for task in ("autoencoder", "adversarial_autoencoder"):
+        model = graphdl.models.create("gae" if task == "autoencoder" else "arga", in_channels=16,
+                                      hidden_channels=16, out_channels=8)
+        trainer = graphdl.Trainer(model, loss="link_bce", task=task, epochs=1, progress=False)
+        with pytest.raises(ValidationError, match=r"the full graph would leak the held-out edges .* "
+                                                  r"Call fit\(None, splits\)"):
+            trainer.fit(data, splits)
+        assert trainer.fit(splits[0], splits).history  # the training graph itself is what it would use
+
+
 def test_arga_discriminator_has_its_own_optimizer() -> None:
     data = _community_graph()
     model = ae.ARGA(16, hidden_channels=16, out_channels=8)

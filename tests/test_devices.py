@@ -64,7 +64,7 @@ def test_fit_on_cuda_leaves_the_callers_graph_on_the_cpu(task: str) -> None:
         model, loss = graphdl.models.create("gae", in_channels=8, hidden_channels=8, out_channels=4), "link_bce"
     trainer = graphdl.Trainer(model, loss=loss, task=task, epochs=2, seed=0, progress=False, device="cuda",
                               **({"monitor": "train_loss"} if task == "anomaly" else {}))
-    trainer.fit(data, splits)
+    trainer.fit(None if splits else data, splits)
     assert {p.device.type for p in model.parameters()} == {"cuda"}
     assert _devices(data) == {"cpu"}
     assert all(_devices(g) == {"cpu"} for g in splits or ())

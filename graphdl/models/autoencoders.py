@@ -57,7 +57,15 @@ from graphdl.errors import ConfigError, ValidationError
 from graphdl.models import MODELS
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric, resolve_metric
-from graphdl.train.tasks import TASKS, Task, canonical_split, model_inputs, random_link_split_pairs, to_device
+from graphdl.train.tasks import (
+    TASKS,
+    Task,
+    canonical_split,
+    model_inputs,
+    random_link_split_pairs,
+    random_link_split_train_graph,
+    to_device,
+)
 
 __all__ = [
     "MAX_LOGSTD",
@@ -443,6 +451,7 @@ class ReconstructionTask(Task):
         from graphdl.validate import check_graph
 
         self.device = torch.device(device)
+        splits_given = splits is not None
         if splits is None:
             if not isinstance(data, Data):
                 raise ValidationError("the autoencoder task needs a torch_geometric Data graph, or splits="
@@ -468,8 +477,9 @@ class ReconstructionTask(Task):
                                       f"adds negatives to val/test by default (neg_sampling_ratio=1.0)")
         if self.pos["train"].numel() == 0:
             raise ValidationError("the training split holds no positive edges")
-        check_graph(splits[0])
-        self.data = to_device(splits[0], self.device)  # message passing over the training edges only
+        train_graph = random_link_split_train_graph(data if splits_given else None, splits)
+        check_graph(train_graph)
+        self.data = to_device(train_graph, self.device)  # message passing over the training edges only
 
     def split_names(self) -> Sequence[str]:
         return ("val", "test")

@@ -38,7 +38,7 @@ from graphdl.train.metrics import Metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
-           "random_link_split_pairs"]
+           "random_link_split_pairs", "random_link_split_train_graph"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -358,6 +358,15 @@ def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | Non
                           f"torch_geometric.transforms.RandomLinkSplit")
 
 
+def random_link_split_train_graph(data: Data | None, splits: Sequence[Data]) -> Data:
+    """The graph messages pass over with ``RandomLinkSplit`` splits: the training graph ``splits[0]``."""
+    if data is not None and data is not splits[0]:
+        raise ValidationError("with RandomLinkSplit splits messages pass over the training graph splits[0]; "
+                              "the full graph would leak the held-out edges into the embeddings. Call "
+                              "fit(None, splits)")
+    return splits[0]
+
+
 @TASKS.register("link", summary="Link prediction with negative sampling (AUC, AP or OGB Hits@K)")
 class LinkTask(Task):
     """Link prediction: score node pairs with ``model.decode(z, pairs)``.
@@ -397,11 +406,7 @@ class LinkTask(Task):
                 self.pos[name], neg = random_link_split_pairs(part, name)
                 if neg is not None:
                     self.neg[name] = neg
-            if data is not None and data is not splits[0]:
-                raise ValidationError("with RandomLinkSplit splits messages pass over the training graph "
-                                      "splits[0]; the full graph would leak the held-out edges into the "
-                                      "embeddings. Call fit(None, splits)")
-            data = splits[0]
+            data = random_link_split_train_graph(data, splits)
         elif isinstance(splits, Mapping):
             for name, part in splits.items():
                 key = canonical_split(name)
