@@ -65,6 +65,24 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     return config_from_dict(given, source="command line")
 
 
+def check_output_paths(**paths: str | None) -> None:
+    """Output files given as ``--flag PATH``, checked before the run so that its results are not lost
+    at the end: none is a folder, and each lies in a folder that exists or can be made, and is writable."""
+    from graphdl.io import check_folder_path
+
+    for flag, value in paths.items():
+        if value is None:
+            continue
+        option = f"--{flag.replace('_', '-')} {value}"
+        path = Path(value)
+        if path.is_dir():
+            raise ConfigError(f"{option} is a folder; give a file path")
+        folder = check_folder_path(path.parent, option)
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not os.access(existing, os.W_OK):
+            raise ConfigError(f"{option}: the folder {str(existing)!r} is not writable; choose another path")
+
+
 def _check_train_config(cfg: TrainConfig) -> None:
     """Names and paths the run needs, checked before any process starts or data loads."""
     import graphdl
@@ -83,10 +101,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
         raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
     if cfg.checkpoint_dir is not None and Path(cfg.checkpoint_dir).exists() and not Path(cfg.checkpoint_dir).is_dir():
         raise ConfigError(f"--checkpoint-dir {cfg.checkpoint_dir} is a file, not a folder")
-    for key in ("json", "log"):
-        value = getattr(cfg, key)
-        if value is not None and Path(value).is_dir():
-            raise ConfigError(f"--{key} {value} is a folder; give a file path")
+    check_output_paths(json=cfg.json, log=cfg.log)
     if cfg.log is not None and Path(cfg.log).suffix not in (".csv", ".json"):
         raise ConfigError(f"--log {cfg.log} must end in .csv or .json")
     if cfg.device is not None:
@@ -128,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from graphdl.bench import run_suite
 
+    check_output_paths(json=args.json, plot=args.plot)
     run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,  # prints its table
               json_path=args.json, plot_path=args.plot, progress=args.progress)
     return 0

@@ -17,14 +17,32 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save"]
+from graphdl.errors import ConfigError
+
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "check_folder_path"]
+
+
+def check_folder_path(folder: str | os.PathLike, what: str) -> Path:
+    """``folder`` as a Path, after checking that it can be a folder: it and the parents that exist are folders.
+
+    Raises :class:`ConfigError` naming the file in the way, so a run fails before training, not
+    at its first save.
+    """
+    folder = Path(folder)
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise ConfigError(f"cannot use {str(folder)!r} as the folder for {what}: {str(candidate)!r} "
+                                  f"is a file. Choose another path, or move the file away.")
+            break
+    return folder
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_folder_path(path.parent, path.name).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
     try:

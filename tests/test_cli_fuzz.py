@@ -159,6 +159,14 @@ def test_config_loader_raises_config_error_only(files):
     (["bench", "report", "/no/such/result.json"], "No such file or directory: /no/such/result.json"),
     (["bench", "report", __file__], "is not JSON"),
     (["train", "--config", "/no/such/config.yaml"], "does not exist"),
+    # an output file under a file: refused before the run, not after it (the results would be lost)
+    (["train", "--json", f"{__file__}/r.json"],
+     f"cannot use {__file__!r} as the folder for --json {__file__}/r.json: {__file__!r} is a file."),
+    (["bench", "run", "cora", "gcn", "--json", f"{__file__}/r.json"], f"folder for --json {__file__}/r.json"),
+    (["bench", "run", "cora", "gcn", "--png", f"{__file__}/c.png"], f"folder for --png {__file__}/c.png"),
+    (["bench", "run", "cora", "gcn", "--log", f"{__file__}/x/log.csv"], f"{__file__!r} is a file"),
+    (["bench", "quick", "--plot", f"{__file__}/c.png"], f"folder for --plot {__file__}/c.png"),
+    (["bench", "report", "/no/such/result.json", "--md", f"{__file__}/t.md"], f"folder for --md {__file__}/t.md"),
 ])
 def test_malformed_arguments_are_one_clean_error(argv, match, capsys):
     assert_clean_error(capsys, argv, match)

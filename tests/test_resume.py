@@ -217,6 +217,21 @@ def test_text_reports_are_written_whole_in_utf8(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
+def test_a_file_in_the_way_of_an_output_folder_is_named_before_training(tmp_path):
+    from graphdl.train.callbacks import MetricLogger
+
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match=rf"^cannot use '{blocker}/seed0' as the folder for ModelCheckpoint's "
+                                          rf"checkpoints: '{blocker}' is a file\. Choose another path"):
+        ModelCheckpoint(blocker / "seed0")
+    with pytest.raises(ConfigError, match=rf"folder for the metric log log\.csv: '{blocker}' is a file"):
+        MetricLogger(blocker / "log.csv")
+    with pytest.raises(ConfigError, match=rf"folder for report\.md: '{blocker}' is a file"):
+        atomic_write_text(blocker / "deeper" / "report.md", "x")
+    assert blocker.read_text() == "not a folder"
+
+
 def test_bad_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "garbage.pt").write_bytes(b"\x00\x01 not a checkpoint")
     with pytest.raises(ConfigError, match=r"checkpoint .*garbage.pt cannot be read .*not a complete graphdl"):

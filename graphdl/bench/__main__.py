@@ -103,8 +103,10 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
 def _execute(args: argparse.Namespace, command_line: str) -> int:
     from graphdl.bench import format_table, run_config, run_suite, save_records
     from graphdl.bench.runner import environment
+    from graphdl.cli import check_output_paths
     from graphdl.io import atomic_write_json, atomic_write_text
 
+    check_output_paths(json=args.json, png=args.png, log=getattr(args, "log", None), md=getattr(args, "md", None))
     if args.command == "run":
         cfg = {"model": args.model, **_overrides(args.set)}
         if args.first_seed < 0:

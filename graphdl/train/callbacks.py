@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphdl.errors import ConfigError, did_you_mean
-from graphdl.io import atomic_torch_save, atomic_write, atomic_write_json
+from graphdl.io import atomic_torch_save, atomic_write, atomic_write_json, check_folder_path
 
 if TYPE_CHECKING:
     from graphdl.train.trainer import Trainer
@@ -128,7 +128,7 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
                  mode: str | None = None, every_n_epochs: int = 1, restore_best: bool = True) -> None:
         super().__init__(monitor, mode)
-        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.dirpath = check_folder_path(dirpath, "ModelCheckpoint's checkpoints") if dirpath is not None else None
         self.every_n_epochs = every_n_epochs
         self.restore_best = restore_best
         self.best_state: dict[str, Any] | None = None
@@ -164,6 +164,7 @@ class MetricLogger(Callback):
         self.path = Path(path)
         if self.path.suffix not in (".csv", ".json"):
             raise ConfigError(f"metric log {self.path} must end in .csv or .json")
+        check_folder_path(self.path.parent, f"the metric log {self.path.name}")
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if not _is_main(trainer):
