@@ -379,8 +379,11 @@ def check_loader_kwargs(dataset: str, loader: type, kwargs: Mapping[str, Any], s
     """
     from graphdl.registry import keyword_names
 
+    names, complete = keyword_names(loader)
+    if not complete:  # the loader passes **kwargs on where its signature does not show: let it judge
+        return
     taken = set(set_here)
-    accepted = [name for name in keyword_names(loader)[0] if name not in taken]
+    accepted = [name for name in names if name not in taken]
     for key in kwargs:
         if key not in accepted:
             raise ConfigError(f"dataset {dataset!r}: {loader.__name__} takes no keyword {key!r}."
