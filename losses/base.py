@@ -216,6 +216,11 @@ class Loss(nn.Module):
 
     reductions: tuple[str, ...] = REDUCTIONS
     kind: str = "classification"
+    #: how the ``link`` task calls it with the scores of positive pairs and of sampled non-edges:
+    #: ``"pos_neg"`` as ``loss(pos, neg)``, ``"ranked"`` as ``loss(pos, neg, ones)`` (each positive
+    #: ranked above its negatives); ``None``: classification and regression losses get
+    #: ``loss(logits, 0/1 labels)``, other kinds are refused there
+    link_inputs: str | None = None
     #: constructor keyword arguments the conformance suite needs (e.g. sizes)
     example_init: dict[str, Any] = {}
 

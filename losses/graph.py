@@ -97,6 +97,8 @@ class LinkBCELoss(_GraphLoss):
         reduction: ``"mean"`` (as above), ``"sum"`` or ``"none"``.
     """
 
+    link_inputs = "pos_neg"
+
     def __init__(self, neg_ratio: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.neg_ratio = check_number(self._owner, "neg_ratio", neg_ratio, low=0.0, low_open=True)

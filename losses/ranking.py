@@ -55,10 +55,16 @@ class MarginRankingLoss(_Ranking):
         \ell(x_1, x_2, y) = \max\big(0, -y\,(x_1 - x_2) + \mathrm{margin}\big),
         \qquad y \in \{1, -1\}
 
+    The ``link`` task calls it with the scores of positive pairs as :math:`x_1`,
+    those of sampled non-edges as :math:`x_2` and :math:`y = 1`: a pairwise
+    surrogate of the ROC-AUC it reports.
+
     Args:
         margin: the required gap.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
+
+    link_inputs = "ranked"
 
     def __init__(self, margin: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)

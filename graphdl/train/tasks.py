@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
@@ -97,6 +98,76 @@ def _call(model: nn.Module, data: Data) -> Tensor:
     return model(data.x, data.edge_index, **model_inputs(model, data))
 
 
+# ---------------------------------------------------------------------------- losses by kind
+def _loss_name(loss_fn: Any) -> str:
+    """``'name'`` of a registered loss class, else the class or function name."""
+    from graphdl import losses
+
+    entry = next((e for e in losses.entries() if e.obj is type(loss_fn)), None)
+    return repr(entry.name) if entry else getattr(loss_fn, "__name__", type(loss_fn).__name__)
+
+
+def _forward_args(loss_fn: Any) -> str:
+    forward = getattr(loss_fn, "forward", loss_fn)
+    try:
+        params = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return "inputs of its own"
+    return "(" + ", ".join(n for n, p in params.items() if p.default is p.empty
+                           and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)) + ")"
+
+
+def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
+    """The node and graph tasks call ``loss(output, target)``: refuse ranking and graph objectives."""
+    if kind == "ranking":
+        where = ("task='link', which ranks each positive edge above sampled non-edges"
+                 if getattr(loss_fn, "link_inputs", None) == "ranked" else "a Task of your own that forms them")
+        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {_loss_name(loss_fn)} is a "
+                          f"ranking loss over explicit pairs or triplets {_forward_args(loss_fn)}: use it with "
+                          f"{where}, or learn {task} embeddings from labels with a metric loss ('triplet', "
+                          f"'supcon', 'contrastive', ...)")
+    if kind == "graph":
+        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {_loss_name(loss_fn)} is a "
+                          f"graph objective that takes {_forward_args(loss_fn)}: train it with a task that forms "
+                          f"those inputs ('link' for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant) "
+                          f"or a Task subclass of your own")
+
+
+def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor) -> Tensor:
+    r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind.
+
+    A divergence gets log-probabilities :math:`\log\mathrm{softmax}(\text{out})` against the
+    target distributions: float targets of the output's shape as given, class labels as one-hot
+    rows (for which :math:`\mathrm{KL}(\mathrm{onehot}(y) \,\|\, q) = -\log q_y`, the cross-entropy).
+    """
+    if kind == "regression" and not y.is_floating_point():
+        raise ValidationError(f"{_loss_name(loss_fn)} is a regression loss, but the targets are class labels "
+                              f"({y.dtype}); use a classification loss such as 'cross_entropy', or give float "
+                              f"targets")
+    if kind == "divergence":
+        out = torch.log_softmax(out, dim=-1)
+        if not y.is_floating_point():
+            y = y.view(-1)
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.size(-1)):
+                raise ValidationError(f"{_loss_name(loss_fn)} compares distributions over the model's "
+                                      f"{out.size(-1)} outputs, but the targets hold class labels in "
+                                      f"[{int(y.min())}, {int(y.max())}]; give the model one output per class")
+            y = F.one_hot(y, out.size(-1)).to(out.dtype)
+    return loss_fn(out, y)
+
+
+def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tensor, Tensor]],
+             k: int) -> dict[str, float]:
+    """``{f"{split}_knn_acc"}``: a k-NN classifier on the L2-normalised training embeddings, scored on each part."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def norm(emb: Tensor) -> Any:
+        return F.normalize(emb, dim=-1).cpu().numpy()
+
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(norm(train_emb), train_y.cpu().numpy())
+    return {f"{split}_knn_acc": float(knn.score(norm(emb), y.cpu().numpy())) for split, (emb, y) in parts.items()}
+
+
 def _distributed_sampler(size: int, rank: int, world_size: int, seed: int) -> Any:
     from torch.utils.data import DistributedSampler
 
@@ -128,6 +199,15 @@ class Task:
     def split_names(self) -> Sequence[str]:
         """The splits that :meth:`evaluate` can score, e.g. ``("train", "val", "test")``."""
         return ("train", "val", "test")
+
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        """Called by the Trainer with its loss and the loss's kind, before any training.
+
+        Refuse (``ConfigError``) a loss this task cannot call; with a metric loss
+        (``kind="metric"``) the model outputs embeddings, so ``acc`` becomes ``knn_acc``.
+        """
+        if kind == "metric" and self.metric.name == "acc":
+            self.metric = Metric("knn_acc", self.metric.fn, True)
 
     # --- distributed training (called by the Trainer under torch.distributed) ---
     rank, world_size = 0, 1
@@ -291,6 +371,10 @@ class NodeTask(Task):
     def split_names(self) -> Sequence[str]:
         return tuple(self.splits)
 
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        _refuse_pair_losses("node", loss_fn, kind)
+        super().check_loss(loss_fn, kind)
+
     def train_batches(self) -> Iterable[Any]:
         return [self.data] if self._loader is None else self._loader
 
@@ -300,11 +384,12 @@ class NodeTask(Task):
                                   "value per channel); use a model without BatchNorm or a larger graph")
         if self._loader is None:
             idx = self.splits["train"]
-            return loss_fn(_call(model, batch)[idx], self.y[idx])
+            return _output_target_loss(loss_fn, self.loss_kind, _call(model, batch)[idx], self.y[idx])
         batch = batch.to(self.device)
         out = _call(model, batch)[: batch.batch_size]
         y = batch.y[: batch.batch_size]
-        return loss_fn(out, y.view(-1) if y.dim() > 1 and not y.is_floating_point() else y)
+        return _output_target_loss(loss_fn, self.loss_kind, out,
+                                   y.view(-1) if y.dim() > 1 and not y.is_floating_point() else y)
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
@@ -321,15 +406,10 @@ class NodeTask(Task):
                 for s in splits}
 
     def _knn(self, emb: Tensor, splits: Sequence[str]) -> dict[str, float]:
-        from sklearn.neighbors import KNeighborsClassifier
-
-        emb = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
-        y = self.y.cpu().numpy()
-        train = self.splits["train"].cpu().numpy()
-        knn = KNeighborsClassifier(n_neighbors=min(self.knn_k, len(train))).fit(emb[train], y[train])
-        return {f"{canonical_split(s)}_knn_acc": float(knn.score(emb[self.splits[canonical_split(s)].cpu().numpy()],
-                                                                   y[self.splits[canonical_split(s)].cpu().numpy()]))
-                for s in splits}
+        train = self.splits["train"]
+        parts = {canonical_split(s): (emb[self.splits[canonical_split(s)]], self.y[self.splits[canonical_split(s)]])
+                 for s in splits}
+        return _knn_acc(emb[train], self.y[train], parts, self.knn_k)
 
 
 # ---------------------------------------------------------------------------- link level
@@ -377,10 +457,15 @@ class LinkTask(Task):
     (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
     graphs of PyG's ``RandomLinkSplit`` (either ``split_labels`` setting), whose
     training graph ``splits[0]`` is then the one messages pass over.
-    Each training batch scores ``batch_size`` positive training edges and as
-    many uniformly sampled non-edges (:class:`~graphdl.train.negatives.NegativeSampler`:
-    PyG's ``negative_sampling`` distribution, drawn on the graph's device), and
-    the loss is called as ``loss_fn(logits, labels)``.
+    Each training batch scores ``batch_size`` positive training edges and
+    ``num_negatives`` times as many uniformly sampled non-edges
+    (:class:`~graphdl.train.negatives.NegativeSampler`: PyG's ``negative_sampling``
+    distribution, drawn on the graph's device). The loss's ``link_inputs`` says
+    how it takes them: classification and regression losses get
+    ``loss_fn(logits, labels)`` (1 for edges, 0 for non-edges), ``"pos_neg"``
+    losses (``link_bce``) ``loss_fn(pos, neg)``, ``"ranked"`` losses
+    (``margin_ranking``) ``loss_fn(pos.repeat(num_negatives), neg, ones)``, each
+    positive ranked above its own negatives.
     """
 
     level = "link"
@@ -427,6 +512,26 @@ class LinkTask(Task):
     def split_names(self) -> Sequence[str]:
         return tuple(k for k in self.pos if k == "train" or k in self.neg)
 
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        from graphdl.losses.classification import CrossEntropyLoss
+
+        name = _loss_name(loss_fn)
+        if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss)):
+            raise ConfigError(f"{name} needs one logit per class, but the link task scores each node pair with "
+                              f"one logit; use 'bce_with_logits' (the default), 'focal' or 'margin_ranking'")
+        if getattr(loss_fn, "link_inputs", None) in ("pos_neg", "ranked") or kind not in (
+                "metric", "divergence", "ranking", "graph"):  # (logits, labels), as classification losses
+            super().check_loss(loss_fn, kind)
+            return
+        why = {"metric": "a metric loss learns embeddings from class labels, which node pairs do not have",
+               "divergence": "a divergence compares distributions over classes, and the link task predicts "
+                             "one probability per pair",
+               }.get(kind, f"the link task gives its loss the scores of positive pairs and of sampled non-edges, "
+                           f"but {name} takes {_forward_args(loss_fn)}")
+        raise ConfigError(f"loss {name} (kind {kind!r}) cannot train the link task: {why}. Use 'bce_with_logits' "
+                          f"(the default), 'focal', 'margin_ranking' or 'link_bce', or a loss class with "
+                          f"link_inputs = 'pos_neg' (loss(pos, neg)) or 'ranked' (loss(pos, neg, ones))")
+
     def train_batches(self) -> Iterable[Tensor]:
         pos = self.pos["train"]
         perm = torch.randperm(pos.size(1), device=self.device)
@@ -446,9 +551,16 @@ class LinkTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         z = self._embed(model)
-        neg = self.negatives(batch.size(1) * self.num_negatives)
-        logits = torch.cat([self._decode(model, z, batch), self._decode(model, z, neg)])
-        labels = torch.cat([logits.new_ones(batch.size(1)), logits.new_zeros(neg.size(1))])
+        pos = self._decode(model, z, batch)
+        neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
+        inputs = getattr(loss_fn, "link_inputs", None)
+        if inputs == "pos_neg":
+            return loss_fn(pos, neg)
+        if inputs == "ranked":  # the sampler returns fewer only when the graph has fewer non-edges
+            pos = pos.repeat(self.num_negatives)[: neg.numel()]
+            return loss_fn(pos, neg[: pos.numel()], torch.ones_like(pos))
+        logits = torch.cat([pos, neg])
+        labels = torch.cat([pos.new_ones(pos.numel()), neg.new_zeros(neg.numel())])
         return loss_fn(logits, labels)
 
     @torch.no_grad()
@@ -480,7 +592,9 @@ class GraphTask(Task):
 
     Splits are a dict of index tensors (OGB's ``get_idx_split()``, used when
     the dataset has it and none are given). Targets with NaN (OGB's missing
-    labels) are left out of the loss and the metric.
+    labels) are left out of the loss and the metric. The metric is ``rocauc``
+    unless given; with a metric-learning loss the model outputs graph
+    embeddings, scored by ``knn_acc`` (a k-NN classifier fit on the training graphs).
 
     The training order comes from the global torch RNG (PyG's DataLoader with
     ``shuffle=True``; checkpoints hold that RNG, so a resumed run sees the same
@@ -493,13 +607,16 @@ class GraphTask(Task):
     level = "graph"
     default_loss = "bce_with_logits"
 
-    def __init__(self, metric: str | Metric = "rocauc", batch_size: int = 32, num_workers: int = 0,
-                 eval_batch_size: int | None = None, shuffle_seed: int | None = None) -> None:
-        super().__init__(metric)
+    def __init__(self, metric: str | Metric | None = None, batch_size: int = 32, num_workers: int = 0,
+                 eval_batch_size: int | None = None, shuffle_seed: int | None = None, knn_k: int = 5) -> None:
+        super().__init__("rocauc" if metric is None else metric)
+        self._default_metric = metric is None  # rocauc, or knn_acc with a metric loss
         _require_int("graph", "batch_size", batch_size, 1)
         if eval_batch_size is not None:
             _require_int("graph", "eval_batch_size", eval_batch_size, 1)
         _require_int("graph", "num_workers", num_workers, 0)
+        _require_int("graph", "knn_k", knn_k, 1)
+        self.knn_k = knn_k
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -551,10 +668,25 @@ class GraphTask(Task):
     def train_batches(self) -> Iterable[Any]:
         return self._train_loader
 
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        _refuse_pair_losses("graph", loss_fn, kind)
+        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
+            if not self._default_metric:
+                raise ConfigError(f"{_loss_name(loss_fn)} is a metric loss: the model outputs graph embeddings, "
+                                  f"which {self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on "
+                                  f"the embeddings)")
+            self.metric = Metric("knn_acc", self.metric.fn, True)
+        super().check_loss(loss_fn, kind)
+
     def _target(self, batch: Data, out: Tensor) -> Tensor:
         y = batch.y
-        if self.loss_kind == "classification" and out.dim() == 2 and out.size(-1) > 1 and not y.is_floating_point():
-            return y.view(-1)  # multi-class: class indices
+        class_indices = self.loss_kind in ("classification", "divergence") and out.dim() == 2 and out.size(-1) > 1
+        if self.loss_kind == "metric" or (class_indices and not y.is_floating_point()):
+            return y.view(-1)  # class indices
+        if y.numel() != out.numel():
+            raise ValidationError(f"the model gives {tuple(out.shape)} outputs for a batch of {batch.num_graphs} "
+                                  f"graphs whose targets have shape {tuple(y.shape)}; give the model one output per "
+                                  f"target, or for class labels use a classification loss such as 'cross_entropy'")
         return y.view(out.shape).to(out.dtype)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
@@ -563,10 +695,10 @@ class GraphTask(Task):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
         out = _call(model, batch)
         y = self._target(batch, out)
-        if y.is_floating_point():
-            labelled = ~torch.isnan(y)
-            return loss_fn(out[labelled], y[labelled])
-        return loss_fn(out, y)
+        if y.is_floating_point() and y.shape == out.shape and self.loss_kind != "divergence":
+            labelled = ~torch.isnan(y)  # OGB's missing labels
+            out, y = out[labelled], y[labelled]
+        return _output_target_loss(loss_fn, self.loss_kind, out, y)
 
     @staticmethod
     def _has_batchnorm(model: nn.Module) -> bool:
@@ -589,6 +721,10 @@ class GraphTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        if self.metric.name == "knn_acc":
+            parts = {split: self._outputs(model, split)[::-1] for split in map(canonical_split, splits)}
+            train = parts["train"] if "train" in parts else self._outputs(model, "train")[::-1]
+            return _knn_acc(*train, parts, self.knn_k)
         out = {}
         for split in map(canonical_split, splits):
             y, pred = self._outputs(model, split)

@@ -216,8 +216,7 @@ class Trainer:
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
         self.task = resolve_task(task, **(task_kwargs or {}))
         self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
-        if self.task.loss_kind == "metric" and self.task.metric.name == "acc":
-            self.task.metric = type(self.task.metric)("knn_acc", self.task.metric.fn, True)
+        self.task.check_loss(self.loss_fn, self.task.loss_kind)
         self.deterministic = bool(deterministic)
         if self.deterministic:  # before the first cuBLAS call, which reads it
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,0 +1,216 @@
+"""The Trainer calls each kind of loss the way it is meant to be called, and refuses the rest up front."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.datasets import FakeDataset
+from torch_geometric.transforms import RandomLinkSplit
+from sklearn.neighbors import KNeighborsClassifier
+
+import graphdl
+from graphdl.errors import ConfigError, ValidationError
+from graphdl.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def cora(shared_data):
+    return graphdl.datasets.load("cora", root=shared_data)[0]
+
+
+@pytest.fixture(scope="module")
+def link_splits(cora):
+    torch.manual_seed(0)
+    return RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
+                           add_negative_train_samples=False)(cora)
+
+
+def gcn(out_channels=7):
+    graphdl.seed_everything(0)
+    return graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=16,
+                                 out_channels=out_channels, num_layers=2, dropout=0.5)
+
+
+def fit_node(data, loss, epochs=5, **kw):
+    return Trainer(gcn(), loss, "node", lr=0.01, epochs=epochs, seed=0, progress=False, **kw).fit(data)
+
+
+def same_histories(a, b):
+    assert [h.keys() for h in a] == [h.keys() for h in b]
+    for x, y in zip(a, b):
+        for key in x:
+            assert x[key] == pytest.approx(y[key], rel=1e-5, abs=1e-6), key
+
+
+def test_kl_divergence_to_one_hot_labels_trains_exactly_as_cross_entropy(cora):
+    """KL(onehot(y) || softmax(out)) = -log softmax(out)_y: the Trainer feeds the divergence log-probabilities
+    and one-hot targets, so its run equals the cross-entropy run (before, it raised on the integer labels)."""
+    ce = fit_node(cora, "cross_entropy")
+    kl = fit_node(cora, "kl_div")
+    same_histories(kl.history, ce.history)
+    assert kl.history[-1]["train_loss"] != kl.history[0]["train_loss"]
+
+
+def test_divergence_takes_class_distributions_as_targets(cora):
+    """Float targets of the output's shape are distributions (distillation); accuracy compares their likeliest
+    class. One-hot distributions give the integer-label run."""
+    soft = cora.clone()
+    soft.y = F.one_hot(cora.y, 7).float()
+    same_histories(fit_node(soft, "kl_div").history, fit_node(cora, "kl_div").history)
+
+    teacher = torch.softmax(torch.randn(cora.num_nodes, 7, generator=torch.Generator().manual_seed(1)), -1)
+    soft.y = teacher
+    seen = []
+
+    @graphdl.losses.register("kl_probe", kind="divergence")
+    class KLProbe(torch.nn.Module):
+        def forward(self, log_q, p):
+            seen.append((log_q.detach(), p))
+            return F.kl_div(log_q, p, reduction="batchmean")
+
+    try:
+        Trainer(gcn(), "kl_probe", "node", epochs=1, seed=0, progress=False).fit(soft)
+    finally:
+        graphdl.losses.unregister("kl_probe")
+    log_q, p = seen[0]
+    assert torch.equal(p, teacher[cora.train_mask])  # the distributions as given
+    torch.testing.assert_close(log_q.exp().sum(-1), torch.ones(len(p)))  # log-probabilities, not logits
+
+
+def test_divergence_labels_must_fit_the_outputs(cora):
+    narrow = Trainer(graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8,
+                                           out_channels=5, num_layers=2), "js_div", "node", epochs=1,
+                     progress=False)
+    with pytest.raises(ValidationError, match=r"^'js_div' compares distributions over the model's 5 outputs, but "
+                                              r"the targets hold class labels in \[0, 6\]; give the model one "
+                                              r"output per class$"):
+        narrow.fit(cora)
+
+
+def test_regression_loss_on_class_labels_names_the_mismatch(cora):
+    with pytest.raises(ValidationError, match=r"^'mse' is a regression loss, but the targets are class labels "
+                                              r"\(torch.int64\); use a classification loss such as "
+                                              r"'cross_entropy', or give float targets$"):
+        fit_node(cora, "mse", epochs=1)
+
+
+def test_margin_ranking_ranks_each_positive_edge_above_its_sampled_negatives(cora, link_splits):
+    calls = []
+
+    class Spy(graphdl.losses.get("margin_ranking")):
+        def forward(self, input1, input2, target):
+            calls.append((input1.detach(), input2.detach(), target))
+            return super().forward(input1, input2, target)
+
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=1433, hidden_channels=32,
+                                  out_channels=32, num_layers=2)
+    trainer = Trainer(model, Spy(margin=1.0), "link", task_kwargs={"num_negatives": 3}, lr=0.01, epochs=30,
+                      seed=0, progress=False)
+    result = trainer.fit(None, link_splits)
+    pos, neg, target = calls[0]
+    num_train = link_splits[0].pos_edge_label_index.size(1)
+    assert pos.shape == neg.shape == target.shape == (3 * num_train,)
+    assert torch.equal(pos[:num_train], pos[num_train:2 * num_train])  # each positive once per negative
+    assert bool((target == 1).all())
+    assert result.test["test_rocauc"] > 0.8
+
+
+def test_link_bce_gets_positive_and_negative_scores(cora, link_splits):
+    """link_bce(pos, neg) = mean softplus(-pos) + mean softplus(neg); before, the link task passed it
+    (logits, labels), which it read as (positive scores, negative scores): every logit was pushed up."""
+
+    def by_hand(logits, labels):
+        return F.softplus(-logits[labels == 1]).mean() + F.softplus(logits[labels == 0]).mean()
+
+    def fit(loss):
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("link_gnn", layer="gcn", in_channels=1433, hidden_channels=32,
+                                      out_channels=32, num_layers=2)
+        return Trainer(model, loss, "link", lr=0.01, epochs=5, seed=0, progress=False).fit(None, link_splits)
+
+    same_histories(fit("link_bce").history, fit(by_hand).history)
+
+
+@pytest.mark.parametrize("task, loss, message", [
+    ("node", "margin_ranking", r"^the node task calls its loss as loss\(output, target\), but 'margin_ranking' is a "
+                               r"ranking loss over explicit pairs or triplets \(input1, input2, target\): use it "
+                               r"with task='link', which ranks each positive edge above sampled non-edges, or "
+                               r"learn node embeddings from labels with a metric loss \('triplet', 'supcon', "
+                               r"'contrastive', \.\.\.\)$"),
+    ("node", "triplet_margin", r"\(anchor, positive, negative\): use it with a Task of your own that forms them"),
+    ("graph", "grace", r"^the graph task calls its loss as loss\(output, target\), but 'grace' is a graph "
+                       r"objective that takes \(z1, z2\): train it with a task that forms those inputs \('link' "
+                       r"for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant\) or a Task subclass of "
+                       r"your own$"),
+    ("link", "supcon", r"^loss 'supcon' \(kind 'metric'\) cannot train the link task: a metric loss learns "
+                       r"embeddings from class labels, which node pairs do not have\. Use 'bce_with_logits' \(the "
+                       r"default\), 'focal', 'margin_ranking' or 'link_bce', or a loss class with link_inputs = "
+                       r"'pos_neg' \(loss\(pos, neg\)\) or 'ranked' \(loss\(pos, neg, ones\)\)$"),
+    ("link", "kl_div", r"a divergence compares distributions over classes, and the link task predicts one "
+                       r"probability per pair"),
+    ("link", "cosine_embedding", r"the link task gives its loss the scores of positive pairs and of sampled "
+                                 r"non-edges, but 'cosine_embedding' takes \(input1, input2, target\)"),
+    ("link", "cross_entropy", r"^'cross_entropy' needs one logit per class, but the link task scores each node "
+                              r"pair with one logit; use 'bce_with_logits' \(the default\), 'focal' or "
+                              r"'margin_ranking'$"),
+])
+def test_a_loss_the_task_cannot_call_is_refused_when_the_trainer_is_built(task, loss, message):
+    with pytest.raises(ConfigError, match=message):
+        Trainer(torch.nn.Linear(4, 4), loss, task, progress=False)
+
+
+def test_link_task_refuses_torch_cross_entropy_too():
+    with pytest.raises(ConfigError, match=r"^CrossEntropyLoss needs one logit per class"):
+        Trainer(torch.nn.Linear(4, 4), torch.nn.CrossEntropyLoss(), "link", progress=False)
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    torch.manual_seed(0)
+    ds = FakeDataset(num_graphs=60, avg_num_nodes=12, num_channels=8, num_classes=3, task="graph")
+    return ds, {"train": torch.arange(40), "val": torch.arange(40, 50), "test": torch.arange(50, 60)}
+
+
+def graph_gnn(out_channels=3):
+    graphdl.seed_everything(0)
+    return graphdl.models.create("graph_gnn", layer="gcn", in_channels=8, hidden_channels=16,
+                                 out_channels=out_channels, num_layers=2)
+
+
+def test_graph_task_scores_metric_loss_embeddings_by_knn_accuracy(graphs):
+    ds, split = graphs
+    trainer = Trainer(graph_gnn(8), "supcon", "graph", epochs=3, seed=0, progress=False)
+    result = trainer.fit(ds, split)
+    assert set(result.test) == {"test_knn_acc"}
+
+    model = trainer.model.eval()
+
+    def embed(idx):
+        with torch.no_grad():
+            out = torch.cat([model(g.x, g.edge_index, batch=torch.zeros(g.num_nodes, dtype=torch.long))
+                             for g in ds[idx]])
+        return F.normalize(out, dim=-1).numpy(), torch.cat([g.y for g in ds[idx]]).numpy()
+
+    knn = KNeighborsClassifier(n_neighbors=5).fit(*embed(split["train"]))
+    assert trainer.evaluate(split="test") == {"test_knn_acc": pytest.approx(knn.score(*embed(split["test"])))}
+
+    with pytest.raises(ConfigError, match=r"^'supcon' is a metric loss: the model outputs graph embeddings, which "
+                                          r"'rocauc' cannot score; use metric='acc' \(k-NN accuracy on the "
+                                          r"embeddings\)$"):
+        Trainer(graph_gnn(8), "supcon", "graph", task_kwargs={"metric": "rocauc"}, progress=False)
+
+
+def test_graph_task_divergence_equals_cross_entropy_on_class_labels(graphs):
+    ds, split = graphs
+    runs = [Trainer(graph_gnn(), loss, "graph", task_kwargs={"metric": "acc"}, epochs=3, seed=0,
+                    progress=False).fit(ds, split) for loss in ("cross_entropy", "kl_div")]
+    same_histories(runs[1].history, runs[0].history)
+
+
+def test_graph_task_names_outputs_that_do_not_match_the_targets(graphs):
+    ds, split = graphs
+    with pytest.raises(ValidationError, match=r"^the model gives \(32, 3\) outputs for a batch of 32 graphs whose "
+                                              r"targets have shape \(32,\); give the model one output per target, "
+                                              r"or for class labels use a classification loss such as "
+                                              r"'cross_entropy'$"):
+        Trainer(graph_gnn(), "huber", "graph", epochs=1, seed=0, progress=False).fit(ds, split)
