@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import graphdl.bench as bench
-from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask, PairBCELoss
+from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask
+from graphdl.losses.graph import LinkBCELoss
 from graphdl.errors import ConfigError, UnknownNameError
 
 
@@ -119,12 +120,11 @@ def test_missing_dataset_is_recorded_and_the_suite_goes_on(tmp_path: Path, monke
     assert table[4:] == ["", "[1] " + records[0]["status"]]
 
 
-def test_pair_loss_is_the_ogb_examples_loss() -> None:
-    logits = torch.randn(10)
-    labels = torch.tensor([1.0] * 6 + [0.0] * 4)
-    p = torch.sigmoid(logits)
-    expected = -torch.log(p[:6] + 1e-15).mean() - torch.log(1 - p[6:] + 1e-15).mean()
-    torch.testing.assert_close(PairBCELoss()(logits, labels), expected, rtol=1e-5, atol=1e-6)
+def test_link_bce_is_the_ogb_examples_loss() -> None:
+    """The link task calls link_bce(pos, neg): the example's sum of two means."""
+    pos, neg = torch.randn(6), torch.randn(4)
+    expected = -torch.log(torch.sigmoid(pos) + 1e-15).mean() - torch.log(1 - torch.sigmoid(neg) + 1e-15).mean()
+    torch.testing.assert_close(LinkBCELoss()(pos, neg), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_group_clipped_adam_clips_each_group_separately() -> None:
@@ -165,7 +165,7 @@ def _ddi_trainer(num_nodes: int, epochs: int, device: str | None = None) -> Any:
     seed_everything(0)  # initialisation, dropout and negative sampling draw from torch's RNG
     model = OGBLinkGNN(layer="sage", in_channels=None, num_nodes=num_nodes, hidden_channels=16, num_layers=2,
                        decoder="mlp", decoder_layers=2, decoder_dropout=0.5)
-    return Trainer(model, loss=PairBCELoss(), task=OGBLinkTask(metric="ogbl-ddi", batch_size=64), epochs=epochs,
+    return Trainer(model, loss=LinkBCELoss(), task=OGBLinkTask(metric="ogbl-ddi", batch_size=64), epochs=epochs,
                    progress=False, optimizer=lambda groups: GroupClippedAdam(groups, lr=0.005), device=device)
 
 

@@ -10,9 +10,9 @@ so that results are comparable to the leaderboard:
 * :class:`GroupClippedAdam` clips the gradient norm of each group to 1.0
   separately before every step, as the example does with three
   ``clip_grad_norm_`` calls (the Trainer's ``grad_clip`` clips them jointly);
-* :class:`PairBCELoss` is the example's loss, ``-log σ(pos).mean() -
-  log(1 - σ(neg)).mean()`` (the sum of two means, twice BCE over the
-  concatenation, which matters under clipping);
+* the loss is ``link_bce`` (:class:`~graphdl.losses.graph.LinkBCELoss`), the
+  example's ``-log σ(pos).mean() - log(1 - σ(neg)).mean()`` (the sum of two
+  means, twice BCE over the concatenation, which matters under clipping);
 * :class:`OGBLinkTask` scores the ``train`` split on the example's
   ``eval_train`` edges: as many training edges as validation edges, drawn with
   ``torch.manual_seed(12345)``, against the validation negatives; and it gives
@@ -38,14 +38,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdl.models.gnn import LinkGNN
 
 from graphdl.train.tasks import LinkTask, canonical_split, model_inputs
 
-__all__ = ["OGBLinkGNN", "GroupClippedAdam", "PairBCELoss", "OGBLinkTask"]
+__all__ = ["OGBLinkGNN", "GroupClippedAdam", "OGBLinkTask"]
 
 
 class OGBLinkGNN(LinkGNN):
@@ -86,22 +85,6 @@ class GroupClippedAdam(torch.optim.Adam):
             if params:
                 torch.nn.utils.clip_grad_norm_(params, self.max_norm)
         return super().step(closure)
-
-
-class PairBCELoss(nn.Module):
-    r"""The OGB link examples' loss on logits :math:`s`:
-    :math:`-\overline{\log\sigma(s^+)} - \overline{\log(1-\sigma(s^-))}`.
-
-    Called as ``loss(logits, labels)`` with labels 1 for positive pairs and 0
-    for negatives (what :class:`~graphdl.train.LinkTask` passes); the mean is
-    taken over each class separately and the two means are added.
-    """
-
-    kind = "pair"
-
-    def forward(self, logits: Tensor, labels: Tensor) -> Tensor:
-        pos = labels > 0.5
-        return F.softplus(-logits[pos]).mean() + F.softplus(logits[~pos]).mean()
 
 
 class OGBLinkTask(LinkTask):

@@ -125,7 +125,8 @@ class _Prepared:
                              eval_batch_size=cfg.get("eval_batch_size"))
             loss = nn.BCEWithLogitsLoss() if "classification" in self.dataset.task_type else nn.MSELoss()
             return model, task, loss, "adam"
-        from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask, PairBCELoss
+        from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask
+        from graphdl.losses.graph import LinkBCELoss
 
         model = OGBLinkGNN(in_channels=None, num_nodes=self.dataset[0].num_nodes, **kw)
         task = OGBLinkTask(metric=self.name, batch_size=cfg.get("batch_size"))
@@ -134,7 +135,7 @@ class _Prepared:
             optimizer: Any = lambda groups: GroupClippedAdam(groups, lr=lr, max_norm=float(clip))  # noqa: E731
         else:
             optimizer = "adam"
-        return model, task, PairBCELoss(), optimizer
+        return model, task, LinkBCELoss(), optimizer
 
 
 def _check_keys(family: str, cfg: dict[str, Any]) -> None:
