@@ -518,6 +518,10 @@ class ReconstructionTask(Task):
         return loss_fn(logits, labels)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        inner = _inner(model)
+        if hasattr(inner, "discriminator_loss"):
+            raise ConfigError(f"{type(inner).__name__} has a discriminator, which the autoencoder task would leave "
+                              f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
         z = self.encode(model)
         return self.objective(model, z, batch, self.negatives(batch), loss_fn)
 

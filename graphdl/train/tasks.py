@@ -550,6 +550,13 @@ class LinkTask(Task):
         return _call(model, self.data)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        inner = _unwrap(model)
+        if hasattr(inner, "discriminator_loss"):
+            raise ConfigError(f"{type(inner).__name__} has a discriminator, which the link task would leave "
+                              f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
+        if getattr(inner, "variational", False):
+            raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
+                              f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
         z = self._embed(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
