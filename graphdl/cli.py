@@ -20,10 +20,12 @@ prints and writes the results.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from graphdl.config import TrainConfig, config_from_dict, load_config
 from graphdl.distributed import COMMAND_LINE_ENV
@@ -93,6 +95,11 @@ def _check_train_config(cfg: TrainConfig) -> None:
         graphdl.layers.entry(cfg.layer)
     if cfg.loss is not None:
         graphdl.losses.entry(cfg.loss)
+        try:  # misspelt or missing arguments now, not after the data loads
+            graphdl.losses.create(cfg.loss, **(cfg.loss_kwargs or {}))
+        except ConfigError as exc:
+            given = f"--loss-kwargs {json.dumps(cfg.loss_kwargs)}: " if cfg.loss_kwargs else ""
+            raise ConfigError(f"{given}{exc} Pass its arguments with --loss-kwargs JSON") from None
     if cfg.root is not None and not Path(cfg.root).is_dir():
         what = "is not a folder" if Path(cfg.root).exists() else "does not exist"
         raise ConfigError(f"--root {cfg.root} {what}; pass the folder that holds planetoid/ and ogb/, "
@@ -157,6 +164,18 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"graphdl: error: {' '.join(message.split())}{hint}\n")
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    """``--loss-kwargs``: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc.msg}); write an object such as "
+                                         f"'{{\"margin\": 0.5}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object; write one such as '{{\"margin\": 0.5}}'")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="dataset name (graphdl list datasets)")
     p.add_argument("--layer", help="layer name (graphdl list layers)")
     p.add_argument("--loss", help="loss name (graphdl list losses)")
+    p.add_argument("--loss-kwargs", type=_json_object, metavar="JSON",
+                   help="the loss's keyword arguments as a JSON object, e.g. '{\"label_smoothing\": 0.1}'")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--root", help="data root (default: $GRAPHDL_DATA, else a user cache folder)")

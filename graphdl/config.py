@@ -9,6 +9,7 @@ command line's long options (with ``_`` or ``-``)::
     epochs: 200
     hidden_channels: 64
     heads: 8
+    loss_kwargs: {label_smoothing: 0.1}
 
 Unknown keys and values of the wrong type raise :class:`ConfigError` naming
 the key (with close matches) and the expected type.
@@ -39,6 +40,7 @@ class TrainConfig:
     dataset: str = "cora"
     layer: str | None = None
     loss: str | None = None
+    loss_kwargs: dict[str, Any] | None = None
     seeds: int = 1
     epochs: int | None = None
     root: str | None = None
@@ -74,7 +76,7 @@ class TrainConfig:
 
 
 _JK_MODES = ("last", "cat", "max", "sum")
-MODEL_KEYS = ("layer", "loss", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
+MODEL_KEYS = ("layer", "loss", "loss_kwargs", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
               "batch_size", "norm", "residual", "jk", "num_neighbors", "patience")
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -106,6 +108,8 @@ def _check_value(key: str, value: Any) -> Any:
     if key == "jk" and value is not None and value not in _JK_MODES:
         raise ConfigError(f"config key 'jk' must be one of {', '.join(_JK_MODES)}, got {value!r}."
                           f"{did_you_mean(str(value), _JK_MODES)}")
+    if key == "loss_kwargs" and value is not None and not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"config key 'loss_kwargs' must map keyword names (strings) to values, got {value!r}")
     if isinstance(value, str) and not value.strip():
         raise ConfigError(f"config key {key!r} must not be empty")
     if key in ("lr",) and value is not None and value <= 0:

@@ -316,3 +316,22 @@ def test_report_refuses_files_that_are_not_results(tmp_path: Path, capsys: pytes
         err = capsys.readouterr().err
         assert err.startswith(f"graphdl: error: {path}{message}") and err.count("\n") == 1, err
     assert not (tmp_path / "t.md").exists()
+
+
+def test_train_command_passes_loss_kwargs_to_the_loss(shared_data: Path, tmp_path: Path) -> None:
+    """``--loss-kwargs`` reaches the loss: the run equals run_config with the same loss_kwargs, and differs from
+    the run without them (label smoothing raises the training loss)."""
+    from graphdl.cli import main
+
+    argv = ["train", "--dataset", "cora", "--layer", "gcn", "--epochs", "2", "--loss", "cross_entropy",
+            "--loss-kwargs", '{"label_smoothing": 0.3}', "--root", str(shared_data), "--json",
+            str(tmp_path / "r.json"), "--device", "cpu"]
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "r.json").read_text())["records"][0]
+    assert record["config"]["loss_kwargs"] == {"label_smoothing": 0.3}
+    overrides = {"layer": "gcn", "loss": "cross_entropy"}
+    smoothed = bench.run_config("cora", {**overrides, "loss_kwargs": {"label_smoothing": 0.3}}, seeds=1, epochs=2,
+                                root=shared_data, device="cpu")
+    plain = bench.run_config("cora", overrides, seeds=1, epochs=2, root=shared_data, device="cpu")
+    assert record["curves"]["train_loss"] == smoothed["curves"]["train_loss"]
+    assert smoothed["curves"]["train_loss"][0][0] > plain["curves"]["train_loss"][0][0]

@@ -136,6 +136,15 @@ def test_config_loader_raises_config_error_only(files):
     (["train", "--dataset", "coraa"], "unknown dataset 'coraa'. Did you mean 'cora'"),
     (["train", "--layer", "gcnn"], "unknown layer 'gcnn'. Did you mean 'gcn'"),
     (["train", "--loss", "cross_entropyy"], "unknown loss 'cross_entropyy'. Did you mean 'cross_entropy'"),
+    (["train", "--loss-kwargs", "[1]"], "argument --loss-kwargs: '[1]' is not a JSON object"),
+    (["train", "--loss-kwargs", "{margin: 1}"], "argument --loss-kwargs: '{margin: 1}' is not JSON"),
+    (["train", "--loss", "cross_entropy", "--loss-kwargs", '{"label_smothing": 0.1}'],
+     "--loss-kwargs {\"label_smothing\": 0.1}: loss 'cross_entropy' got an unexpected keyword argument "
+     "'label_smothing'. Did you mean 'label_smoothing'?"),
+    (["train", "--loss", "arcface"], "loss 'arcface' cannot be built from these arguments: ArcFaceLoss.__init__() "
+                                     "missing 2 required positional arguments: 'num_classes' and 'embedding_size'. "
+                                     "It accepts: num_classes, embedding_size, margin, scale, reduction. Pass its "
+                                     "arguments with --loss-kwargs JSON"),
     (["train", "--root", "/no/such/graphdl/root"], "--root /no/such/graphdl/root does not exist"),
     (["train", "--root", __file__], "is not a folder"),
     (["train", "--resume"], "--resume needs --checkpoint-dir"),
