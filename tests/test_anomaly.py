@@ -236,3 +236,21 @@ def test_anomaly_task_errors_and_val_split() -> None:
     val, test = task.splits["val"], task.splits["test"]
     assert len(set(val.tolist()) & set(test.tolist())) == 0 and val.numel() + test.numel() == 200
     assert int(graph.y_outlier[val].sum()) == int(graph.y_outlier[test].sum())  # stratified halves
+
+
+@pytest.mark.parametrize("loss, kind", [("cross_entropy", "classification"), ("kl_div", "divergence"),
+                                        ("supcon", "metric")])
+def test_anomaly_task_refuses_losses_that_do_not_reconstruct(loss, kind) -> None:
+    """Before, cross_entropy and kl_div trained on (x_hat, x) without complaint, reading features as labels or
+    distributions, and supcon failed inside the loss."""
+    with pytest.raises(ConfigError, match=rf"^the anomaly task reconstructs node features and takes 'dominant' "
+                                          rf"\(attribute \+ structure error\) or a regression loss on the "
+                                          rf"attributes \('mse', 'l1', 'huber'\), but '{loss}' is a {kind} loss$"):
+        graphdl.Trainer(graphdl.models.create("dominant", in_channels=12), loss=loss, task="anomaly", progress=False)
+
+
+def test_anomaly_task_trains_with_a_regression_loss_on_the_attributes() -> None:
+    graph = inject_outliers(_graph(), m=5, n_structural=2, n_contextual=5, k=5, seed=0)
+    result = graphdl.Trainer(graphdl.models.create("mlp_ae", in_channels=12), loss="mse", task="anomaly", epochs=2,
+                             progress=False, monitor="train_loss").fit(graph)
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]

@@ -214,3 +214,17 @@ def test_graph_task_names_outputs_that_do_not_match_the_targets(graphs):
                                               r"or for class labels use a classification loss such as "
                                               r"'cross_entropy'$"):
         Trainer(graph_gnn(), "huber", "graph", epochs=1, seed=0, progress=False).fit(ds, split)
+
+
+def test_divergence_refuses_targets_that_are_not_distributions(cora):
+    multi_label = cora.clone()
+    multi_label.y = (torch.rand(cora.num_nodes, 7, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    with pytest.raises(ValidationError, match=r"^'kl_div' takes float targets as class distributions, but some rows "
+                                              r"are negative or do not sum to 1 \(multi-label 0/1 targets\?\)"):
+        fit_node(multi_label, "kl_div", epochs=1)
+    binary = Trainer(graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8,
+                                           out_channels=1, num_layers=2), "kl_div", "node", epochs=1, progress=False)
+    with pytest.raises(ValidationError, match=r"^'kl_div' compares distributions over classes, but the model gives "
+                                              r"outputs of shape \(140, 1\); give it one output per class \(for "
+                                              r"binary targets use 'bce_with_logits'\)$"):
+        binary.fit(cora)

@@ -62,7 +62,7 @@ from graphdl.losses.base import Loss, check_number, check_tensor
 from graphdl.models import MODELS
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
-from graphdl.train.tasks import TASKS, Task, model_inputs, to_device
+from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device
 
 __all__ = [
     "AEOutput",
@@ -451,6 +451,13 @@ class AnomalyTask(Task):
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.splits)
+
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        if not (hasattr(loss_fn, "node_scores") or kind in (None, "regression")):
+            raise ConfigError(f"the anomaly task reconstructs node features and takes 'dominant' (attribute + "
+                              f"structure error) or a regression loss on the attributes ('mse', 'l1', 'huber'), "
+                              f"but {loss_name(loss_fn)} is a {kind} loss")
+        super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Data]:
         return [self.data]

@@ -99,7 +99,7 @@ def _call(model: nn.Module, data: Data) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- losses by kind
-def _loss_name(loss_fn: Any) -> str:
+def loss_name(loss_fn: Any) -> str:
     """``'name'`` of a registered loss class, else the class or function name."""
     from graphdl import losses
 
@@ -122,12 +122,12 @@ def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     if kind == "ranking":
         where = ("task='link', which ranks each positive edge above sampled non-edges"
                  if getattr(loss_fn, "link_inputs", None) == "ranked" else "a Task of your own that forms them")
-        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {_loss_name(loss_fn)} is a "
+        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {loss_name(loss_fn)} is a "
                           f"ranking loss over explicit pairs or triplets {_forward_args(loss_fn)}: use it with "
                           f"{where}, or learn {task} embeddings from labels with a metric loss ('triplet', "
                           f"'supcon', 'contrastive', ...)")
     if kind == "graph":
-        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {_loss_name(loss_fn)} is a "
+        raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {loss_name(loss_fn)} is a "
                           f"graph objective that takes {_forward_args(loss_fn)}: train it with a task that forms "
                           f"those inputs ('link' for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant) "
                           f"or a Task subclass of your own")
@@ -141,15 +141,24 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor) 
     rows (for which :math:`\mathrm{KL}(\mathrm{onehot}(y) \,\|\, q) = -\log q_y`, the cross-entropy).
     """
     if kind == "regression" and not y.is_floating_point():
-        raise ValidationError(f"{_loss_name(loss_fn)} is a regression loss, but the targets are class labels "
+        raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
                               f"({y.dtype}); use a classification loss such as 'cross_entropy', or give float "
                               f"targets")
     if kind == "divergence":
+        if out.dim() != 2 or out.size(-1) < 2:
+            raise ValidationError(f"{loss_name(loss_fn)} compares distributions over classes, but the model gives "
+                                  f"outputs of shape {tuple(out.shape)}; give it one output per class (for binary "
+                                  f"targets use 'bce_with_logits')")
         out = torch.log_softmax(out, dim=-1)
+        if y.is_floating_point() and y.shape == out.shape and not bool(
+                ((y >= 0).all(dim=-1) & ((y.sum(dim=-1) - 1).abs() < 1e-4)).all()):
+            raise ValidationError(f"{loss_name(loss_fn)} takes float targets as class distributions, but some rows "
+                                  f"are negative or do not sum to 1 (multi-label 0/1 targets?); give probabilities "
+                                  f"per row, class labels as integers, or use 'bce_with_logits' for multi-label")
         if not y.is_floating_point():
             y = y.view(-1)
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.size(-1)):
-                raise ValidationError(f"{_loss_name(loss_fn)} compares distributions over the model's "
+                raise ValidationError(f"{loss_name(loss_fn)} compares distributions over the model's "
                                       f"{out.size(-1)} outputs, but the targets hold class labels in "
                                       f"[{int(y.min())}, {int(y.max())}]; give the model one output per class")
             y = F.one_hot(y, out.size(-1)).to(out.dtype)
@@ -515,7 +524,7 @@ class LinkTask(Task):
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         from graphdl.losses.classification import CrossEntropyLoss
 
-        name = _loss_name(loss_fn)
+        name = loss_name(loss_fn)
         if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss)):
             raise ConfigError(f"{name} needs one logit per class, but the link task scores each node pair with "
                               f"one logit; use 'bce_with_logits' (the default), 'focal' or 'margin_ranking'")
@@ -679,7 +688,7 @@ class GraphTask(Task):
         _refuse_pair_losses("graph", loss_fn, kind)
         if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
             if not self._default_metric:
-                raise ConfigError(f"{_loss_name(loss_fn)} is a metric loss: the model outputs graph embeddings, "
+                raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs graph embeddings, "
                                   f"which {self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on "
                                   f"the embeddings)")
             self.metric = Metric("knn_acc", self.metric.fn, True)
