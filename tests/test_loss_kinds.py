@@ -88,8 +88,8 @@ def test_divergence_labels_must_fit_the_outputs(cora):
 
 def test_regression_loss_on_class_labels_names_the_mismatch(cora):
     with pytest.raises(ValidationError, match=r"^'mse' is a regression loss, but the targets are class labels "
-                                              r"\(torch.int64\); use a classification loss such as "
-                                              r"'cross_entropy', or give float targets$"):
+                                              r"\(torch.int64\) beside 7 outputs per item; use a classification "
+                                              r"loss such as 'cross_entropy', or give float targets$"):
         fit_node(cora, "mse", epochs=1)
 
 
@@ -209,11 +209,35 @@ def test_graph_task_divergence_equals_cross_entropy_on_class_labels(graphs):
 
 def test_graph_task_names_outputs_that_do_not_match_the_targets(graphs):
     ds, split = graphs
-    with pytest.raises(ValidationError, match=r"^the model gives \(32, 3\) outputs for a batch of 32 graphs whose "
+    with pytest.raises(ValidationError, match=r"^'huber' is a regression loss, but the targets are class labels "
+                                              r"\(torch.int64\) beside 3 outputs per item"):
+        Trainer(graph_gnn(), "huber", "graph", epochs=1, seed=0, progress=False).fit(ds, split)
+    values = [g.clone() for g in ds]
+    for g in values:
+        g.y = g.y.float()  # one regression target per graph
+    with pytest.raises(ValidationError, match=r"^the model gives outputs of shape \(32, 3\) for 32 graphs whose "
                                               r"targets have shape \(32,\); give the model one output per target, "
                                               r"or for class labels use a classification loss such as "
                                               r"'cross_entropy'$"):
-        Trainer(graph_gnn(), "huber", "graph", epochs=1, seed=0, progress=False).fit(ds, split)
+        Trainer(graph_gnn(), "huber", "graph", epochs=1, seed=0, progress=False).fit(values, split)
+
+
+def test_node_task_takes_one_target_per_node_beside_one_output(cora):
+    """Binary labels or regression values of shape [N] beside out_channels=1 (before: a shape error in the loss)."""
+    binary = cora.clone()
+    binary.y = (cora.y == 3).long()
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=16, out_channels=1,
+                                  num_layers=2)
+    seen = []
+
+    def bce(out, y):
+        seen.append((out.shape, y.dtype))
+        return F.binary_cross_entropy_with_logits(out, y)
+
+    result = Trainer(model, bce, "node", epochs=20, lr=0.01, seed=0, progress=False).fit(binary)
+    assert seen[0] == (torch.Size([140, 1]), torch.float32)
+    assert result.test["test_acc"] > 0.8
 
 
 def test_divergence_refuses_targets_that_are_not_distributions(cora):

@@ -133,6 +133,24 @@ def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
                           f"or a Task subclass of your own")
 
 
+def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
+    """The target as the loss takes it: class indices ``[B]`` for a metric loss or for integer labels beside one
+    output per class, else ``y`` in the output's shape and dtype (regression, binary and multi-label targets)."""
+    if kind == "metric":
+        return y.view(-1)
+    if not y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1 and y.numel() == out.size(0):
+        if kind == "regression":
+            raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
+                                  f"({y.dtype}) beside {out.size(-1)} outputs per item; use a classification loss "
+                                  f"such as 'cross_entropy', or give float targets")
+        return y.view(-1)
+    if y.numel() != out.numel():
+        raise ValidationError(f"the model gives outputs of shape {tuple(out.shape)} for {out.size(0)} {items} whose "
+                              f"targets have shape {tuple(y.shape)}; give the model one output per target, or for "
+                              f"class labels use a classification loss such as 'cross_entropy'")
+    return y.view(out.shape).to(out.dtype)
+
+
 def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor) -> Tensor:
     r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind.
 
@@ -140,10 +158,6 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor) 
     target distributions: float targets of the output's shape as given, class labels as one-hot
     rows (for which :math:`\mathrm{KL}(\mathrm{onehot}(y) \,\|\, q) = -\log q_y`, the cross-entropy).
     """
-    if kind == "regression" and not y.is_floating_point():
-        raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
-                              f"({y.dtype}); use a classification loss such as 'cross_entropy', or give float "
-                              f"targets")
     if kind == "divergence":
         if out.dim() != 2 or out.size(-1) < 2:
             raise ValidationError(f"{loss_name(loss_fn)} compares distributions over classes, but the model gives "
@@ -393,12 +407,12 @@ class NodeTask(Task):
                                   "value per channel); use a model without BatchNorm or a larger graph")
         if self._loader is None:
             idx = self.splits["train"]
-            return _output_target_loss(loss_fn, self.loss_kind, _call(model, batch)[idx], self.y[idx])
-        batch = batch.to(self.device)
-        out = _call(model, batch)[: batch.batch_size]
-        y = batch.y[: batch.batch_size]
-        return _output_target_loss(loss_fn, self.loss_kind, out,
-                                   y.view(-1) if y.dim() > 1 and not y.is_floating_point() else y)
+            out, y = _call(model, batch)[idx], self.y[idx]
+        else:
+            batch = batch.to(self.device)
+            out, y = _call(model, batch)[: batch.batch_size], batch.y[: batch.batch_size]
+        y = _shape_target(loss_fn, self.loss_kind, out, y, "nodes")
+        return _output_target_loss(loss_fn, self.loss_kind, out, y)
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
@@ -694,23 +708,12 @@ class GraphTask(Task):
             self.metric = Metric("knn_acc", self.metric.fn, True)
         super().check_loss(loss_fn, kind)
 
-    def _target(self, batch: Data, out: Tensor) -> Tensor:
-        y = batch.y
-        class_indices = self.loss_kind in ("classification", "divergence") and out.dim() == 2 and out.size(-1) > 1
-        if self.loss_kind == "metric" or (class_indices and not y.is_floating_point()):
-            return y.view(-1)  # class indices
-        if y.numel() != out.numel():
-            raise ValidationError(f"the model gives {tuple(out.shape)} outputs for a batch of {batch.num_graphs} "
-                                  f"graphs whose targets have shape {tuple(y.shape)}; give the model one output per "
-                                  f"target, or for class labels use a classification loss such as 'cross_entropy'")
-        return y.view(out.shape).to(out.dtype)
-
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
         out = _call(model, batch)
-        y = self._target(batch, out)
+        y = _shape_target(loss_fn, self.loss_kind, out, batch.y, "graphs")
         if y.is_floating_point() and y.shape == out.shape and self.loss_kind != "divergence":
             labelled = ~torch.isnan(y)  # OGB's missing labels
             out, y = out[labelled], y[labelled]
