@@ -252,3 +252,19 @@ def test_divergence_refuses_targets_that_are_not_distributions(cora):
                                               r"outputs of shape \(140, 1\); give it one output per class \(for "
                                               r"binary targets use 'bce_with_logits'\)$"):
         binary.fit(cora)
+
+
+def test_accuracy_of_distribution_and_multi_label_targets():
+    """``acc`` with float targets of the output's shape: the likeliest class of a distribution, or, for
+    multi-label 0/1 rows, the share of labels whose logit sign is right (sklearn's per-label accuracy)."""
+    from sklearn.metrics import accuracy_score
+
+    from graphdl.train.metrics import resolve_metric
+
+    acc = resolve_metric("acc")
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 4, generator=gen)
+    soft = torch.softmax(torch.randn(50, 4, generator=gen), -1)
+    assert acc(soft, logits) == pytest.approx(accuracy_score(soft.argmax(-1), logits.argmax(-1)))
+    multi = (torch.rand(50, 4, generator=gen) < 0.4).float()
+    assert acc(multi, logits) == pytest.approx(accuracy_score(multi.view(-1), (logits > 0).float().view(-1)))

@@ -35,6 +35,8 @@ class Metric:
 
 def _acc(y_true: Tensor, y_pred: Tensor) -> float:
     if y_true.is_floating_point() and y_true.dim() == 2 and y_true.shape == y_pred.shape and y_true.size(-1) > 1:
+        if not torch.allclose(y_true.sum(dim=-1), y_true.new_ones(len(y_true))):  # multi-label 0/1: per label
+            return ((y_pred > 0).to(y_true.dtype) == y_true).float().mean().item()
         y_true = y_true.argmax(dim=-1)  # class distributions (soft or one-hot labels): their likeliest class
     pred = y_pred.argmax(dim=-1) if y_pred.dim() > 1 and y_pred.size(-1) > 1 else (y_pred.view(-1) > 0).long()
     return (pred.view(-1) == y_true.view(-1)).float().mean().item()
