@@ -268,3 +268,48 @@ def test_accuracy_of_distribution_and_multi_label_targets():
     assert acc(soft, logits) == pytest.approx(accuracy_score(soft.argmax(-1), logits.argmax(-1)))
     multi = (torch.rand(50, 4, generator=gen) < 0.4).float()
     assert acc(multi, logits) == pytest.approx(accuracy_score(multi.view(-1), (logits > 0).float().view(-1)))
+
+
+def test_ranking_metrics_of_class_labels_are_sklearns_one_vs_rest_macro():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.preprocessing import label_binarize
+
+    from graphdl.train.metrics import resolve_metric
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 4
+    logits = torch.randn(60, 4, generator=gen) + F.one_hot(y, 4)
+    probs = logits.softmax(-1).numpy()
+    assert resolve_metric("rocauc")(y, logits) == pytest.approx(roc_auc_score(y.numpy(), probs, multi_class="ovr"))
+    assert resolve_metric("ap")(y, logits) == pytest.approx(
+        average_precision_score(label_binarize(y.numpy(), classes=range(4)), probs, average="macro"))
+    with pytest.raises(ValidationError, match=r"^rmse compares one prediction per target, but the predictions have "
+                                              r"shape \(60, 4\) for targets of shape \(60,\); for class labels use "
+                                              r"metric 'acc'$"):
+        resolve_metric("rmse")(y, logits)
+    with pytest.raises(ValidationError, match=r"^the ogbg-molhiv evaluator \(rocauc\) refused predictions of shape "
+                                              r"\(60, 4\) for targets of shape \(60, 1\)"):
+        resolve_metric("ogbg-molhiv")(y, logits)
+
+
+@pytest.mark.parametrize("task", ["node", "graph"])
+def test_pair_metrics_are_refused_outside_the_link_task(task):
+    with pytest.raises(ConfigError, match=rf"^metric 'hits@20' ranks positive pairs against negatives, a link-task "
+                                          rf"metric; the {task} task takes acc, rocauc, ap, rmse, mae or an OGB "
+                                          rf"dataset's name for its evaluator$"):
+        Trainer(torch.nn.Linear(4, 4), task=task, task_kwargs={"metric": "hits@20"}, progress=False)
+
+
+def test_link_accuracy_thresholds_the_logits_at_zero(link_splits):
+    """Before, acc saw sigmoid probabilities, all above 0: every pair counted as an edge. (And predict() and
+    evaluate() after fit(None, splits) said fit had not been called.)"""
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=1433, hidden_channels=32, out_channels=32,
+                                  num_layers=2)
+    trainer = Trainer(model, task="link", task_kwargs={"metric": "acc"}, lr=0.01, epochs=30, seed=0, progress=False)
+    trainer.fit(None, link_splits)
+    task, z = trainer.task, trainer.predict()
+    pos, neg = (model.decode(z, task.pos["test"]), model.decode(z, task.neg["test"]))
+    expected = torch.cat([pos > 0, neg <= 0]).float().mean().item()
+    assert trainer.evaluate(split="test") == {"test_acc": pytest.approx(expected)}
+    assert expected != pytest.approx(pos.numel() / (pos.numel() + neg.numel()))

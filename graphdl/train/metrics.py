@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from graphdl.errors import ConfigError, did_you_mean
+from graphdl.errors import ConfigError, ValidationError, did_you_mean
 
-__all__ = ["Metric", "resolve_metric", "METRIC_NAMES"]
+__all__ = ["Metric", "resolve_metric", "is_pair_metric", "METRIC_NAMES"]
 
 
 @dataclass(frozen=True)
@@ -58,24 +58,42 @@ def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.nd
     return float(np.mean(scores))
 
 
+def _one_vs_rest(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
+    """Class labels beside one logit per class become one binary task per class (one-hot labels against
+    softmax probabilities, as sklearn's ``multi_class="ovr"``); other targets pass unchanged."""
+    if not y_true.is_floating_point() and y_pred.dim() == 2 and y_pred.size(-1) > 1 and y_true.numel() == len(y_pred):
+        classes = y_pred.size(-1)
+        return torch.nn.functional.one_hot(y_true.view(-1).long(), classes).float(), y_pred.float().softmax(-1)
+    return y_true, y_pred
+
+
 def _rocauc(y_true: Tensor, y_pred: Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
-    return _per_task(y_true, y_pred, roc_auc_score)
+    return _per_task(*_one_vs_rest(y_true, y_pred), roc_auc_score)
 
 
 def _ap(y_true: Tensor, y_pred: Tensor) -> float:
     from sklearn.metrics import average_precision_score
 
-    return _per_task(y_true, y_pred, average_precision_score)
+    return _per_task(*_one_vs_rest(y_true, y_pred), average_precision_score)
+
+
+def _check_one_per_target(name: str, y_true: Tensor, y_pred: Tensor) -> None:
+    if y_pred.numel() != y_true.numel():
+        raise ValidationError(f"{name} compares one prediction per target, but the predictions have shape "
+                              f"{tuple(y_pred.shape)} for targets of shape {tuple(y_true.shape)}; for class labels "
+                              f"use metric 'acc'")
 
 
 def _rmse(y_true: Tensor, y_pred: Tensor) -> float:
+    _check_one_per_target("rmse", y_true, y_pred)
     mask = ~torch.isnan(y_true)
     return torch.sqrt(((y_true[mask] - y_pred.view_as(y_true)[mask]) ** 2).mean()).item()
 
 
 def _mae(y_true: Tensor, y_pred: Tensor) -> float:
+    _check_one_per_target("mae", y_true, y_pred)
     mask = ~torch.isnan(y_true)
     return (y_true[mask] - y_pred.view_as(y_true)[mask]).abs().mean().item()
 
@@ -126,10 +144,20 @@ def _ogb_metric(name: str) -> Metric:
             yt, yp = y_true.detach().cpu(), y_pred.detach().cpu()
             if level == "nodeproppred" and yp.dim() > 1 and yp.size(-1) > 1 and metric == "acc":
                 yp = yp.argmax(dim=-1, keepdim=True)
-            yt = yt.view(len(yt), -1)
-            return float(evaluator.eval({"y_true": yt, "y_pred": yp.view(len(yp), -1)})[metric])
+            yt, yp = yt.view(len(yt), -1), yp.view(len(yp), -1)
+            try:
+                return float(evaluator.eval({"y_true": yt, "y_pred": yp})[metric])
+            except (RuntimeError, ValueError) as exc:  # the evaluator's own shape and type checks
+                raise ValidationError(f"the {name} evaluator ({metric}) refused predictions of shape "
+                                      f"{tuple(yp.shape)} for targets of shape {tuple(yt.shape)}: {exc}. Score with "
+                                      f"the evaluator of the dataset you train on") from None
 
     return Metric(metric, fn, higher)
+
+
+def is_pair_metric(metric: Metric) -> bool:
+    """Whether ``metric`` ranks positive pair scores against negative ones (``hits@K``, ``mrr``): link metrics."""
+    return metric.name.startswith("hits@") or metric.name == "mrr"
 
 
 def resolve_metric(name: str | Metric) -> Metric:

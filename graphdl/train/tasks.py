@@ -35,7 +35,7 @@ from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
 from graphdl.models.gnn import hadamard
 from graphdl.registry import Registry
-from graphdl.train.metrics import Metric, resolve_metric
+from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
@@ -191,6 +191,12 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
     return {f"{split}_knn_acc": float(knn.score(norm(emb), y.cpu().numpy())) for split, (emb, y) in parts.items()}
 
 
+def _refuse_pair_metric(task: str, metric: Metric) -> None:
+    if is_pair_metric(metric):
+        raise ConfigError(f"metric {metric.name!r} ranks positive pairs against negatives, a link-task metric; the "
+                          f"{task} task takes acc, rocauc, ap, rmse, mae or an OGB dataset's name for its evaluator")
+
+
 def _distributed_sampler(size: int, rank: int, world_size: int, seed: int) -> Any:
     from torch.utils.data import DistributedSampler
 
@@ -328,6 +334,7 @@ class NodeTask(Task):
     def __init__(self, metric: str | Metric = "acc", num_neighbors: Sequence[int] | None = None,
                  batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
+        _refuse_pair_metric("node", self.metric)
         _require_int("node", "batch_size", batch_size, 1)
         _require_int("node", "knn_k", knn_k, 1)
         self.num_neighbors = list(num_neighbors) if num_neighbors else None
@@ -606,11 +613,12 @@ class LinkTask(Task):
             pos = torch.cat([self._decode(model, z, p) for p in self.pos[split].split(chunk, dim=1)])
             neg_pairs = self.neg.get(split, self.neg.get("val"))
             neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
-            if self.metric.name.startswith("hits@") or self.metric.name == "mrr":
+            if is_pair_metric(self.metric):
                 value = self.metric(pos, neg)
-            else:
+            else:  # acc thresholds logits at 0 (probability 1/2); the others take probabilities
+                logits = torch.cat([pos, neg])
                 value = self.metric(torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]),
-                                    torch.cat([pos, neg]).sigmoid())
+                                    logits if self.metric.name == "acc" else logits.sigmoid())
             out[f"{split}_{self.metric.name}"] = value
         return out
 
@@ -640,6 +648,7 @@ class GraphTask(Task):
     def __init__(self, metric: str | Metric | None = None, batch_size: int = 32, num_workers: int = 0,
                  eval_batch_size: int | None = None, shuffle_seed: int | None = None, knn_k: int = 5) -> None:
         super().__init__("rocauc" if metric is None else metric)
+        _refuse_pair_metric("graph", self.metric)
         self._default_metric = metric is None  # rocauc, or knn_acc with a metric loss
         _require_int("graph", "batch_size", batch_size, 1)
         if eval_batch_size is not None:

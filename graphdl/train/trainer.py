@@ -250,7 +250,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.epoch = 0
         self.should_stop = False
-        self._data: Any = None
+        self._set_up = False  # the task holds data: fit, evaluate or predict was given some
         self._train_model: nn.Module = self.model  # the DistributedDataParallel wrapper under torch.distributed
 
     # ------------------------------------------------------------------ distributed
@@ -367,7 +367,7 @@ class Trainer:
         if self.seed is not None:
             seed_everything(self.seed)
         self.task.setup(data, splits, self.device)
-        self._data = data
+        self._set_up = True
         splits_to_eval = list(self.eval_splits or self.task.split_names())
         self.task.check_splits(splits_to_eval)
         if self.monitor.split("_", 1)[0] not in ("train",) and not any(
@@ -476,10 +476,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Any = None, split: str | Sequence[str] = "test", splits: Any = None) -> dict[str, float]:
         """Metrics of the current model on ``split`` (a name or several)."""
-        if data is not None:
+        if data is not None or splits is not None:
             self.task.setup(data, splits, self.device)
-            self._data = data
-        elif self._data is None:
+            self._set_up = True
+        elif not self._set_up:
             raise ConfigError("evaluate() needs data before fit() has been called")
         names = [split] if isinstance(split, str) else list(split)
         self.task.check_splits(names)
@@ -490,10 +490,10 @@ class Trainer:
     @torch.no_grad()
     def predict(self, data: Any = None, splits: Any = None) -> Tensor:
         """Model outputs (eval mode) on ``data``, or on the data last fitted, on the trainer's device."""
-        if data is not None:
+        if data is not None or splits is not None:
             self.task.setup(data, splits, self.device)
-            self._data = data
-        elif self._data is None:
+            self._set_up = True
+        elif not self._set_up:
             raise ConfigError("predict() needs data before fit() has been called")
         self.model.eval()
         with _inputs_checked():
