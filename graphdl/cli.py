@@ -46,13 +46,19 @@ def _registry(family: str):
 
 def cmd_list(args: argparse.Namespace) -> int:
     entries = _registry(args.family).entries(args.pattern)
-    rows = [(e.name, e.summary or "-", e.origin) for e in entries]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("name", "summary", "origin"))]
-    widths[1] = min(widths[1], 90)
-    print(f"{'name':<{widths[0]}}  {'summary':<{widths[1]}}  origin")
-    for name, summary, origin in rows:
-        summary = summary if len(summary) <= widths[1] else summary[: widths[1] - 3] + "..."
-        print(f"{name:<{widths[0]}}  {summary:<{widths[1]}}  {origin}")
+    # a loss's kind says how the Trainer calls it (README: "How the Trainer calls a loss")
+    kind = [("kind", lambda e: str(e.meta.get("kind") or getattr(e.obj, "kind", None) or "-"))] \
+        if args.family == "losses" else []
+    columns = [("name", lambda e: e.name), *kind, ("summary", lambda e: e.summary or "-"),
+               ("origin", lambda e: e.origin)]
+    rows = [[get(e) for _, get in columns] for e in entries]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, (h, _) in enumerate(columns)]
+    s = len(columns) - 2  # the summary column, cut at 90 characters
+    widths[s] = min(widths[s], 90)
+    widths[-1] = 0  # the last column is not padded
+    for row in [[h for h, _ in columns], *rows]:
+        row[s] = row[s] if len(row[s]) <= widths[s] else row[s][: widths[s] - 3] + "..."
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths)).rstrip())
     print(f"({len(rows)} {args.family})")
     return 0
 

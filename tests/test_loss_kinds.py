@@ -313,3 +313,14 @@ def test_link_accuracy_thresholds_the_logits_at_zero(link_splits):
     expected = torch.cat([pos > 0, neg <= 0]).float().mean().item()
     assert trainer.evaluate(split="test") == {"test_acc": pytest.approx(expected)}
     assert expected != pytest.approx(pos.numel() / (pos.numel() + neg.numel()))
+
+
+def test_graphdl_list_losses_shows_each_kind(capsys):
+    from graphdl.cli import main
+
+    assert main(["list", "losses", "*rank*"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "kind", "summary", "origin"]
+    assert lines[1].split()[:2] == ["margin_ranking", "ranking"]
+    assert main(["list", "layers", "gcn"]) == 0  # other families have no kind column
+    assert capsys.readouterr().out.splitlines()[0].split() == ["name", "summary", "origin"]
