@@ -324,3 +324,15 @@ def test_graphdl_list_losses_shows_each_kind(capsys):
     assert lines[1].split()[:2] == ["margin_ranking", "ranking"]
     assert main(["list", "layers", "gcn"]) == 0  # other families have no kind column
     assert capsys.readouterr().out.splitlines()[0].split() == ["name", "summary", "origin"]
+
+
+def test_binary_cross_entropy_beside_class_labels_points_to_cross_entropy(graphs):
+    """The graph task's default loss is OGB's bce_with_logits; class labels need cross_entropy."""
+    ds, split = graphs
+    with pytest.raises(ValidationError, match=r"^'bce_with_logits' takes one 0/1 target per output \(binary and "
+                                              r"multi-label tasks, as OGB's; the graph task's default\), but the "
+                                              r"targets are class labels beside 3 outputs per item; pass "
+                                              r"loss='cross_entropy'$"):
+        Trainer(graph_gnn(), task="graph", epochs=1, progress=False).fit(ds, split)
+    result = Trainer(graph_gnn(), "cross_entropy", "graph", epochs=1, progress=False).fit(ds, split)
+    assert set(result.test) == {"test_rocauc"}  # one-vs-rest over the three classes

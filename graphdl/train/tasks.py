@@ -139,10 +139,16 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     if kind == "metric":
         return y.view(-1)
     if not y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1 and y.numel() == out.size(0):
+        from graphdl.losses.classification import BCEWithLogitsLoss
+
         if kind == "regression":
             raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
                                   f"({y.dtype}) beside {out.size(-1)} outputs per item; use a classification loss "
                                   f"such as 'cross_entropy', or give float targets")
+        if isinstance(loss_fn, (BCEWithLogitsLoss, nn.BCEWithLogitsLoss)):
+            raise ValidationError(f"{loss_name(loss_fn)} takes one 0/1 target per output (binary and multi-label "
+                                  f"tasks, as OGB's; the graph task's default), but the targets are class labels "
+                                  f"beside {out.size(-1)} outputs per item; pass loss='cross_entropy'")
         return y.view(-1)
     if y.numel() != out.numel():
         raise ValidationError(f"the model gives outputs of shape {tuple(out.shape)} for {out.size(0)} {items} whose "
