@@ -336,3 +336,21 @@ def test_binary_cross_entropy_beside_class_labels_points_to_cross_entropy(graphs
         Trainer(graph_gnn(), task="graph", epochs=1, progress=False).fit(ds, split)
     result = Trainer(graph_gnn(), "cross_entropy", "graph", epochs=1, progress=False).fit(ds, split)
     assert set(result.test) == {"test_rocauc"}  # one-vs-rest over the three classes
+
+
+def test_torch_losses_are_called_like_their_graphdl_namesakes(cora, link_splits):
+    """torch.nn.KLDivLoss gets log-probabilities and one-hot targets (before: 'Integral inputs not supported'),
+    torch.nn.MarginRankingLoss ranks link pairs, torch.nn.MSELoss beside class labels is named."""
+    same_histories(fit_node(cora, torch.nn.KLDivLoss(reduction="batchmean")).history,
+                   fit_node(cora, "cross_entropy").history)
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=1433, hidden_channels=16, out_channels=16,
+                                  num_layers=2)
+    result = Trainer(model, torch.nn.MarginRankingLoss(margin=1.0), "link", epochs=2, progress=False).fit(
+        None, link_splits)
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    with pytest.raises(ValidationError, match=r"^MSELoss is a regression loss, but the targets are class labels"):
+        fit_node(cora, torch.nn.MSELoss(), epochs=1)
+    with pytest.raises(ConfigError, match=r"^the node task calls its loss as loss\(output, target\), but "
+                                          r"TripletMarginLoss is a ranking loss"):
+        Trainer(torch.nn.Linear(4, 4), torch.nn.TripletMarginLoss(), "node", progress=False)

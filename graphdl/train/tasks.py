@@ -117,11 +117,17 @@ def _forward_args(loss_fn: Any) -> str:
                            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)) + ")"
 
 
+def link_inputs(loss_fn: Any) -> str | None:
+    """How the link task calls ``loss_fn``: its ``link_inputs``; torch's ``MarginRankingLoss`` is ``"ranked"``."""
+    declared = getattr(loss_fn, "link_inputs", None)
+    return declared or ("ranked" if isinstance(loss_fn, nn.MarginRankingLoss) else None)
+
+
 def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     """The node and graph tasks call ``loss(output, target)``: refuse ranking and graph objectives."""
     if kind == "ranking":
         where = ("task='link', which ranks each positive edge above sampled non-edges"
-                 if getattr(loss_fn, "link_inputs", None) == "ranked" else "a Task of your own that forms them")
+                 if link_inputs(loss_fn) == "ranked" else "a Task of your own that forms them")
         raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {loss_name(loss_fn)} is a "
                           f"ranking loss over explicit pairs or triplets {_forward_args(loss_fn)}: use it with "
                           f"{where}, or learn {task} embeddings from labels with a metric loss ('triplet', "
@@ -145,7 +151,7 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
             raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
                                   f"({y.dtype}) beside {out.size(-1)} outputs per item; use a classification loss "
                                   f"such as 'cross_entropy', or give float targets")
-        if isinstance(loss_fn, (BCEWithLogitsLoss, nn.BCEWithLogitsLoss)):
+        if isinstance(loss_fn, (BCEWithLogitsLoss, nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiLabelSoftMarginLoss)):
             raise ValidationError(f"{loss_name(loss_fn)} takes one 0/1 target per output (binary and multi-label "
                                   f"tasks, as OGB's; the graph task's default), but the targets are class labels "
                                   f"beside {out.size(-1)} outputs per item; pass loss='cross_entropy'")
@@ -552,10 +558,10 @@ class LinkTask(Task):
         from graphdl.losses.classification import CrossEntropyLoss
 
         name = loss_name(loss_fn)
-        if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss)):
+        if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
             raise ConfigError(f"{name} needs one logit per class, but the link task scores each node pair with "
                               f"one logit; use 'bce_with_logits' (the default), 'focal' or 'margin_ranking'")
-        if getattr(loss_fn, "link_inputs", None) in ("pos_neg", "ranked") or kind not in (
+        if link_inputs(loss_fn) in ("pos_neg", "ranked") or kind not in (
                 "metric", "divergence", "ranking", "graph"):  # (logits, labels), as classification losses
             super().check_loss(loss_fn, kind)
             return
@@ -596,7 +602,7 @@ class LinkTask(Task):
         z = self._embed(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
-        inputs = getattr(loss_fn, "link_inputs", None)
+        inputs = link_inputs(loss_fn)
         if inputs == "pos_neg":
             return loss_fn(pos, neg)
         if inputs == "ranked":  # the sampler returns fewer only when the graph has fewer non-edges

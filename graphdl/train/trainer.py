@@ -81,7 +81,20 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     kind = getattr(loss, "kind", None)
     if kind is None:
         kind = next((e.meta.get("kind") for e in losses.entries() if e.obj is type(loss)), None)
+    if kind is None:
+        kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
     return loss, kind
+
+
+#: torch.nn's losses by the kind of their graphdl namesakes, so that the tasks call them the same way
+_TORCH_KINDS: dict[str, tuple[type, ...]] = {
+    "classification": (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiMarginLoss,
+                       nn.MultiLabelSoftMarginLoss),
+    "regression": (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss),
+    "divergence": (nn.KLDivLoss,),
+    "ranking": (nn.MarginRankingLoss, nn.HingeEmbeddingLoss, nn.CosineEmbeddingLoss, nn.TripletMarginLoss,
+                nn.TripletMarginWithDistanceLoss),
+}
 
 
 def _rng_state() -> dict[str, Any]:
