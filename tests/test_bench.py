@@ -300,6 +300,36 @@ def test_report_command_merges_result_files(shared_data: Path, tmp_path: Path) -
     assert saved["sources"] == [str(p) for p in runs] and saved["records"] == records
 
 
+def test_report_pools_a_benchmark_run_in_pieces_into_the_one_run(shared_data: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Seeds 2 and 0..1 run as two pieces (--first-seed) and reported together equal seeds 0..2 run at once."""
+    from graphdl.bench.__main__ import main
+
+    common = ["--epochs", "2", "--root", str(shared_data), "--set", 'eval_splits=["val","test"]']
+    files = {name: tmp_path / f"{name}.json" for name in ("whole", "late", "early")}
+    assert main(["run", "cora", "gcn", "--seeds", "3", *common, "--json", str(files["whole"])]) == 0
+    assert main(["run", "cora", "gcn", "--seeds", "1", "--first-seed", "2", *common, "--json", str(files["late"])]) == 0
+    assert main(["run", "cora", "gcn", "--seeds", "2", *common, "--json", str(files["early"])]) == 0
+    capsys.readouterr()
+    merged = tmp_path / "merged.json"
+    assert main(["report", str(files["late"]), str(files["early"]), "--json", str(merged)]) == 0
+    whole = json.loads(files["whole"].read_text())["records"][0]
+    (pooled,) = json.loads(merged.read_text())["records"]
+    for key in ("seeds", "runs", "valid_runs", "best_epochs", "epochs_run", "curves", "mean", "valid_mean"):
+        assert pooled[key] == whole[key], key
+    assert pooled["std"] == pytest.approx(whole["std"], rel=1e-12)
+    assert "| 3 x 2 |" in capsys.readouterr().out
+
+    assert main(["report", str(files["early"]), str(files["whole"])]) == 2  # seeds 0 and 1 twice
+    assert capsys.readouterr().err == (f"graphdl: error: seed 0 of cora/gcn (same configuration) is in "
+                                       f"{files['early']} and in {files['whole']}; pass each seed once\n")
+    other = tmp_path / "other.json"  # another configuration: its own row
+    assert main(["run", "cora", "gcn", "--seeds", "1", "--first-seed", "2", "--epochs", "1", "--root",
+                 str(shared_data), "--json", str(other)]) == 0
+    assert main(["report", str(files["early"]), str(other), "--json", str(merged)]) == 0
+    assert [r["seeds"] for r in json.loads(merged.read_text())["records"]] == [[0, 1], [2]]
+
+
 def test_report_refuses_files_that_are_not_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from graphdl.bench.__main__ import main
 

@@ -24,8 +24,9 @@ _CASE_KEYS = ("dataset", "model")
 _RESULT_KEYS = ("metric", "higher_is_better", "mean", "std", "seconds_per_epoch")
 
 
-def _records(paths: Sequence[str]) -> list[dict]:
-    """The records of ``--json`` files of ``graphdl bench``/``graphdl train`` (or of single records)."""
+def _records(paths: Sequence[str]) -> list[tuple[str, dict]]:
+    """``(file, record)`` for the records of ``--json`` files of ``graphdl bench``/``graphdl train`` (or of
+    single records)."""
     out = []
     for path in paths:
         try:
@@ -41,7 +42,7 @@ def _records(paths: Sequence[str]) -> list[dict]:
             if missing:
                 raise ConfigError(f"{path}: record {i} has no {', '.join(missing)}; it is not a result record "
                                   "(pass files written by --json of graphdl bench or graphdl train)")
-            out.append(record)
+            out.append((path, record))
     return out
 
 
@@ -91,7 +92,8 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
         p.add_argument("--json", default=None)
         p.add_argument("--png", "--plot", dest="png", default=None, help="PNG of the learning curves")
         p.add_argument("--progress", action="store_true")
-    report = sub.add_parser("report", help="merge result files into one table, JSON and plot")
+    report = sub.add_parser("report", help="merge result files into one table, JSON and plot; records of one "
+                                           "dataset/model/configuration pool their seeds into one row")
     report.add_argument("files", nargs="+")
     report.add_argument("--md", default=None)
     report.add_argument("--json", default=None)
@@ -123,7 +125,10 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
         run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
                   plot_path=args.png, progress=args.progress, select=args.select)
     else:
-        records = _records(args.files)
+        from graphdl.bench.merge import merge_records
+
+        pairs = _records(args.files)
+        records = merge_records([r for _, r in pairs], [path for path, _ in pairs])
         table = format_table(records)
         print(table)
         if args.md:
