@@ -354,3 +354,29 @@ def test_torch_losses_are_called_like_their_graphdl_namesakes(cora, link_splits)
     with pytest.raises(ConfigError, match=r"^the node task calls its loss as loss\(output, target\), but "
                                           r"TripletMarginLoss is a ranking loss"):
         Trainer(torch.nn.Linear(4, 4), torch.nn.TripletMarginLoss(), "node", progress=False)
+
+
+def test_node_regression_leaves_nan_targets_out_of_the_loss(cora):
+    """As the graph task does with OGB's missing labels (before: the loss refused the NaN, blaming the model)."""
+    data = cora.clone()
+    data.y = torch.randn(cora.num_nodes, generator=torch.Generator().manual_seed(0))
+    data.y[::3] = float("nan")
+    seen = []
+
+    @graphdl.losses.register("mse_probe", kind="regression")
+    class MSEProbe(torch.nn.Module):
+        def forward(self, out, y):
+            seen.append((out.detach(), y))
+            return F.mse_loss(out, y)
+
+    try:
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=1,
+                                      num_layers=2)
+        Trainer(model, "mse_probe", "node", task_kwargs={"metric": "rmse"}, epochs=1, progress=False).fit(data)
+    finally:
+        graphdl.losses.unregister("mse_probe")
+    labelled = data.y[cora.train_mask]
+    labelled = labelled[~labelled.isnan()]
+    out, y = seen[0]
+    assert torch.equal(y, labelled) and out.shape == y.shape

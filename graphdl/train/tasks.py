@@ -163,13 +163,19 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     return y.view(out.shape).to(out.dtype)
 
 
-def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor) -> Tensor:
-    r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind.
+def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
+    r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind
+    (:func:`_shape_target`); NaN targets (OGB's missing labels) are left out.
 
     A divergence gets log-probabilities :math:`\log\mathrm{softmax}(\text{out})` against the
     target distributions: float targets of the output's shape as given, class labels as one-hot
     rows (for which :math:`\mathrm{KL}(\mathrm{onehot}(y) \,\|\, q) = -\log q_y`, the cross-entropy).
     """
+    y = _shape_target(loss_fn, kind, out, y, items)
+    if y.is_floating_point() and y.shape == out.shape and kind != "divergence":
+        labelled = ~torch.isnan(y)
+        if not bool(labelled.all()):
+            out, y = out[labelled], y[labelled]
     if kind == "divergence":
         if out.dim() != 2 or out.size(-1) < 2:
             raise ValidationError(f"{loss_name(loss_fn)} compares distributions over classes, but the model gives "
@@ -334,6 +340,9 @@ class NodeTask(Task):
     embeddings, and ``knn_acc`` scores them with a k-NN classifier fit on the
     training nodes.
 
+    Float targets that are NaN (unlabelled nodes) are left out of the loss,
+    as the graph task does with OGB's missing labels.
+
     ``shuffle_seed`` draws the mini-batch order from ``torch.randperm`` seeded
     with ``shuffle_seed + epoch`` instead of the global RNG (the order
     distributed runs use; see the module docstring). Under torch.distributed
@@ -430,8 +439,7 @@ class NodeTask(Task):
         else:
             batch = batch.to(self.device)
             out, y = _call(model, batch)[: batch.batch_size], batch.y[: batch.batch_size]
-        y = _shape_target(loss_fn, self.loss_kind, out, y, "nodes")
-        return _output_target_loss(loss_fn, self.loss_kind, out, y)
+        return _output_target_loss(loss_fn, self.loss_kind, out, y, "nodes")
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
@@ -734,11 +742,7 @@ class GraphTask(Task):
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
         out = _call(model, batch)
-        y = _shape_target(loss_fn, self.loss_kind, out, batch.y, "graphs")
-        if y.is_floating_point() and y.shape == out.shape and self.loss_kind != "divergence":
-            labelled = ~torch.isnan(y)  # OGB's missing labels
-            out, y = out[labelled], y[labelled]
-        return _output_target_loss(loss_fn, self.loss_kind, out, y)
+        return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
 
     @staticmethod
     def _has_batchnorm(model: nn.Module) -> bool:
