@@ -380,3 +380,22 @@ def test_node_regression_leaves_nan_targets_out_of_the_loss(cora):
     labelled = labelled[~labelled.isnan()]
     out, y = seen[0]
     assert torch.equal(y, labelled) and out.shape == y.shape
+
+
+def test_outputs_must_have_one_row_per_node_or_graph(cora, graphs):
+    """A node-level model on the graph task (no pooling) or a pooling model on the node task: before, a shape
+    error inside the loss or an IndexError."""
+    ds, split = graphs
+    graphdl.seed_everything(0)
+    node_model = graphdl.models.create("gnn", layer="gcn", in_channels=8, hidden_channels=8, out_channels=3,
+                                       num_layers=2)
+    with pytest.raises(ValidationError, match=r"^the graph task needs one output row per graph, but the model gave "
+                                              r"shape \(\d+, 3\) for 32 graphs; pool the node embeddings into one "
+                                              r"row per graph: graph_gnn, or torch_geometric\.nn\.global_mean_pool"):
+        Trainer(node_model, "cross_entropy", "graph", epochs=1, progress=False).fit(ds, split)
+    pooled = graphdl.models.create("graph_gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=7,
+                                   num_layers=2)
+    with pytest.raises(ValidationError, match=r"^the node task needs one output row per node, but the model gave "
+                                              r"shape \(1, 7\) for 2708 nodes; a model that pools \(graph_gnn\) "
+                                              r"gives one row per graph; use a node-level model such as gnn$"):
+        Trainer(pooled, "cross_entropy", "node", epochs=1, progress=False).fit(cora)

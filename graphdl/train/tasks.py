@@ -98,6 +98,18 @@ def _call(model: nn.Module, data: Data) -> Tensor:
     return model(data.x, data.edge_index, **model_inputs(model, data))
 
 
+def _one_row_each(out: Any, count: int, level: str) -> Tensor:
+    """``out``, checked to hold one row per node (node task) or per graph (graph task)."""
+    if not isinstance(out, Tensor) or out.dim() == 0 or out.size(0) != count:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else f"a {type(out).__name__}"
+        hint = ("a model that pools (graph_gnn) gives one row per graph; use a node-level model such as gnn"
+                if level == "node" else "pool the node embeddings into one row per graph: graph_gnn, or "
+                "torch_geometric.nn.global_mean_pool(x, batch) in your model")
+        raise ValidationError(f"the {level} task needs one output row per {level}, but the model gave {got} for "
+                              f"{count} {level}s; {hint}")
+    return out
+
+
 # ---------------------------------------------------------------------------- losses by kind
 def loss_name(loss_fn: Any) -> str:
     """``'name'`` of a registered loss class, else the class or function name."""
@@ -435,15 +447,16 @@ class NodeTask(Task):
                                   "value per channel); use a model without BatchNorm or a larger graph")
         if self._loader is None:
             idx = self.splits["train"]
-            out, y = _call(model, batch)[idx], self.y[idx]
+            out, y = _one_row_each(_call(model, batch), batch.num_nodes, "node")[idx], self.y[idx]
         else:
             batch = batch.to(self.device)
-            out, y = _call(model, batch)[: batch.batch_size], batch.y[: batch.batch_size]
+            out = _one_row_each(_call(model, batch), batch.num_nodes, "node")[: batch.batch_size]
+            y = batch.y[: batch.batch_size]
         return _output_target_loss(loss_fn, self.loss_kind, out, y, "nodes")
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return _call(model, self.data)
+        return _one_row_each(_call(model, self.data), self.data.num_nodes, "node")
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
@@ -741,7 +754,7 @@ class GraphTask(Task):
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
-        out = _call(model, batch)
+        out = _one_row_each(_call(model, batch), batch.num_graphs, "graph")
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
 
     @staticmethod
@@ -753,7 +766,7 @@ class GraphTask(Task):
         preds, ys = [], []
         for batch in self._eval_loaders[split]:
             batch = batch.to(self.device)
-            out = _call(model, batch)
+            out = _one_row_each(_call(model, batch), batch.num_graphs, "graph")
             preds.append(out)
             ys.append(batch.y.view(len(out), -1) if batch.y.is_floating_point() or out.size(-1) == 1
                       else batch.y.view(-1))
