@@ -399,3 +399,12 @@ def test_outputs_must_have_one_row_per_node_or_graph(cora, graphs):
                                               r"shape \(1, 7\) for 2708 nodes; a model that pools \(graph_gnn\) "
                                               r"gives one row per graph; use a node-level model such as gnn$"):
         Trainer(pooled, "cross_entropy", "node", epochs=1, progress=False).fit(cora)
+
+
+@pytest.mark.parametrize("task", ["link", "autoencoder"])
+def test_link_tasks_need_one_embedding_row_per_node(task, link_splits):
+    pooled = graphdl.models.create("graph_gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=7,
+                                   num_layers=2)
+    with pytest.raises(ValidationError, match=rf"^the {task} task needs one output row per node, but the model gave "
+                                              rf"shape \(1, 7\) for 2708 nodes; a model that pools"):
+        Trainer(pooled, task=task, epochs=1, progress=False).fit(None, link_splits)

@@ -62,6 +62,7 @@ from graphdl.train.tasks import (
     Task,
     canonical_split,
     model_inputs,
+    one_row_each,
     random_link_split_pairs,
     random_link_split_train_graph,
     to_device,
@@ -490,7 +491,8 @@ class ReconstructionTask(Task):
     # ------------------------------------------------------------------ training
     def encode(self, model: nn.Module) -> Tensor:
         """Embeddings of the training graph (the model's mode decides sampling vs the mean)."""
-        return model(self.data.x, self.data.edge_index, **model_inputs(model, self.data))
+        z = model(self.data.x, self.data.edge_index, **model_inputs(model, self.data))
+        return one_row_each(z, self.data.num_nodes, "autoencoder", "node")
 
     def negatives(self, pos: Tensor) -> Tensor:
         """Uniform negatives avoiding ``pos`` (PyG's ``negative_sampling`` as in ``GAE.recon_loss``)."""

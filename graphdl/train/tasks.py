@@ -98,15 +98,15 @@ def _call(model: nn.Module, data: Data) -> Tensor:
     return model(data.x, data.edge_index, **model_inputs(model, data))
 
 
-def _one_row_each(out: Any, count: int, level: str) -> Tensor:
-    """``out``, checked to hold one row per node (node task) or per graph (graph task)."""
+def one_row_each(out: Any, count: int, task: str, per: str) -> Tensor:
+    """``out``, checked to hold one row per node or per graph (``per``) for the ``task`` task."""
     if not isinstance(out, Tensor) or out.dim() == 0 or out.size(0) != count:
         got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else f"a {type(out).__name__}"
         hint = ("a model that pools (graph_gnn) gives one row per graph; use a node-level model such as gnn"
-                if level == "node" else "pool the node embeddings into one row per graph: graph_gnn, or "
+                if per == "node" else "pool the node embeddings into one row per graph: graph_gnn, or "
                 "torch_geometric.nn.global_mean_pool(x, batch) in your model")
-        raise ValidationError(f"the {level} task needs one output row per {level}, but the model gave {got} for "
-                              f"{count} {level}s; {hint}")
+        raise ValidationError(f"the {task} task needs one output row per {per}, but the model gave {got} for "
+                              f"{count} {per}s; {hint}")
     return out
 
 
@@ -447,16 +447,16 @@ class NodeTask(Task):
                                   "value per channel); use a model without BatchNorm or a larger graph")
         if self._loader is None:
             idx = self.splits["train"]
-            out, y = _one_row_each(_call(model, batch), batch.num_nodes, "node")[idx], self.y[idx]
+            out, y = one_row_each(_call(model, batch), batch.num_nodes, "node", "node")[idx], self.y[idx]
         else:
             batch = batch.to(self.device)
-            out = _one_row_each(_call(model, batch), batch.num_nodes, "node")[: batch.batch_size]
+            out = one_row_each(_call(model, batch), batch.num_nodes, "node", "node")[: batch.batch_size]
             y = batch.y[: batch.batch_size]
         return _output_target_loss(loss_fn, self.loss_kind, out, y, "nodes")
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return _one_row_each(_call(model, self.data), self.data.num_nodes, "node")
+        return one_row_each(_call(model, self.data), self.data.num_nodes, "node", "node")
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
@@ -612,6 +612,10 @@ class LinkTask(Task):
         """Node embeddings of the training graph (subclasses may encode it differently)."""
         return _call(model, self.data)
 
+    def _embeddings(self, model: nn.Module) -> Tensor:
+        """:meth:`_embed`, checked to give one row per node."""
+        return one_row_each(self._embed(model), self.data.num_nodes, "link", "node")
+
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         inner = _unwrap(model)
         if hasattr(inner, "discriminator_loss"):
@@ -620,7 +624,7 @@ class LinkTask(Task):
         if getattr(inner, "variational", False):
             raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
-        z = self._embed(model)
+        z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
         inputs = link_inputs(loss_fn)
@@ -635,7 +639,7 @@ class LinkTask(Task):
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return self._embed(model)
+        return self._embeddings(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
@@ -754,7 +758,7 @@ class GraphTask(Task):
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
-        out = _one_row_each(_call(model, batch), batch.num_graphs, "graph")
+        out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
 
     @staticmethod
@@ -766,7 +770,7 @@ class GraphTask(Task):
         preds, ys = [], []
         for batch in self._eval_loaders[split]:
             batch = batch.to(self.device)
-            out = _one_row_each(_call(model, batch), batch.num_graphs, "graph")
+            out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
             preds.append(out)
             ys.append(batch.y.view(len(out), -1) if batch.y.is_floating_point() or out.size(-1) == 1
                       else batch.y.view(-1))
