@@ -143,16 +143,19 @@ def test_link_bce_gets_positive_and_negative_scores(cora, link_splits):
                        r"for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant\) or a Task subclass of "
                        r"your own$"),
     ("link", "supcon", r"^loss 'supcon' \(kind 'metric'\) cannot train the link task: a metric loss learns "
-                       r"embeddings from class labels, which node pairs do not have\. Use 'bce_with_logits' \(the "
-                       r"default\), 'focal', 'margin_ranking' or 'link_bce', or a loss class with link_inputs = "
-                       r"'pos_neg' \(loss\(pos, neg\)\) or 'ranked' \(loss\(pos, neg, ones\)\)$"),
-    ("link", "kl_div", r"a divergence compares distributions over classes, and the link task predicts one "
+                       r"embeddings from class labels, which node pairs do not have\. Use 'bce_with_logits', "
+                       r"'focal', 'margin_ranking' or 'link_bce', or a loss class with link_inputs = 'pos_neg' "
+                       r"\(loss\(pos, neg\)\) or 'ranked' \(loss\(pos, neg, ones\)\)$"),
+    ("link", "kl_div", r"a divergence compares distributions over classes, and the task predicts one "
                        r"probability per pair"),
-    ("link", "cosine_embedding", r"the link task gives its loss the scores of positive pairs and of sampled "
+    ("link", "cosine_embedding", r"the task gives its loss the scores of positive pairs and of sampled "
                                  r"non-edges, but 'cosine_embedding' takes \(input1, input2, target\)"),
     ("link", "cross_entropy", r"^'cross_entropy' needs one logit per class, but the link task scores each node "
-                              r"pair with one logit; use 'bce_with_logits' \(the default\), 'focal' or "
-                              r"'margin_ranking'$"),
+                              r"pair with one logit; use 'bce_with_logits', 'focal', 'margin_ranking' or "
+                              r"'link_bce'$"),
+    # the autoencoder task calls its losses as the link task does (before: cross_entropy and kl_div trained)
+    ("autoencoder", "cross_entropy", r"^'cross_entropy' needs one logit per class, but the autoencoder task"),
+    ("autoencoder", "kl_div", r"^loss 'kl_div' \(kind 'divergence'\) cannot train the autoencoder task"),
 ])
 def test_a_loss_the_task_cannot_call_is_refused_when_the_trainer_is_built(task, loss, message):
     with pytest.raises(ConfigError, match=message):
@@ -408,3 +411,12 @@ def test_link_tasks_need_one_embedding_row_per_node(task, link_splits):
     with pytest.raises(ValidationError, match=rf"^the {task} task needs one output row per node, but the model gave "
                                               rf"shape \(1, 7\) for 2708 nodes; a model that pools"):
         Trainer(pooled, task=task, epochs=1, progress=False).fit(None, link_splits)
+
+
+def test_autoencoder_trains_with_margin_ranking(link_splits):
+    """Before, the autoencoder task called it as loss(logits, labels): a TypeError."""
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("gae", in_channels=1433, hidden_channels=32, out_channels=16)
+    result = Trainer(model, graphdl.losses.create("margin_ranking", margin=1.0), "autoencoder", lr=0.01, epochs=30,
+                     seed=0, progress=False).fit(None, link_splits)
+    assert result.test["test_rocauc"] > 0.8

@@ -61,6 +61,8 @@ from graphdl.train.tasks import (
     TASKS,
     Task,
     canonical_split,
+    check_link_loss,
+    link_loss,
     model_inputs,
     one_row_each,
     random_link_split_pairs,
@@ -415,8 +417,10 @@ class ReconstructionTask(Task):
 
     * ``loss(z, mu, logstd, pos, neg)`` for a loss taking the posterior
       (``vgae``: reconstruction + :math:`\mathrm{KL}/N`), with a variational model;
-    * ``loss(pos_logits, neg_logits)`` for a ``graph`` loss (``link_bce``);
-    * ``loss(logits, labels)`` otherwise (``bce_with_logits``).
+    * otherwise as the ``link`` task calls it (:func:`~graphdl.train.tasks.link_loss`):
+      ``loss(pos_logits, neg_logits)`` (``link_bce``), ranked pairs
+      (``margin_ranking``) or ``loss(logits, labels)`` (``bce_with_logits``);
+      a loss it cannot call is refused when the Trainer is built.
 
     Evaluation (embeddings in eval mode, i.e. :math:`\boldsymbol{\mu}` for a
     VGAE) logs ``<split>_rocauc`` and ``<split>_ap`` of
@@ -482,6 +486,11 @@ class ReconstructionTask(Task):
         check_graph(train_graph)
         self.data = to_device(train_graph, self.device)  # message passing over the training edges only
 
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        if not _takes_posterior(loss_fn):
+            check_link_loss("autoencoder", loss_fn, kind)
+        super().check_loss(loss_fn, kind)
+
     def split_names(self) -> Sequence[str]:
         return ("val", "test")
 
@@ -512,12 +521,7 @@ class ReconstructionTask(Task):
             raise ConfigError(f"{type(inner).__name__} is variational: train it with loss='vgae' "
                               f"(reconstruction + KL/N); {type(loss_fn).__name__} has no KL term")
         decode = _decoder(model)
-        pos_logits, neg_logits = decode(z, pos), decode(z, neg)
-        if getattr(loss_fn, "kind", None) == "graph":
-            return loss_fn(pos_logits, neg_logits)
-        logits = torch.cat([pos_logits, neg_logits])
-        labels = torch.cat([torch.ones_like(pos_logits), torch.zeros_like(neg_logits)])
-        return loss_fn(logits, labels)
+        return link_loss(loss_fn, decode(z, pos), decode(z, neg), self.num_negatives)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         inner = _inner(model)

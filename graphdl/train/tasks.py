@@ -135,6 +135,40 @@ def link_inputs(loss_fn: Any) -> str | None:
     return declared or ("ranked" if isinstance(loss_fn, nn.MarginRankingLoss) else None)
 
 
+def check_link_loss(task: str, loss_fn: Any, kind: str | None) -> None:
+    """Refuse a loss that :func:`link_loss` cannot call, for the ``task`` task."""
+    from graphdl.losses.classification import CrossEntropyLoss
+
+    name = loss_name(loss_fn)
+    if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
+        raise ConfigError(f"{name} needs one logit per class, but the {task} task scores each node pair with one "
+                          f"logit; use 'bce_with_logits', 'focal', 'margin_ranking' or 'link_bce'")
+    if link_inputs(loss_fn) in ("pos_neg", "ranked") or kind not in ("metric", "divergence", "ranking", "graph"):
+        return  # (logits, labels), as classification losses
+    why = {"metric": "a metric loss learns embeddings from class labels, which node pairs do not have",
+           "divergence": "a divergence compares distributions over classes, and the task predicts one "
+                         "probability per pair",
+           }.get(kind, f"the task gives its loss the scores of positive pairs and of sampled non-edges, but {name} "
+                       f"takes {_forward_args(loss_fn)}")
+    raise ConfigError(f"loss {name} (kind {kind!r}) cannot train the {task} task: {why}. Use 'bce_with_logits', "
+                      f"'focal', 'margin_ranking' or 'link_bce', or a loss class with link_inputs = 'pos_neg' "
+                      f"(loss(pos, neg)) or 'ranked' (loss(pos, neg, ones))")
+
+
+def link_loss(loss_fn: Any, pos: Tensor, neg: Tensor, num_negatives: int) -> Tensor:
+    """The loss of positive pair scores ``pos`` and of ``num_negatives`` times as many negative ones, as its
+    :func:`link_inputs` say: ``loss(pos, neg)``, ``loss(pos repeated, neg, ones)`` or ``loss(logits, 0/1 labels)``."""
+    inputs = link_inputs(loss_fn)
+    if inputs == "pos_neg":
+        return loss_fn(pos, neg)
+    if inputs == "ranked":  # a sampler returns fewer negatives only when the graph has fewer non-edges
+        pos = pos.repeat(num_negatives)[: neg.numel()]
+        return loss_fn(pos, neg[: pos.numel()], torch.ones_like(pos))
+    logits = torch.cat([pos, neg])
+    labels = torch.cat([pos.new_ones(pos.numel()), neg.new_zeros(neg.numel())])
+    return loss_fn(logits, labels)
+
+
 def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     """The node and graph tasks call ``loss(output, target)``: refuse ranking and graph objectives."""
     if kind == "ranking":
@@ -576,24 +610,8 @@ class LinkTask(Task):
         return tuple(k for k in self.pos if k == "train" or k in self.neg)
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
-        from graphdl.losses.classification import CrossEntropyLoss
-
-        name = loss_name(loss_fn)
-        if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
-            raise ConfigError(f"{name} needs one logit per class, but the link task scores each node pair with "
-                              f"one logit; use 'bce_with_logits' (the default), 'focal' or 'margin_ranking'")
-        if link_inputs(loss_fn) in ("pos_neg", "ranked") or kind not in (
-                "metric", "divergence", "ranking", "graph"):  # (logits, labels), as classification losses
-            super().check_loss(loss_fn, kind)
-            return
-        why = {"metric": "a metric loss learns embeddings from class labels, which node pairs do not have",
-               "divergence": "a divergence compares distributions over classes, and the link task predicts "
-                             "one probability per pair",
-               }.get(kind, f"the link task gives its loss the scores of positive pairs and of sampled non-edges, "
-                           f"but {name} takes {_forward_args(loss_fn)}")
-        raise ConfigError(f"loss {name} (kind {kind!r}) cannot train the link task: {why}. Use 'bce_with_logits' "
-                          f"(the default), 'focal', 'margin_ranking' or 'link_bce', or a loss class with "
-                          f"link_inputs = 'pos_neg' (loss(pos, neg)) or 'ranked' (loss(pos, neg, ones))")
+        check_link_loss("link", loss_fn, kind)
+        super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Tensor]:
         pos = self.pos["train"]
@@ -627,15 +645,7 @@ class LinkTask(Task):
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
-        inputs = link_inputs(loss_fn)
-        if inputs == "pos_neg":
-            return loss_fn(pos, neg)
-        if inputs == "ranked":  # the sampler returns fewer only when the graph has fewer non-edges
-            pos = pos.repeat(self.num_negatives)[: neg.numel()]
-            return loss_fn(pos, neg[: pos.numel()], torch.ones_like(pos))
-        logits = torch.cat([pos, neg])
-        labels = torch.cat([pos.new_ones(pos.numel()), neg.new_zeros(neg.numel())])
-        return loss_fn(logits, labels)
+        return link_loss(loss_fn, pos, neg, self.num_negatives)
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
