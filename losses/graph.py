@@ -147,6 +147,8 @@ class GRACELoss(_GraphLoss):
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
 
+    contrastive_inputs = "two_views"  # the contrastive task: loss(model(view 1), model(view 2))
+
     def __init__(self, temperature: float = 0.5, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.temperature = check_number(self._owner, "temperature", temperature, low=0.0,
@@ -254,6 +256,7 @@ class DGILoss(_GraphLoss):
     """
 
     example_init = {"hidden_channels": 4}
+    contrastive_inputs = "corrupted"  # the contrastive task: loss(model(x, A), model(x shuffled, A))
 
     def __init__(self, hidden_channels: int, reduction: str = "mean") -> None:
         super().__init__(reduction)

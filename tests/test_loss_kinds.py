@@ -140,8 +140,8 @@ def test_link_bce_gets_positive_and_negative_scores(cora, link_splits):
     ("node", "triplet_margin", r"\(anchor, positive, negative\): use it with a Task of your own that forms them"),
     ("graph", "grace", r"^the graph task calls its loss as loss\(output, target\), but 'grace' is a graph "
                        r"objective that takes \(z1, z2\): train it with a task that forms those inputs \('link' "
-                       r"for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant\) or a Task subclass of "
-                       r"your own$"),
+                       r"for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant, 'contrastive' for grace "
+                       r"and dgi\) or a Task subclass of your own$"),
     ("link", "supcon", r"^loss 'supcon' \(kind 'metric'\) cannot train the link task: a metric loss learns "
                        r"embeddings from class labels, which node pairs do not have\. Use 'bce_with_logits', "
                        r"'focal', 'margin_ranking' or 'link_bce', or a loss class with link_inputs = 'pos_neg' "

@@ -181,8 +181,8 @@ def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     if kind == "graph":
         raise ConfigError(f"the {task} task calls its loss as loss(output, target), but {loss_name(loss_fn)} is a "
                           f"graph objective that takes {_forward_args(loss_fn)}: train it with a task that forms "
-                          f"those inputs ('link' for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant) "
-                          f"or a Task subclass of your own")
+                          f"those inputs ('link' for link_bce, 'autoencoder' for vgae, 'anomaly' for dominant, "
+                          f"'contrastive' for grace and dgi) or a Task subclass of your own")
 
 
 def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:

@@ -1,0 +1,91 @@
+r"""Self-supervised node embeddings: the ``contrastive`` task trains GRACE and DGI objectives.
+
+Training never sees labels. A loss says what it contrasts by its ``contrastive_inputs``:
+
+* ``"two_views"`` (``grace``): two views of the graph, each with a share of its
+  edges dropped (PyG's ``dropout_edge``) and of its feature columns zeroed
+  (``mask_feature``), are encoded, and the loss pulls a node's two embeddings
+  together: ``loss(model(view_1), model(view_2))`` (Zhu et al., 2020);
+* ``"corrupted"`` (``dgi``): the graph and a corruption of it, its node features
+  shuffled across nodes, are encoded: ``loss(model(x, A), model(x[perm], A))``
+  (Veličković et al., 2019).
+
+Each epoch is one full-batch step, as in PyG's ``examples/dgi.py`` and the
+GRACE reference code. Evaluation embeds the unchanged graph (eval mode) and
+scores the embeddings with ``knn_acc``: a k-NN classifier fit on the training
+nodes' labels, scored on each split, as the node task does for metric losses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+from torch_geometric.utils import dropout_edge, mask_feature
+
+from graphdl.errors import ConfigError
+from graphdl.train.tasks import TASKS, NodeTask, loss_name, model_inputs, one_row_each
+
+__all__ = ["ContrastiveTask"]
+
+
+def _rates(name: str, value: Sequence[float]) -> tuple[float, float]:
+    rates = tuple(value)
+    if len(rates) != 2 or not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
+        raise ConfigError(f"the contrastive task's {name} must be two rates in [0, 1), one per view, got {value!r}")
+    return float(rates[0]), float(rates[1])
+
+
+@TASKS.register("contrastive", aliases=("self_supervised",),
+                summary="Self-supervised node embeddings (GRACE views, DGI corruption); k-NN accuracy on labels")
+class ContrastiveTask(NodeTask):
+    """Self-supervised node embeddings on one graph; see the module docstring.
+
+    Args:
+        drop_edge: The share of edges each view drops (GRACE's Cora setting: 0.2, 0.4).
+        mask_feature: The share of feature columns each view zeroes (GRACE's Cora setting: 0.3, 0.4).
+        knn_k: Neighbours of the k-NN classifier that scores the embeddings.
+    """
+
+    default_loss = "grace"
+
+    def __init__(self, drop_edge: Sequence[float] = (0.2, 0.4), mask_feature: Sequence[float] = (0.3, 0.4),
+                 knn_k: int = 5) -> None:
+        super().__init__(metric="knn_acc", knn_k=knn_k)
+        self.drop_edge = _rates("drop_edge", drop_edge)
+        self.mask_feature = _rates("mask_feature", mask_feature)
+
+    def check_loss(self, loss_fn: Any, kind: str | None) -> None:
+        if getattr(loss_fn, "contrastive_inputs", None) not in ("two_views", "corrupted"):
+            raise ConfigError(f"the contrastive task trains self-supervised objectives: 'grace' (two views) or "
+                              f"'dgi' (a corrupted graph), but {loss_name(loss_fn)} is not one; for a loss of your "
+                              f"own set contrastive_inputs = 'two_views' (loss(z1, z2)) or 'corrupted' "
+                              f"(loss(z, z_corrupted))")
+
+    def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
+              device: torch.device | str = "cpu") -> None:
+        super().setup(data, splits, device)
+        if self.data.x is None or not self.data.x.is_floating_point():
+            raise ConfigError("the contrastive task needs floating-point node features data.x to mask or shuffle")
+
+    def _embed(self, model: nn.Module, x: Tensor, edge_index: Tensor, kept: Tensor | None = None) -> Tensor:
+        inputs = model_inputs(model, self.data)
+        if kept is not None:  # the dropped edges' weights and attributes go with them
+            inputs = {k: v[kept] if k in ("edge_weight", "edge_attr") else v for k, v in inputs.items()}
+        z = model(x, edge_index, **inputs)
+        return one_row_each(z, self.data.num_nodes, "contrastive", "node")
+
+    def _view(self, model: nn.Module, view: int) -> Tensor:
+        x, _ = mask_feature(self.data.x, p=self.mask_feature[view], mode="col")
+        edge_index, kept = dropout_edge(self.data.edge_index, p=self.drop_edge[view])
+        return self._embed(model, x, edge_index, kept)
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        if loss_fn.contrastive_inputs == "two_views":
+            return loss_fn(self._view(model, 0), self._view(model, 1))
+        perm = torch.randperm(self.data.num_nodes, device=self.device)
+        return loss_fn(self._embed(model, self.data.x, self.data.edge_index),
+                       self._embed(model, self.data.x[perm], self.data.edge_index))
