@@ -365,3 +365,13 @@ def test_train_command_passes_loss_kwargs_to_the_loss(shared_data: Path, tmp_pat
     plain = bench.run_config("cora", overrides, seeds=1, epochs=2, root=shared_data, device="cpu")
     assert record["curves"]["train_loss"] == smoothed["curves"]["train_loss"]
     assert smoothed["curves"]["train_loss"][0][0] > plain["curves"]["train_loss"][0][0]
+
+
+def test_a_metric_loss_run_is_not_set_beside_the_supervised_reference(shared_data: Path) -> None:
+    """Cora GCN with supcon reports knn_acc, which the paper's GCN accuracy does not measure."""
+    record = bench.run_config("cora", {"layer": "gcn", "loss": "supcon"}, seeds=1, epochs=1, root=shared_data,
+                              device="cpu")
+    assert record["metric"] == "knn_acc"
+    assert (record["reference"], record["reference_source"]) == (None, None)
+    plain = bench.run_config("cora", {"layer": "gcn"}, seeds=1, epochs=1, root=shared_data, device="cpu")
+    assert plain["reference"] == 0.815
