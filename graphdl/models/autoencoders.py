@@ -67,6 +67,7 @@ from graphdl.train.tasks import (
     one_row_each,
     random_link_split_pairs,
     random_link_split_train_graph,
+    refuse_untrained_discriminator,
     to_device,
 )
 
@@ -524,10 +525,7 @@ class ReconstructionTask(Task):
         return link_loss(loss_fn, decode(z, pos), decode(z, neg), self.num_negatives)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        inner = _inner(model)
-        if hasattr(inner, "discriminator_loss"):
-            raise ConfigError(f"{type(inner).__name__} has a discriminator, which the autoencoder task would leave "
-                              f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
+        refuse_untrained_discriminator("autoencoder", model)
         z = self.encode(model)
         return self.objective(model, z, batch, self.negatives(batch), loss_fn)
 

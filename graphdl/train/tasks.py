@@ -33,6 +33,7 @@ from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
+from graphdl.losses.classification import BCEWithLogitsLoss, CrossEntropyLoss
 from graphdl.models.gnn import hadamard
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
@@ -137,8 +138,6 @@ def link_inputs(loss_fn: Any) -> str | None:
 
 def check_link_loss(task: str, loss_fn: Any, kind: str | None) -> None:
     """Refuse a loss that :func:`link_loss` cannot call, for the ``task`` task."""
-    from graphdl.losses.classification import CrossEntropyLoss
-
     name = loss_name(loss_fn)
     if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
         raise ConfigError(f"{name} needs one logit per class, but the {task} task scores each node pair with one "
@@ -169,6 +168,14 @@ def link_loss(loss_fn: Any, pos: Tensor, neg: Tensor, num_negatives: int) -> Ten
     return loss_fn(logits, labels)
 
 
+def refuse_untrained_discriminator(task: str, model: nn.Module) -> None:
+    """A model with a discriminator (ARGA, ARGVA) needs the adversarial step, which only its own task takes."""
+    inner = _unwrap(model)
+    if hasattr(inner, "discriminator_loss"):
+        raise ConfigError(f"{type(inner).__name__} has a discriminator, which the {task} task would leave "
+                          f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
+
+
 def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     """The node and graph tasks call ``loss(output, target)``: refuse ranking and graph objectives."""
     if kind == "ranking":
@@ -191,8 +198,6 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     if kind == "metric":
         return y.view(-1)
     if not y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1 and y.numel() == out.size(0):
-        from graphdl.losses.classification import BCEWithLogitsLoss
-
         if kind == "regression":
             raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
                                   f"({y.dtype}) beside {out.size(-1)} outputs per item; use a classification loss "
@@ -635,10 +640,8 @@ class LinkTask(Task):
         return one_row_each(self._embed(model), self.data.num_nodes, "link", "node")
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        refuse_untrained_discriminator("link", model)
         inner = _unwrap(model)
-        if hasattr(inner, "discriminator_loss"):
-            raise ConfigError(f"{type(inner).__name__} has a discriminator, which the link task would leave "
-                              f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
         if getattr(inner, "variational", False):
             raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
