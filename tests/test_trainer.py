@@ -56,6 +56,56 @@ def test_trainer_matches_a_hand_written_pyg_loop_exactly(cora):
     assert result.history[-1]["train_loss"] == pytest.approx(loss.item(), rel=1e-6)
 
 
+
+def test_a_scheduler_is_stepped_once_per_epoch_as_in_a_hand_written_loop(cora):
+    torch.manual_seed(0)
+    ours = PlainGCN()
+    ref = copy.deepcopy(ours)
+    trainer = Trainer(ours, "cross_entropy", "node", lr=0.01, epochs=6, seed=3, progress=False, device="cpu",
+                      scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1),
+                      callbacks=[ModelCheckpoint(restore_best=False)])
+    trainer.fit(cora)
+
+    torch.manual_seed(3)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.1)
+    for _ in range(6):
+        ref.train()
+        opt.zero_grad()
+        F.cross_entropy(ref(cora.x, cora.edge_index)[cora.train_mask], cora.y[cora.train_mask]).backward()
+        opt.step()
+        sched.step()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
+    for (name, a), b in zip(ours.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=name)
+
+
+def test_reduce_lr_on_plateau_is_stepped_with_the_monitored_metric(cora):
+    plateau = {"mode": "max", "factor": 0.5, "patience": 1}
+    trainer = Trainer(gcn(), "cross_entropy", "node", lr=0.01, epochs=25, seed=0, progress=False,
+                      scheduler=lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **plateau))
+    result = trainer.fit(cora)
+    # the same scheduler fed the logged validation accuracies by hand ends at the same learning rate
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **plateau)
+    for logs in result.history:
+        ref.step(logs["val_acc"])
+    assert opt.param_groups[0]["lr"] < 0.01  # the run did plateau, so the check can tell
+    assert trainer.optimizer.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+
+
+def test_bad_schedulers_are_refused_with_the_fix(cora):
+    with pytest.raises(ConfigError, match=r"^scheduler must be a factory optimizer -> LR scheduler, such as lambda "
+                                          r"opt: torch.optim.lr_scheduler.StepLR\(opt, step_size=50\); got 'cosine'$"):
+        Trainer(gcn(), scheduler="cosine")
+    with pytest.raises(ConfigError, match=r"^the scheduler factory returned float, which has no step\(\); return an "
+                                          r"LR scheduler built on the optimizer it is given$"):
+        Trainer(gcn(), epochs=1, progress=False, scheduler=lambda opt: 0.5).fit(cora)
+    with pytest.raises(ConfigError, match=r"^ReduceLROnPlateau\(mode='min'\) is stepped with 'val_acc', which improves "
+                                          r"as it goes up; build it with mode='max'$"):
+        Trainer(gcn(), epochs=1, progress=False,
+                scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau).fit(cora)
+
 def test_reports_test_at_best_validation_epoch_and_restores_that_state(cora):
     trainer = Trainer(gcn(), "cross_entropy", "node", lr=0.01, epochs=30, seed=0, progress=False)
     result = trainer.fit(cora)

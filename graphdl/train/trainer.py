@@ -16,7 +16,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from graphdl import distributed as _dist
@@ -164,7 +165,9 @@ class Trainer:
             ``params -> Optimizer``.
         lr, weight_decay: Optimiser settings.
         epochs: Maximum number of epochs.
-        scheduler: Optional factory ``optimizer -> LR scheduler`` (stepped each epoch).
+        scheduler: Optional factory ``optimizer -> LR scheduler``, stepped after each
+            epoch; a ``ReduceLROnPlateau`` is stepped with the ``monitor`` value
+            and must watch it in the direction it improves (``mode``).
         callbacks: :class:`Callback` objects; a :class:`ModelCheckpoint` that
             restores the best state is added when none is given.
         monitor: Metric that selects the best epoch (default: the task's
@@ -224,6 +227,9 @@ class Trainer:
             raise ConfigError(f"lr must be > 0, got {lr}")
         if weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {weight_decay}")
+        if scheduler is not None and not callable(scheduler):
+            raise ConfigError(f"scheduler must be a factory optimizer -> LR scheduler, such as lambda opt: "
+                              f"torch.optim.lr_scheduler.StepLR(opt, step_size=50); got {scheduler!r}")
         if isinstance(optimizer, str) and optimizer.lower() not in _OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
@@ -349,6 +355,13 @@ class Trainer:
         else:
             self.optimizer = _OPTIMIZERS[self.optimizer_spec.lower()](groups, lr=self.lr)
         self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
+        if self.scheduler is not None and not callable(getattr(self.scheduler, "step", None)):
+            raise ConfigError(f"the scheduler factory returned {type(self.scheduler).__name__}, which has no step(); "
+                              f"return an LR scheduler built on the optimizer it is given")
+        if isinstance(self.scheduler, ReduceLROnPlateau) and self.scheduler.mode != self.mode_for(self.monitor):
+            raise ConfigError(f"ReduceLROnPlateau(mode={self.scheduler.mode!r}) is stepped with {self.monitor!r}, "
+                              f"which improves as it goes {'up' if self.mode_for(self.monitor) == 'max' else 'down'}; "
+                              f"build it with mode={self.mode_for(self.monitor)!r}")
 
     # ------------------------------------------------------------------ public API
     def fit(self, data: Any, splits: Any = None, resume_from: str | os.PathLike | None = None) -> FitResult:
@@ -417,7 +430,9 @@ class Trainer:
             logs = {"epoch": epoch, "train_loss": train_loss, **self.task.evaluate(self.model, splits_to_eval)}
             logs = self._broadcast(logs)  # every rank evaluated the full splits; report rank 0's figures
             self.history.append(logs)
-            if self.scheduler is not None:
+            if isinstance(self.scheduler, ReduceLROnPlateau):
+                self.scheduler.step(self._monitored(logs))
+            elif self.scheduler is not None:
                 self.scheduler.step()
             for cb in self.callbacks:
                 cb.on_epoch_end(self, logs)
@@ -474,12 +489,17 @@ class Trainer:
                 dist.all_reduce(p.grad)
                 p.grad /= self.world_size
 
+    def _monitored(self, logs: Mapping[str, float]) -> float:
+        """The monitored metric in one epoch's ``logs``."""
+        if self.monitor not in logs:
+            raise ConfigError(f"monitor {self.monitor!r} is not logged.{did_you_mean(self.monitor, logs)}"
+                              f" Logged metrics: {', '.join(sorted(logs))}")
+        return logs[self.monitor]
+
     def _best(self) -> tuple[int, dict[str, float]]:
         if not self.history:
             raise ConfigError("no epoch was run (was the run already complete when resumed?)")
-        if self.monitor not in self.history[0]:
-            raise ConfigError(f"monitor {self.monitor!r} is not logged.{did_you_mean(self.monitor, self.history[0])}"
-                              f" Logged metrics: {', '.join(sorted(self.history[0]))}")
+        self._monitored(self.history[0])
         sign = 1.0 if self.mode_for(self.monitor) == "max" else -1.0
         # First epoch reaching the best value, as PyG's and OGB's examples pick it.
         best_index = max(range(len(self.history)),
