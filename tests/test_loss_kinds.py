@@ -93,6 +93,17 @@ def test_regression_loss_on_class_labels_names_the_mismatch(cora):
         fit_node(cora, "mse", epochs=1)
 
 
+
+@pytest.mark.parametrize("loss", ["cross_entropy", torch.nn.CrossEntropyLoss()])
+def test_class_labels_stored_as_floats_are_named(cora, loss):
+    floats = cora.clone()
+    floats.y = floats.y.float()
+    name = "'cross_entropy'" if isinstance(loss, str) else "CrossEntropyLoss"
+    with pytest.raises(ValidationError, match=rf"^{name} takes class labels as integers, but the targets are "
+                                              r"torch.float32 of shape \(140,\) beside 7 outputs per item; cast them "
+                                              r"with data.y = data.y.long\(\)$"):
+        fit_node(floats, loss, epochs=1)
+
 def test_margin_ranking_ranks_each_positive_edge_above_its_sampled_negatives(cora, link_splits):
     calls = []
 

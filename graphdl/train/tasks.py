@@ -192,6 +192,10 @@ def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
                           f"'contrastive' for grace and dgi) or a Task subclass of your own")
 
 
+#: losses that take one 0/1 (or float) target per output, not class labels
+_ONE_TARGET_PER_OUTPUT = (BCEWithLogitsLoss, nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiLabelSoftMarginLoss)
+
+
 def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
     """The target as the loss takes it: class indices ``[B]`` for a metric loss or for integer labels beside one
     output per class, else ``y`` in the output's shape and dtype (regression, binary and multi-label targets)."""
@@ -202,11 +206,16 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
             raise ValidationError(f"{loss_name(loss_fn)} is a regression loss, but the targets are class labels "
                                   f"({y.dtype}) beside {out.size(-1)} outputs per item; use a classification loss "
                                   f"such as 'cross_entropy', or give float targets")
-        if isinstance(loss_fn, (BCEWithLogitsLoss, nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiLabelSoftMarginLoss)):
+        if isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT):
             raise ValidationError(f"{loss_name(loss_fn)} takes one 0/1 target per output (binary and multi-label "
                                   f"tasks, as OGB's; the graph task's default), but the targets are class labels "
                                   f"beside {out.size(-1)} outputs per item; pass loss='cross_entropy'")
         return y.view(-1)
+    if (kind == "classification" and y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1
+            and y.numel() == out.size(0) and not isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT)):
+        raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets are "
+                              f"{y.dtype} of shape {tuple(y.shape)} beside {out.size(-1)} outputs per item; cast "
+                              f"them with data.y = data.y.long()")
     if y.numel() != out.numel():
         raise ValidationError(f"the model gives outputs of shape {tuple(out.shape)} for {out.size(0)} {items} whose "
                               f"targets have shape {tuple(y.shape)}; give the model one output per target, or for "
