@@ -117,6 +117,15 @@ def test_reports_test_at_best_validation_epoch_and_restores_that_state(cora):
                                                        "test_acc": result.best["test_acc"]}
 
 
+
+def test_one_callback_and_one_eval_split_may_be_given_bare(cora):
+    stop = EarlyStopping(patience=1, min_delta=1.0)  # no epoch improves by 1.0: stops after epoch 1
+    trainer = Trainer(gcn(), "cross_entropy", "node", epochs=10, seed=0, progress=False, callbacks=stop,
+                      eval_splits="val")
+    result = trainer.fit(cora)
+    assert stop in trainer.callbacks and len(result.history) == 2
+    assert [sorted(h) for h in result.history] == [["epoch", "train_loss", "val_acc"]] * 2
+
 def test_seeded_runs_are_reproducible(cora):
     runs = [Trainer(gcn(), "cross_entropy", epochs=5, seed=1, progress=False).fit(cora).history for _ in range(2)]
     assert runs[0] == runs[1]
@@ -203,8 +212,21 @@ def test_bad_trainer_arguments():
     model = torch.nn.Linear(2, 2)
     with pytest.raises(ConfigError, match=r"unknown optimizer 'adma'. Did you mean 'adam'"):
         Trainer(model, optimizer="adma")
-    with pytest.raises(ConfigError, match="lr must be > 0, got 0"):
-        Trainer(model, lr=0)
+    for kwargs, message in [({"lr": 0}, "lr must be a number > 0, got 0"),
+                            ({"lr": "0.01"}, "lr must be a number > 0, got '0.01'"),
+                            ({"lr": float("nan")}, "lr must be a number > 0, got nan"),
+                            ({"weight_decay": "5e-4"}, "weight_decay must be a number >= 0, got '5e-4'"),
+                            ({"epochs": 2.5}, "epochs must be an int >= 1, got 2.5"),
+                            ({"seed": "1"}, "seed must be an int or None, got '1'"),
+                            ({"grad_clip": -1.0}, "grad_clip must be a number > 0 (the largest gradient norm) or "
+                                                  "None, got -1.0"),
+                            ({"callbacks": [EarlyStopping]}, "callbacks take instances; EarlyStopping is the class: "
+                                                             "pass EarlyStopping(...)"),
+                            ({"callbacks": ["early_stopping"]}, "callbacks must be graphdl.train.Callback objects, "
+                                                                "got str")]:
+        with pytest.raises(ConfigError) as info:
+            Trainer(model, **kwargs)
+        assert str(info.value) == message
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown loss 'crossentropyy'. Did you mean 'cross_entropy'"):
         Trainer(model, loss="crossentropyy")
     with pytest.raises(ConfigError, match=r"^loss 'arcface' cannot be built from these arguments: .*missing 2 required "

@@ -98,6 +98,37 @@ _TORCH_KINDS: dict[str, tuple[type, ...]] = {
 }
 
 
+def _check_settings(*, epochs: Any, lr: Any, weight_decay: Any, seed: Any, grad_clip: Any) -> None:
+    """Refuse Trainer settings of the wrong type or range before they fail (or silently misbehave) mid-run."""
+    def is_int(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    def is_real(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+    if not is_int(epochs) or epochs < 1:
+        raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not is_real(lr) or not lr > 0:
+        raise ConfigError(f"lr must be a number > 0, got {lr!r}")
+    if not is_real(weight_decay) or not weight_decay >= 0:
+        raise ConfigError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if seed is not None and not is_int(seed):
+        raise ConfigError(f"seed must be an int or None, got {seed!r}")
+    if grad_clip is not None and (not is_real(grad_clip) or not grad_clip > 0):  # a negative norm flips gradients
+        raise ConfigError(f"grad_clip must be a number > 0 (the largest gradient norm) or None, got {grad_clip!r}")
+
+
+def _callback_list(callbacks: Callback | Sequence[Callback]) -> list[Callback]:
+    """``callbacks`` as a list, with a class given in place of an instance named."""
+    items = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
+    for c in items:
+        if isinstance(c, type) and issubclass(c, Callback):
+            raise ConfigError(f"callbacks take instances; {c.__name__} is the class: pass {c.__name__}(...)")
+        if not isinstance(c, Callback):
+            raise ConfigError(f"callbacks must be graphdl.train.Callback objects, got {type(c).__name__}")
+    return items
+
+
 def _rng_state() -> dict[str, Any]:
     return {
         "python": random.getstate(),
@@ -208,25 +239,20 @@ class Trainer:
         weight_decay: float = 0.0,
         epochs: int = 200,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-        callbacks: Sequence[Callback] = (),
+        callbacks: Callback | Sequence[Callback] = (),
         monitor: str | None = None,
         seed: int | None = None,
         device: str | torch.device | None = None,
         progress: bool = True,
         log_path: str | os.PathLike | None = None,
-        eval_splits: Sequence[str] | None = None,
+        eval_splits: str | Sequence[str] | None = None,
         grad_clip: float | None = None,
         deterministic: bool = False,
         ddp_kwargs: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
-        if lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {lr}")
-        if weight_decay < 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {weight_decay}")
+        _check_settings(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, grad_clip=grad_clip)
         if scheduler is not None and not callable(scheduler):
             raise ConfigError(f"scheduler must be a factory optimizer -> LR scheduler, such as lambda opt: "
                               f"torch.optim.lr_scheduler.StepLR(opt, step_size=50); got {scheduler!r}")
@@ -258,8 +284,8 @@ class Trainer:
         self.epochs, self.scheduler_factory = epochs, scheduler
         self.monitor = monitor or getattr(self.task, "default_monitor", None) or f"val_{self.task.metric.name}"
         self.seed, self.progress, self.grad_clip = seed, progress, grad_clip
-        self.eval_splits = eval_splits
-        self.callbacks: list[Callback] = list(callbacks)
+        self.eval_splits = [eval_splits] if isinstance(eval_splits, str) else eval_splits
+        self.callbacks: list[Callback] = _callback_list(callbacks)
         if not any(isinstance(c, ModelCheckpoint) for c in self.callbacks):
             self.callbacks.append(ModelCheckpoint())
         if log_path is not None:
