@@ -133,6 +133,14 @@ def test_vgae_and_argva_train() -> None:
         result = graphdl.Trainer(model, loss=loss, task=task, lr=0.01, epochs=25, seed=0,
                                  progress=False).fit(None, splits)
         assert result.best["val_rocauc"] > 0.75, (name, result.best)
+    # the three graphs may also be given by name
+    runs = []
+    for given in (splits, dict(zip(("train", "val", "test"), splits))):
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("vgae", in_channels=16, hidden_channels=16, out_channels=8)
+        runs.append(graphdl.Trainer(model, loss="vgae", task="autoencoder", lr=0.01, epochs=5, seed=0,
+                                    progress=False).fit(None, given).history)
+    assert runs[0] == runs[1]
 
 
 def test_the_full_graph_beside_a_link_split_is_refused() -> None:

@@ -309,6 +309,15 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
     assert torch.equal(trainer.task.data.edge_index, labelled[0].edge_index)  # held-out edges pass no messages
     assert first.test["test_rocauc"] > 0.8
     assert fit(merged)[1].history == first.history
+    assert fit(dict(zip(("train", "valid", "test"), labelled)))[1].history == first.history  # the graphs by name
+    with pytest.raises(ValidationError, match=r"^a dict of RandomLinkSplit graphs needs exactly the keys 'train', "
+                                              r"'val' and 'test', got 'train', 'test'$"):
+        fit({"train": labelled[0], "test": labelled[2]})
+    with pytest.raises(ValidationError, match=r"^splits\['train'\] holds keys source_node, target_node, but the link "
+                                              r"task takes OGB's edge split format, \{'edge': \[num_edges, 2\] pairs, "
+                                              r"'edge_neg': \.\.\.\} per split, or the train, val and test graphs "
+                                              r"of RandomLinkSplit$"):  # ogbl-citation2's format
+        fit({"train": {"source_node": torch.arange(3), "target_node": torch.arange(3)}})
     with pytest.raises(ValidationError, match=r"messages pass over the training graph splits\[0\]; the full graph "
                                               r"would leak the held-out edges"):
         trainer.fit(cora, labelled)

@@ -63,6 +63,7 @@ from graphdl.train.tasks import (
     canonical_split,
     check_link_loss,
     link_loss,
+    link_split_graphs,
     model_inputs,
     one_row_each,
     random_link_split_pairs,
@@ -466,6 +467,7 @@ class ReconstructionTask(Task):
             splits = RandomLinkSplit(num_val=self.num_val, num_test=self.num_test,
                                      is_undirected=data.is_undirected(), split_labels=True,
                                      add_negative_train_samples=False)(data)
+        splits = link_split_graphs(splits)
         if not (isinstance(splits, (tuple, list)) and len(splits) == 3):
             raise ValidationError("splits must be the (train, val, test) graphs of "
                                   "torch_geometric.transforms.RandomLinkSplit, got "

@@ -40,7 +40,7 @@ from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
-           "random_link_split_pairs", "random_link_split_train_graph"]
+           "random_link_split_pairs", "random_link_split_train_graph", "link_split_graphs"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -558,6 +558,18 @@ def random_link_split_train_graph(data: Data | None, splits: Sequence[Data]) -> 
     return splits[0]
 
 
+
+def link_split_graphs(splits: Any) -> Any:
+    """RandomLinkSplit's three graphs given as a dict by name (``train``, ``val``/``valid``, ``test``) as the
+    ``(train, val, test)`` tuple; any other ``splits`` unchanged."""
+    if not (isinstance(splits, Mapping) and splits and all(isinstance(p, Data) for p in splits.values())):
+        return splits
+    by_name = {canonical_split(k): v for k, v in splits.items()}
+    if sorted(by_name) != ["test", "train", "val"]:
+        raise ValidationError(f"a dict of RandomLinkSplit graphs needs exactly the keys 'train', 'val' and 'test', "
+                              f"got {', '.join(map(repr, splits))}")
+    return by_name["train"], by_name["val"], by_name["test"]
+
 @TASKS.register("link", summary="Link prediction with negative sampling (AUC, AP or OGB Hits@K)")
 class LinkTask(Task):
     """Link prediction: score node pairs with ``model.decode(z, pairs)``.
@@ -566,7 +578,8 @@ class LinkTask(Task):
     training graph ``data.edge_index``; pairs are scored by ``model.decode``
     (a dot product when the model has none). Splits are OGB's edge split dict
     (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
-    graphs of PyG's ``RandomLinkSplit`` (either ``split_labels`` setting), whose
+    graphs of PyG's ``RandomLinkSplit`` (either ``split_labels`` setting; a tuple,
+    or a dict by split name), whose
     training graph ``splits[0]`` is then the one messages pass over.
     Each training batch scores ``batch_size`` positive training edges and
     ``num_negatives`` times as many uniformly sampled non-edges
@@ -597,6 +610,7 @@ class LinkTask(Task):
         self.device = torch.device(device)
         self.pos: dict[str, Tensor] = {}
         self.neg: dict[str, Tensor] = {}
+        splits = link_split_graphs(splits)
         if isinstance(splits, (tuple, list)) and len(splits) == 3:  # RandomLinkSplit output
             for name, part in zip(("train", "val", "test"), splits):
                 self.pos[name], neg = random_link_split_pairs(part, name)
@@ -606,6 +620,11 @@ class LinkTask(Task):
         elif isinstance(splits, Mapping):
             for name, part in splits.items():
                 key = canonical_split(name)
+                if not isinstance(part, Mapping) or "edge" not in part:
+                    held = f"keys {', '.join(map(str, part))}" if isinstance(part, Mapping) else type(part).__name__
+                    raise ValidationError(f"splits[{name!r}] holds {held}, but the link task takes OGB's edge split "
+                                          f"format, {{'edge': [num_edges, 2] pairs, 'edge_neg': ...}} per split, or "
+                                          f"the train, val and test graphs of RandomLinkSplit")
                 self.pos[key] = _pairs(part["edge"], f"splits[{name!r}]['edge']")
                 if "edge_neg" in part:
                     self.neg[key] = _pairs(part["edge_neg"], f"splits[{name!r}]['edge_neg']")
