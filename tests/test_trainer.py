@@ -321,3 +321,35 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
     with pytest.raises(ValidationError, match=r"messages pass over the training graph splits\[0\]; the full graph "
                                               r"would leak the held-out edges"):
         trainer.fit(cora, labelled)
+
+
+def test_graph_predictions_come_one_row_per_graph_in_the_data_order():
+    from torch_geometric.datasets import FakeDataset
+
+    torch.manual_seed(0)
+    ds = FakeDataset(num_graphs=30, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    split = {"train": torch.arange(10, 30), "val": torch.arange(0, 5), "test": torch.arange(5, 10)}
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2,
+                                  num_layers=2)
+    trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"metric": "acc"}, epochs=2, seed=0,
+                      progress=False)
+    trainer.fit(ds, split)
+    model.eval()
+    with torch.no_grad():
+        alone = torch.cat([model(g.x, g.edge_index, batch=torch.zeros(g.num_nodes, dtype=torch.long)) for g in ds])
+    torch.testing.assert_close(trainer.predict(), alone)  # graph i's row is row i, whatever the splits
+    unlabelled = [Data(x=g.x, edge_index=g.edge_index) for g in ds[:7]]  # new graphs: no labels, no splits
+    torch.testing.assert_close(trainer.predict(unlabelled), alone[:7])
+    torch.testing.assert_close(trainer.predict(ds[3:5]), alone[3:5])
+
+
+def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(cora):
+    trainer = Trainer(gcn(), "cross_entropy", "node", epochs=3, seed=0, progress=False)
+    trainer.fit(cora)
+    fitted = trainer.evaluate(split=["val", "test"])
+    new = Data(x=cora.x, edge_index=cora.edge_index)  # no masks, no labels
+    torch.testing.assert_close(trainer.predict(new), trainer.predict())
+    assert trainer.evaluate(split=["val", "test"]) == fitted
+    with pytest.raises(ValidationError, match=r"^the node task needs one torch_geometric.data.Data graph, got list"):
+        trainer.predict([new])

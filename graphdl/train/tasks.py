@@ -347,6 +347,17 @@ class Task:
         """Model outputs on all the data (eval mode)."""
         raise NotImplementedError
 
+    def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """Model outputs on new ``data``, leaving the data this task was set up with in place.
+
+        The default sets up a shallow copy of the task on ``data`` and calls its
+        :meth:`predict`; the node and graph tasks need no splits or labels here.
+        """
+        task = copy.copy(self)
+        task.setup(data, splits, device)
+        return task.predict(model)
+
     def state_dict(self) -> dict[str, Any]:
         """What the task carries from epoch to epoch (e.g. an optimiser of its own), for checkpoints."""
         return {}
@@ -368,6 +379,13 @@ class Task:
 
 
 # ---------------------------------------------------------------------------- node level
+def _one_graph(data: Any) -> Data:
+    if not isinstance(data, Data):
+        raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
+                              f"{type(data).__name__}; for a dataset object pass dataset[0]")
+    return data
+
+
 def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
     if not isinstance(split, Tensor):
         raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got "
@@ -426,12 +444,7 @@ class NodeTask(Task):
 
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
-        if not isinstance(data, Data):
-            raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
-                                  f"{type(data).__name__}; for a dataset object pass dataset[0]")
-        from graphdl.validate import check_graph
-
-        check_graph(data, require_y=True)
+        _validate.check_graph(_one_graph(data), require_y=True)
         self.device = torch.device(device)
         n = data.num_nodes
         if splits is None:
@@ -505,6 +518,13 @@ class NodeTask(Task):
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         return one_row_each(_call(model, self.data), self.data.num_nodes, "node", "node")
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Data, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """One output row per node of ``data`` (no masks or labels needed)."""
+        _validate.check_graph(_one_graph(data))
+        return one_row_each(_call(model, to_device(data, torch.device(device))), data.num_nodes, "node", "node")
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
@@ -765,6 +785,7 @@ class GraphTask(Task):
             self.shard(0, 1, self.shuffle_seed)
         self._eval_loaders = {k: DataLoader(v, batch_size=self.eval_batch_size, num_workers=self.num_workers)
                               for k, v in self.subsets.items()}
+        self._graphs = data
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.subsets)
@@ -819,7 +840,20 @@ class GraphTask(Task):
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return torch.cat([self._outputs(model, s)[1] for s in self.subsets])
+        """One output row per graph of the data set up, in its order (not split by split)."""
+        return self._graph_outputs(model, self._graphs, self.device)
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """One output row per graph of ``data``, in its order (no splits or labels needed)."""
+        _validate.check_dataset(data)
+        return self._graph_outputs(model, data, torch.device(device))
+
+    def _graph_outputs(self, model: nn.Module, graphs: Any, device: torch.device) -> Tensor:
+        loader = DataLoader(graphs, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+        return torch.cat([one_row_each(_call(model, batch.to(device)), batch.num_graphs, "graph", "graph")
+                          for batch in loader])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:

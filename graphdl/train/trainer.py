@@ -548,13 +548,14 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, data: Any = None, splits: Any = None) -> Tensor:
-        """Model outputs (eval mode) on ``data``, or on the data last fitted, on the trainer's device."""
-        if data is not None or splits is not None:
-            self.task.setup(data, splits, self.device)
-            self._set_up = True
-        elif not self._set_up:
-            raise ConfigError("predict() needs data before fit() has been called")
+        """Model outputs (eval mode, on the trainer's device) on new ``data`` (the node task: one row per node;
+        the graph task: one row per graph, in ``data``'s order; neither needs masks, splits or labels), or on the
+        data last fitted. The fitted data stay what :meth:`evaluate` scores."""
         self.model.eval()
+        if data is not None or splits is not None:
+            return self.task.predict_on(self.model, data, splits, self.device)
+        if not self._set_up:
+            raise ConfigError("predict() needs data before fit() has been called")
         with _inputs_checked():
             return self.task.predict(self.model)
 
