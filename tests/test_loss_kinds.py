@@ -431,3 +431,29 @@ def test_autoencoder_trains_with_margin_ranking(link_splits):
     result = Trainer(model, graphdl.losses.create("margin_ranking", margin=1.0), "autoencoder", lr=0.01, epochs=30,
                      seed=0, progress=False).fit(None, link_splits)
     assert result.test["test_rocauc"] > 0.8
+
+
+def test_a_regression_loss_is_scored_by_rmse_unless_a_metric_is_given(cora, shared_data):
+    """Before, the node task scored regression values by accuracy (about 0) and the graph task by ROC-AUC (an
+    error at the first evaluation)."""
+    from ogb.graphproppred import Evaluator
+
+    data = cora.clone()
+    data.y = cora.x.sum(-1)
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=1,
+                                  num_layers=2)
+    trainer = Trainer(model, "mse", "node", epochs=3, seed=0, progress=False)
+    result = trainer.fit(data)
+    pred = trainer.predict()[data.test_mask].view(-1)
+    assert result.test == {"test_rmse": pytest.approx(float((pred - data.y[data.test_mask]).pow(2).mean().sqrt()))}
+    assert Trainer(gcn(1), "mse", "node", task_kwargs={"metric": "mae"}).task.metric.name == "mae"
+
+    esol = graphdl.datasets.load("ogbg-molesol", root=shared_data)
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("ogb_mol", num_tasks=1, layer="gin", num_layers=2, hidden_channels=16)
+    trainer = Trainer(model, "l1", "graph", epochs=1, seed=0, progress=False)
+    result = trainer.fit(esol)
+    test = graphdl.datasets.split_indices(esol)["test"]
+    official = Evaluator("ogbg-molesol").eval({"y_true": esol.y[test], "y_pred": trainer.predict()[test]})["rmse"]
+    assert result.test == {"test_rmse": pytest.approx(official, rel=1e-5)}

@@ -275,6 +275,12 @@ def _refuse_pair_metric(task: str, metric: Metric) -> None:
                           f"{task} task takes acc, rocauc, ap, rmse, mae or an OGB dataset's name for its evaluator")
 
 
+def _score_regression_by_rmse(task: Task, kind: str | None) -> None:
+    """A regression loss's outputs are values, which the default ``acc``/``rocauc`` cannot score: use ``rmse``."""
+    if kind == "regression" and not task.metric_given:
+        task.metric = resolve_metric("rmse")
+
+
 def _distributed_sampler(size: int, rank: int, world_size: int, seed: int) -> Any:
     from torch.utils.data import DistributedSampler
 
@@ -287,14 +293,18 @@ class Task:
     Attributes:
         level: ``"node"``, ``"link"``, ``"graph"`` or a custom name.
         metric: The :class:`Metric` reported per split (``<split>_<metric>``).
+        default_metric: The metric when none is given (the node and graph tasks
+            score a regression loss by ``rmse`` instead).
         default_loss: Registered loss name used when the Trainer gets none.
     """
 
     level = "custom"
+    default_metric = "acc"
     default_loss = "cross_entropy"
 
-    def __init__(self, metric: str | Metric = "acc") -> None:
-        self.metric = resolve_metric(metric)
+    def __init__(self, metric: str | Metric | None = None) -> None:
+        self.metric_given = metric is not None
+        self.metric = resolve_metric(self.default_metric if metric is None else metric)
         self.device = torch.device("cpu")
         self.loss_kind: str | None = None
 
@@ -430,7 +440,7 @@ class NodeTask(Task):
 
     level = "node"
 
-    def __init__(self, metric: str | Metric = "acc", num_neighbors: Sequence[int] | None = None,
+    def __init__(self, metric: str | Metric | None = None, num_neighbors: Sequence[int] | None = None,
                  batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
         _refuse_pair_metric("node", self.metric)
@@ -497,6 +507,7 @@ class NodeTask(Task):
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("node", loss_fn, kind)
+        _score_regression_by_rmse(self, kind)
         super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Any]:
@@ -741,13 +752,13 @@ class GraphTask(Task):
     """
 
     level = "graph"
+    default_metric = "rocauc"
     default_loss = "bce_with_logits"
 
     def __init__(self, metric: str | Metric | None = None, batch_size: int = 32, num_workers: int = 0,
                  eval_batch_size: int | None = None, shuffle_seed: int | None = None, knn_k: int = 5) -> None:
-        super().__init__("rocauc" if metric is None else metric)
+        super().__init__(metric)
         _refuse_pair_metric("graph", self.metric)
-        self._default_metric = metric is None  # rocauc, or knn_acc with a metric loss
         _require_int("graph", "batch_size", batch_size, 1)
         if eval_batch_size is not None:
             _require_int("graph", "eval_batch_size", eval_batch_size, 1)
@@ -808,8 +819,9 @@ class GraphTask(Task):
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("graph", loss_fn, kind)
+        _score_regression_by_rmse(self, kind)
         if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
-            if not self._default_metric:
+            if self.metric_given:
                 raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs graph embeddings, "
                                   f"which {self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on "
                                   f"the embeddings)")
