@@ -215,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jk")
     p.add_argument("--residual", action="store_true")
     p.add_argument("--virtual-node", action="store_true")
-    p.add_argument("--num-neighbors", type=int, nargs="+", help="neighbour sampling fan-out per layer")
+    p.add_argument("--num-neighbors", type=int, nargs="+",
+                   help="node datasets: train in mini-batches of --batch-size seed nodes (default 512), "
+                        "sampling this many neighbours per layer (-1: all)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--device")
     p.add_argument("--checkpoint-dir", help="write a resumable checkpoint here every epoch (a folder an "

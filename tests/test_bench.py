@@ -375,3 +375,34 @@ def test_a_metric_loss_run_is_not_set_beside_the_supervised_reference(shared_dat
     assert (record["reference"], record["reference_source"]) == (None, None)
     plain = bench.run_config("cora", {"layer": "gcn"}, seeds=1, epochs=1, root=shared_data, device="cpu")
     assert plain["reference"] == 0.815
+
+
+def test_node_benchmarks_train_in_neighbour_sampled_mini_batches_when_asked(
+        shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--num-neighbors`` with ``--batch-size`` trains Cora's 140 training nodes in batches of 64 (before, every
+    node dataset refused num_neighbors and ignored batch_size, training full batch)."""
+    from graphdl.cli import main
+    from graphdl.train import NodeTask
+
+    batches: list[int] = []
+    original = NodeTask.train_batches
+
+    def counted(self: NodeTask) -> Any:
+        out = list(original(self))
+        batches.append(len(out))
+        return out
+
+    monkeypatch.setattr(NodeTask, "train_batches", counted)
+    argv = ["train", "--dataset", "cora", "--layer", "gcn", "--epochs", "2", "--root", str(shared_data),
+            "--device", "cpu"]
+    assert main(argv + ["--num-neighbors", "5", "5", "--batch-size", "64"]) == 0
+    assert batches == [3, 3]
+    batches.clear()
+    assert main(argv) == 0
+    assert batches == [1, 1]
+    with pytest.raises(ConfigError, match=r"^batch_size on a node dataset sets the seed nodes per mini-batch of "
+                                          r"neighbour sampling; give num_neighbors too"):
+        bench.run_config("cora", {"layer": "gcn", "batch_size": 64}, epochs=1, root=shared_data)
+    with pytest.raises(ConfigError, match=r"^num_neighbors sets neighbour sampling for node classification "
+                                          r"\(Planetoid, ogbn-\*\); the graph and link benchmarks take whole graphs"):
+        bench.run_config("ogbg-molbace", {"num_neighbors": [5]}, epochs=1, root=shared_data)

@@ -115,7 +115,9 @@ class _Prepared:
             from graphdl.train import NodeTask
 
             model = GNN(in_channels=self.dataset.num_features, out_channels=self.dataset.num_classes, **kw)
-            return model, NodeTask(metric=self.metric()), nn.CrossEntropyLoss(), "adam"
+            sampled = {"num_neighbors": cfg["num_neighbors"], "batch_size": int(cfg.get("batch_size", 512))} \
+                if cfg.get("num_neighbors") else {}
+            return model, NodeTask(metric=self.metric(), **sampled), nn.CrossEntropyLoss(), "adam"
         if self.family == "ogbg-mol":
             from graphdl.models.ogb_mol import ogb_mol
             from graphdl.train import GraphTask
@@ -151,6 +153,14 @@ def _check_keys(family: str, cfg: dict[str, Any]) -> None:
     elif family == "ogbl":
         accepted |= set(inspect.signature(LinkGNN.__init__).parameters) - {"self", "gnn_kwargs"}
     accepted -= {"in_channels", "out_channels", "num_nodes"} if family != "ogbg-mol" else {"in_channels"}
+    if family not in ("planetoid", "ogbn"):
+        if cfg.get("num_neighbors") is not None:
+            raise ConfigError("num_neighbors sets neighbour sampling for node classification (Planetoid, ogbn-*); "
+                              "the graph and link benchmarks take whole graphs, so leave it out")
+    elif cfg.get("batch_size") is not None and not cfg.get("num_neighbors"):
+        raise ConfigError("batch_size on a node dataset sets the seed nodes per mini-batch of neighbour sampling; "
+                          "give num_neighbors too (e.g. --num-neighbors 10 10), or leave it out for full-batch "
+                          "training")
     unknown = sorted(set(cfg) - accepted)
     if unknown:
         from graphdl.errors import did_you_mean

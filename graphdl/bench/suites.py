@@ -48,7 +48,7 @@ __all__ = ["SUITES", "SuiteRun", "TRAIN_KEYS", "family_of", "default_config", "s
 
 #: Keys of a configuration that configure training, not the model.
 TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "to_undirected",
-              "grad_clip", "eval_splits", "eval_batch_size", "loss", "loss_kwargs")
+              "grad_clip", "eval_splits", "eval_batch_size", "loss", "loss_kwargs", "num_neighbors")
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 
