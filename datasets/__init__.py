@@ -114,6 +114,11 @@ def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any
             downloaded, or a file is corrupt; the message says what to fix.
     """
     entry = DATASETS.entry(name)
+    for key in ("transform", "pre_transform", "pre_filter"):
+        if kwargs.get(key) is not None and not callable(kwargs[key]):
+            raise ConfigError(f"dataset {entry.name!r}: {key} must be a callable that takes and returns a Data "
+                              f"graph (e.g. torch_geometric.transforms.NormalizeFeatures()), got "
+                              f"{type(kwargs[key]).__name__} {kwargs[key]!r}")
     if isinstance(entry.obj, (OGBSpec, PlanetoidSpec)):
         return entry.obj(root, **kwargs)
     return DATASETS.build(name, root=str(resolve_root(root)), **kwargs)  # a plugin's loader

@@ -191,3 +191,14 @@ def test_unknown_split_is_an_unknown_name(shared_data: Path) -> None:
     dataset = datasets.load("ogbg-molesol", root=shared_data)
     with pytest.raises(UnknownNameError, match=r"split 'time' does not exist for ogbg-molesol\..*scaffold"):
         datasets.split_indices(dataset, "time")
+
+
+@pytest.mark.parametrize("name", ["cora", "ogbg-molesol"])
+def test_a_transform_that_is_not_callable_is_named_at_load(shared_data: Path, name: str) -> None:
+    """Before, it loaded and failed at the first ``dataset[i]`` with "'str' object is not callable"."""
+    from graphdl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^dataset '{name}': transform must be a callable that takes and returns "
+                                          r"a Data graph \(e.g. torch_geometric.transforms.NormalizeFeatures\(\)\), "
+                                          r"got str 'normalize'$"):
+        datasets.load(name, root=shared_data, transform="normalize")
