@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import tempfile
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -411,6 +412,9 @@ def run_official_loader(
       corrupt raw file (``find_corrupt``), or the loader's own error. A failure
       while only *reading* an existing processed file (a truncated cache) is
       retried once from the raw files.
+    * Processed files made with another ``pre_transform`` or ``pre_filter``
+      are processed again from the raw files (PyG would warn and return the
+      old version).
     """
     from graphdl.datasets.safe_load import trusted_dataset_files
 
@@ -428,7 +432,8 @@ def run_official_loader(
         try:
             with cleanup_on_failure(folder, processed_dirs):
                 try:
-                    with trusted_dataset_files():
+                    with trusted_dataset_files(), warnings.catch_warnings():
+                        warnings.filterwarnings("error", message=_STALE_PROCESSED, category=UserWarning)
                         return construct()
                 except DataError:
                     raise
@@ -442,6 +447,10 @@ def run_official_loader(
         except _Retry:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: PyG's warning that the processed files were made with another pre_transform / pre_filter
+_STALE_PROCESSED = r"The `pre_(transform|filter)` argument differs from the one used in the pre-processed version"
 
 
 class _Retry(Exception):

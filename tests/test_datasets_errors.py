@@ -202,3 +202,17 @@ def test_a_transform_that_is_not_callable_is_named_at_load(shared_data: Path, na
                                           r"a Data graph \(e.g. torch_geometric.transforms.NormalizeFeatures\(\)\), "
                                           r"got str 'normalize'$"):
         datasets.load(name, root=shared_data, transform="normalize")
+
+
+@pytest.mark.parametrize("name,folder", [("cora", "planetoid/Cora"), ("ogbg-molesol", "ogb/ogbg_molesol")])
+def test_a_new_pre_transform_processes_the_raw_files_again(shared_data: Path, tmp_path: Path, name: str,
+                                                           folder: str) -> None:
+    """PyG warns and returns the version processed before; graphdl processes again with the one asked for."""
+    from torch_geometric.transforms import Constant
+
+    root = tmp_path / "data"
+    _writable_copy(shared_data / folder, root / folder)
+    width = datasets.load(name, root=root)._data.x.size(1)
+    assert datasets.load(name, root=root, pre_transform=Constant(2.0))._data.x[:, -1].eq(2.0).all()
+    assert datasets.load(name, root=root, pre_transform=Constant(2.0))._data.x.size(1) == width + 1
+    assert datasets.load(name, root=root)._data.x.size(1) == width
