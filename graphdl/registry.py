@@ -108,12 +108,17 @@ class Registry:
         on_create: Called as ``on_create(entry, obj)`` on every object
             :meth:`create` builds; returns the object to hand out (the layer
             registry attaches its input checks there).
+        on_register: Called as ``on_register(entry)`` before an entry is added;
+            raises :class:`ConfigError` for meta the family cannot use (the
+            loss registry checks ``kind``).
     """
 
     def __init__(self, family: str, entry_point_group: str | None = None,
-                 on_create: Callable[[Entry, Any], Any] | None = None) -> None:
+                 on_create: Callable[[Entry, Any], Any] | None = None,
+                 on_register: Callable[[Entry], None] | None = None) -> None:
         self.family = family
         self.on_create = on_create
+        self.on_register = on_register
         self.group = f"graphdl.{family}" if entry_point_group is None else entry_point_group
         self._entries: dict[str, Entry] = {}  # normalised primary name -> entry
         self._keys: dict[str, str] = {}  # normalised name or alias -> primary key
@@ -147,7 +152,11 @@ class Registry:
                 return target
             return decorator
 
-        assert isinstance(name, str)
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"a {self._singular} is registered under a non-empty string name, got {name!r}")
+        if not callable(obj):
+            raise ConfigError(f"{self._singular} {name!r}: a registered {self._singular} is a class or a factory "
+                              f"function that builds one, got {type(obj).__name__} {obj!r}")
         entry = Entry(
             name=name,
             obj=obj,
@@ -156,13 +165,17 @@ class Registry:
             summary=_summary_of(obj) if summary is None else summary,
             meta=dict(meta),
         )
-        keys = [normalize(name), *(normalize(a) for a in entry.aliases)]
+        if self.on_register is not None:
+            self.on_register(entry)
+        names = [name, *entry.aliases]
+        keys = [normalize(n) for n in names]
         if not override:
-            for key in keys:
+            for given, key in zip(names, keys):
                 if key in self._keys:
                     taken = self._entries[self._keys[key]]
+                    as_name = "" if normalize(taken.name) == key else f" as {taken.name!r}"
                     raise DuplicateNameError(
-                        f"{self.family} name {key!r} is already registered (by "
+                        f"{self.family} name {given!r} is already registered{as_name} (by "
                         f"{taken.origin}). Pick another name, or pass override=True "
                         f"to replace it."
                     )
@@ -311,7 +324,11 @@ class Registry:
                 continue
             if isinstance(target, types.ModuleType) or normalize(ep.name) in self._keys:
                 continue  # a module that registered itself, or already there
-            self.register(ep.name, target, origin=f"{dist} ({ep.value})")
+            try:
+                self.register(ep.name, target, origin=f"{dist} ({ep.value})")
+            except ConfigError as exc:  # not a class or factory, or meta the family cannot use
+                warnings.warn(f"graphdl: skipped {self.family} plugin {ep.name!r} ({ep.value}) from {dist}: {exc}",
+                              RuntimeWarning, stacklevel=2)
 
 
 class _RegistryModule(types.ModuleType):

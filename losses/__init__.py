@@ -4,9 +4,21 @@
 >>> loss = graphdl.losses.create("ntxent", temperature=0.1)
 """
 
-from graphdl.registry import Registry, expose_as_module
+from graphdl.errors import ConfigError, did_you_mean
+from graphdl.registry import Entry, Registry, expose_as_module
 
-LOSSES = Registry("losses")
+
+def _check_kind(entry: Entry) -> None:
+    """A loss's kind (given at registration, else its class's ``kind``) must be one the Trainer knows."""
+    from graphdl.losses.base import KINDS
+
+    kind = entry.meta.get("kind", getattr(entry.obj, "kind", None) if isinstance(entry.obj, type) else None)
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"loss {entry.name!r}: unknown kind {kind!r}.{did_you_mean(str(kind), KINDS)} Kinds: "
+                          f"{', '.join(KINDS)} (they tell the Trainer how to call the loss)")
+
+
+LOSSES = Registry("losses", on_register=_check_kind)
 expose_as_module(__name__, LOSSES)
 
 __all__ = ["LOSSES"]

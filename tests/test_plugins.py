@@ -29,6 +29,18 @@ class DemoConv(MessagePassing):
 
     def forward(self, x, edge_index):
         return self.lin(self.propagate(edge_index, x=x)) + self.root(x)
+
+
+class TypoKindLoss(torch.nn.Module):
+    """A loss whose kind is misspelt."""
+
+    kind = "classifcation"
+
+    def forward(self, input, target):
+        return torch.nn.functional.cross_entropy(input, target)
+
+
+NOT_A_LOSS = 3
 '''
 
 PYPROJECT = '''
@@ -43,6 +55,10 @@ version = "1.0"
 [project.entry-points."graphdl.layers"]
 demo_conv = "gdl_demo_plugin:DemoConv"
 broken_conv = "gdl_missing_module:Nope"
+
+[project.entry-points."graphdl.losses"]
+typo_kind = "gdl_demo_plugin:TypoKindLoss"
+not_a_loss = "gdl_demo_plugin:NOT_A_LOSS"
 '''
 
 
@@ -99,3 +115,13 @@ def test_auto_loading_can_be_turned_off(plugin_site):
     out = run("import graphdl; print('demo_conv' in graphdl.layers, 'gcn' in graphdl.layers)", plugin_site,
               {"GRAPHDL_NO_PLUGINS": "1"})
     assert out.stdout.split() == ["False", "True"], out.stderr
+
+
+def test_plugin_losses_the_trainer_cannot_use_are_skipped_with_the_reason(plugin_site):
+    out = run(["list", "losses"], plugin_site, module=True)
+    assert out.returncode == 0, out.stderr
+    assert "cross_entropy" in out.stdout and "typo_kind" not in out.stdout and "not_a_loss" not in out.stdout
+    assert ("skipped losses plugin 'typo_kind' (gdl_demo_plugin:TypoKindLoss) from gdl-demo-plugin: loss "
+            "'typo_kind': unknown kind 'classifcation'. Did you mean 'classification'?") in out.stderr
+    assert ("skipped losses plugin 'not_a_loss' (gdl_demo_plugin:NOT_A_LOSS) from gdl-demo-plugin: loss "
+            "'not_a_loss': a registered loss is a class or a factory function that builds one, got int 3") in out.stderr

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 import graphdl
 from graphdl.errors import ConfigError, DuplicateNameError, UnknownNameError
@@ -79,8 +80,8 @@ def test_unknown_name_lists_close_matches(reg):
 
 def test_close_matches_name_each_entry_once():
     r = Registry("things", entry_point_group="")
-    r.register("ogb_gcn", object(), aliases=("gcn_ogb",))
-    r.register("gcn", object())
+    r.register("ogb_gcn", Alpha, aliases=("gcn_ogb",))
+    r.register("gcn", Beta)
     with pytest.raises(UnknownNameError) as info:
         r.get("gcnn")
     # 'gcn_ogb' is the same entry as 'ogb_gcn': suggested once, by its closest spelling
@@ -145,9 +146,10 @@ def test_a_misspelt_layer_keyword_is_caught_before_pyg():
 
 
 def test_duplicate_raises_unless_override(reg):
-    with pytest.raises(DuplicateNameError, match="widgets name 'alphaconv' is already registered .* override=True"):
+    with pytest.raises(DuplicateNameError, match=r"^widgets name 'Alpha-Conv' is already registered \(by .*\)\. "
+                                                 r"Pick another name, or pass override=True"):
         reg.register("Alpha-Conv", Beta)
-    with pytest.raises(DuplicateNameError, match="'first'"):
+    with pytest.raises(DuplicateNameError, match=r"^widgets name 'first' is already registered as 'alpha_conv'"):
         reg.register("new", Beta, aliases=("first",))
     reg.register("alpha_conv", Beta, override=True)
     assert reg.get("alpha_conv") is Beta
@@ -177,3 +179,24 @@ def test_losses_and_datasets_are_not_top_level_packages():
     for name in ("losses", "datasets"):
         spec = importlib.util.find_spec(name)
         assert spec is None or "graphdl" not in (spec.origin or ""), f"top-level {name!r} is importable from graphdl"
+
+
+def test_only_classes_and_factories_under_string_names_are_registered(reg):
+    with pytest.raises(ConfigError, match=r"^widget 'three': a registered widget is a class or a factory function "
+                                          r"that builds one, got int 3$"):
+        reg.register("three", 3)
+    with pytest.raises(ConfigError, match=r"^a widget is registered under a non-empty string name, got ''$"):
+        reg.register("", Beta)
+    assert "three" not in reg
+
+
+def test_a_loss_kind_the_trainer_does_not_know_is_refused_at_registration():
+    class Typo(torch.nn.Module):
+        kind = "metrics"
+
+    with pytest.raises(ConfigError, match=r"^loss 'typo_loss': unknown kind 'classifcation'\. Did you mean "
+                                          r"'classification'\? Kinds: classification, regression, metric"):
+        graphdl.losses.register("typo_loss", Typo, kind="classifcation")
+    with pytest.raises(ConfigError, match=r"^loss 'typo_loss': unknown kind 'metrics'\. Did you mean 'metric'\?"):
+        graphdl.losses.register("typo_loss", Typo)  # the class's own kind
+    assert "typo_loss" not in graphdl.losses
