@@ -65,3 +65,13 @@ def test_check_layer_catches_a_layer_that_is_not_equivariant():
     with pytest.raises(AssertionError, match="fails the permutation equivariance check"):
         check_layer(Leaky)
     check_layer(Leaky, checks=("shape", "reset_parameters", "state_dict", "gradients"))
+
+
+def test_check_layer_reports_a_layer_it_cannot_call_as_a_failed_check():
+    with pytest.raises(AssertionError, match=r"^layer 'Linear' fails the shape check: TypeError: Linear.forward\(\) "
+                                             r"takes 2 positional arguments but 3 were given \(a layer is built as "
+                                             r"layer\(in_channels, out_channels, \*\*kwargs\) and called as "
+                                             r"layer\(x, edge_index, \.\.\.\)\)$"):
+        check_layer(torch.nn.Linear)
+    with pytest.raises(ValueError, match=r"^unknown check 'shapes'; the checks are shape, permutation"):
+        check_layer("gcn", checks=("shapes",))

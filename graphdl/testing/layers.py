@@ -209,6 +209,15 @@ def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out
     ``kwargs`` go to the layer's constructor. Raises ``AssertionError`` on the
     first failing check.
     """
+    unknown = [name for name in checks or () if name not in LAYER_CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check {unknown[0]!r}; the checks are {', '.join(LAYER_CHECKS)}")
     case = _Case(layer, in_channels, out_channels, kwargs, seed)
     for name in checks or tuple(LAYER_CHECKS):
-        LAYER_CHECKS[name](case)
+        try:
+            LAYER_CHECKS[name](case)
+        except AssertionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a layer that cannot be built or called fails, naming why
+            raise case.fail(name, f"{type(exc).__name__}: {exc} (a layer is built as layer(in_channels, "
+                                  f"out_channels, **kwargs) and called as layer(x, edge_index, ...))") from exc
