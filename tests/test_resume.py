@@ -154,6 +154,23 @@ def test_neighbour_sampled_mini_batch_run_resumes_exactly(tmp_path):
         assert torch.equal(a, b)
 
 
+
+def test_a_plateau_scheduler_resumes_exactly(tmp_path):
+    """ReduceLROnPlateau's patience count and best value travel in the checkpoint."""
+    def plateau(opt):
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=1)
+
+    full_trainer = _trainer(8, scheduler=plateau)
+    full = fit_with_checkpoints(full_trainer, _graph(), checkpoint_dir=tmp_path / "full", seed=1)
+    fit_with_checkpoints(_trainer(4, scheduler=plateau), _graph(), checkpoint_dir=tmp_path / "part", seed=1)
+    (seed_dir(tmp_path / "part", 1) / "done.json").unlink()
+    resumed_trainer = _trainer(8, scheduler=plateau)
+    resumed = fit_with_checkpoints(resumed_trainer, _graph(), checkpoint_dir=tmp_path / "part", resume=True,
+                                   seed=1)
+    assert full_trainer.optimizer.param_groups[0]["lr"] < 0.01  # the learning rate was lowered on the way
+    assert resumed.history == full.history
+    assert resumed_trainer.optimizer.param_groups[0]["lr"] == full_trainer.optimizer.param_groups[0]["lr"]
+
 def test_early_stopping_state_is_checkpointed_after_it_updates(tmp_path):
     """ModelCheckpoint first in the list: last.pt still holds EarlyStopping's state for the epoch."""
     def run(epochs, folder, resume=False):
