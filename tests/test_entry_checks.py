@@ -8,7 +8,7 @@ from torch_geometric.data import Data
 
 import graphdl
 from graphdl import validate
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.models.gnn import GNN, GraphGNN, LinkGNN
 from graphdl.train import Trainer
 
@@ -115,8 +115,16 @@ def test_gnn_models_check_their_inputs():
         gnn(_x(), torch.tensor([[0, 5], [1, 1]]))
     with pytest.raises(ValidationError, match=r"^GNN: batch has 3 entries but there are 5 nodes"):
         gnn(_x(), EDGES, batch=torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValidationError, match=r"^GNN: x must be a torch.Tensor of node features"):
+    with pytest.raises(ValidationError, match=r"^GNN: the graph has no node features \(x is None\); build the model "
+                                              r"with in_channels=None and num_nodes=<number of nodes> to learn one "
+                                              r"embedding per node"):
         gnn(None, EDGES)
+    with pytest.raises(ValidationError, match=r"^GNN: x must be a torch.Tensor of node features"):
+        gnn(torch.ones(5, 16).numpy(), EDGES)
+    with pytest.raises(ConfigError, match=r"^node_encoder must be a torch.nn.Module mapping node inputs to "
+                                          r"hidden_channels .* got str 'embedding'; for a learned embedding per node "
+                                          r"give in_channels=None and num_nodes$"):
+        GNN("gcn", 16, 32, node_encoder="embedding")
 
     graph = GraphGNN(2, layer="gin", in_channels=16, hidden_channels=8)
     with pytest.raises(ValidationError, match="x has 3 features per node but in_channels=16"):

@@ -26,7 +26,7 @@ from torch_geometric.nn.resolver import activation_resolver, aggregation_resolve
 
 from graphdl import layers as layer_registry
 from graphdl import validate as _validate
-from graphdl.errors import ConfigError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.models import MODELS
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard", "pair_dropout"]
@@ -98,6 +98,11 @@ class GNN(nn.Module):
         if in_channels is None and node_encoder is None and num_nodes is None:
             raise ConfigError("give in_channels (node feature size), a node_encoder, or num_nodes "
                               "(to learn one embedding per node of a featureless graph)")
+        if node_encoder is not None and not isinstance(node_encoder, nn.Module):
+            raise ConfigError(f"node_encoder must be a torch.nn.Module mapping node inputs to hidden_channels "
+                              f"(e.g. ogb's AtomEncoder(hidden_channels)), got {type(node_encoder).__name__} "
+                              f"{node_encoder!r}; for a learned embedding per node give in_channels=None and "
+                              f"num_nodes")
         entry = layer_registry.entry(layer)
         self.layer_name = entry.name
         self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
@@ -232,6 +237,10 @@ class GNN(nn.Module):
                 with _validate.owned_by(type(self).__name__):
                     _validate.check_split_index(n_id, self.embedding.num_embeddings, name="n_id")
             num_nodes = self.embedding.num_embeddings if n_id is None else n_id.numel()
+        elif x is None:
+            raise ValidationError(f"{type(self).__name__}: the graph has no node features (x is None); build the "
+                                  f"model with in_channels=None and num_nodes=<number of nodes> to learn one "
+                                  f"embedding per node (as OGB's ogbl-ddi example does), or give the graph features")
         _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
                              batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
                              num_nodes=num_nodes, reference=next(self.parameters(), None))
