@@ -205,6 +205,24 @@ def test_detectors_beat_random_on_an_easy_graph() -> None:
     assert roc_auc_score(graph.y_outlier[contextual], scores.cpu()[contextual]) > 0.8
 
 
+
+def test_a_graph_without_outlier_labels_trains_and_is_scored_by_predict() -> None:
+    """The unsupervised use: no labels to evaluate, the same training as with them, scores from predict()."""
+    labelled = inject_outliers(_graph(), m=8, n_structural=2, n_contextual=12, k=30, seed=1)
+    unlabelled = labelled.clone()
+    del unlabelled.y_outlier
+    runs = []
+    for graph in (labelled, unlabelled):
+        graphdl.seed_everything(0)
+        trainer = graphdl.Trainer(graphdl.models.create("dominant", in_channels=graph.num_features,
+                                                        hidden_channels=32),
+                                  loss="dominant", task="anomaly", lr=0.01, epochs=5, seed=0, progress=False)
+        runs.append((trainer.fit(graph), trainer.predict()))
+    (with_labels, scores), (without, unlabelled_scores) = runs
+    assert [sorted(h) for h in without.history] == [["epoch", "train_loss"]] * 5
+    assert [h["train_loss"] for h in without.history] == [h["train_loss"] for h in with_labels.history]
+    assert torch.equal(unlabelled_scores, scores) and scores.shape == (labelled.num_nodes,)
+
 def test_detectors_run_on_grid_and_chain_graphs() -> None:
     images = torch.rand(3, 1, 6, 6)
     images_graph = grid(images, kernel_size=3, padding=1)
@@ -222,8 +240,9 @@ def test_detectors_run_on_grid_and_chain_graphs() -> None:
 
 def test_anomaly_task_errors_and_val_split() -> None:
     data = _graph()
-    with pytest.raises(ValidationError, match="set data.y_outlier"):
-        anomaly.AnomalyTask().setup(data)
+    with pytest.raises(ValidationError, match=r"^val_fraction=0.5 splits the nodes by their outlier labels, but the "
+                                              r"graph has none: set data.y_outlier"):
+        anomaly.AnomalyTask(val_fraction=0.5).setup(data)
     with pytest.raises(ValidationError, match="outlier labels have 3 entries but the graph has 200 nodes"):
         anomaly.AnomalyTask().setup(data, torch.zeros(3))
     with pytest.raises(ConfigError, match="returning \\(x_hat, s_hat, z\\)"):

@@ -391,7 +391,8 @@ class AnomalyTask(Task):
     Evaluation logs ``<split>_rocauc`` of the scores against the labels
     ``data[label]`` (``y_outlier`` from :mod:`graphdl.models.outliers`;
     ``splits`` may give the label tensor instead). The split ``all`` holds
-    every node. There is no validation split by default, so fit with
+    every node. A graph without labels trains all the same, with nothing to
+    evaluate: ``Trainer.predict()`` then gives the scores. There is no validation split by default, so fit with
     ``monitor="train_loss"`` (the Trainer then keeps the epoch of lowest
     training loss; labels select nothing). With ``val_fraction > 0`` the nodes
     are also split, stratified, into ``val`` (labels may select the epoch:
@@ -425,20 +426,22 @@ class AnomalyTask(Task):
         if data.x is None or not data.x.is_floating_point():
             raise ValidationError("the anomaly task needs floating-point node features data.x to reconstruct")
         labels = splits if isinstance(splits, Tensor) else (data[self.label] if self.label in data else None)
-        if labels is None:
-            raise ValidationError(f"the anomaly task evaluates against outlier labels: set data.{self.label} "
-                                  f"(1 outlier, 0 inlier; graphdl.models.outliers.inject_outliers does) or pass "
-                                  f"the label tensor as splits")
-        labels = labels.view(-1).long()
-        if labels.numel() != data.num_nodes:
-            raise ValidationError(f"outlier labels have {labels.numel()} entries but the graph has "
-                                  f"{data.num_nodes} nodes")
+        if labels is None and self.val_fraction > 0:
+            raise ValidationError(f"val_fraction={self.val_fraction} splits the nodes by their outlier labels, but "
+                                  f"the graph has none: set data.{self.label} (1 outlier, 0 inlier) or pass the "
+                                  f"label tensor as splits, or leave val_fraction at 0")
+        if labels is not None:
+            labels = labels.view(-1).long()
+            if labels.numel() != data.num_nodes:
+                raise ValidationError(f"outlier labels have {labels.numel()} entries but the graph has "
+                                      f"{data.num_nodes} nodes")
         self.device = torch.device(device)
         self.data = to_device(data, self.device)
-        self.labels = labels.to(self.device)
+        self.labels = None if labels is None else labels.to(self.device)
         batch = self.data.batch if "batch" in self.data else None
         self.s = adjacency_rows(self.data.edge_index, self.data.num_nodes, batch)
-        self.splits = {"all": torch.arange(self.data.num_nodes, device=self.device)}
+        # without labels there is nothing to score: the run trains, and predict() gives the scores
+        self.splits = {} if labels is None else {"all": torch.arange(self.data.num_nodes, device=self.device)}
         if self.val_fraction > 0:
             val, test = [], []
             for cls in (0, 1):  # stratified, under the Trainer's seed
