@@ -141,6 +141,10 @@ def test_vgae_and_argva_train() -> None:
         runs.append(graphdl.Trainer(model, loss="vgae", task="autoencoder", lr=0.01, epochs=5, seed=0,
                                     progress=False).fit(None, given).history)
     assert runs[0] == runs[1]
+    model.eval()  # predict(new graph) encodes the whole graph (the mean, for a variational model)
+    trainer = graphdl.Trainer(model, loss="vgae", task="autoencoder", progress=False)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.predict(data), model.encode(data.x, data.edge_index))
 
 
 def test_the_full_graph_beside_a_link_split_is_refused() -> None:

@@ -307,6 +307,10 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
 
     trainer, first = fit(labelled)
     assert torch.equal(trainer.task.data.edge_index, labelled[0].edge_index)  # held-out edges pass no messages
+    trainer.model.eval()
+    with torch.no_grad():  # a new graph is encoded whole: all its edges pass messages
+        torch.testing.assert_close(trainer.predict(cora), trainer.model(cora.x, cora.edge_index))
+        assert not torch.allclose(trainer.predict(cora), trainer.predict())
     assert first.test["test_rocauc"] > 0.8
     assert fit(merged)[1].history == first.history
     assert fit(dict(zip(("train", "valid", "test"), labelled)))[1].history == first.history  # the graphs by name
@@ -351,5 +355,6 @@ def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(c
     new = Data(x=cora.x, edge_index=cora.edge_index)  # no masks, no labels
     torch.testing.assert_close(trainer.predict(new), trainer.predict())
     assert trainer.evaluate(split=["val", "test"]) == fitted
-    with pytest.raises(ValidationError, match=r"^the node task needs one torch_geometric.data.Data graph, got list"):
+    with pytest.raises(ValidationError, match=r"^the node task predicts on one torch_geometric.data.Data graph, "
+                                              r"got list$"):
         trainer.predict([new])

@@ -70,6 +70,7 @@ from graphdl.train.tasks import (
     random_link_split_train_graph,
     refuse_untrained_discriminator,
     to_device,
+    with_graph,
 )
 
 __all__ = [
@@ -535,6 +536,14 @@ class ReconstructionTask(Task):
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         return self.encode(model)
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """Embeddings of the whole graph ``data`` (no split needed); with ``splits``, of their training graph."""
+        if splits is not None:
+            return super().predict_on(model, data, splits, device)
+        return with_graph(self, data, device).encode(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:

@@ -40,7 +40,7 @@ from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
-           "random_link_split_pairs", "random_link_split_train_graph", "link_split_graphs"]
+           "random_link_split_pairs", "random_link_split_train_graph", "link_split_graphs", "with_graph"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -362,7 +362,8 @@ class Task:
         """Model outputs on new ``data``, leaving the data this task was set up with in place.
 
         The default sets up a shallow copy of the task on ``data`` and calls its
-        :meth:`predict`; the node and graph tasks need no splits or labels here.
+        :meth:`predict`; the node, link, autoencoder and graph tasks need no
+        splits or labels here.
         """
         task = copy.copy(self)
         task.setup(data, splits, device)
@@ -386,6 +387,18 @@ class Task:
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(metric={self.metric.name!r})"
+
+
+def with_graph(task: Task, data: Any, device: torch.device | str) -> Any:
+    """A shallow copy of ``task`` whose ``data`` is the checked graph ``data`` on ``device``: for predictions on
+    a new graph, which need none of the splits or labels that :meth:`Task.setup` asks for."""
+    if not isinstance(data, Data):
+        raise ValidationError(f"the {task.level} task predicts on one torch_geometric.data.Data graph, got "
+                              f"{type(data).__name__}")
+    _validate.check_graph(data)
+    task = copy.copy(task)
+    task.data = to_device(data, torch.device(device))
+    return task
 
 
 # ---------------------------------------------------------------------------- node level
@@ -534,8 +547,7 @@ class NodeTask(Task):
     def predict_on(self, model: nn.Module, data: Data, splits: Any = None,
                    device: torch.device | str = "cpu") -> Tensor:
         """One output row per node of ``data`` (no masks or labels needed)."""
-        _validate.check_graph(_one_graph(data))
-        return one_row_each(_call(model, to_device(data, torch.device(device))), data.num_nodes, "node", "node")
+        return with_graph(self, data, device).predict(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
@@ -712,6 +724,15 @@ class LinkTask(Task):
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         return self._embeddings(model)
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """Node embeddings of the whole graph ``data`` (no splits needed); with ``splits``, of the training
+        graph they define."""
+        if splits is not None:
+            return super().predict_on(model, data, splits, device)
+        return with_graph(self, data, device)._embeddings(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
