@@ -53,13 +53,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import remove_self_loops, scatter, to_dense_adj, to_dense_batch
 
 from graphdl.errors import ConfigError, ValidationError
 from graphdl.losses import LOSSES
 from graphdl.losses.base import Loss, check_number, check_tensor
-from graphdl.models import MODELS
+from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
 from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device
@@ -350,7 +349,7 @@ class MLPAutoEncoder(nn.Module):
         dims = [in_channels] + [hidden_channels] * enc + [hidden_channels] * (dec - 1) + [in_channels]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.num_encoder_layers = enc
-        self.act = activation_resolver(activation)
+        self.act = resolve.activation(activation)
         self.dropout = dropout
 
     def reset_parameters(self) -> None:

@@ -49,12 +49,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import negative_sampling
 
 from graphdl import layers as layer_registry
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.models import MODELS
+from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric, resolve_metric
 from graphdl.train.tasks import (
@@ -118,7 +117,7 @@ class VariationalGNNEncoder(nn.Module):
         c = hidden_channels if num_layers > 1 else in_channels
         self.conv_mu = layer_registry.LAYERS.build(layer, c, out_channels, **(layer_kwargs or {}))
         self.conv_logstd = layer_registry.LAYERS.build(layer, c, out_channels, **(layer_kwargs or {}))
-        self.act = activation_resolver(activation)
+        self.act = resolve.activation(activation)
         self.dropout = dropout
         self.out_channels = out_channels
 

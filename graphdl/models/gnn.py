@@ -22,12 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool
-from torch_geometric.nn.resolver import activation_resolver, aggregation_resolver, normalization_resolver
 
 from graphdl import layers as layer_registry
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.models import MODELS
+from graphdl.models import MODELS, resolve
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard", "pair_dropout"]
 
@@ -95,6 +94,13 @@ class GNN(nn.Module):
             raise ConfigError(f"dropout must lie in [0, 1), got dropout={dropout}, input_dropout={input_dropout}")
         if jk not in JK_MODES:
             raise ConfigError(f"jk must be one of {JK_MODES}, got {jk!r}")
+        for name, width in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
+                            ("out_channels", out_channels)):
+            if width is not None and width != -1 and (isinstance(width, bool) or not isinstance(width, int)
+                                                      or width < 1):
+                raise ConfigError(f"{name} must be an int >= 1" + (" (or -1 for lazy initialisation)"
+                                                                    if name == "in_channels" else "")
+                                  + f", got {width!r}")
         if in_channels is None and node_encoder is None and num_nodes is None:
             raise ConfigError("give in_channels (node feature size), a node_encoder, or num_nodes "
                               "(to learn one embedding per node of a featureless graph)")
@@ -135,12 +141,18 @@ class GNN(nn.Module):
             c_in = in_channels if i == 0 else hidden_channels
             c_out = last_out if last else hidden_channels
             kw = {**kwargs, **(last_layer_kwargs or {})} if last else kwargs
-            self.convs.append(layer_registry.LAYERS.build(layer, c_in, c_out, **kw))
+            try:
+                self.convs.append(layer_registry.LAYERS.build(layer, c_in, c_out, **kw))
+            except ValidationError as exc:
+                if not (last and num_layers > 1):
+                    raise
+                raise ValidationError(f"{exc} (This is the GNN's last layer, {c_in} -> {c_out}; give it arguments "
+                                      f"of its own with last_layer_kwargs, e.g. {{'heads': 1}}.)") from None
             use_norm = norm is not None and not (last and plain_last)
-            self.norms.append(normalization_resolver(norm, c_out) if use_norm else nn.Identity())
+            self.norms.append(resolve.normalization(norm, c_out) if use_norm else nn.Identity())
         self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
                               if edge_encoder is not None else None)
-        self.act = activation_resolver(activation)
+        self.act = resolve.activation(activation)
         self.jk_linear = (nn.Linear(hidden_channels * (num_layers if jk == "cat" else 1), out_channels)
                           if jk != "last" else None)
         self.virtual_node = None
@@ -354,22 +366,18 @@ class GraphGNN(nn.Module):
 
     Args:
         out_channels: Number of predicted values per graph (tasks or classes).
-        pool: Aggregation by PyG's resolver name: ``mean``, ``sum``/``add``, ``max``, ...
+        pool: Aggregation by PyG's resolver name (``mean``, ``sum``/``add``, ``max``, ...)
+            or a configured ``torch_geometric.nn.aggr`` module (``Set2Set(hidden, 3)``).
         **gnn_kwargs: Arguments of :class:`GNN` (``layer``, ``hidden_channels``,
             ``num_layers``, ``virtual_node``, ``node_encoder``, ...).
     """
 
-    def __init__(self, out_channels: int, pool: str = "mean", **gnn_kwargs: Any) -> None:
+    def __init__(self, out_channels: int, pool: str | nn.Module = "mean", **gnn_kwargs: Any) -> None:
         super().__init__()
         gnn_kwargs.setdefault("out_channels", None)
         self.encoder = GNN(**gnn_kwargs)
-        pool = "sum" if pool == "add" else pool
-        try:
-            self.pool = aggregation_resolver(pool)
-        except ValueError as exc:
-            raise ConfigError(f"unknown pooling {pool!r}: use mean, sum, max or another "
-                              f"torch_geometric.nn.aggr name") from exc
-        self.head = nn.Linear(self.encoder.out_channels, out_channels)
+        self.pool = resolve.aggregation(pool)
+        self.head = nn.Linear(resolve.pooled_width(self.pool, self.encoder.out_channels), out_channels)
 
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()

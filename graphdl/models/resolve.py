@@ -1,0 +1,77 @@
+"""PyG's resolvers for activations, normalisations and pooling, with errors that name the choices.
+
+PyG's own raise a ``ValueError`` listing class names (or a ``TypeError`` from a
+constructor); these raise :class:`~graphdl.errors.ConfigError` naming the
+argument, the closest names and how to pass a configured module instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch_geometric.nn import aggr as pyg_aggr
+from torch_geometric.nn import norm as pyg_norm
+from torch_geometric.nn.resolver import activation_resolver, aggregation_resolver, normalization_resolver
+
+from graphdl.errors import ConfigError, did_you_mean
+
+__all__ = ["activation", "normalization", "aggregation", "pooled_width"]
+
+
+def _names(module: Any, base: type) -> list[str]:
+    """Lower-case names of the ``base`` subclasses exported by ``module`` (what PyG's resolvers match)."""
+    return sorted(name.lower() for name in getattr(module, "__all__", [])
+                  if isinstance(getattr(module, name, None), type) and issubclass(getattr(module, name), base))
+
+
+def activation(name: str | nn.Module, **kwargs: Any) -> nn.Module:
+    """``activation_resolver(name)`` (``relu``, ``elu``, ``gelu``, ``leaky_relu``, ...)."""
+    try:
+        return activation_resolver(name, **kwargs)
+    except ValueError:
+        names = _names(nn.modules.activation, nn.Module) + ["swish"]
+        raise ConfigError(f"unknown activation {name!r}.{did_you_mean(str(name).lower().replace('_', ''), names)} "
+                          f"Use a torch.nn activation by name (relu, elu, gelu, leaky_relu, tanh, ...) or pass "
+                          f"a module") from None
+
+
+def normalization(name: str | nn.Module, channels: int) -> nn.Module:
+    """``normalization_resolver(name, channels)`` (``batch``, ``layer``, ``graph``, ``instance``, ...)."""
+    try:
+        return normalization_resolver(name, channels)
+    except ValueError:
+        names = [n.removesuffix("norm") for n in _names(pyg_norm, nn.Module) if n.endswith("norm")]
+        raise ConfigError(f"unknown norm {name!r}.{did_you_mean(str(name).lower().removesuffix('norm'), names)} "
+                          f"Known: {', '.join(names)} (torch_geometric.nn.norm)") from None
+
+
+def aggregation(pool: str | pyg_aggr.Aggregation) -> pyg_aggr.Aggregation:
+    """A pooling by PyG aggregation name (``mean``, ``sum``/``add``, ``max``, ...) or a configured one."""
+    pool = "sum" if pool == "add" else pool
+    try:
+        return aggregation_resolver(pool)
+    except ValueError:
+        names = [n.removesuffix("aggregation") for n in _names(pyg_aggr, pyg_aggr.Aggregation)
+                 if n.endswith("aggregation")]
+        raise ConfigError(f"unknown pooling {pool!r}.{did_you_mean(str(pool).lower(), names)} Use mean, sum, max "
+                          f"or another torch_geometric.nn.aggr name, or pass a configured aggregation "
+                          f"module") from None
+    except TypeError as exc:  # a resolved class whose constructor needs arguments (Set2Set, Attentional, ...)
+        raise ConfigError(f"pooling {pool!r} needs constructor arguments ({exc}); pass the configured module, "
+                          f"e.g. pool=torch_geometric.nn.aggr.Set2Set(hidden_channels, processing_steps=3)") from None
+
+
+@torch.no_grad()
+def pooled_width(pool: pyg_aggr.Aggregation, channels: int) -> int:
+    """The width of ``pool``'s output for ``channels``-wide node features (Set2Set doubles it)."""
+    was_training = pool.training
+    pool.eval()
+    try:
+        return int(pool(torch.zeros(2, channels), torch.zeros(2, dtype=torch.long)).size(-1))
+    except Exception as exc:  # noqa: BLE001 - a module built for another width
+        raise ConfigError(f"the pooling module {pool!r} cannot pool {channels}-wide node features: "
+                          f"{type(exc).__name__}: {exc}") from None
+    finally:
+        pool.train(was_training)

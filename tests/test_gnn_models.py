@@ -1,0 +1,57 @@
+"""The GNN models' options: pooling by name or module, and the errors for options they cannot build."""
+
+import pytest
+import torch
+from torch_geometric.nn import aggr
+
+import graphdl
+from graphdl.errors import ConfigError, ValidationError
+
+X = torch.randn(10, 4)
+EDGES = torch.tensor([[0, 1, 2, 3, 5, 6], [1, 2, 3, 4, 6, 7]])
+BATCH = torch.tensor([0] * 5 + [1] * 5)
+
+
+def graph_gnn(**kwargs):
+    return graphdl.models.create("graph_gnn", **{"layer": "gin", "in_channels": 4, "hidden_channels": 8,
+                                                 "out_channels": 2, **kwargs})
+
+
+def test_a_configured_pooling_module_sets_the_head_width():
+    """Set2Set doubles the width it pools; the head takes what comes out (before: only names, and set2set
+    failed with a TypeError inside PyG's resolver)."""
+    torch.manual_seed(0)
+    model = graph_gnn(pool=aggr.Set2Set(8, processing_steps=3)).eval()
+    assert model.head.in_features == 16
+    with torch.no_grad():
+        h = model.encoder(X, EDGES)
+        torch.testing.assert_close(model(X, EDGES, batch=BATCH), model.head(model.pool(h, BATCH)))
+    assert graph_gnn(pool="add").head.in_features == 8 and isinstance(graph_gnn(pool="add").pool, aggr.SumAggregation)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"pool": "set2set"}, r"^pooling 'set2set' needs constructor arguments \(Set2Set.__init__\(\) missing 2 required "
+                          r"positional arguments: 'in_channels' and 'processing_steps'\); pass the configured module, "
+                          r"e.g. pool=torch_geometric.nn.aggr.Set2Set\(hidden_channels, processing_steps=3\)$"),
+    ({"pool": "meen"}, r"^unknown pooling 'meen'\. Did you mean 'mean'"),
+    ({"pool": aggr.Set2Set(5, 2)}, r"^the pooling module Set2Set\(5, 10\) cannot pool 8-wide node features"),
+    ({"activation": "rellu"}, r"^unknown activation 'rellu'\. Did you mean 'relu'"),
+    ({"norm": "batchh"}, r"^unknown norm 'batchh'\. Did you mean 'batch'"),
+    ({"hidden_channels": 0}, r"^hidden_channels must be an int >= 1, got 0$"),
+    ({"in_channels": 2.5}, r"^in_channels must be an int >= 1 \(or -1 for lazy initialisation\), got 2.5$"),
+])
+def test_options_the_model_cannot_build_are_named(kwargs, message):
+    """Before: PyG's ValueError listing class names, or (hidden_channels=0) a model of width 0."""
+    with pytest.raises(ConfigError, match=message):
+        graph_gnn(**kwargs)
+
+
+def test_a_gat_last_layer_that_cannot_split_its_heads_points_to_last_layer_kwargs():
+    with pytest.raises(ValidationError, match=r"out_channels=2 is not divisible by heads=4.*\(This is the GNN's last "
+                                              r"layer, 8 -> 2; give it arguments of its own with last_layer_kwargs, "
+                                              r"e.g. \{'heads': 1\}\.\)$"):
+        graphdl.models.create("gnn", layer="gat", in_channels=4, hidden_channels=8, out_channels=2,
+                              layer_kwargs={"heads": 4})
+    model = graphdl.models.create("gnn", layer="gat", in_channels=4, hidden_channels=8, out_channels=2,
+                                  layer_kwargs={"heads": 4}, last_layer_kwargs={"heads": 1})
+    assert model(X, EDGES).shape == (10, 2)
