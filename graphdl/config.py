@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +32,22 @@ import yaml
 from graphdl.errors import ConfigError, did_you_mean
 
 __all__ = ["TrainConfig", "load_config", "MODEL_KEYS"]
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does: ``1e-3`` is a number (YAML 1.1 wants ``1.0e-3``
+    and PyYAML reads ``1e-3`` as a string, the way learning rates are usually written)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                   |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+                   |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)
+                   |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
 
 
 @dataclass
@@ -154,7 +171,7 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     if "\x00" in text:
         raise ConfigError(f"config file {path} is not valid YAML: it holds NUL bytes (a binary file?)")
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     except (ValueError, RecursionError, OverflowError) as exc:  # e.g. a timestamp out of range

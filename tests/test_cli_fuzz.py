@@ -122,6 +122,15 @@ def test_config_loader_raises_config_error_only(files):
             load_config(path)
 
 
+
+def test_floats_in_exponent_notation_are_numbers(tmp_path):
+    """YAML 1.1 (PyYAML's default) reads ``1e-3`` as a string; the config reads it as YAML 1.2 does."""
+    path = tmp_path / "run.yaml"
+    path.write_text("lr: 1e-3\nweight_decay: 5E-4\ndropout: .5\nlayer: gcn\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert (cfg.lr, cfg.weight_decay, cfg.dropout, cfg.layer) == (1e-3, 5e-4, 0.5, "gcn")
+    assert yaml.safe_load("lr: 1e-3") == {"lr": "1e-3"}  # what the plain safe loader would have given
+
 @pytest.mark.parametrize("argv, match", [
     (["train", "--seeds", "x"], "argument --seeds: invalid int value: 'x'"),
     (["train", "--seeds", "-1"], "'seeds' must be >= 1, got -1"),
