@@ -391,9 +391,10 @@ class AnomalyTask(Task):
     ``data[label]`` (``y_outlier`` from :mod:`graphdl.models.outliers`;
     ``splits`` may give the label tensor instead). The split ``all`` holds
     every node. A graph without labels trains all the same, with nothing to
-    evaluate: ``Trainer.predict()`` then gives the scores. There is no validation split by default, so fit with
-    ``monitor="train_loss"`` (the Trainer then keeps the epoch of lowest
-    training loss; labels select nothing). With ``val_fraction > 0`` the nodes
+    evaluate: ``Trainer.predict()`` then gives the scores. There is no
+    validation split by default, so fit with ``monitor="train_loss"`` (the
+    Trainer then keeps the epoch of lowest training loss; labels select
+    nothing). With ``val_fraction > 0`` the nodes
     are also split, stratified, into ``val`` (labels may select the epoch:
     the setting of a few known anomalies) and ``test``.
 

@@ -402,13 +402,6 @@ def with_graph(task: Task, data: Any, device: torch.device | str) -> Any:
 
 
 # ---------------------------------------------------------------------------- node level
-def _one_graph(data: Any) -> Data:
-    if not isinstance(data, Data):
-        raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
-                              f"{type(data).__name__}; for a dataset object pass dataset[0]")
-    return data
-
-
 def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
     if not isinstance(split, Tensor):
         raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got "
@@ -467,7 +460,10 @@ class NodeTask(Task):
 
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
-        _validate.check_graph(_one_graph(data), require_y=True)
+        if not isinstance(data, Data):
+            raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
+                                  f"{type(data).__name__}; for a dataset object pass dataset[0]")
+        _validate.check_graph(data, require_y=True)
         self.device = torch.device(device)
         n = data.num_nodes
         if splits is None:
@@ -601,7 +597,6 @@ def random_link_split_train_graph(data: Data | None, splits: Sequence[Data]) -> 
     return splits[0]
 
 
-
 def link_split_graphs(splits: Any) -> Any:
     """RandomLinkSplit's three graphs given as a dict by name (``train``, ``val``/``valid``, ``test``) as the
     ``(train, val, test)`` tuple; any other ``splits`` unchanged."""
@@ -612,6 +607,7 @@ def link_split_graphs(splits: Any) -> Any:
         raise ValidationError(f"a dict of RandomLinkSplit graphs needs exactly the keys 'train', 'val' and 'test', "
                               f"got {', '.join(map(repr, splits))}")
     return by_name["train"], by_name["val"], by_name["test"]
+
 
 @TASKS.register("link", summary="Link prediction with negative sampling (AUC, AP or OGB Hits@K)")
 class LinkTask(Task):
