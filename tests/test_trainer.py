@@ -358,3 +358,19 @@ def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(c
     with pytest.raises(ValidationError, match=r"^the node task predicts on one torch_geometric.data.Data graph, "
                                               r"got list$"):
         trainer.predict([new])
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda: ModelCheckpoint(every_n_epochs=0), "ModelCheckpoint's every_n_epochs must be an int >= 1, got 0"),
+    (lambda: ModelCheckpoint(every_n_epochs=-1), "ModelCheckpoint's every_n_epochs must be an int >= 1, got -1"),
+    (lambda: EarlyStopping(patience=0), "EarlyStopping's patience must be an int >= 1, got 0"),
+    (lambda: EarlyStopping(patience=2.5), "EarlyStopping's patience must be an int >= 1, got 2.5"),
+    (lambda: EarlyStopping(min_delta=-0.1), "EarlyStopping's min_delta must be a number >= 0 (the least change "
+                                            "that counts as an improvement), got -0.1"),
+])
+def test_bad_callback_settings_are_refused_when_built(build, message):
+    """Before: every_n_epochs=0 divided by zero after the first epoch, -1 checkpointed every epoch, and a
+    negative min_delta counted a worse value as an improvement."""
+    with pytest.raises(ConfigError) as info:
+        build()
+    assert str(info.value) == message

@@ -83,6 +83,11 @@ class _Monitor(Callback):
         return value > self.best + min_delta if self.mode == "max" else value < self.best - min_delta
 
 
+def _require_int(owner: str, name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{owner}'s {name} must be an int >= 1, got {value!r}")
+
+
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
@@ -93,8 +98,10 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str | None = None, patience: int = 20, mode: str | None = None,
                  min_delta: float = 0.0) -> None:
         super().__init__(monitor, mode)
-        if patience < 1:
-            raise ConfigError(f"patience must be >= 1, got {patience}")
+        _require_int("EarlyStopping", "patience", patience)
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+            raise ConfigError(f"EarlyStopping's min_delta must be a number >= 0 (the least change that counts as "
+                              f"an improvement), got {min_delta!r}")
         self.patience, self.min_delta = patience, min_delta
         self.wait = 0
 
@@ -128,6 +135,7 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
                  mode: str | None = None, every_n_epochs: int = 1, restore_best: bool = True) -> None:
         super().__init__(monitor, mode)
+        _require_int("ModelCheckpoint", "every_n_epochs", every_n_epochs)
         self.dirpath = check_folder_path(dirpath, "ModelCheckpoint's checkpoints") if dirpath is not None else None
         self.every_n_epochs = every_n_epochs
         self.restore_best = restore_best
