@@ -457,3 +457,28 @@ def test_a_regression_loss_is_scored_by_rmse_unless_a_metric_is_given(cora, shar
     test = graphdl.datasets.split_indices(esol)["test"]
     official = Evaluator("ogbg-molesol").eval({"y_true": esol.y[test], "y_pred": trainer.predict()[test]})["rmse"]
     assert result.test == {"test_rmse": pytest.approx(official, rel=1e-5)}
+
+
+
+def test_hits_at_k_equals_ogbs_evaluator_and_needs_k_negatives():
+    """graphdl's hits@K is OGB's (ties count as misses); with fewer than K negatives OGB returns 1.0, which
+    graphdl refuses, since such a score would pick every epoch alike."""
+    from ogb.linkproppred import Evaluator
+
+    from graphdl.train.metrics import resolve_metric
+
+    gen = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(300, generator=gen), torch.randn(1000, generator=gen)
+    pos[:10] = torch.topk(neg, 20).values[-1]  # ties with the 20th negative
+    evaluator = Evaluator("ogbl-ddi")
+    for k in (1, 20, 100):
+        evaluator.K = k
+        official = evaluator.eval({"y_pred_pos": pos, "y_pred_neg": neg})[f"hits@{k}"]
+        assert resolve_metric(f"hits@{k}")(pos, neg) == pytest.approx(official, abs=1e-7)
+    with pytest.raises(ValidationError, match=r"^hits@50 counts the positive pairs scored above the 50 highest-"
+                                              r"scored negative pairs, but this split has only 20 negatives; use a K "
+                                              r"of at most 20, more negatives, or metric='rocauc'$"):
+        resolve_metric("hits@50")(pos, neg[:20])
+    for bad in ("hits@0", "hits@x", "hits@-3"):
+        with pytest.raises(ConfigError, match=r"write hits@K with an integer K >= 1, e.g. hits@20$"):
+            resolve_metric(bad)

@@ -101,8 +101,10 @@ def _mae(y_true: Tensor, y_pred: Tensor) -> float:
 def _hits(k: int) -> Callable[[Tensor, Tensor], float]:
     def hits(pos: Tensor, neg: Tensor) -> float:
         # The fraction of positive scores above the k-th highest negative score (OGB's definition).
-        if neg.numel() < k:
-            return 1.0
+        if neg.numel() < k:  # OGB's evaluator returns 1.0 here, a score that selects nothing
+            raise ValidationError(f"hits@{k} counts the positive pairs scored above the {k} highest-scored "
+                                  f"negative pairs, but this split has only {neg.numel()} negatives; use a K of at "
+                                  f"most {neg.numel()}, more negatives, or metric='rocauc'")
         kth = torch.topk(neg.view(-1), k).values[-1]
         return (pos.view(-1) > kth).float().mean().item()
 
@@ -168,10 +170,10 @@ def resolve_metric(name: str | Metric) -> Metric:
     if key[:5] in ("ogbg-", "ogbl-", "ogbn-"):
         return _ogb_metric(key)
     if key.startswith("hits@"):
-        try:
-            return Metric(key, _hits(int(key[5:])), True)
-        except ValueError:
-            raise ConfigError(f"metric {name!r}: write hits@K with an integer K, e.g. hits@20") from None
+        k = key[5:]
+        if not k.isdigit() or int(k) < 1:
+            raise ConfigError(f"metric {name!r}: write hits@K with an integer K >= 1, e.g. hits@20")
+        return Metric(key, _hits(int(k)), True)
     if key not in _BUILTIN:
         raise ConfigError(f"unknown metric {name!r}.{did_you_mean(key, _BUILTIN)} "
                           f"Known: {', '.join(METRIC_NAMES)}, or an OGB dataset name.")
