@@ -69,3 +69,24 @@ def test_contrastive_task_refuses_other_losses_and_bad_rates():
     with pytest.raises(ConfigError, match=r"^the contrastive task's drop_edge must be two rates in \[0, 1\), one per "
                                           r"view, got \(0\.2, 1\.5\)$"):
         Trainer(torch.nn.Linear(4, 4), "grace", "contrastive", task_kwargs={"drop_edge": (0.2, 1.5)}, progress=False)
+
+
+def test_a_graph_without_labels_trains_with_the_training_loss_as_monitor(cora):
+    """Self-supervised training needs no labels (before, the node task's label and mask checks refused the
+    graph); the run equals the labelled one, which only adds the k-NN scores."""
+    from torch_geometric.data import Data
+
+    unlabelled = Data(x=cora.x, edge_index=cora.edge_index)
+    runs = []
+    for data in (cora, unlabelled):
+        trainer = Trainer(encoder(), graphdl.losses.create("grace"), "contrastive", epochs=3, seed=0,
+                          monitor="train_loss", progress=False)
+        runs.append((trainer.fit(data), trainer.predict()))
+    (labelled, z), (without, z_without) = runs
+    assert [sorted(h) for h in without.history] == [["epoch", "train_loss"]] * 3
+    assert [h["train_loss"] for h in without.history] == [h["train_loss"] for h in labelled.history]
+    assert torch.equal(z_without, z)
+    with pytest.raises(ConfigError, match=r"^the ContrastiveTask has nothing to evaluate on this data \(no labels\), "
+                                          r"so 'val_knn_acc' is never logged; select the epoch by the training "
+                                          r"loss: monitor='train_loss'$"):
+        Trainer(encoder(), graphdl.losses.create("grace"), "contrastive", epochs=1, progress=False).fit(unlabelled)

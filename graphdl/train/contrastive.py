@@ -14,6 +14,9 @@ Each epoch is one full-batch step, as in PyG's ``examples/dgi.py`` and the
 GRACE reference code. Evaluation embeds the unchanged graph (eval mode) and
 scores the embeddings with ``knn_acc``: a k-NN classifier fit on the training
 nodes' labels, scored on each split, as the node task does for metric losses.
+A graph without labels (``data.y`` unset) trains all the same, with nothing to
+score: fit it with ``monitor="train_loss"`` and take the embeddings from
+``Trainer.predict()``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import dropout_edge, mask_feature
 
+from graphdl import validate as _validate
 from graphdl.errors import ConfigError
-from graphdl.train.tasks import TASKS, NodeTask, loss_name, model_inputs, one_row_each
+from graphdl.train.tasks import TASKS, NodeTask, loss_name, model_inputs, one_row_each, to_device
 
 __all__ = ["ContrastiveTask"]
 
@@ -67,7 +71,13 @@ class ContrastiveTask(NodeTask):
 
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
-        super().setup(data, splits, device)
+        if isinstance(data, Data) and data.y is None and splits is None:  # no labels: train, nothing to score
+            _validate.check_graph(data)
+            self.device = torch.device(device)
+            self.splits, self.y, self._loader, self._sampler = {}, None, None, None
+            self._graph, self.data = data, to_device(data, self.device)
+        else:
+            super().setup(data, splits, device)
         if self.data.x is None or not self.data.x.is_floating_point():
             raise ConfigError("the contrastive task needs floating-point node features data.x to mask or shuffle")
 

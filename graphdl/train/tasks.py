@@ -547,6 +547,8 @@ class NodeTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
+        if not splits:  # an unlabelled graph (the contrastive task) has none to score
+            return {}
         out = self.predict(model)
         if self.metric.name == "knn_acc":
             return self._knn(out, splits)

@@ -425,6 +425,10 @@ class Trainer:
         if self.monitor.split("_", 1)[0] not in ("train",) and not any(
                 self.monitor.startswith(f"{s}_") for s in self.task.split_names()):
             names = self.task.split_names()
+            if not names:
+                raise ConfigError(f"the {type(self.task).__name__} has nothing to evaluate on this data (no "
+                                  f"labels), so {self.monitor!r} is never logged; select the epoch by the "
+                                  f"training loss: monitor='train_loss'")
             standard = ["train", "val", "valid", "test"]
             misspelt = "".join(f" Split {n!r}:{hint}" for n in names
                                if n not in standard and (hint := did_you_mean(n, standard)))
