@@ -322,6 +322,13 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
                                               r"'edge_neg': \.\.\.\} per split, or the train, val and test graphs "
                                               r"of RandomLinkSplit$"):  # ogbl-citation2's format
         fit({"train": {"source_node": torch.arange(3), "target_node": torch.arange(3)}})
+    edges = cora.edge_index.t()  # held-out edges without negatives to rank them against
+    for unscored, message in (({"valid": {"edge": edges[8000:9000]}}, "the 'val' split has"),
+                              ({}, "the 'val' split has")):
+        with pytest.raises(ValidationError, match=rf"^{message} positive edges but no negative pairs to score them "
+                                                  r"against; give each held-out split its 'edge_neg'"):
+            Trainer(gcn(), task="link", epochs=1, progress=False).fit(cora, {"train": {"edge": edges[:8000]},
+                                                                             **unscored})
     with pytest.raises(ValidationError, match=r"messages pass over the training graph splits\[0\]; the full graph "
                                               r"would leak the held-out edges"):
         trainer.fit(cora, labelled)

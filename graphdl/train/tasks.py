@@ -678,6 +678,13 @@ class LinkTask(Task):
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
         if "train" not in self.pos:
             raise ValidationError("splits hold no 'train' edges")
+        held_out = [k for k in self.pos if k != "train"]
+        unscored = [k for k in held_out if k not in self.neg]
+        if unscored or not self.neg:
+            raise ValidationError(f"the {', '.join(map(repr, unscored or held_out or ['val']))} split has positive "
+                                  f"edges but no negative pairs to score them against; give each held-out split "
+                                  f"its 'edge_neg' (OGB's get_edge_split() has them), or split the graph with "
+                                  f"RandomLinkSplit, which samples them")
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
 
     def split_names(self) -> Sequence[str]:
