@@ -356,8 +356,9 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
     return index
 
 
-def check_dataset(dataset: Any, max_items: int = 10_000) -> None:
-    """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features).
+def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False) -> None:
+    """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features; with
+    ``require_y`` targets ``y`` that batch together: present, with one shape after the first axis).
 
     An ``InMemoryDataset`` (PyG, OGB) is checked on its collated storage in a
     few vectorised operations, however many graphs it holds; other datasets
@@ -372,13 +373,28 @@ def check_dataset(dataset: Any, max_items: int = 10_000) -> None:
     slices = getattr(dataset, "slices", None)
     if isinstance(store, Data) and isinstance(slices, dict) and "edge_index" in slices:
         _check_collated(store, slices)
+        if require_y and store.get("y") is None:
+            raise ValidationError("the graphs of the dataset have no targets y; the graph task trains on one "
+                                  "target row per graph (graph.y)")
         return
+    first_y = None
     for i in range(min(len(dataset), max_items)):
         graph = dataset[i]
         try:
             check_graph(graph)
         except ValidationError as exc:
             raise ValidationError(f"graph {i} of the dataset: {exc}") from None
+        if not require_y:
+            continue
+        y = graph.get("y") if isinstance(graph, Data) else None
+        if not isinstance(y, Tensor):
+            raise ValidationError(f"graph {i} of the dataset has no target y (got {type(y).__name__}); the graph "
+                                  f"task trains on one target row per graph, e.g. graph.y = torch.tensor([label])")
+        first_y = y if first_y is None else first_y
+        if y.dim() != first_y.dim() or y.shape[1:] != first_y.shape[1:]:
+            raise ValidationError(f"graph {i} of the dataset has y of shape {tuple(y.shape)} but graph 0 has "
+                                  f"{tuple(first_y.shape)}; batching stacks the targets, so give every graph the "
+                                  f"same shape, e.g. [1] for a label or [1, num_tasks] for several targets")
 
 
 def _check_collated(store: Data, slices: dict[str, Tensor]) -> None:

@@ -381,3 +381,23 @@ def test_bad_callback_settings_are_refused_when_built(build, message):
     with pytest.raises(ConfigError) as info:
         build()
     assert str(info.value) == message
+
+
+def test_graph_targets_that_cannot_batch_are_named_before_training():
+    """Before: an AttributeError inside the loss (no y) or a RuntimeError inside PyG's collate (mixed shapes)."""
+    from torch_geometric.datasets import FakeDataset
+
+    torch.manual_seed(0)
+    graphs = [g for g in FakeDataset(num_graphs=12, avg_num_nodes=6, num_channels=4, num_classes=2, task="graph")]
+    split = {"train": torch.arange(8), "val": torch.arange(8, 10), "test": torch.arange(10, 12)}
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=1)
+    unlabelled = [Data(x=g.x, edge_index=g.edge_index) for g in graphs]
+    with pytest.raises(ValidationError, match=r"^graph 0 of the dataset has no target y \(got NoneType\)"):
+        Trainer(model, "mse", "graph", epochs=1, progress=False).fit(unlabelled, split)
+    mixed = [g.clone() for g in graphs]
+    for i, g in enumerate(mixed):
+        g.y = torch.tensor([[1.0, 2.0]]) if i != 3 else torch.tensor([1.0])
+    with pytest.raises(ValidationError, match=r"^graph 3 of the dataset has y of shape \(1,\) but graph 0 has "
+                                              r"\(1, 2\); batching stacks the targets"):
+        Trainer(model, "mse", "graph", epochs=1, progress=False).fit(mixed, split)
+    assert Trainer(model, "mse", "graph", progress=False).predict(unlabelled).shape == (12, 1)  # no y needed

@@ -158,8 +158,8 @@ def test_graph_dataset_checks():
     with pytest.raises(ValidationError, match=rf"graph 1 of the dataset: edge_index holds node index .* but the "
                                               rf"graph has {n1} nodes"):
         validate.check_dataset(dataset)
-    graphs = [Data(x=torch.randn(2, 4), edge_index=torch.tensor([[0], [1]])),
-              Data(x=torch.randn(2, 4), edge_index=torch.tensor([[0], [2]]))]
+    graphs = [Data(x=torch.randn(2, 4), edge_index=torch.tensor([[0], [1]]), y=torch.tensor([0])),
+              Data(x=torch.randn(2, 4), edge_index=torch.tensor([[0], [2]]), y=torch.tensor([1]))]
     with pytest.raises(ValidationError, match=r"graph 1 of the dataset: edge_index holds node indices in \[0, 2\]"):
         validate.check_dataset(graphs)
     with pytest.raises(ValidationError, match="the dataset holds no graphs"):

@@ -810,7 +810,7 @@ class GraphTask(Task):
                                   f"{type(splits).__name__}")
         if "train" not in {canonical_split(k) for k in splits}:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
-        _validate.check_dataset(data)
+        _validate.check_dataset(data, require_y=True)
         self.subsets = {canonical_split(k): _subset(data, _validate.check_split_index(v, len(data), f"splits[{k!r}]"))
                         for k, v in splits.items()}
         if len(self.subsets["train"]) == 0:
