@@ -401,3 +401,15 @@ def test_graph_targets_that_cannot_batch_are_named_before_training():
                                               r"\(1, 2\); batching stacks the targets"):
         Trainer(model, "mse", "graph", epochs=1, progress=False).fit(mixed, split)
     assert Trainer(model, "mse", "graph", progress=False).predict(unlabelled).shape == (12, 1)  # no y needed
+
+
+@pytest.mark.parametrize("mask", ["train_mask", "val_mask"])
+def test_an_empty_node_split_is_refused(cora, mask):
+    """Before: an empty val split logged val_acc = nan every epoch, and an empty train split reported the
+    training loss as nan, blaming the learning rate."""
+    data = cora.clone()
+    data[mask] = torch.zeros_like(data[mask])
+    split = mask.removesuffix("_mask")
+    with pytest.raises(ValidationError, match=rf"^the '{split}' split holds no node \(an all-False mask or an empty "
+                                              r"index\); give it nodes, or pass splits without it$"):
+        Trainer(gcn(), "cross_entropy", "node", epochs=1, progress=False).fit(data)

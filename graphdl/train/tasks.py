@@ -475,6 +475,10 @@ class NodeTask(Task):
         self.splits = {canonical_split(k): _index(v, n, f"split {k!r}").to(self.device) for k, v in splits.items()}
         if "train" not in self.splits:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
+        empty = [k for k, idx in self.splits.items() if idx.numel() == 0]
+        if empty:  # its loss or metric would be NaN
+            raise ValidationError(f"the {empty[0]!r} split holds no node (an all-False mask or an empty index); "
+                                  f"give it nodes, or pass splits without it")
         if data.y.size(0) != n:
             raise ValidationError(f"data.y has {data.y.size(0)} rows but the graph has {n} nodes; "
                                   f"the node task needs one target per node")
