@@ -817,8 +817,9 @@ class GraphTask(Task):
         _validate.check_dataset(data, require_y=True)
         self.subsets = {canonical_split(k): _subset(data, _validate.check_split_index(v, len(data), f"splits[{k!r}]"))
                         for k, v in splits.items()}
-        if len(self.subsets["train"]) == 0:
-            raise ValidationError("the 'train' split is empty; it needs at least one graph")
+        empty = [k for k, subset in self.subsets.items() if len(subset) == 0]
+        if empty:
+            raise ValidationError(f"the {empty[0]!r} split is empty; give it graphs, or pass splits without it")
         self._sampler = None
         self._train_loader = DataLoader(self.subsets["train"], batch_size=self.batch_size, shuffle=True,
                                         num_workers=self.num_workers)
