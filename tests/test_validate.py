@@ -173,7 +173,8 @@ def test_graph_dataset_checks():
         graphdl.train.GraphTask().setup(graphs[:1] * 2, {"train": torch.zeros(0, dtype=torch.long)})
     with pytest.raises(ValidationError, match=r"^the 'val' split is empty; give it graphs, or pass splits without "
                                               r"it$"):  # before: a RuntimeError from torch.cat at the first evaluation
-        graphdl.train.GraphTask().setup(graphs[:1] * 2, {"train": torch.tensor([0]), "valid": torch.zeros(0, dtype=torch.long)})
+        graphdl.train.GraphTask().setup(graphs[:1] * 2, {"train": torch.tensor([0]),
+                                                         "valid": torch.zeros(0, dtype=torch.long)})
 
 
 def test_debug_mode_checks_every_call(monkeypatch):
