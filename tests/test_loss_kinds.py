@@ -309,7 +309,7 @@ def test_ranking_metrics_of_class_labels_are_sklearns_one_vs_rest_macro():
 @pytest.mark.parametrize("task", ["node", "graph"])
 def test_pair_metrics_are_refused_outside_the_link_task(task):
     with pytest.raises(ConfigError, match=rf"^metric 'hits@20' ranks positive pairs against negatives, a link-task "
-                                          rf"metric; the {task} task takes acc, rocauc, ap, rmse, mae or an OGB "
+                                          rf"metric; the {task} task takes acc, rocauc, ap, f1, rmse, mae or an OGB "
                                           rf"dataset's name for its evaluator$"):
         Trainer(torch.nn.Linear(4, 4), task=task, task_kwargs={"metric": "hits@20"}, progress=False)
 
@@ -482,3 +482,21 @@ def test_hits_at_k_equals_ogbs_evaluator_and_needs_k_negatives():
     for bad in ("hits@0", "hits@x", "hits@-3"):
         with pytest.raises(ConfigError, match=r"write hits@K with an integer K >= 1, e.g. hits@20$"):
             resolve_metric(bad)
+
+
+def test_f1_is_sklearns_micro_f1_of_logits():
+    """Multi-label and binary 0/1 targets against logit > 0 (PyG's PPI example), class labels against the argmax."""
+    from sklearn.metrics import f1_score
+
+    from graphdl.train.metrics import resolve_metric
+
+    f1 = resolve_metric("f1")
+    gen = torch.Generator().manual_seed(0)
+    y, logits = (torch.rand(60, 5, generator=gen) > 0.6).float(), torch.randn(60, 5, generator=gen)
+    assert f1(y, logits) == pytest.approx(f1_score(y.numpy(), (logits > 0).numpy(), average="micro"))
+    yb, lb = (torch.rand(60, generator=gen) > 0.5).long(), torch.randn(60, 1, generator=gen)
+    assert f1(yb, lb) == pytest.approx(f1_score(yb.numpy(), (lb.view(-1) > 0).numpy()))  # the positive class
+    yc, lc = torch.randint(0, 4, (60,), generator=gen), torch.randn(60, 4, generator=gen)
+    assert f1(yc, lc) == pytest.approx(f1_score(yc.numpy(), lc.argmax(-1).numpy(), average="micro"))
+    with pytest.raises(ValidationError, match=r"^f1 scores 0/1 targets \(binary or multi-label\) or class labels"):
+        f1(torch.randn(60, 5, generator=gen), logits)

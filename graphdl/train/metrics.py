@@ -1,7 +1,7 @@
 """Evaluation metrics, by name or through an official OGB ``Evaluator``.
 
 A metric maps ``(y_true, y_pred)`` to a float. Names: ``acc``, ``rocauc``,
-``ap``, ``rmse``, ``mae``, ``hits@K`` (``y_pred`` is then a pair of positive and
+``ap``, ``f1`` (micro-F1, as PyG's PPI example scores), ``rmse``, ``mae``, ``hits@K`` (``y_pred`` is then a pair of positive and
 negative scores), ``knn_acc`` (embeddings scored by a k-NN classifier fit on
 the training split; handled by the node task). An OGB dataset name (``ogbg-*``,
 ``ogbl-*``, ``ogbn-*``) uses the official evaluator of that dataset.
@@ -86,6 +86,28 @@ def _check_one_per_target(name: str, y_true: Tensor, y_pred: Tensor) -> None:
                               f"use metric 'acc'")
 
 
+def _f1(y_true: Tensor, y_pred: Tensor) -> float:
+    r"""Micro-F1 of logits: 0/1 targets (binary or multi-label, one logit each) against ``logit > 0``, pooled
+    over labels, :math:`F_1 = 2\,TP / (2\,TP + FP + FN)` (PyG's PPI example); class labels against the
+    argmax over one logit per class (which, micro-averaged over classes, equals accuracy)."""
+    from sklearn.metrics import f1_score
+
+    if not y_true.is_floating_point() and y_pred.dim() == 2 and y_pred.size(-1) > 1 and y_true.numel() == len(y_pred):
+        return float(f1_score(y_true.view(-1).cpu().numpy(), y_pred.argmax(-1).cpu().numpy(), average="micro"))
+    _check_one_per_target("f1", y_true, y_pred)
+    truth = y_true.reshape(len(y_true), -1)
+    if truth.is_floating_point() and bool(torch.isnan(truth).any()):
+        raise ValidationError("f1 got NaN targets (unlabelled entries), which it cannot score; use 'rocauc' or "
+                              "'ap', which leave them out")
+    if not bool(((truth == 0) | (truth == 1)).all()):
+        raise ValidationError("f1 scores 0/1 targets (binary or multi-label) or class labels beside one logit per "
+                              "class; these targets hold other values")
+    truth, pred = truth.long().cpu().numpy(), (y_pred.reshape(truth.shape) > 0).long().cpu().numpy()
+    if truth.shape[1] == 1:  # sklearn reads one column as binary, where "micro" would mean accuracy
+        return float(f1_score(truth[:, 0], pred[:, 0], zero_division=0.0))
+    return float(f1_score(truth, pred, average="micro", zero_division=0.0))
+
+
 def _rmse(y_true: Tensor, y_pred: Tensor) -> float:
     _check_one_per_target("rmse", y_true, y_pred)
     mask = ~torch.isnan(y_true)
@@ -115,6 +137,7 @@ _BUILTIN: dict[str, tuple[Callable, bool]] = {
     "acc": (_acc, True),
     "rocauc": (_rocauc, True),
     "ap": (_ap, True),
+    "f1": (_f1, True),
     "rmse": (_rmse, False),
     "mae": (_mae, False),
     "knn_acc": (_acc, True),

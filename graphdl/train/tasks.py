@@ -272,7 +272,7 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
 def _refuse_pair_metric(task: str, metric: Metric) -> None:
     if is_pair_metric(metric):
         raise ConfigError(f"metric {metric.name!r} ranks positive pairs against negatives, a link-task metric; the "
-                          f"{task} task takes acc, rocauc, ap, rmse, mae or an OGB dataset's name for its evaluator")
+                          f"{task} task takes acc, rocauc, ap, f1, rmse, mae or an OGB dataset's name for its evaluator")
 
 
 def _score_regression_by_rmse(task: Task, kind: str | None) -> None:
@@ -462,7 +462,8 @@ class NodeTask(Task):
               device: torch.device | str = "cpu") -> None:
         if not isinstance(data, Data):
             raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
-                                  f"{type(data).__name__}; for a dataset object pass dataset[0]")
+                                  f"{type(data).__name__}; for a dataset of one graph pass dataset[0], for node "
+                                  f"targets on several graphs (PPI-style) use task='inductive_node'")
         _validate.check_graph(data, require_y=True)
         self.device = torch.device(device)
         n = data.num_nodes
