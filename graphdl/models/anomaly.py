@@ -376,7 +376,7 @@ def _inner(model: nn.Module) -> nn.Module:
 
 
 @TASKS.register("anomaly", aliases=("outlier_detection",),
-                summary="Unsupervised node anomaly detection; ROC-AUC against injected outlier labels")
+                summary="Unsupervised node anomaly detection; ROC-AUC against outlier labels when the graph has them")
 class AnomalyTask(Task):
     r"""Unsupervised node anomaly detection on one graph or a batch of graphs.
 
