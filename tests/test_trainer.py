@@ -413,3 +413,53 @@ def test_an_empty_node_split_is_refused(cora, mask):
     with pytest.raises(ValidationError, match=rf"^the '{split}' split holds no node \(an all-False mask or an empty "
                                               r"index\); give it nodes, or pass splits without it$"):
         Trainer(gcn(), "cross_entropy", "node", epochs=1, progress=False).fit(data)
+
+
+class _TakesData(torch.nn.Module):
+    """PlainGCN's weights behind OGB's calling convention, forward(batched_data)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, batched_data):
+        return self.inner(batched_data.x, batched_data.edge_index)
+
+
+class _IgnoresEdges(torch.nn.Module):
+    def __init__(self, mlp):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x, edge_index):
+        return self.mlp(x)
+
+
+def test_models_are_called_the_way_their_forward_takes_a_graph(cora):
+    """forward(data) (OGB's example models) gets the graph, forward(x) (an MLP baseline) the node features;
+    before, both failed with a TypeError from the call model(x, edge_index)."""
+    def fit(model):
+        return Trainer(model, "cross_entropy", "node", epochs=3, seed=0, progress=False,
+                       callbacks=[ModelCheckpoint(restore_best=False)]).fit(cora).history
+
+    torch.manual_seed(0)
+    gcn_model = PlainGCN()
+    assert fit(_TakesData(copy.deepcopy(gcn_model))) == fit(gcn_model)
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(1433, 16), torch.nn.ReLU(), torch.nn.Linear(16, 7))
+    assert fit(copy.deepcopy(mlp)) == fit(_IgnoresEdges(mlp))
+
+
+def test_a_model_returning_more_than_its_predictions_is_told_so(cora):
+    class WithAttention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(1433, 7)
+
+        def forward(self, x, edge_index):
+            return self.conv(x, edge_index), edge_index
+
+    with pytest.raises(ValidationError, match=r"^the node task takes one tensor of outputs from the model, one row "
+                                              r"per node, but it returned a tuple; return only the predictions from "
+                                              r"forward"):
+        Trainer(WithAttention(), "cross_entropy", "node", epochs=1, progress=False).fit(cora)

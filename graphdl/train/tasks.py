@@ -93,16 +93,44 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
+#: names of a forward's one parameter that mean "the whole graph" (PyG's and OGB's example models)
+_GRAPH_PARAMS = ("data", "batch", "batched_data", "graph")
+_call_style_cache: dict[type, str] = {}
+
+
+def _call_style(model: nn.Module) -> str:
+    """How ``model`` takes a graph: ``"graph"`` (``forward(data)``, as OGB's example models), ``"features"``
+    (``forward(x)``: a model of the node features alone, such as an MLP baseline) or ``"x_edge_index"``."""
+    cls = type(_unwrap(model))
+    if cls not in _call_style_cache:
+        params = inspect.signature(_unwrap(model).forward).parameters.values()
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        one = len(positional) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in params)
+        _call_style_cache[cls] = ("x_edge_index" if not one else
+                                  "graph" if positional[0].name in _GRAPH_PARAMS else "features")
+    return _call_style_cache[cls]
+
+
 def _call(model: nn.Module, data: Data) -> Tensor:
+    """``model``'s outputs on ``data``, called the way its ``forward`` takes them (:func:`_call_style`)."""
     if _validate.DEBUG:
         _validate.check_graph(data)
+    style = _call_style(model)
+    if style == "graph":
+        return model(data)
+    if style == "features":
+        return model(data.x)
     return model(data.x, data.edge_index, **model_inputs(model, data))
 
 
 def one_row_each(out: Any, count: int, task: str, per: str) -> Tensor:
     """``out``, checked to hold one row per node or per graph (``per``) for the ``task`` task."""
-    if not isinstance(out, Tensor) or out.dim() == 0 or out.size(0) != count:
-        got = f"shape {tuple(out.shape)}" if isinstance(out, Tensor) else f"a {type(out).__name__}"
+    if not isinstance(out, Tensor):
+        raise ValidationError(f"the {task} task takes one tensor of outputs from the model, one row per {per}, but "
+                              f"it returned a {type(out).__name__}; return only the predictions from forward (keep "
+                              f"extras such as attention weights out of its return value)")
+    if out.dim() == 0 or out.size(0) != count:
+        got = f"shape {tuple(out.shape)}"
         hint = ("a model that pools (graph_gnn) gives one row per graph; use a node-level model such as gnn"
                 if per == "node" else "pool the node embeddings into one row per graph: graph_gnn, or "
                 "torch_geometric.nn.global_mean_pool(x, batch) in your model")

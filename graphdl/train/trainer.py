@@ -183,7 +183,10 @@ class Trainer:
     Args:
         model: Any ``nn.Module``; it is called as ``model(x, edge_index, **kw)``
             with the optional ``edge_weight``/``edge_attr``/``batch`` fields its
-            forward names.
+            forward names, or, when its forward takes one argument, as
+            ``model(data)`` (named ``data``, ``batch``, ``batched_data`` or
+            ``graph``, as OGB's example models) or ``model(x)`` (a model of the
+            node features alone, such as an MLP baseline).
         loss: Registered loss name (``graphdl.losses.list()``) or a module;
             ``None`` uses the task's default. A loss with parameters (ArcFace,
             ProxyAnchor) is optimised together with the model.
