@@ -47,8 +47,9 @@ def _registry(family: str):
 def cmd_list(args: argparse.Namespace) -> int:
     entries = _registry(args.family).entries(args.pattern)
     # a loss's kind says how the Trainer calls it (README: "How the Trainer calls a loss")
-    kind = [("kind", lambda e: str(e.meta.get("kind") or getattr(e.obj, "kind", None) or "-"))] \
-        if args.family == "losses" else []
+    from graphdl.losses import entry_kind
+
+    kind = [("kind", lambda e: str(entry_kind(e) or "-"))] if args.family == "losses" else []
     columns = [("name", lambda e: e.name), *kind, ("summary", lambda e: e.summary or "-"),
                ("origin", lambda e: e.origin)]
     rows = [[get(e) for _, get in columns] for e in entries]

@@ -8,11 +8,16 @@ from graphdl.errors import ConfigError, did_you_mean
 from graphdl.registry import Entry, Registry, expose_as_module
 
 
+def entry_kind(entry: Entry) -> str | None:
+    """A registered loss's kind: the one given at registration, else its class's ``kind`` attribute."""
+    return entry.meta.get("kind") or (getattr(entry.obj, "kind", None) if isinstance(entry.obj, type) else None)
+
+
 def _check_kind(entry: Entry) -> None:
-    """A loss's kind (given at registration, else its class's ``kind``) must be one the Trainer knows."""
+    """A loss's kind must be one the Trainer knows."""
     from graphdl.losses.base import KINDS
 
-    kind = entry.meta.get("kind", getattr(entry.obj, "kind", None) if isinstance(entry.obj, type) else None)
+    kind = entry_kind(entry)
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"loss {entry.name!r}: unknown kind {kind!r}.{did_you_mean(str(kind), KINDS)} Kinds: "
                           f"{', '.join(KINDS)} (they tell the Trainer how to call the loss)")
@@ -21,7 +26,7 @@ def _check_kind(entry: Entry) -> None:
 LOSSES = Registry("losses", on_register=_check_kind)
 expose_as_module(__name__, LOSSES)
 
-__all__ = ["LOSSES"]
+__all__ = ["LOSSES", "entry_kind"]
 
 # The built-in losses register themselves on import (one flat module per group).
 from graphdl.losses import (  # noqa: E402,F401

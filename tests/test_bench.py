@@ -406,3 +406,12 @@ def test_node_benchmarks_train_in_neighbour_sampled_mini_batches_when_asked(
     with pytest.raises(ConfigError, match=r"^num_neighbors sets neighbour sampling for node classification "
                                           r"\(Planetoid, ogbn-\*\); the graph and link benchmarks take whole graphs"):
         bench.run_config("ogbg-molbace", {"num_neighbors": [5]}, epochs=1, root=shared_data)
+
+
+def test_a_metric_loss_on_a_molecule_benchmark_reports_knn_accuracy(shared_data: Path) -> None:
+    """Before, the run passed the OGB evaluator's rocauc, which the graph task refuses beside embeddings, and the
+    refusal told the user to set a metric the command line has no flag for."""
+    record = bench.run_config("ogbg-molbace", {"layer": "gcn", "hidden_channels": 16, "num_layers": 2,
+                                               "loss": "supcon"}, seeds=1, epochs=1, root=shared_data, device="cpu")
+    assert (record["metric"], record["higher_is_better"], record["reference"]) == ("knn_acc", True, None)
+    assert 0.0 <= record["mean"] <= 1.0

@@ -95,6 +95,7 @@ class _Prepared:
         self.model_kwargs = {k: v for k, v in cfg.items() if k not in TRAIN_KEYS}
 
     def metric(self) -> Any:
+        """The benchmark's metric (a metric-learning loss's run reports ``knn_acc`` instead)."""
         from graphdl.train.metrics import Metric, resolve_metric
 
         if self.family == "planetoid":
@@ -119,11 +120,14 @@ class _Prepared:
                 if cfg.get("num_neighbors") else {}
             return model, NodeTask(metric=self.metric(), **sampled), nn.CrossEntropyLoss(), "adam"
         if self.family == "ogbg-mol":
+            from graphdl import losses
             from graphdl.models.ogb_mol import ogb_mol
             from graphdl.train import GraphTask
 
             model = ogb_mol(num_tasks=self.dataset.num_tasks, **kw)
-            task = GraphTask(metric=self.metric(), batch_size=int(cfg["batch_size"]),
+            loss_name = cfg.get("loss")  # a metric-learning loss: the task scores its embeddings by knn_acc
+            embeds = isinstance(loss_name, str) and losses.entry_kind(losses.entry(loss_name)) == "metric"
+            task = GraphTask(metric=None if embeds else self.metric(), batch_size=int(cfg["batch_size"]),
                              eval_batch_size=cfg.get("eval_batch_size"))
             loss = nn.BCEWithLogitsLoss() if "classification" in self.dataset.task_type else nn.MSELoss()
             return model, task, loss, "adam"
@@ -253,6 +257,7 @@ def run_config(
                           progress=progress, device=device, eval_splits=cfg.get("eval_splits"),
                           log_path=_seed_log_path(log_path, seed, len(seed_list)))
         metric_name = trainer.task.metric.name  # knn_acc when a metric-learning loss gives embeddings
+        higher = trainer.task.metric.higher_is_better
         result = fit_with_checkpoints(trainer, prepared.data(), prepared.splits, checkpoint_dir=checkpoint_dir,
                                       resume=resume, seed=seed)
         key = f"test_{metric_name}"
