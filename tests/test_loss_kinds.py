@@ -500,3 +500,14 @@ def test_f1_is_sklearns_micro_f1_of_logits():
     assert f1(yc, lc) == pytest.approx(f1_score(yc.numpy(), lc.argmax(-1).numpy(), average="micro"))
     with pytest.raises(ValidationError, match=r"^f1 scores 0/1 targets \(binary or multi-label\) or class labels"):
         f1(torch.randn(60, 5, generator=gen), logits)
+
+
+def test_a_task_reused_by_another_trainer_scores_that_trainers_loss(cora):
+    """A metric loss switches the task's acc to knn_acc; before, a later Trainer with cross_entropy on the same
+    task instance kept scoring its logits by k-NN accuracy."""
+    task = graphdl.train.NodeTask(metric="acc")
+    assert set(Trainer(gcn(), "supcon", task, epochs=1, progress=False).fit(cora).test) == {"test_knn_acc"}
+    assert set(Trainer(gcn(), "cross_entropy", task, epochs=1, progress=False).fit(cora).test) == {"test_acc"}
+    graph_task = graphdl.train.GraphTask()
+    assert Trainer(graph_gnn(1), "mse", graph_task, progress=False).task.metric.name == "rmse"
+    assert Trainer(graph_gnn(1), "bce_with_logits", graph_task, progress=False).task.metric.name == "rocauc"

@@ -333,6 +333,7 @@ class Task:
     def __init__(self, metric: str | Metric | None = None) -> None:
         self.metric_given = metric is not None
         self.metric = resolve_metric(self.default_metric if metric is None else metric)
+        self.constructed_metric = self.metric  # check_loss may adapt self.metric to one Trainer's loss
         self.device = torch.device("cpu")
         self.loss_kind: str | None = None
 

@@ -263,6 +263,8 @@ class Trainer:
             raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
         self.task = resolve_task(task, **(task_kwargs or {}))
+        # a task reused from another Trainer starts from its own metric, not the one adapted to that loss
+        self.task.metric = getattr(self.task, "constructed_metric", self.task.metric)
         self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
         self.task.check_loss(self.loss_fn, self.task.loss_kind)
         self.deterministic = bool(deterministic)
