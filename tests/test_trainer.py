@@ -463,3 +463,20 @@ def test_a_model_returning_more_than_its_predictions_is_told_so(cora):
                                               r"per node, but it returned a tuple; return only the predictions from "
                                               r"forward"):
         Trainer(WithAttention(), "cross_entropy", "node", epochs=1, progress=False).fit(cora)
+
+
+def test_each_fit_starts_its_callbacks_afresh(cora):
+    """Before: a second fit kept the first fit's best value, so ModelCheckpoint restored the first run's weights
+    while the result reported the second run's best epoch, and a reused EarlyStopping stopped at once."""
+    model = gcn()
+    trainer = Trainer(model, "cross_entropy", "node", epochs=30, seed=0, progress=False)
+    trainer.fit(cora)
+    model.reset_parameters()
+    trainer.epochs = 3
+    second = trainer.fit(cora)
+    assert trainer.evaluate(split="test") == second.test  # the weights are the second run's best
+
+    stop = EarlyStopping(patience=2)
+    first = Trainer(gcn(), "cross_entropy", "node", epochs=40, seed=0, progress=False, callbacks=[stop]).fit(cora)
+    again = Trainer(gcn(), "cross_entropy", "node", epochs=40, seed=0, progress=False, callbacks=[stop]).fit(cora)
+    assert again.history == first.history

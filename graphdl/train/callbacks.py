@@ -63,10 +63,15 @@ class _Monitor(Callback):
         if mode not in (None, "min", "max"):
             raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.mode = monitor, mode
+        self._given = (monitor, mode)
         self.best: float | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        self.monitor = self.monitor or trainer.monitor
+        """A fresh start for each fit (a trainer fitted again, or a callback reused by another trainer); a
+        resumed fit then loads the checkpointed state."""
+        monitor, self.mode = self._given
+        self.monitor = monitor or trainer.monitor
+        self.best = None
 
     def _value(self, trainer: Trainer, logs: dict[str, float], owner: str) -> float:
         """The monitored value, after checking it is logged and knowing its direction."""
@@ -105,6 +110,10 @@ class EarlyStopping(_Monitor):
         self.patience, self.min_delta = patience, min_delta
         self.wait = 0
 
+    def on_fit_start(self, trainer: Trainer) -> None:
+        super().on_fit_start(trainer)
+        self.wait = 0
+
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         value = self._value(trainer, logs, "EarlyStopping")
         if self._improved(value, self.min_delta):
@@ -141,6 +150,10 @@ class ModelCheckpoint(_Monitor):
         self.restore_best = restore_best
         self.best_state: dict[str, Any] | None = None
         self.best_epoch: int | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        super().on_fit_start(trainer)
+        self.best_state, self.best_epoch = None, None
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self._improved(self._value(trainer, logs, "ModelCheckpoint")):
