@@ -480,3 +480,15 @@ def test_each_fit_starts_its_callbacks_afresh(cora):
     first = Trainer(gcn(), "cross_entropy", "node", epochs=40, seed=0, progress=False, callbacks=[stop]).fit(cora)
     again = Trainer(gcn(), "cross_entropy", "node", epochs=40, seed=0, progress=False, callbacks=[stop]).fit(cora)
     assert again.history == first.history
+
+
+def test_an_optimizer_class_gets_the_trainers_learning_rate(cora):
+    """Before, optimizer=torch.optim.SGD was called as a factory, params -> optimizer, and trained silently at
+    SGD's default lr instead of the Trainer's."""
+    trainer = Trainer(gcn(), "cross_entropy", "node", optimizer=torch.optim.SGD, lr=0.05, weight_decay=5e-4,
+                      epochs=1, progress=False)
+    trainer.fit(cora)
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    assert [(g["lr"], g["weight_decay"]) for g in trainer.optimizer.param_groups] == [(0.05, 5e-4)]
+    with pytest.raises(ConfigError, match=r"^the optimizer factory returned NoneType, not a torch.optim.Optimizer"):
+        Trainer(gcn(), "cross_entropy", "node", optimizer=lambda params: None, epochs=1, progress=False).fit(cora)

@@ -195,8 +195,8 @@ class Trainer:
             ``batch_size``, ``num_neighbors``, ...).
         loss_kwargs: Arguments for the loss built from a name (``temperature``,
             ``margin``, ``num_classes`` ...).
-        optimizer: ``adam``, ``adamw``, ``sgd``, ``rmsprop`` or a factory
-            ``params -> Optimizer``.
+        optimizer: ``adam``, ``adamw``, ``sgd``, ``rmsprop``, a ``torch.optim``
+            optimizer class (built with ``lr``) or a factory ``params -> Optimizer``.
         lr, weight_decay: Optimiser settings.
         epochs: Maximum number of epochs.
         scheduler: Optional factory ``optimizer -> LR scheduler``, stepped after each
@@ -381,10 +381,16 @@ class Trainer:
         groups = self._param_groups()
         if not groups:
             raise ConfigError("the model has no trainable parameters")
-        if callable(self.optimizer_spec):
-            self.optimizer = self.optimizer_spec(groups)
+        spec = self.optimizer_spec
+        if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):  # a class: the Trainer's lr
+            self.optimizer = spec(groups, lr=self.lr)
+        elif callable(spec):
+            self.optimizer = spec(groups)
         else:
-            self.optimizer = _OPTIMIZERS[self.optimizer_spec.lower()](groups, lr=self.lr)
+            self.optimizer = _OPTIMIZERS[spec.lower()](groups, lr=self.lr)
+        if not isinstance(self.optimizer, torch.optim.Optimizer):
+            raise ConfigError(f"the optimizer factory returned {type(self.optimizer).__name__}, not a "
+                              f"torch.optim.Optimizer; return one built on the parameter groups it is given")
         self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
         if self.scheduler is not None and not callable(getattr(self.scheduler, "step", None)):
             raise ConfigError(f"the scheduler factory returned {type(self.scheduler).__name__}, which has no step(); "
