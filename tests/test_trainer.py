@@ -101,6 +101,9 @@ def test_bad_schedulers_are_refused_with_the_fix(cora):
     with pytest.raises(ConfigError, match=r"^the scheduler factory returned float, which has no step\(\); return an "
                                           r"LR scheduler built on the optimizer it is given$"):
         Trainer(gcn(), epochs=1, progress=False, scheduler=lambda opt: 0.5).fit(cora)
+    with pytest.raises(ConfigError, match=r"^the scheduler factory cannot be called with the optimizer alone \(.*"
+                                          r"step_size.*\); pass a factory that sets the rest"):
+        Trainer(gcn(), epochs=1, progress=False, scheduler=torch.optim.lr_scheduler.StepLR).fit(cora)
     with pytest.raises(ConfigError, match=r"^ReduceLROnPlateau\(mode='min'\) is stepped with 'val_acc', which improves "
                                           r"as it goes up; build it with mode='max'$"):
         Trainer(gcn(), epochs=1, progress=False,

@@ -391,7 +391,12 @@ class Trainer:
         if not isinstance(self.optimizer, torch.optim.Optimizer):
             raise ConfigError(f"the optimizer factory returned {type(self.optimizer).__name__}, not a "
                               f"torch.optim.Optimizer; return one built on the parameter groups it is given")
-        self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
+        try:
+            self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
+        except TypeError as exc:  # e.g. scheduler=StepLR, whose step_size has no default
+            raise ConfigError(f"the scheduler factory cannot be called with the optimizer alone ({exc}); pass a "
+                              f"factory that sets the rest, e.g. lambda opt: torch.optim.lr_scheduler.StepLR(opt, "
+                              f"step_size=50)") from None
         if self.scheduler is not None and not callable(getattr(self.scheduler, "step", None)):
             raise ConfigError(f"the scheduler factory returned {type(self.scheduler).__name__}, which has no step(); "
                               f"return an LR scheduler built on the optimizer it is given")
