@@ -123,7 +123,8 @@ class _Broken(_CenterLoss):
     ("none-sum", "terms sum to"),
     ("detached", "no gradient reached"),
     ("nan", "value is not finite"),
-    ("repr", "does not show hyper-parameter"),
+    ("repr", r"does not show hyper-parameter\(s\) \['num_classes', 'dim', 'scale'\]; store each constructor argument "
+             r"under its own name \(self.num_classes = num_classes\), which the repr of graphdl.losses.Loss shows$"),
 ])
 def test_check_loss_catches_a_broken_loss(fault: str, match: str) -> None:
     broken = _Broken(num_classes=4, dim=6)

@@ -230,7 +230,9 @@ def check_loss(
 
     text = repr(base)
     missing = [h for h in _scalar_hparams(target) if f"{h}=" not in text]
-    assert not missing, f"{name}: repr {text!r} does not show hyper-parameter(s) {missing}"
+    assert not missing, (f"{name}: repr {text!r} does not show hyper-parameter(s) {missing}; store each "
+                         f"constructor argument under its own name (self.{missing[0]} = {missing[0]}), which the "
+                         f"repr of graphdl.losses.Loss shows" if missing else "")
 
     if gradcheck and dtype == torch.float64:
         red = "sum" if "sum" in reductions else reductions[0]
