@@ -415,3 +415,15 @@ def test_a_metric_loss_on_a_molecule_benchmark_reports_knn_accuracy(shared_data:
                                                "loss": "supcon"}, seeds=1, epochs=1, root=shared_data, device="cpu")
     assert (record["metric"], record["higher_is_better"], record["reference"]) == ("knn_acc", True, None)
     assert 0.0 <= record["mean"] <= 1.0
+
+
+def test_repeated_set_flags_all_apply(shared_data: Path, tmp_path: Path) -> None:
+    """Before, a second --set replaced the first (argparse nargs without extend), silently dropping overrides."""
+    from graphdl.bench.__main__ import main
+
+    common = ["run", "cora", "gcn", "--epochs", "1", "--root", str(shared_data)]
+    assert main([*common, "--set", "hidden_channels=8", "--set", "dropout=0.1", "--json", str(tmp_path / "a.json")]) == 0
+    assert main([*common, "--set", "hidden_channels=8", "dropout=0.1", "--json", str(tmp_path / "b.json")]) == 0
+    for name in ("a.json", "b.json"):
+        config = json.loads((tmp_path / name).read_text())["records"][0]["config"]
+        assert (config["hidden_channels"], config["dropout"]) == (8, 0.1)

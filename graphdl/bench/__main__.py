@@ -71,8 +71,9 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
     one = sub.add_parser("run", help="one dataset/model over seeds")
     one.add_argument("dataset")
     one.add_argument("model", help="gcn, gat, gin, gin-virtual, gcn-virtual, sage ...")
-    one.add_argument("--set", nargs="*", default=[], metavar="KEY=JSON",
-                     help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32")
+    one.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
+                     help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32 "
+                          "(repeat --set or list several after one)")
     one.add_argument("--first-seed", type=int, default=0,
                      help="run seeds FIRST..FIRST+SEEDS-1 (to split one benchmark over processes or machines)")
     one.add_argument("--log", default=None, metavar="PATH",
