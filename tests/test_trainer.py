@@ -256,6 +256,13 @@ def test_bad_task_sizes_are_refused_when_the_trainer_is_built(task, kwargs, mess
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize("num_neighbors", [5, [], [5, "a"]])
+def test_bad_fan_outs_are_refused_when_the_trainer_is_built(num_neighbors):
+    """Before: 5 raised a TypeError from list(5), and [] silently trained full batch."""
+    with pytest.raises(ValidationError, match=r"^num_neighbors: "):
+        Trainer(torch.nn.Linear(2, 2), task="node", task_kwargs={"num_neighbors": num_neighbors})
+
+
 def test_a_registered_loss_function_is_pointed_to_the_trainer():
     def fn_ce(input, target):
         return torch.nn.functional.cross_entropy(input, target)

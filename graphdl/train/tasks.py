@@ -481,7 +481,11 @@ class NodeTask(Task):
         _refuse_pair_metric("node", self.metric)
         _require_int("node", "batch_size", batch_size, 1)
         _require_int("node", "knn_k", knn_k, 1)
-        self.num_neighbors = list(num_neighbors) if num_neighbors else None
+        if num_neighbors is not None:
+            from graphdl.sampling import _check_num_neighbors
+
+            num_neighbors = _check_num_neighbors(num_neighbors)
+        self.num_neighbors = num_neighbors
         self.batch_size = batch_size
         self.knn_k = knn_k
         self.shuffle_seed = shuffle_seed
