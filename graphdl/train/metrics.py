@@ -1,9 +1,10 @@
 """Evaluation metrics, by name or through an official OGB ``Evaluator``.
 
 A metric maps ``(y_true, y_pred)`` to a float. Names: ``acc``, ``rocauc``,
-``ap``, ``f1`` (micro-F1, as PyG's PPI example scores), ``rmse``, ``mae``, ``hits@K`` (``y_pred`` is then a pair of positive and
-negative scores), ``knn_acc`` (embeddings scored by a k-NN classifier fit on
-the training split; handled by the node task). An OGB dataset name (``ogbg-*``,
+``ap``, ``f1`` (micro-F1, as PyG's PPI example scores), ``rmse``, ``mae``,
+``hits@K`` (``y_pred`` is then a pair of positive and negative scores),
+``knn_acc`` (embeddings scored by a k-NN classifier fit on the training split;
+handled by the node task). An OGB dataset name (``ogbg-*``,
 ``ogbl-*``, ``ogbn-*``) uses the official evaluator of that dataset.
 """
 
