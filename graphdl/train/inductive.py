@@ -135,7 +135,8 @@ class InductiveNodeTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
-        parts = {split: self._outputs(model, self.subsets[split], self.device) for split in map(canonical_split, splits)}
+        parts = {split: self._outputs(model, self.subsets[split], self.device)
+                 for split in map(canonical_split, splits)}
         if self.metric.name == "knn_acc":
             train = parts["train"] if "train" in parts else self._outputs(model, self.subsets["train"], self.device)
             return _knn_acc(train[0], _labels(train[1]), {k: (z, _labels(y)) for k, (z, y) in parts.items()},

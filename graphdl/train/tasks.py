@@ -300,7 +300,8 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
 def _refuse_pair_metric(task: str, metric: Metric) -> None:
     if is_pair_metric(metric):
         raise ConfigError(f"metric {metric.name!r} ranks positive pairs against negatives, a link-task metric; the "
-                          f"{task} task takes acc, rocauc, ap, f1, rmse, mae or an OGB dataset's name for its evaluator")
+                          f"{task} task takes acc, rocauc, ap, f1, rmse, mae or an OGB dataset's name for its "
+                          f"evaluator")
 
 
 def _score_regression_by_rmse(task: Task, kind: str | None) -> None:
