@@ -267,3 +267,12 @@ def test_a_checkpoint_with_task_state_cannot_be_loaded_by_a_task_without_it(tmp_
     with pytest.raises(ConfigError, match=r"^ReconstructionTask keeps no state, but the checkpoint holds task "
                                           r"state \['discriminator_optimizer'\]; it was written by another task$"):
         other.fit(data, resume_from=tmp_path / "last.pt")
+
+
+
+@pytest.mark.parametrize("shares", [{"num_val": 0.5, "num_test": 0.6}, {"num_val": 0.0}, {"num_test": -0.1}])
+def test_held_out_edge_shares_are_checked_when_built(shares) -> None:
+    """Before: RandomLinkSplit's 'Insufficient number of edges' ValueError, or a message about negatives."""
+    with pytest.raises(ConfigError, match=r"^num_val and num_test are the shares of edges held out for validation "
+                                          r"and test: each in \(0, 1\), together below 1"):
+        ae.ReconstructionTask(**shares)

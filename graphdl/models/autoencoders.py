@@ -448,6 +448,9 @@ class ReconstructionTask(Task):
         self.other_metric = resolve_metric(names[self.metric.name])
         if num_negatives < 1:
             raise ConfigError(f"num_negatives must be >= 1, got {num_negatives}")
+        if not (0 < num_val < 1 and 0 < num_test < 1 and num_val + num_test < 1):
+            raise ConfigError(f"num_val and num_test are the shares of edges held out for validation and test: "
+                              f"each in (0, 1), together below 1; got num_val={num_val}, num_test={num_test}")
         self.num_val, self.num_test, self.num_negatives = num_val, num_test, num_negatives
 
     # ------------------------------------------------------------------ data
