@@ -411,10 +411,21 @@ def test_node_benchmarks_train_in_neighbour_sampled_mini_batches_when_asked(
 def test_a_metric_loss_on_a_molecule_benchmark_reports_knn_accuracy(shared_data: Path) -> None:
     """Before, the run passed the OGB evaluator's rocauc, which the graph task refuses beside embeddings, and the
     refusal told the user to set a metric the command line has no flag for."""
-    record = bench.run_config("ogbg-molbace", {"layer": "gcn", "hidden_channels": 16, "num_layers": 2,
-                                               "loss": "supcon"}, seeds=1, epochs=1, root=shared_data, device="cpu")
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataConversionWarning)  # OGB's label column reaches the k-NN as a vector
+        record = bench.run_config("ogbg-molbace", {"layer": "gcn", "hidden_channels": 16, "num_layers": 2,
+                                                   "loss": "supcon"}, seeds=1, epochs=1, root=shared_data,
+                                  device="cpu")
     assert (record["metric"], record["higher_is_better"], record["reference"]) == ("knn_acc", True, None)
     assert 0.0 <= record["mean"] <= 1.0
+    plain = bench.run_config("ogbg-molbace", {"layer": "gcn", "hidden_channels": 16, "num_layers": 2}, seeds=1,
+                             epochs=1, root=shared_data, device="cpu")
+    # the embeddings are hidden_channels wide (16 x 16 + 16 head weights), not one value per task (16 + 1)
+    assert record["num_parameters"] - plain["num_parameters"] == (16 * 16 + 16) - (16 + 1)
 
 
 def test_repeated_set_flags_all_apply(shared_data: Path, tmp_path: Path) -> None:

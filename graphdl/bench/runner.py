@@ -124,9 +124,11 @@ class _Prepared:
             from graphdl.models.ogb_mol import ogb_mol
             from graphdl.train import GraphTask
 
-            model = ogb_mol(num_tasks=self.dataset.num_tasks, **kw)
             loss_name = cfg.get("loss")  # a metric-learning loss: the task scores its embeddings by knn_acc
             embeds = isinstance(loss_name, str) and losses.entry_kind(losses.entry(loss_name)) == "metric"
+            # embeddings as wide as the hidden layers, not one value per task
+            width = int(cfg.get("hidden_channels", 300)) if embeds else self.dataset.num_tasks
+            model = ogb_mol(num_tasks=width, **kw)
             task = GraphTask(metric=None if embeds else self.metric(), batch_size=int(cfg["batch_size"]),
                              eval_batch_size=cfg.get("eval_batch_size"))
             loss = nn.BCEWithLogitsLoss() if "classification" in self.dataset.task_type else nn.MSELoss()

@@ -293,8 +293,11 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
     def norm(emb: Tensor) -> Any:
         return F.normalize(emb, dim=-1).cpu().numpy()
 
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(norm(train_emb), train_y.cpu().numpy())
-    return {f"{split}_knn_acc": float(knn.score(norm(emb), y.cpu().numpy())) for split, (emb, y) in parts.items()}
+    def labels(y: Tensor) -> Any:  # one class label per row (OGB keeps them as a column)
+        return y.reshape(len(y), -1).squeeze(-1).cpu().numpy()
+
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(norm(train_emb), labels(train_y))
+    return {f"{split}_knn_acc": float(knn.score(norm(emb), labels(y))) for split, (emb, y) in parts.items()}
 
 
 def _refuse_pair_metric(task: str, metric: Metric) -> None:
