@@ -332,6 +332,9 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
                                               r"'edge_neg': \.\.\.\} per split, or the train, val and test graphs "
                                               r"of RandomLinkSplit$"):  # ogbl-citation2's format
         fit({"train": {"source_node": torch.arange(3), "target_node": torch.arange(3)}})
+    with pytest.raises(ValidationError, match=r"^hits@500 needs at least 500 negative pairs per split, but a split "
+                                              r"has \d+; use a K of at most \d+"):  # before any training epoch
+        Trainer(gcn(), task="link", task_kwargs={"metric": "hits@500"}, epochs=1, progress=False).fit(None, labelled)
     edges = cora.edge_index.t()  # held-out edges without negatives to rank them against
     for unscored, message in (({"valid": {"edge": edges[8000:9000]}}, "the 'val' split has"),
                               ({}, "the 'val' split has")):

@@ -727,6 +727,12 @@ class LinkTask(Task):
                                   f"edges but no negative pairs to score them against; give each held-out split "
                                   f"its 'edge_neg' (OGB's get_edge_split() has them), or split the graph with "
                                   f"RandomLinkSplit, which samples them")
+        if self.metric.name.startswith("hits@"):  # the metric's own check, before any training rather than after
+            k, fewest = int(self.metric.name[5:]), min(neg.size(1) for neg in self.neg.values())
+            if fewest < k:
+                raise ValidationError(f"{self.metric.name} needs at least {k} negative pairs per split, but a split "
+                                      f"has {fewest}; use a K of at most {fewest}, more negatives, or "
+                                      f"metric='rocauc'")
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
 
     def split_names(self) -> Sequence[str]:
