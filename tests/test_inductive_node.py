@@ -106,3 +106,27 @@ def test_the_node_task_points_a_dataset_of_graphs_here(ppi_like):
                                               r"for a dataset of one graph pass dataset\[0\], for node targets on "
                                               r"several graphs \(PPI-style\) use task='inductive_node'$"):
         Trainer(model(), "bce_with_logits", "node", epochs=1, progress=False).fit(ppi_like["train"])
+
+
+def test_metric_and_regression_losses_are_scored_by_their_metrics():
+    """A metric loss's embeddings by k-NN accuracy (fit on the training graphs' nodes), a regression by rmse."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    graphdl.seed_everything(0)
+    dataset = FakeDataset(num_graphs=8, avg_num_nodes=12, num_channels=4, num_classes=3, task="node")
+    split = {"train": torch.arange(6), "valid": torch.tensor([6]), "test": torch.tensor([7])}
+    net = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=8)
+    trainer = Trainer(net, "supcon", "inductive_node", epochs=2, seed=0, progress=False)
+    result = trainer.fit(dataset, split)
+    z_train, z_test = trainer.predict(dataset[:6]), trainer.predict(dataset[7:8])
+    knn = KNeighborsClassifier(5).fit(F.normalize(z_train, dim=-1).numpy(),
+                                      torch.cat([g.y for g in dataset[:6]]).numpy())
+    expected = knn.score(F.normalize(z_test, dim=-1).numpy(), dataset[7].y.numpy())
+    assert result.test == {"test_knn_acc": pytest.approx(expected)}
+
+    values = [Data(x=g.x, edge_index=g.edge_index, y=g.x.sum(-1, keepdim=True)) for g in dataset]
+    net = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=1)
+    trainer = Trainer(net, "mse", "inductive_node", epochs=2, seed=0, progress=False)
+    result = trainer.fit(None, {"train": values[:6], "val": values[6:7], "test": values[7:]})
+    pred = trainer.predict(values[7:])
+    assert result.test == {"test_rmse": pytest.approx(float((pred - values[7].y).pow(2).mean().sqrt()))}
