@@ -9,7 +9,9 @@ protein graphs), so the model is scored on graphs it never saw:
 
 Each training step is one mini-batch of ``batch_size`` graphs (PyG's
 ``DataLoader``), its loss taken over all their nodes; evaluation scores every
-node of a split's graphs at once, as PyG's ``examples/ppi.py`` does.
+node of a split's graphs at once, as PyG's ``examples/ppi.py`` does. Under
+torch.distributed every rank trains on all the training graphs (they are not
+sharded), so a distributed run computes what a single process does.
 """
 
 from __future__ import annotations
