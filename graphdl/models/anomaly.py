@@ -61,7 +61,7 @@ from graphdl.losses.base import Loss, check_number, check_tensor
 from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
-from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device
+from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device, unwrap_model
 
 __all__ = [
     "AEOutput",
@@ -368,13 +368,6 @@ class MLPAutoEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------- task
-def _inner(model: nn.Module) -> nn.Module:
-    """The detector inside a ``DistributedDataParallel`` wrapper."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 @TASKS.register("anomaly", aliases=("outlier_detection",),
                 summary="Unsupervised node anomaly detection; ROC-AUC against outlier labels when the graph has them")
 class AnomalyTask(Task):
@@ -493,7 +486,7 @@ class AnomalyTask(Task):
             out = self.forward(model)
         finally:
             model.train(was_training)
-        inner = _inner(model)
+        inner = unwrap_model(model)
         if hasattr(inner, "anomaly_score"):
             return inner.anomaly_score(out, self.data)
         loss_fn = loss_fn or self.loss_fn or DominantLoss()

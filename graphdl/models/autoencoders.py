@@ -69,6 +69,7 @@ from graphdl.train.tasks import (
     random_link_split_train_graph,
     refuse_untrained_discriminator,
     to_device,
+    unwrap_model,
     with_graph,
 )
 
@@ -371,15 +372,8 @@ class ARGVA(ARGA):
 
 
 # ----------------------------------------------------------------------------- tasks
-def _inner(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` wrapper (for ``decode``, ``mu``, ...)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return model.module if isinstance(model, DistributedDataParallel) else model
-
-
 def _decoder(model: nn.Module) -> Any:
-    inner = _inner(model)
+    inner = unwrap_model(model)
     return inner.decode if hasattr(inner, "decode") else (lambda h, p: (h[p[0]] * h[p[1]]).sum(-1))
 
 
@@ -516,7 +510,7 @@ class ReconstructionTask(Task):
 
     def objective(self, model: nn.Module, z: Tensor, pos: Tensor, neg: Tensor, loss_fn: nn.Module) -> Tensor:
         """The registry loss on the positive and negative pairs (see the class docstring)."""
-        inner = _inner(model)
+        inner = unwrap_model(model)
         variational = bool(getattr(inner, "variational", False))
         if _takes_posterior(loss_fn):
             if not variational or getattr(inner, "mu", None) is None:
@@ -621,7 +615,7 @@ class AdversarialLinkTask(ReconstructionTask):
         return self.discriminator_optimizer
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        inner = _inner(model)
+        inner = unwrap_model(model)
         if not (hasattr(inner, "discriminator") and hasattr(inner, "discriminator_loss")
                 and hasattr(inner, "reg_loss")):
             raise ConfigError(f"the adversarial_autoencoder task needs a model with a discriminator "

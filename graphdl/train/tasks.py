@@ -40,7 +40,8 @@ from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
 from graphdl.train.negatives import NegativeSampler
 
 __all__ = ["Task", "NodeTask", "LinkTask", "GraphTask", "TASKS", "model_inputs", "canonical_split", "to_device",
-           "random_link_split_pairs", "random_link_split_train_graph", "link_split_graphs", "with_graph"]
+           "random_link_split_pairs", "random_link_split_train_graph", "link_split_graphs", "with_graph",
+           "unwrap_model"]
 
 TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 
@@ -77,7 +78,7 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     Only the optional fields that the model's ``forward`` names (or all of
     them when it takes ``**kwargs``) and that ``data`` holds are passed.
     """
-    model = _unwrap(model)
+    model = unwrap_model(model)
     cls = type(model)
     if cls not in _signature_cache:
         params = inspect.signature(model.forward).parameters
@@ -86,8 +87,8 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     return {f: data[f] for f in _signature_cache[cls] if f in data and data[f] is not None}
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The user's model inside a ``DistributedDataParallel`` wrapper."""
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's model inside a ``DistributedDataParallel`` wrapper (for its ``decode``, ``mu``, ...)."""
     from torch.nn.parallel import DistributedDataParallel
 
     return model.module if isinstance(model, DistributedDataParallel) else model
@@ -101,9 +102,9 @@ _call_style_cache: dict[type, str] = {}
 def _call_style(model: nn.Module) -> str:
     """How ``model`` takes a graph: ``"graph"`` (``forward(data)``, as OGB's example models), ``"features"``
     (``forward(x)``: a model of the node features alone, such as an MLP baseline) or ``"x_edge_index"``."""
-    cls = type(_unwrap(model))
+    cls = type(unwrap_model(model))
     if cls not in _call_style_cache:
-        params = inspect.signature(_unwrap(model).forward).parameters.values()
+        params = inspect.signature(unwrap_model(model).forward).parameters.values()
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         one = len(positional) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in params)
         _call_style_cache[cls] = ("x_edge_index" if not one else
@@ -198,7 +199,7 @@ def link_loss(loss_fn: Any, pos: Tensor, neg: Tensor, num_negatives: int) -> Ten
 
 def refuse_untrained_discriminator(task: str, model: nn.Module) -> None:
     """A model with a discriminator (ARGA, ARGVA) needs the adversarial step, which only its own task takes."""
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     if hasattr(inner, "discriminator_loss"):
         raise ConfigError(f"{type(inner).__name__} has a discriminator, which the {task} task would leave "
                           f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
@@ -750,7 +751,7 @@ class LinkTask(Task):
 
     @staticmethod
     def _decode(model: nn.Module, z: Tensor, pairs: Tensor) -> Tensor:
-        model = _unwrap(model)
+        model = unwrap_model(model)
         if hasattr(model, "decode"):
             return model.decode(z, pairs)
         return hadamard(z, pairs).sum(dim=-1)
@@ -765,7 +766,7 @@ class LinkTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         refuse_untrained_discriminator("link", model)
-        inner = _unwrap(model)
+        inner = unwrap_model(model)
         if getattr(inner, "variational", False):
             raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
