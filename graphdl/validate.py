@@ -32,12 +32,18 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
            "check_same_device", "check_call", "check_pairs", "check_layer_call", "all_finite", "inputs_checked",
-           "owned_by",
+           "owned_by", "require_int",
            "scans_enabled", "set_debug", "DEBUG"]
+
+def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
+    """A setting that must be an int of at least ``minimum`` (not a bool or a float), named with its ``owner``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{owner}'s {name} must be an int >= {minimum}, got {value!r}")
+
 
 #: Check every graph before the model sees it (slow; for debugging bad data).
 DEBUG = os.environ.get("GRAPHDL_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")

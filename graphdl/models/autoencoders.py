@@ -72,6 +72,7 @@ from graphdl.train.tasks import (
     unwrap_model,
     with_graph,
 )
+from graphdl.validate import require_int
 
 __all__ = [
     "MAX_LOGSTD",
@@ -440,8 +441,7 @@ class ReconstructionTask(Task):
             raise ConfigError(f"the autoencoder task reports rocauc and ap; metric must be one of them, "
                               f"got {self.metric.name!r}")
         self.other_metric = resolve_metric(names[self.metric.name])
-        if num_negatives < 1:
-            raise ConfigError(f"num_negatives must be >= 1, got {num_negatives}")
+        require_int("the autoencoder task", "num_negatives", num_negatives)
         if not (0 < num_val < 1 and 0 < num_test < 1 and num_val + num_test < 1):
             raise ConfigError(f"num_val and num_test are the shares of edges held out for validation and test: "
                               f"each in (0, 1), together below 1; got num_val={num_val}, num_test={num_test}")

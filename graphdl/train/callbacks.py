@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphdl.errors import ConfigError, did_you_mean
 from graphdl.io import atomic_torch_save, atomic_write, atomic_write_json, check_folder_path
+from graphdl.validate import require_int
 
 if TYPE_CHECKING:
     from graphdl.train.trainer import Trainer
@@ -88,11 +89,6 @@ class _Monitor(Callback):
         return value > self.best + min_delta if self.mode == "max" else value < self.best - min_delta
 
 
-def _require_int(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{owner}'s {name} must be an int >= 1, got {value!r}")
-
-
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
@@ -103,7 +99,7 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str | None = None, patience: int = 20, mode: str | None = None,
                  min_delta: float = 0.0) -> None:
         super().__init__(monitor, mode)
-        _require_int("EarlyStopping", "patience", patience)
+        require_int("EarlyStopping", "patience", patience)
         if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
             raise ConfigError(f"EarlyStopping's min_delta must be a number >= 0 (the least change that counts as "
                               f"an improvement), got {min_delta!r}")
@@ -144,7 +140,7 @@ class ModelCheckpoint(_Monitor):
     def __init__(self, dirpath: str | Path | None = None, monitor: str | None = None,
                  mode: str | None = None, every_n_epochs: int = 1, restore_best: bool = True) -> None:
         super().__init__(monitor, mode)
-        _require_int("ModelCheckpoint", "every_n_epochs", every_n_epochs)
+        require_int("ModelCheckpoint", "every_n_epochs", every_n_epochs)
         self.dirpath = check_folder_path(dirpath, "ModelCheckpoint's checkpoints") if dirpath is not None else None
         self.every_n_epochs = every_n_epochs
         self.restore_best = restore_best

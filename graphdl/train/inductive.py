@@ -35,7 +35,6 @@ from graphdl.train.tasks import (
     _output_target_loss,
     _refuse_pair_losses,
     _refuse_pair_metric,
-    _require_int,
     _score_regression_by_rmse,
     _subset,
     canonical_split,
@@ -71,10 +70,10 @@ class InductiveNodeTask(Task):
                  knn_k: int = 5) -> None:
         super().__init__(metric)
         _refuse_pair_metric("inductive_node", self.metric)
-        _require_int("inductive_node", "batch_size", batch_size, 1)
+        _validate.require_int("the inductive_node task", "batch_size", batch_size)
         if eval_batch_size is not None:
-            _require_int("inductive_node", "eval_batch_size", eval_batch_size, 1)
-        _require_int("inductive_node", "knn_k", knn_k, 1)
+            _validate.require_int("the inductive_node task", "eval_batch_size", eval_batch_size)
+        _validate.require_int("the inductive_node task", "knn_k", knn_k)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.knn_k = knn_k

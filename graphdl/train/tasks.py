@@ -48,11 +48,6 @@ TASKS = Registry("tasks", entry_point_group="graphdl.tasks")
 _SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
 
-def _require_int(task: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"the {task} task's {name} must be an int >= {minimum}, got {value!r}")
-
-
 def canonical_split(name: str) -> str:
     """``valid``/``validation`` -> ``val``; other names pass through unchanged."""
     return _SPLIT_ALIASES.get(name, name)
@@ -484,8 +479,8 @@ class NodeTask(Task):
                  batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
         _refuse_pair_metric("node", self.metric)
-        _require_int("node", "batch_size", batch_size, 1)
-        _require_int("node", "knn_k", knn_k, 1)
+        _validate.require_int("the node task", "batch_size", batch_size)
+        _validate.require_int("the node task", "knn_k", knn_k)
         if num_neighbors is not None:
             from graphdl.sampling import _check_num_neighbors
 
@@ -683,8 +678,8 @@ class LinkTask(Task):
                  num_negatives: int = 1) -> None:
         super().__init__(metric)
         if batch_size is not None:
-            _require_int("link", "batch_size", batch_size, 1)
-        _require_int("link", "num_negatives", num_negatives, 1)
+            _validate.require_int("the link task", "batch_size", batch_size)
+        _validate.require_int("the link task", "num_negatives", num_negatives)
         self.batch_size = batch_size
         self.num_negatives = num_negatives
 
@@ -834,11 +829,11 @@ class GraphTask(Task):
                  eval_batch_size: int | None = None, shuffle_seed: int | None = None, knn_k: int = 5) -> None:
         super().__init__(metric)
         _refuse_pair_metric("graph", self.metric)
-        _require_int("graph", "batch_size", batch_size, 1)
+        _validate.require_int("the graph task", "batch_size", batch_size)
         if eval_batch_size is not None:
-            _require_int("graph", "eval_batch_size", eval_batch_size, 1)
-        _require_int("graph", "num_workers", num_workers, 0)
-        _require_int("graph", "knn_k", knn_k, 1)
+            _validate.require_int("the graph task", "eval_batch_size", eval_batch_size)
+        _validate.require_int("the graph task", "num_workers", num_workers, 0)
+        _validate.require_int("the graph task", "knn_k", knn_k)
         self.knn_k = knn_k
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
