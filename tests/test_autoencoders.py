@@ -276,3 +276,8 @@ def test_held_out_edge_shares_are_checked_when_built(shares) -> None:
     with pytest.raises(ConfigError, match=r"^num_val and num_test are the shares of edges held out for validation "
                                           r"and test: each in \(0, 1\), together below 1"):
         ae.ReconstructionTask(**shares)
+
+
+def test_num_negatives_must_be_a_whole_number() -> None:
+    with pytest.raises(ConfigError, match=r"^the autoencoder task's num_negatives must be an int >= 1, got 2.5$"):
+        ae.ReconstructionTask(num_negatives=2.5)
