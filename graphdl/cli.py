@@ -113,8 +113,10 @@ def _check_train_config(cfg: TrainConfig) -> None:
                           f"or leave --root out to use $GRAPHDL_DATA or the user cache")
     if cfg.resume and cfg.checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the interrupted run wrote)")
-    if cfg.checkpoint_dir is not None and Path(cfg.checkpoint_dir).exists() and not Path(cfg.checkpoint_dir).is_dir():
-        raise ConfigError(f"--checkpoint-dir {cfg.checkpoint_dir} is a file, not a folder")
+    if cfg.checkpoint_dir is not None:  # before any data loads; a file at the path or above it
+        from graphdl.io import check_folder_path
+
+        check_folder_path(cfg.checkpoint_dir, "--checkpoint-dir")
     check_output_paths(json=cfg.json, log=cfg.log)
     if cfg.log is not None and Path(cfg.log).suffix not in (".csv", ".json"):
         raise ConfigError(f"--log {cfg.log} must end in .csv or .json")
