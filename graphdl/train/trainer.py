@@ -73,8 +73,9 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
                     f"model's output and the target), hand it to the Trainer directly, loss=<the function>, "
                     f"since a registered loss is a class or factory that builds the loss module")
             raise ConfigError(f"{exc} Give the Trainer its arguments as loss_kwargs={{...}}{hint}") from None
-        # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one)
-        return module, entry.meta.get("kind") or getattr(module, "kind", None)
+        # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one), else
+        # that of the module a factory built
+        return module, losses.entry_kind(entry) or getattr(module, "kind", None)
     if loss_kwargs:
         raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
     if not callable(loss):
