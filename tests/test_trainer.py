@@ -122,6 +122,7 @@ def test_reports_test_at_best_validation_epoch_and_restores_that_state(cora):
 
 
 def test_one_callback_and_one_eval_split_may_be_given_bare(cora):
+    assert len(Trainer(gcn(), callbacks=None).callbacks) == 1  # None: no callbacks but the default checkpoint
     stop = EarlyStopping(patience=1, min_delta=1.0)  # no epoch improves by 1.0: stops after epoch 1
     trainer = Trainer(gcn(), "cross_entropy", "node", epochs=10, seed=0, progress=False, callbacks=stop,
                       eval_splits="val")

@@ -119,8 +119,12 @@ def _check_settings(*, epochs: Any, lr: Any, weight_decay: Any, seed: Any, grad_
         raise ConfigError(f"grad_clip must be a number > 0 (the largest gradient norm) or None, got {grad_clip!r}")
 
 
-def _callback_list(callbacks: Callback | Sequence[Callback]) -> list[Callback]:
-    """``callbacks`` as a list, with a class given in place of an instance named."""
+def _callback_list(callbacks: Callback | Sequence[Callback] | None) -> list[Callback]:
+    """``callbacks`` as a list (``None``: none), with a class given in place of an instance named."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (Callback, Sequence)):
+        raise ConfigError(f"callbacks must be a Callback or a list of them, got {type(callbacks).__name__}")
     items = [callbacks] if isinstance(callbacks, Callback) else list(callbacks)
     for c in items:
         if isinstance(c, type) and issubclass(c, Callback):
@@ -243,7 +247,7 @@ class Trainer:
         weight_decay: float = 0.0,
         epochs: int = 200,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-        callbacks: Callback | Sequence[Callback] = (),
+        callbacks: Callback | Sequence[Callback] | None = (),
         monitor: str | None = None,
         seed: int | None = None,
         device: str | torch.device | None = None,
