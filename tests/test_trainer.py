@@ -227,7 +227,12 @@ def test_bad_trainer_arguments():
                             ({"callbacks": [EarlyStopping]}, "callbacks take instances; EarlyStopping is the class: "
                                                              "pass EarlyStopping(...)"),
                             ({"callbacks": ["early_stopping"]}, "callbacks must be graphdl.train.Callback objects, "
-                                                                "got str")]:
+                                                                "got str"),
+                            ({"optimizer": None}, "optimizer must be a name (adam, adamw, sgd, rmsprop), a "
+                                                  "torch.optim optimizer class or a factory params -> Optimizer, got "
+                                                  "NoneType"),
+                            ({"task": None}, "task must be a registered task name (graphdl list tasks: node, link, "
+                                             "graph, ...) or a Task instance, got NoneType")]:
         with pytest.raises(ConfigError) as info:
             Trainer(model, **kwargs)
         assert str(info.value) == message

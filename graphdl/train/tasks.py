@@ -961,6 +961,9 @@ def _subset(data: Any, index: Tensor) -> Any:
 
 def resolve_task(task: str | Task, **kwargs: Any) -> Task:
     """A :class:`Task` from a registered name (with constructor kwargs) or an instance."""
+    if not isinstance(task, (str, Task)):
+        raise ConfigError(f"task must be a registered task name (graphdl list tasks: node, link, graph, ...) or a "
+                          f"Task instance, got {type(task).__name__}")
     if isinstance(task, Task):
         if kwargs:
             raise ConfigError(f"task arguments {sorted(kwargs)} given with a Task instance; "

@@ -264,6 +264,9 @@ class Trainer:
         if scheduler is not None and not callable(scheduler):
             raise ConfigError(f"scheduler must be a factory optimizer -> LR scheduler, such as lambda opt: "
                               f"torch.optim.lr_scheduler.StepLR(opt, step_size=50); got {scheduler!r}")
+        if not (isinstance(optimizer, str) or callable(optimizer)):
+            raise ConfigError(f"optimizer must be a name ({', '.join(_OPTIMIZERS)}), a torch.optim optimizer class "
+                              f"or a factory params -> Optimizer, got {type(optimizer).__name__}")
         if isinstance(optimizer, str) and optimizer.lower() not in _OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
