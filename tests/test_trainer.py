@@ -467,6 +467,11 @@ def test_models_are_called_the_way_their_forward_takes_a_graph(cora):
     torch.manual_seed(0)
     mlp = torch.nn.Sequential(torch.nn.Linear(1433, 16), torch.nn.ReLU(), torch.nn.Linear(16, 7))
     assert fit(copy.deepcopy(mlp)) == fit(_IgnoresEdges(mlp))
+    from torch_geometric.nn import MLP  # forward(x, batch=None): x alone, edge_index is not its batch
+
+    torch.manual_seed(0)
+    pyg_mlp = MLP([1433, 16, 7], norm="graph_norm", dropout=0.5)
+    assert fit(copy.deepcopy(pyg_mlp)) == fit(_IgnoresEdges(pyg_mlp))
 
 
 def test_a_model_returning_more_than_its_predictions_is_told_so(cora):

@@ -99,11 +99,12 @@ def _call_style(model: nn.Module) -> str:
     (``forward(x)``: a model of the node features alone, such as an MLP baseline) or ``"x_edge_index"``."""
     cls = type(unwrap_model(model))
     if cls not in _call_style_cache:
-        params = inspect.signature(unwrap_model(model).forward).parameters.values()
-        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        one = len(positional) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in params)
-        _call_style_cache[cls] = ("x_edge_index" if not one else
-                                  "graph" if positional[0].name in _GRAPH_PARAMS else "features")
+        params = inspect.signature(unwrap_model(model).forward).parameters
+        required = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                    and p.default is p.empty]  # PyG's MLP is forward(x, batch=None): one required
+        one = len(required) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in params.values())
+        _call_style_cache[cls] = ("graph" if one and required[0].name in _GRAPH_PARAMS else
+                                  "features" if one and "edge_index" not in params else "x_edge_index")
     return _call_style_cache[cls]
 
 
