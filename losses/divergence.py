@@ -2,7 +2,9 @@ r"""Divergences between distributions: Kullback-Leibler and Jensen-Shannon.
 
 Both take the *input* as log-probabilities (or logits with ``from_logits=True``)
 and the *target* as probabilities (or log-probabilities with
-``log_target=True``), exactly like :class:`torch.nn.KLDivLoss`. Reductions:
+``log_target=True``), exactly like :class:`torch.nn.KLDivLoss`, but refuse
+values outside those ranges, for which torch returns a negative or NaN
+divergence without a word. Reductions:
 ``"none"`` (pointwise, the input's shape), ``"sum"``, ``"mean"`` (over every
 element, torch's meaning) and ``"batchmean"`` (sum divided by the batch size,
 the mathematically correct KL per sample).
@@ -14,12 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
 from graphdl.losses.base import Loss, check_same_shape, check_tensor
 
 __all__ = ["KLDivLoss", "JSDivLoss"]
 
 _DIV_REDUCTIONS = ("mean", "sum", "none", "batchmean")
+_TOL = 1e-4  # rounding allowed beyond the range of (log-)probabilities
 
 
 class _Divergence(Loss):
@@ -39,7 +43,27 @@ class _Divergence(Loss):
         check_same_shape(self._owner, "input", input, "target", target)
         if self.from_logits:
             input = F.log_softmax(input, dim=self.dim)
+        else:
+            self._check_range("input", input, log=True,
+                              fix=f"pass input.log_softmax(dim={self.dim}), or logits with from_logits=True")
+        if self.log_target:
+            self._check_range("target", target, log=True,
+                              fix="pass target.log(), or probabilities with log_target=False")
+        else:
+            self._check_range("target", target, log=False,
+                              fix=f"pass target.softmax(dim={self.dim}), or log-probabilities with log_target=True")
         return input, target
+
+    def _check_range(self, name: str, x: Tensor, *, log: bool, fix: str) -> None:
+        """Log-probabilities are <= 0 and probabilities lie in [0, 1] (up to rounding, ``_TOL``);
+        anything else gives a negative or NaN divergence, so it is refused."""
+        if x.numel() == 0:
+            return
+        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+        if hi > _TOL if log else (lo < -_TOL or hi > 1 + _TOL):
+            what = "log-probabilities (every entry <= 0)" if log else "probabilities (every entry in [0, 1])"
+            raise ValidationError(f"{self._owner}: {name} must hold {what}, got entries from {lo:.4g} to "
+                                  f"{hi:.4g}; {fix}.")
 
     def _reduce(self, losses: Tensor) -> Tensor:
         if self.reduction == "batchmean":

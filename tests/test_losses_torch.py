@@ -191,3 +191,24 @@ def test_kl_log_target_minus_inf_is_a_zero_term() -> None:
     torch.testing.assert_close(ours, graphdl.losses.create("kl")(inp, tgt), **TOL)
     ours.backward()
     assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", ["kl_div", "js_div"])
+def test_divergence_refuses_inputs_outside_the_range_of_probabilities(name: str) -> None:
+    # torch returns a negative or NaN "divergence" for these without a word
+    (inp, tgt), _ = _case_inputs("kl")
+    loss = graphdl.losses.create(name)
+    with pytest.raises(graphdl.errors.ValidationError,
+                       match=r"input must hold log-probabilities \(every entry <= 0\), got entries from .*; "
+                             r"pass input.log_softmax\(dim=-1\), or logits with from_logits=True"):
+        loss(inp.exp(), tgt)  # probabilities given as the input
+    with pytest.raises(graphdl.errors.ValidationError,
+                       match=r"target must hold probabilities \(every entry in \[0, 1\]\).*"
+                             r"or log-probabilities with log_target=True"):
+        loss(inp, inp)  # log-probabilities given as the target
+    with pytest.raises(graphdl.errors.ValidationError,
+                       match=r"target must hold log-probabilities .*pass target.log\(\), or probabilities"):
+        graphdl.losses.create(name, log_target=True)(inp, tgt.clamp_min(1e-3))
+    # rounding just past the range is accepted, as are logits with from_logits=True
+    assert torch.isfinite(loss(inp.clamp(max=0) + 1e-6, tgt))
+    assert torch.isfinite(graphdl.losses.create(name, from_logits=True)(inp.exp() * 5, tgt))
