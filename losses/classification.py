@@ -28,10 +28,29 @@ def _optional_tensor(owner: str, name: str, value: Any) -> Tensor | None:
     return check_tensor(owner, name, t.detach())
 
 
+def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binary: bool) -> None:
+    """Refuse the usual mix-ups of binary and class-index targets, which torch either rejects deep inside
+    or (a 1-D input read as one unbatched sample) scores without a word; ``binary``: the loss also takes
+    float 0/1 targets shaped like the input."""
+    one_logit = "pass float 0/1 targets shaped like the input" if binary else "use 'bce_with_logits'"
+    if input.dim() < 2 and (not binary or not (target.is_floating_point() or target.dtype == torch.bool)):
+        raise ValidationError(
+            f"{owner}: input of shape {tuple(input.shape)} has no class dimension; give scores of shape (N, C) "
+            f"(input[None] for a single sample), or for one logit per sample {one_logit}.")
+    if target.dtype == torch.bool and not binary:
+        raise ValidationError(f"{owner}: target is a bool tensor; pass class indices as target.long().")
+    if (target.is_floating_point() and target.shape != input.shape
+            and target.shape == input.shape[:1] + input.shape[2:]):
+        raise ValidationError(
+            f"{owner}: target is a float tensor of shape {tuple(target.shape)}, the shape of class indices for "
+            f"input of shape {tuple(input.shape)}; pass class indices as target.long(), or "
+            + ("float 0/1 targets" if binary else "class probabilities") + " shaped like the input.")
+
+
 def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int | None = None) -> None:
     if target.is_floating_point() or target.dtype == torch.bool:
         return
-    if input.dim() < 1 or target.shape != input.shape[:1] + input.shape[2:]:
+    if target.shape != input.shape[:1] + input.shape[2:]:
         raise ValidationError(
             f"{owner}: class-index target must have shape {tuple(input.shape[:1] + input.shape[2:])} "
             f"for input of shape {tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}."
@@ -68,6 +87,8 @@ class CrossEntropyLoss(_Classification):
 
     ``"mean"`` divides by the summed weight of the non-ignored targets, as torch.
     Targets may also be class probabilities (a float tensor shaped like the input).
+    The input is batched, :math:`(N, C)` or :math:`(N, C, d_1, \dots)`: torch's unbatched 1-D
+    form is refused, since here it nearly always means one logit per sample (use ``bce_with_logits``).
 
     Args:
         weight: per-class weights :math:`w` (``C``).
@@ -88,6 +109,7 @@ class CrossEntropyLoss(_Classification):
         check_tensor(self._owner, "input", input)
         if not isinstance(target, Tensor):
             raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
+        _refuse_mistaken_targets(self._owner, input, target, binary=False)
         if target.is_floating_point():
             check_tensor(self._owner, "target", target)
             check_same_shape(self._owner, "input", input, "target", target)
@@ -173,6 +195,7 @@ class FocalLoss(_Classification):
         check_tensor(self._owner, "input", input)
         if not isinstance(target, Tensor):
             raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
+        _refuse_mistaken_targets(self._owner, input, target, binary=True)
         if target.is_floating_point() or target.dtype == torch.bool:
             check_same_shape(self._owner, "input", input, "target", target)
             t = target.to(input.dtype)

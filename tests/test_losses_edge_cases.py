@@ -227,3 +227,33 @@ def test_class_index_targets_out_of_range_are_named():
     assert torch.allclose(ce(logits, target), torch.nn.CrossEntropyLoss()(logits, target))
     with pytest.raises(ValidationError, match=r"^FocalLoss: class-index target holds classes in \[-1, 2\]"):
         graphdl.losses.create("focal")(logits, torch.tensor([0, -1, 2, 1]))
+
+
+def test_binary_and_class_index_target_mix_ups_are_named():
+    logits, labels = torch.randn(4, 3), torch.tensor([0, 2, 1, 1])
+    ce, focal = graphdl.losses.create("cross_entropy"), graphdl.losses.create("focal")
+    with pytest.raises(ValidationError) as info:  # torch: a shape error about probability targets
+        ce(logits, labels.float())
+    assert str(info.value) == ("CrossEntropyLoss: target is a float tensor of shape (4,), the shape of class indices "
+                               "for input of shape (4, 3); pass class indices as target.long(), or class "
+                               "probabilities shaped like the input.")
+    with pytest.raises(ValidationError, match=r"^FocalLoss: target is a float tensor of shape \(4,\).*or float 0/1 "
+                                              r"targets shaped like the input\.$"):
+        focal(logits, labels.float())
+    with pytest.raises(ValidationError, match=r"^CrossEntropyLoss: target is a bool tensor; pass class indices as "
+                                              r"target.long\(\)\.$"):  # torch: a RuntimeError on the dtype
+        ce(logits[:, :2], labels.bool())
+    # one logit per sample: torch reads a 1-D input as a single unbatched sample and returns a number
+    with pytest.raises(ValidationError) as info:
+        ce(logits[:, 0], labels.clamp(max=1).float())
+    assert str(info.value) == ("CrossEntropyLoss: input of shape (4,) has no class dimension; give scores of shape "
+                               "(N, C) (input[None] for a single sample), or for one logit per sample use "
+                               "'bce_with_logits'.")
+    with pytest.raises(ValidationError, match=r"^FocalLoss: input of shape \(4,\) has no class dimension.*pass "
+                                              r"float 0/1 targets shaped like the input\.$"):
+        focal(logits[:, 0], labels)
+    # the forms torch defines stay as torch computes them
+    torch.testing.assert_close(ce(logits, logits.softmax(-1)), torch.nn.CrossEntropyLoss()(logits, logits.softmax(-1)))
+    binary = labels.clamp(max=1).bool()
+    torch.testing.assert_close(graphdl.losses.create("focal", gamma=0.0)(logits[:, 0], binary),
+                               torch.nn.BCEWithLogitsLoss()(logits[:, 0], binary.float()))
