@@ -75,3 +75,45 @@ def test_check_layer_reports_a_layer_it_cannot_call_as_a_failed_check():
         check_layer(torch.nn.Linear)
     with pytest.raises(ValueError, match=r"^unknown check 'shapes'; the checks are shape, permutation"):
         check_layer("gcn", checks=("shapes",))
+
+
+@pytest.mark.parametrize("in_channels,out_channels,bad", [
+    (0, 16, "in_channels"), (8.0, 16, "in_channels"), (None, 16, "in_channels"), (-3, 16, "in_channels"),
+    (8, 0, "out_channels"), (8, -1, "out_channels"), (8, None, "out_channels"), (True, 16, "in_channels")])
+@pytest.mark.parametrize("name", ["gcn", "gin", "sage", "gcn_scratch", "ogb_gin", "grid_conv"])
+def test_widths_are_checked_before_the_layer_is_built(name, in_channels, out_channels, bad):
+    # torch builds zero-width weights for 0 without a word and fails deep inside for the rest
+    from graphdl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"^layer '{name}': {bad} must be an int >= 1"):
+        graphdl.layers.create(name, in_channels, out_channels)
+
+
+def test_out_channels_none_is_kept_for_layers_that_default_to_it():
+    assert graphdl.layers.create("grid_pool", 8, None).in_channels == 8
+    assert graphdl.layers.create("complete_mha", 8, None).out_channels == 8
+
+
+@pytest.mark.parametrize("name", ["gin", "edgeconv", "gine"])
+def test_mlp_layers_infer_their_input_width_when_lazy(name):
+    # in_channels=-1 used to fail with "negative dimension" while PyG's own layers accept it
+    g = random_graph(num_nodes=12, num_edges=40, in_channels=5)
+    args = (g["x"], g["edge_index"]) + ((torch.randn(g["edge_index"].size(1), 5),) if name == "gine" else ())
+    torch.manual_seed(0)
+    lazy = graphdl.layers.create(name, -1, 6).eval()
+    out = lazy(*args)
+    torch.manual_seed(0)
+    eager = graphdl.layers.create(name, 5, 6).eval()
+    eager.load_state_dict(lazy.state_dict())
+    torch.testing.assert_close(out, eager(*args))
+
+
+def test_layers_that_cannot_be_lazy_say_so():
+    from graphdl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^layer 'gcn_scratch' cannot infer its input width \(in_channels=-1\): "
+                                          r".*; give it the number of input features$"):
+        graphdl.layers.create("gcn_scratch", -1, 16)
+    with pytest.raises(ConfigError, match=r"^gine: with edge_dim the edge features are mapped to the node width"):
+        graphdl.layers.create("gine", -1, 16, edge_dim=3)
+

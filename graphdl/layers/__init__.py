@@ -5,7 +5,9 @@
 ['gat', 'gatv2']
 >>> conv = graphdl.layers.create("gcn", in_channels=16, out_channels=32)
 
-Every layer is built by ``create(name, in_channels, out_channels, **kwargs)``.
+Every layer is built by ``create(name, in_channels, out_channels, **kwargs)``;
+``in_channels=-1`` lets PyG's layers and ``gin``/``gine``/``edgeconv`` infer
+the input width at the first call (the others refuse it by name).
 An entry's ``meta`` carries capability flags: ``edge_weight`` (the forward takes
 a per-edge scalar weight) and ``edge_attr`` (the constructor takes ``edge_dim``
 and the forward takes per-edge feature vectors); ``graph`` (``"grid"``,
@@ -19,12 +21,62 @@ that names the argument. It is still the plain PyG module, with the check as a
 forward pre-hook; ``get(name)(...)`` builds one without it.
 """
 
+import inspect
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
 
+from graphdl.errors import ConfigError
 from graphdl.registry import Entry, Registry, expose_as_module
 from graphdl.validate import check_layer_call
+
+
+_ABSENT = object()
+
+
+def _defaults_to_none(builder: Any) -> bool:
+    """Whether the layer's ``out_channels`` defaults to None (it then has a width of its own)."""
+    try:
+        parameter = inspect.signature(builder).parameters.get("out_channels")
+    except (TypeError, ValueError):
+        return True  # cannot tell: leave it to the layer
+    return parameter is not None and parameter.default is None
+
+
+def _is_width(value: Any, lazy: bool) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and (value >= 1 or (lazy and value == -1)))
+
+
+class LayerRegistry(Registry):
+    """The layer family: :meth:`build` checks ``in_channels`` and ``out_channels`` before the layer sees them.
+
+    ``in_channels`` is an int >= 1, -1 (inferred at the first call, where the layer supports it, as
+    PyG's lazy layers do) or a pair of them (bipartite layers); ``out_channels`` an int >= 1 or
+    ``None`` where the layer has a default. Torch would otherwise build zero-width weights without a
+    word, or fail deep inside with a negative dimension.
+    """
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        entry = self.entry(name)
+        in_channels = args[0] if args else kwargs.get("in_channels", _ABSENT)
+        out_channels = args[1] if len(args) > 1 else kwargs.get("out_channels", _ABSENT)
+        pair = isinstance(in_channels, Sequence) and not isinstance(in_channels, str)
+        parts = tuple(in_channels) if pair else (in_channels,)
+        if in_channels is not _ABSENT and not (len(parts) in (1, 2) and all(_is_width(c, True) for c in parts)):
+            raise ConfigError(f"layer {entry.name!r}: in_channels must be an int >= 1, -1 to infer it at the "
+                              f"first call, or a (source, target) pair of them, got {in_channels!r}")
+        if out_channels is not _ABSENT and not (_is_width(out_channels, False)
+                                                or (out_channels is None and _defaults_to_none(entry.obj))):
+            raise ConfigError(f"layer {entry.name!r}: out_channels must be an int >= 1, got {out_channels!r}")
+        try:
+            return super().build(name, *args, **kwargs)
+        except RuntimeError as exc:
+            if -1 not in parts:
+                raise
+            raise ConfigError(f"layer {entry.name!r} cannot infer its input width (in_channels=-1): {exc}; "
+                              f"give it the number of input features") from exc
 
 
 def _guard(entry: Entry, layer: Any) -> Any:
@@ -34,11 +86,11 @@ def _guard(entry: Entry, layer: Any) -> Any:
     return layer
 
 
-LAYERS = Registry("layers", on_create=_guard)
+LAYERS = LayerRegistry("layers", on_create=_guard)
 expose_as_module(__name__, LAYERS)
 
 from graphdl.layers import pyg, scratch  # noqa: E402,F401  (register the built-ins)
 from graphdl.layers import attention, grid, ogb, recurrent  # noqa: E402,F401  (special-graph and OGB layers)
 from graphdl.layers.scratch import ScratchGCNConv  # noqa: E402
 
-__all__ = ["LAYERS", "ScratchGCNConv"]
+__all__ = ["LAYERS", "LayerRegistry", "ScratchGCNConv"]

@@ -16,7 +16,7 @@ from typing import Any
 import torch_geometric.nn as pygnn
 from torch import nn
 
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.layers import LAYERS
 
 
@@ -35,9 +35,12 @@ def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
 
 
 def _mlp(in_channels: int, out_channels: int, hidden: int | None, batch_norm: bool) -> nn.Sequential:
+    """``Linear -> [BatchNorm] -> ReLU -> Linear``; the first layer infers its width (PyG's lazy
+    ``Linear``) when ``in_channels`` is -1."""
     hidden = hidden or out_channels
     mid: list[nn.Module] = [nn.BatchNorm1d(hidden)] if batch_norm else []
-    return nn.Sequential(nn.Linear(in_channels, hidden), *mid, nn.ReLU(), nn.Linear(hidden, out_channels))
+    first = pygnn.Linear(-1, hidden) if in_channels == -1 else nn.Linear(in_channels, hidden)
+    return nn.Sequential(first, *mid, nn.ReLU(), nn.Linear(hidden, out_channels))
 
 
 def _with_in_channels(conv: nn.Module, in_channels: int) -> nn.Module:
@@ -88,6 +91,9 @@ def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
 def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
          hidden_channels: int | None = None, batch_norm: bool = True, train_eps: bool = False,
          **kwargs: Any) -> pygnn.GINEConv:
+    if in_channels == -1 and edge_dim is not None:
+        raise ConfigError("gine: with edge_dim the edge features are mapped to the node width, which "
+                          "in_channels=-1 leaves unknown; give in_channels")
     return _with_in_channels(pygnn.GINEConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
                                             train_eps=train_eps, edge_dim=edge_dim, **kwargs), in_channels)
 
@@ -106,5 +112,5 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
 @LAYERS.register("edgeconv", summary="Dynamic-graph edge convolution (Wang et al., 2019), PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
-    return _with_in_channels(pygnn.EdgeConv(_mlp(2 * in_channels, out_channels, hidden_channels, False),
+    return _with_in_channels(pygnn.EdgeConv(_mlp(-1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False),
                                             aggr=aggr, **kwargs), in_channels)
