@@ -272,10 +272,8 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
     for i, part in enumerate(parts):
         if scan and isinstance(part, Tensor):
             _check_finite_rows(part, "x" if len(parts) == 1 else f"x[{i}]")
-    if isinstance(edge_index, Tensor) and edge_index.layout != torch.strided:
-        return  # a sparse adjacency matrix: PyG checks its shape
-    if not isinstance(edge_index, Tensor) and hasattr(edge_index, "sparse_sizes"):
-        return  # torch_sparse.SparseTensor
+    if _is_sparse_adjacency(edge_index):
+        return  # PyG checks its shape
     check_edge_index(edge_index, (sizes[0], sizes[1]) if bipartite else nodes, scan=scan)
     num_edges = edge_index.size(1)
     if edge_weight is not None:
@@ -293,6 +291,13 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
                                   f"graph index per node")
         if scan and batch.numel() and int(batch.min()) < 0:
             raise ValidationError("batch holds negative graph indices")
+
+
+def _is_sparse_adjacency(edge_index: Any) -> bool:
+    """A torch sparse tensor or a ``torch_sparse.SparseTensor`` given in place of an ``edge_index``."""
+    if isinstance(edge_index, Tensor):
+        return edge_index.layout != torch.strided
+    return hasattr(edge_index, "sparse_sizes")
 
 
 def check_pairs(owner: str, pairs: Any, num_nodes: int, name: str = "pairs") -> None:
@@ -328,6 +333,11 @@ def check_layer_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
         arguments = signature.bind(*args, **kwargs).arguments
     except TypeError:
         return
+    edge_index = arguments.get("edge_index")
+    if _is_sparse_adjacency(edge_index) and signature.parameters["edge_index"].annotation in (Tensor, "Tensor"):
+        raise ValidationError(f"{cls.__name__} takes edge_index as a (2, num_edges) index tensor, not a sparse "
+                              f"adjacency matrix; convert it with torch_geometric.utils.to_edge_index(adj), which "
+                              f"also returns the edge weights")
     in_channels = getattr(module, "in_channels", None)
     if not (isinstance(in_channels, int) or (isinstance(in_channels, tuple)
                                              and all(isinstance(c, int) for c in in_channels))):

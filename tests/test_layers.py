@@ -117,3 +117,17 @@ def test_layers_that_cannot_be_lazy_say_so():
     with pytest.raises(ConfigError, match=r"^gine: with edge_dim the edge features are mapped to the node width"):
         graphdl.layers.create("gine", -1, 16, edge_dim=3)
 
+
+def test_sparse_adjacency_is_refused_by_layers_that_only_take_an_edge_index():
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    g = random_graph(num_nodes=12, num_edges=40, in_channels=5)
+    adj_t = to_torch_csr_tensor(g["edge_index"].flip(0), size=(12, 12))  # row i: the sources of node i
+    for name, kwargs in (("cheb", {"K": 2}), ("gcn_scratch", {})):  # torch: NotImplementedError for SparseCPU
+        with pytest.raises(ValidationError, match=r"takes edge_index as a \(2, num_edges\) index tensor, not a "
+                                                  r"sparse adjacency matrix; convert it with "
+                                                  r"torch_geometric.utils.to_edge_index\(adj\)"):
+            graphdl.layers.create(name, 5, 8, **kwargs)(g["x"], adj_t)
+    # layers that take one (PyG's Adj) still do, with the edge_index result
+    conv = graphdl.layers.create("gcn", 5, 8)
+    torch.testing.assert_close(conv(g["x"], adj_t), conv(g["x"], g["edge_index"]), atol=1e-6, rtol=1e-5)

@@ -9,7 +9,7 @@ from torch_geometric.data import Batch, Data
 import graphdl
 from graphdl.bench.ogb_reference import ReferenceOGBMol, count_parameters, load_reference_into
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.layers.ogb import AtomEncoder, BondEncoder, OGBGCNConv, OGBGINConv
+from graphdl.layers.ogb import AtomEncoder, BondEncoder, OGBGCNConv, OGBGINConv, bond_feature_dims
 from graphdl.models.ogb_mol import ogb_mol, ogb_mol_parameter_count
 
 VARIANTS = [("gin", False), ("gin", True), ("gcn", False), ("gcn", True)]
@@ -185,3 +185,26 @@ def test_bad_inputs_give_clear_errors() -> None:
         from graphdl.models.ogb_mol import parse_ogb_model
 
         parse_ogb_model("gin-virtal")
+
+
+def test_out_of_range_ids_and_mistyped_edge_features_are_named() -> None:
+    # torch fails with an index assertion for an id past the last table, and an id that is too
+    # large for its own column but not for the stacked table silently reads the next column's row
+    ids = torch.zeros(3, 3, dtype=torch.long)
+    ids[1, 0] = bond_feature_dims()[0]
+    with pytest.raises(ValidationError) as info:
+        BondEncoder(8)(ids)
+    assert str(info.value) == (f"BondEncoder: column 0 holds category ids in [0, {bond_feature_dims()[0]}] but that "
+                               f"feature has {bond_feature_dims()[0]} categories (valid: 0..{bond_feature_dims()[0] - 1}); "
+                               f"give OGB's raw molecule features (ogb.utils.smiles2graph)")
+    with pytest.raises(ValidationError, match=r"AtomEncoder: column 2 holds category ids in \[-1, 0\]"):
+        AtomEncoder(8)(torch.tensor([[0, 0, -1], [0, 0, 0]]))
+    x, edge_index = torch.randn(3, 8), torch.tensor([[0, 1], [1, 2]])
+    for name in ("ogb_gin", "ogb_gcn"):
+        conv = graphdl.layers.create(name, 8, 8, edge_dim=4)
+        for bad in (torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 3)):
+            with pytest.raises(ValidationError, match=r"^EdgeLinear: edge_attr must be float features of shape "
+                                                      r"\(num_edges, edge_dim=4\), got .*build the layer with "
+                                                      r"edge_dim=None$"):
+                conv(x, edge_index, bad)
+        assert conv(x, edge_index, torch.randn(2, 4)).shape == (3, 8)

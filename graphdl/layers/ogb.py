@@ -33,6 +33,7 @@ from torch_geometric.utils import degree
 
 from graphdl.errors import ValidationError
 from graphdl.layers import LAYERS
+from graphdl.validate import scans_enabled
 
 __all__ = ["AtomEncoder", "BondEncoder", "OGBGINConv", "OGBGCNConv", "atom_feature_dims", "bond_feature_dims"]
 
@@ -102,8 +103,20 @@ class CategoricalEncoder(nn.Module):
                 f"dtype {x.dtype}; for float features give the layer an integer edge_dim instead")
         if x.size(0) == 0:
             return self.weight.new_zeros(0, self.emb_dim)
+        if scans_enabled():
+            self._check_ids(x)
         index = x.long() + self.offsets[: x.size(1)]
         return F.embedding_bag(index, self.weight, mode="sum")
+
+    def _check_ids(self, x: Tensor) -> None:
+        """Each column's ids must index its own table (else they would silently read the next one's)."""
+        low, high = x.amin(0).tolist(), x.amax(0).tolist()
+        for k, (lo, hi) in enumerate(zip(low, high)):
+            if lo < 0 or hi >= self.feature_dims[k]:
+                raise ValidationError(
+                    f"{type(self).__name__}: column {k} holds category ids in [{lo}, {hi}] but that feature has "
+                    f"{self.feature_dims[k]} categories (valid: 0..{self.feature_dims[k] - 1}); give OGB's raw "
+                    f"molecule features (ogb.utils.smiles2graph)")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.emb_dim}, feature_dims={self.feature_dims})"
@@ -123,12 +136,24 @@ class BondEncoder(CategoricalEncoder):
         super().__init__(emb_dim, bond_feature_dims())
 
 
+class EdgeLinear(nn.Linear):
+    """The linear map of float edge features that replaces the bond encoder when ``edge_dim`` is given."""
+
+    def forward(self, edge_attr: Tensor) -> Tensor:
+        if not edge_attr.is_floating_point() or edge_attr.dim() != 2 or edge_attr.size(1) != self.in_features:
+            raise ValidationError(
+                f"{type(self).__name__}: edge_attr must be float features of shape (num_edges, edge_dim={self.in_features}), got "
+                f"{tuple(edge_attr.shape)} {edge_attr.dtype}; for OGB's integer bond features build the layer "
+                f"with edge_dim=None")
+        return super().forward(edge_attr)
+
+
 def _edge_encoder(edge_dim: int | None, channels: int) -> nn.Module:
     if edge_dim is None:
         return BondEncoder(channels)
-    if int(edge_dim) < 1:
-        raise ValidationError(f"edge_dim must be a positive int or None (OGB bond features), got {edge_dim}")
-    return nn.Linear(int(edge_dim), channels)
+    if isinstance(edge_dim, bool) or not isinstance(edge_dim, int) or edge_dim < 1:
+        raise ValidationError(f"edge_dim must be a positive int or None (OGB bond features), got {edge_dim!r}")
+    return EdgeLinear(edge_dim, channels)
 
 
 @LAYERS.register("ogb_gin", aliases=("gin_ogb",), edge_attr=True,
