@@ -707,6 +707,11 @@ def link_neighbor_loader(
                 f"{shape or type(edge_label_index).__name__}."
             )
         _check_index(edge_label_index.reshape(-1), int(data.num_nodes or 0), "edge_label_index")
+        if edge_label is not None and not isinstance(edge_label, Tensor):
+            raise ValidationError(
+                f"edge_label: expected a tensor of one label per link, got {type(edge_label).__name__}; "
+                f"convert it with torch.as_tensor(edge_label)."
+            )
         if edge_label is not None and edge_label.size(0) != edge_label_index.size(1):
             raise ValidationError(
                 f"edge_label: expected one label per link ({edge_label_index.size(1)}), got "

@@ -336,6 +336,10 @@ def test_bad_inputs(graph):
     bad_links = torch.tensor([[0, 1], [2, 400]])
     with pytest.raises(ValidationError, match=r"edge_label_index: node indices must lie in"):
         link_neighbor_loader(graph, [2], edge_label_index=bad_links)
+    links = torch.tensor([[0, 1], [2, 3]])
+    with pytest.raises(ValidationError, match=r"^edge_label: expected a tensor of one label per link, got list; "
+                                              r"convert it with torch.as_tensor\(edge_label\)\.$"):
+        link_neighbor_loader(graph, [2], edge_label_index=links, edge_label=[1, 0])  # was an AttributeError
 
     with pytest.raises(ValidationError, match="samples homogeneous graphs"):
         TorchNeighborSampler(HeteroData(), [2])
