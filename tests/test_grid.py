@@ -201,3 +201,32 @@ def test_bad_input():
         layer(torch.randn(4, 3), torch.tensor([[0], [1]]), torch.tensor([9]), (4, 4))
     with pytest.raises(ValidationError, match="out_channels must equal"):
         GridPool(3, 4)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("kernel,dilation", [(3, 1), (5, 2), ((3, 5), 1)])
+def test_string_padding_as_in_conv2d(padding, kernel, dilation):
+    # padding="same" used to be refused as "must be an int or a pair of ints"
+    torch.manual_seed(0)
+    ref = nn.Conv2d(3, 4, kernel, padding=padding, dilation=dilation)
+    layer = LAYERS.create("grid_conv", 3, 4, kernel_size=kernel, padding=padding, dilation=dilation)
+    layer.load_from_torch(ref)
+    images = torch.randn(2, 3, 11, 11)
+    for method in ("dense", "message_passing"):
+        torch.testing.assert_close(layer(images, method=method), ref(images), atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValidationError, match=r"padding='same' needs stride 1 \(as in torch.nn.Conv2d\)"):
+        GridConv(3, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValidationError, match="padding='same' with kernel 4 and dilation 1 pads asymmetrically"):
+        GridConv(3, 4, 4, padding="same")
+
+
+def test_images_of_another_dtype_or_without_a_batch_axis_are_named():
+    layer = GridConv(3, 4, 3)
+    with pytest.raises(ValidationError) as info:  # torch: "Input type (double) and bias type (float)..."
+        layer(torch.randn(1, 3, 6, 6, dtype=torch.float64))
+    assert str(info.value) == ("grid_conv: images has dtype torch.float64 but the weights are torch.float32; "
+                               "convert with images.to(torch.float32) or the layer with .to(torch.float64)")
+    with pytest.raises(ValidationError, match=r"grid_conv: x has dtype torch.float64"):
+        layer(grid(torch.randn(1, 3, 6, 6, dtype=torch.float64), 3))
+    with pytest.raises(ValidationError, match=r"got \(3, 6, 6\); for one image pass images\[None\]$"):
+        layer(torch.randn(3, 6, 6))

@@ -115,7 +115,8 @@ class GridConv(MessagePassing):
         out_channels: Output channels :math:`C_{out}`.
         kernel_size: Kernel size (int or pair).
         stride: Stride (int or pair).
-        padding: Zero padding (int or pair).
+        padding: Zero padding (int or pair), or ``"valid"`` (none) / ``"same"`` (stride 1, output as
+            large as the input; symmetric kernels only), as in :class:`torch.nn.Conv2d`.
         dilation: Dilation (int or pair).
         bias: Whether to add a learnable bias :math:`\mathbf{b}`.
         lower: ``"auto"`` runs the dense convolution on a regular grid and
@@ -131,7 +132,7 @@ class GridConv(MessagePassing):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int] = 3,
-                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
                  dilation: int | Sequence[int] = 1, bias: bool = True, lower: bool | str = "auto") -> None:
         super().__init__(aggr="add")
         if in_channels < 1 or out_channels < 1:
@@ -141,8 +142,8 @@ class GridConv(MessagePassing):
         self.out_channels = int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size", 1)
         self.stride = _pair(stride, "stride", 1)
-        self.padding = _pair(padding, "padding", 0)
         self.dilation = _pair(dilation, "dilation", 1)
+        self.padding = _resolve_padding(padding, self.kernel_size, self.stride, self.dilation)
         resolve_method("grid_conv", lower, None, True)
         self.lower = lower
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
@@ -200,13 +201,21 @@ class GridConv(MessagePassing):
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValidationError(f"grid_conv: node features must have shape (num_nodes, {self.in_channels}), "
                                   f"got {tuple(x.shape)}")
+        self._check_dtype(x, "x")
+
+    def _check_dtype(self, x: Tensor, name: str) -> None:
+        if x.dtype != self.weight.dtype:
+            raise ValidationError(f"grid_conv: {name} has dtype {x.dtype} but the weights are {self.weight.dtype}; "
+                                  f"convert with {name}.to({self.weight.dtype}) or the layer with .to({x.dtype})")
 
     def _forward_images(self, images: Tensor, method: str | None) -> Tensor:
         if images.dim() != 4 or images.size(1) != self.in_channels:
             raise ValidationError(
                 f"grid_conv: images must have shape (N, {self.in_channels}, H, W), got {tuple(images.shape)}"
                 + ("; for node features pass the grid graph too" if images.dim() == 2 else "")
+                + ("; for one image pass images[None]" if images.dim() == 3 else "")
             )
+        self._check_dtype(images, "images")
         n, _, h, w = images.shape
         spec = self.spec(h, w)
         if resolve_method("grid_conv", self.lower, method, True) == "dense":
@@ -318,20 +327,28 @@ class GridConv(MessagePassing):
         return f"{self.__class__.__name__}({self.extra_repr()})"
 
 
-def _torch_padding(conv: nn.Conv2d) -> tuple[int, int]:
-    padding: Any = conv.padding
+def _resolve_padding(padding: Any, kernel_size: tuple[int, int], stride: tuple[int, int],
+                     dilation: tuple[int, int]) -> tuple[int, int]:
+    """Padding as a pair of ints; ``"valid"`` and ``"same"`` as :class:`torch.nn.Conv2d` reads them."""
     if padding == "valid":
         return (0, 0)
-    if padding == "same":
-        pads = []
-        for k, d in zip(conv.kernel_size, conv.dilation):
-            total = d * (k - 1)
-            if total % 2:
-                raise ValidationError(f"grid_conv: padding='same' with kernel {k} and dilation {d} pads "
-                                      f"asymmetrically, which grid graphs do not support; pad explicitly")
-            pads.append(total // 2)
-        return (pads[0], pads[1])
-    return (int(padding[0]), int(padding[1]))
+    if padding != "same":
+        return _pair(padding, "padding", 0)
+    if stride != (1, 1):
+        raise ValidationError(f"grid_conv: padding='same' needs stride 1 (as in torch.nn.Conv2d), got "
+                              f"stride={stride}; pad explicitly")
+    pads = []
+    for k, d in zip(kernel_size, dilation):
+        total = d * (k - 1)
+        if total % 2:
+            raise ValidationError(f"grid_conv: padding='same' with kernel {k} and dilation {d} pads "
+                                  f"asymmetrically, which grid graphs do not support; pad explicitly")
+        pads.append(total // 2)
+    return (pads[0], pads[1])
+
+
+def _torch_padding(conv: nn.Conv2d) -> tuple[int, int]:
+    return _resolve_padding(conv.padding, tuple(conv.kernel_size), tuple(conv.stride), tuple(conv.dilation))
 
 
 @LAYERS.register("grid_pool", graph="grid", summary="Max or mean pooling as coarsening of a grid graph")
