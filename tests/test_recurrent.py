@@ -153,3 +153,14 @@ def test_bad_input():
     with pytest.raises(ValidationError, match="needs 'time' and 'lengths'"):
         from torch_geometric.data import Data
         layer(torch.randn(4, 3), Data(edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]), num_nodes=4))
+
+
+def test_variable_length_inputs_point_to_chain():
+    layer = LAYERS.create("chain_gru", 4, 6)
+    seqs = [torch.randn(5, 4), torch.randn(3, 4)]
+    for given in (seqs, pack_sequence(seqs)):  # torch.nn.GRU's ways of passing them
+        with pytest.raises(ValidationError, match=r"got (list|PackedSequence); for sequences of different "
+                                                  r"lengths pass graphdl.graphs.chain\(\[seq, ...\]\)"):
+            layer(given)
+    out, _ = layer(chain(seqs))  # what the message suggests works
+    assert out.shape == (8, 6)

@@ -196,7 +196,8 @@ class _ChainRNN(MessagePassing):
             graph, hx = None, graph
         if not isinstance(x, Tensor):
             raise ValidationError(f"{self.registry_name}: input must be a tensor or a chain graph, "
-                                  f"got {type(x).__name__}")
+                                  f"got {type(x).__name__}; for sequences of different lengths pass "
+                                  f"graphdl.graphs.chain([seq, ...]), each seq of shape (T_i, F)")
         if graph is None:
             return self._forward_tensor(x, hx, method)
         return self._forward_graph(x, graph, hx, method)
