@@ -123,3 +123,21 @@ def test_bad_input():
         layer(x, attn_mask=torch.zeros(3, 3, dtype=torch.bool), method="message_passing")
     with pytest.raises(ValidationError, match="n must be an int >= 1"):
         complete(0)
+
+
+@pytest.mark.parametrize("method", ["dense", "message_passing"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_is_causal_as_in_torch(method, batch_first):
+    # torch's keyword was a TypeError; torch needs the mask with the hint, graphdl builds it
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(8, 2, batch_first=batch_first)
+    layer = CompleteMultiheadAttention.from_torch(ref)
+    q = torch.randn(3, 5, 8) if batch_first else torch.randn(5, 3, 8)  # 3 sequences of length 5
+    causal = torch.ones(5, 5, dtype=torch.bool).triu(1)
+    expected, _ = ref(q, q, q, attn_mask=causal, is_causal=True)
+    for mask in (None, causal):
+        out, _ = layer(q, q, q, attn_mask=mask, is_causal=True, method=method)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(layer(q, method=method)[0], expected, atol=1e-3)  # the mask matters here
+    with pytest.raises(ValidationError, match="is_causal applies to tensor inputs"):
+        layer(complete(4, batch_size=1).to_data_list()[0].update({"x": torch.randn(4, 8)}), is_causal=True)

@@ -139,7 +139,8 @@ class CompleteMultiheadAttention(MessagePassing):
     # ---------------------------------------------------------------- forward
     def forward(self, query: Tensor | Data, key: Tensor | Data | None = None, value: Tensor | None = None,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True, attn_mask: Tensor | None = None,
-                average_attn_weights: bool = True, *, method: str | None = None) -> tuple[Tensor, Tensor | None]:
+                average_attn_weights: bool = True, is_causal: bool = False, *,
+                method: str | None = None) -> tuple[Tensor, Tensor | None]:
         """Attend; the tensor call mirrors :meth:`torch.nn.MultiheadAttention.forward`.
 
         ``layer(query, key, value, key_padding_mask=..., attn_mask=...)`` takes
@@ -147,18 +148,24 @@ class CompleteMultiheadAttention(MessagePassing):
         self-attention along the edges of ``graph`` (a complete graph from
         :func:`graphdl.graphs.complete`, or any graph) and returns node features
         and per-edge, per-head weights. ``method`` overrides ``lower``.
+
+        ``is_causal=True`` lets query :math:`i` attend to keys :math:`j \le i` only: it is torch's hint
+        that ``attn_mask`` is the causal mask, and builds that mask when none is given (torch
+        requires one).
         """
-        if isinstance(query, Data):
-            graph, x = query, query.x
-            return self._forward_graph(x, graph, need_weights, method)
-        if isinstance(key, Data):
+        if isinstance(query, Data) or isinstance(key, Data):
+            if is_causal:
+                raise ValidationError("complete_mha: is_causal applies to tensor inputs; on a graph keep only "
+                                      "the edges j -> i with j <= i")
+            if isinstance(query, Data):
+                return self._forward_graph(query.x, query, need_weights, method)
             return self._forward_graph(query, key, need_weights, method)
         if not isinstance(query, Tensor):
             raise ValidationError(f"complete_mha: query must be a tensor or a graph, got {type(query).__name__}")
         key = query if key is None else key
         value = key if value is None else value
         return self._forward_tensor(query, key, value, key_padding_mask, need_weights, attn_mask,
-                                    average_attn_weights, method)
+                                    average_attn_weights, method, is_causal)
 
     def _dense(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None,
                need_weights: bool, attn_mask: Tensor | None, average: bool) -> tuple[Tensor, Tensor | None]:
@@ -174,7 +181,7 @@ class CompleteMultiheadAttention(MessagePassing):
 
     def _forward_tensor(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Tensor | None,
                         need_weights: bool, attn_mask: Tensor | None, average: bool,
-                        method: str | None) -> tuple[Tensor, Tensor | None]:
+                        method: str | None, is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         dims = {query.dim(), key.dim(), value.dim()}
         if dims not in ({2}, {3}):
             raise ValidationError(f"complete_mha: query, key and value must all be 3D "
@@ -195,6 +202,8 @@ class CompleteMultiheadAttention(MessagePassing):
             raise ValidationError(f"complete_mha: key and value must have the batch size of the query and the "
                                   f"same length; got query {tuple(query.shape)}, key {tuple(key.shape)}, "
                                   f"value {tuple(value.shape)} (sequence-first)")
+        if is_causal and attn_mask is None:
+            attn_mask = torch.ones(query.size(0), s, dtype=torch.bool, device=query.device).triu(1)
         if resolve_method("complete_mha", self.lower, method, True) == "dense":
             out, weights = self._dense(query, key, value, key_padding_mask, need_weights, attn_mask, average)
         else:
