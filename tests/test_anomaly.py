@@ -245,6 +245,14 @@ def test_anomaly_task_errors_and_val_split() -> None:
         anomaly.AnomalyTask(val_fraction=0.5).setup(data)
     with pytest.raises(ValidationError, match="outlier labels have 3 entries but the graph has 200 nodes"):
         anomaly.AnomalyTask().setup(data, torch.zeros(3))
+    # scores as labels were cast to 0 (inliers) and all-inlier labels failed at the first evaluation
+    with pytest.raises(ValidationError, match=r"^outlier labels must be 0 \(inlier\) or 1 \(outlier\), but found "
+                                              r"200 other values in data.y_outlier, e.g. 0\.5; threshold scores"):
+        anomaly.AnomalyTask().setup(data.clone().update({"y_outlier": torch.full((200,), 0.5)}))
+    with pytest.raises(ValidationError, match=r"^0 of 200 nodes are outliers in the labels given as splits, so "
+                                              r"ROC-AUC is undefined"):
+        anomaly.AnomalyTask().setup(data, torch.zeros(200))
+    anomaly.AnomalyTask().setup(data, (torch.arange(200) < 10))  # bool labels stay accepted
     with pytest.raises(ConfigError, match="returning \\(x_hat, s_hat, z\\)"):
         graph = inject_outliers(data, m=5, n_structural=2, n_contextual=5, k=5, seed=0)
         graphdl.Trainer(graphdl.models.create("gnn", in_channels=12), loss="dominant", task="anomaly",

@@ -424,10 +424,8 @@ class AnomalyTask(Task):
                                   f"the graph has none: set data.{self.label} (1 outlier, 0 inlier) or pass the "
                                   f"label tensor as splits, or leave val_fraction at 0")
         if labels is not None:
-            labels = labels.view(-1).long()
-            if labels.numel() != data.num_nodes:
-                raise ValidationError(f"outlier labels have {labels.numel()} entries but the graph has "
-                                      f"{data.num_nodes} nodes")
+            source = "the labels given as splits" if isinstance(splits, Tensor) else f"data.{self.label}"
+            labels = self._check_labels(labels, data.num_nodes, source)
         self.device = torch.device(device)
         self.data = to_device(data, self.device)
         self.labels = None if labels is None else labels.to(self.device)
@@ -444,6 +442,28 @@ class AnomalyTask(Task):
                 val.append(idx[:cut])
                 test.append(idx[cut:])
             self.splits["val"], self.splits["test"] = torch.cat(val), torch.cat(test)
+
+    def _check_labels(self, labels: Any, num_nodes: int, source: str) -> Tensor:
+        """Labels as a ``(N,)`` long tensor of 0 (inlier) and 1 (outlier), both present: anything else was
+        cast or scored into a meaningless ROC-AUC (scores 0.3 became inliers), or none at all."""
+        if not isinstance(labels, Tensor):
+            raise ValidationError(f"outlier labels must be a tensor, got {type(labels).__name__}")
+        labels = labels.reshape(-1)
+        if labels.numel() != num_nodes:
+            raise ValidationError(f"outlier labels have {labels.numel()} entries but the graph has "
+                                  f"{num_nodes} nodes")
+        odd = labels[(labels != 0) & (labels != 1)]
+        if odd.numel():
+            raise ValidationError(f"outlier labels must be 0 (inlier) or 1 (outlier), but found {odd.numel()} "
+                                  f"other values in {source}, e.g. {odd[0].item()!r}; threshold scores or map the "
+                                  f"outlier types to 0/1 first")
+        labels = labels.long()
+        outliers = int(labels.sum())
+        if outliers in (0, num_nodes):
+            raise ValidationError(f"{outliers} of {num_nodes} nodes are outliers in {source}, so ROC-AUC is "
+                                  f"undefined; it needs both outliers and inliers (delete the labels to train "
+                                  f"without evaluation)")
+        return labels
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.splits)
