@@ -110,6 +110,11 @@ class CrossEntropyLoss(_Classification):
         if not isinstance(target, Tensor):
             raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
         _refuse_mistaken_targets(self._owner, input, target, binary=False)
+        if input.size(1) == 1:
+            raise ValidationError(
+                f"{self._owner}: input of shape {tuple(input.shape)} scores a single class, over which the "
+                f"cross-entropy is always 0; give the model one output per class, or use 'bce_with_logits' for "
+                f"one logit per sample.")
         if target.is_floating_point():
             check_tensor(self._owner, "target", target)
             check_same_shape(self._owner, "input", input, "target", target)

@@ -257,3 +257,10 @@ def test_binary_and_class_index_target_mix_ups_are_named():
     binary = labels.clamp(max=1).bool()
     torch.testing.assert_close(graphdl.losses.create("focal", gamma=0.0)(logits[:, 0], binary),
                                torch.nn.BCEWithLogitsLoss()(logits[:, 0], binary.float()))
+
+
+def test_cross_entropy_over_a_single_class_is_refused():
+    # a (N, 1) input with 0/1 targets trained at a constant loss of 0 (the graph task passed them as probabilities)
+    with pytest.raises(ValidationError, match=r"^CrossEntropyLoss: input of shape \(4, 1\) scores a single class, "
+                                              r"over which the cross-entropy is always 0; .*'bce_with_logits'"):
+        graphdl.losses.create("cross_entropy")(torch.randn(4, 1), torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
