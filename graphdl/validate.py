@@ -372,6 +372,10 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
     return index
 
 
+_EMPTY_GRAPH = ("graph {} of the dataset has no nodes; drop it (pooling gives a graph without nodes no output row, "
+                "so the outputs and the targets would no longer line up)")
+
+
 def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False) -> None:
     """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features; with
     ``require_y`` targets ``y`` that batch together: present, with one shape after the first axis).
@@ -393,13 +397,21 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
             raise ValidationError("the graphs of the dataset have no targets y; the graph task trains on one "
                                   "target row per graph (graph.y)")
         return
-    first_y = None
+    first_y = first_x = None
     for i in range(min(len(dataset), max_items)):
         graph = dataset[i]
         try:
             check_graph(graph)
         except ValidationError as exc:
             raise ValidationError(f"graph {i} of the dataset: {exc}") from None
+        if graph.num_nodes == 0:
+            raise ValidationError(_EMPTY_GRAPH.format(i))
+        x = graph.get("x")
+        first_x = x if first_x is None else first_x
+        if isinstance(x, Tensor) and x.shape[1:] != first_x.shape[1:]:
+            raise ValidationError(f"graph {i} of the dataset has node features x of shape {tuple(x.shape)} but "
+                                  f"graph 0 has {tuple(first_x.shape)}; batching stacks the features, so give "
+                                  f"every graph the same number of features per node")
         if not require_y:
             continue
         y = graph.get("y") if isinstance(graph, Data) else None
@@ -424,6 +436,8 @@ def _check_collated(store: Data, slices: dict[str, Tensor]) -> None:
         nodes_per_graph = torch.as_tensor(store.num_nodes).view(-1)
     else:
         return
+    if nodes_per_graph.numel() and not bool((nodes_per_graph > 0).all()):
+        raise ValidationError(_EMPTY_GRAPH.format(int((nodes_per_graph == 0).nonzero()[0])))
     if edge_index.numel():
         bound = nodes_per_graph.repeat_interleave(edges_per_graph)
         bad = (edge_index < 0).any(0) | (edge_index >= bound).any(0)

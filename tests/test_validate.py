@@ -206,3 +206,31 @@ def test_bad_trainer_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"device 'cuda:0' was asked for but CUDA is not available"):
             Trainer(_model(), device="cuda:0")
+
+
+def test_graph_datasets_with_an_empty_graph_or_another_feature_width_are_named():
+    from torch_geometric.data import InMemoryDataset
+
+    def graph(nodes: int, features: int = 4) -> Data:
+        return Data(x=torch.randn(nodes, features), edge_index=torch.zeros(2, 0, dtype=torch.long),
+                    y=torch.tensor([0]))
+
+    graphs = [graph(3), graph(2), graph(0)]
+    # pooling dropped the empty graph's row: the task then blamed the model for too few outputs
+    message = r"^graph 2 of the dataset has no nodes; drop it \(pooling gives a graph without nodes no output row"
+    with pytest.raises(ValidationError, match=message):
+        validate.check_dataset(graphs)
+
+    class Collated(InMemoryDataset):
+        def __init__(self, items):
+            super().__init__(None)
+            self.data, self.slices = self.collate(items)
+
+    with pytest.raises(ValidationError, match=message):
+        validate.check_dataset(Collated(graphs))
+    validate.check_dataset(Collated(graphs[:2]))
+    with pytest.raises(ValidationError) as info:  # torch.cat failed inside PyG's collate
+        validate.check_dataset([graph(3), graph(2, features=5)])
+    assert str(info.value) == ("graph 1 of the dataset has node features x of shape (2, 5) but graph 0 has (3, 4); "
+                               "batching stacks the features, so give every graph the same number of features per "
+                               "node")
