@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -37,7 +38,7 @@ from graphdl.errors import ConfigError, ValidationError
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
            "check_same_device", "check_call", "check_pairs", "check_layer_call", "all_finite", "inputs_checked",
            "owned_by", "require_int",
-           "scans_enabled", "set_debug", "DEBUG"]
+           "scans_enabled", "set_debug", "warn_if_train_overlaps", "DEBUG"]
 
 def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
     """A setting that must be an int of at least ``minimum`` (not a bool or a float), named with its ``owner``."""
@@ -370,6 +371,21 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
         raise ValidationError(f"{name} indices must lie in [0, {size - 1}], got "
                               f"[{int(flat.min())}, {int(flat.max())}]")
     return index
+
+
+def warn_if_train_overlaps(splits: Mapping[str, Tensor], size: int, items: str) -> None:
+    """Warn when the ``train`` split shares items with a held-out split: scores there would measure fit."""
+    train = splits.get("train")
+    if train is None or train.device.type == "meta":  # meta tensors hold no values to compare
+        return
+    in_train = torch.zeros(size, dtype=torch.bool, device=train.device)
+    in_train[train] = True
+    for name, index in splits.items():
+        shared = 0 if name == "train" else int(in_train[index.to(train.device)].sum())
+        if shared:
+            warnings.warn(f"the 'train' and {name!r} splits share {shared} {items}, so the {name!r} scores "
+                          f"measure fit rather than generalisation; pass disjoint splits", UserWarning,
+                          stacklevel=3)
 
 
 _EMPTY_GRAPH = ("graph {} of the dataset has no nodes; drop it (pooling gives a graph without nodes no output row, "

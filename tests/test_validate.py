@@ -1,6 +1,8 @@
 """Input validation: invalid input raises an error naming the argument, the expectation and what was received;
 valid but unusual graphs (no edges, isolated nodes, self loops, duplicate edges, one node) train."""
 
+import warnings
+
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -234,3 +236,19 @@ def test_graph_datasets_with_an_empty_graph_or_another_feature_width_are_named()
     assert str(info.value) == ("graph 1 of the dataset has node features x of shape (2, 5) but graph 0 has (3, 4); "
                                "batching stacks the features, so give every graph the same number of features per "
                                "node")
+
+
+def test_train_split_overlapping_a_held_out_split_warns():
+    data = _data()
+    splits = {"train": torch.tensor([0, 1, 2]), "val": torch.tensor([2, 3]), "test": torch.tensor([4, 5])}
+    with pytest.warns(UserWarning, match=r"^the 'train' and 'val' splits share 1 nodes, so the 'val' scores measure "
+                                         r"fit rather than generalisation; pass disjoint splits$"):
+        graphdl.train.NodeTask().setup(data, splits)
+    graphs = [Data(x=torch.randn(2, 4), edge_index=torch.tensor([[0], [1]]), y=torch.tensor([i % 2]))
+              for i in range(4)]
+    mask = torch.tensor([True, True, True, False])
+    with pytest.warns(UserWarning, match=r"^the 'train' and 'test' splits share 2 graphs"):
+        graphdl.train.GraphTask().setup(graphs, {"train": mask, "test": torch.tensor([1, 2, 3])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graphdl.train.GraphTask().setup(graphs, {"train": mask, "test": torch.tensor([3])})

@@ -514,6 +514,7 @@ class NodeTask(Task):
         if empty:  # its loss or metric would be NaN
             raise ValidationError(f"the {empty[0]!r} split holds no node (an all-False mask or an empty index); "
                                   f"give it nodes, or pass splits without it")
+        _validate.warn_if_train_overlaps(self.splits, n, "nodes")
         if data.y.size(0) != n:
             raise ValidationError(f"data.y has {data.y.size(0)} rows but the graph has {n} nodes; "
                                   f"the node task needs one target per node")
@@ -856,8 +857,10 @@ class GraphTask(Task):
         if "train" not in {canonical_split(k) for k in splits}:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
         _validate.check_dataset(data, require_y=True)
-        self.subsets = {canonical_split(k): _subset(data, _validate.check_split_index(v, len(data), f"splits[{k!r}]"))
-                        for k, v in splits.items()}
+        indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]")
+                   for k, v in splits.items()}
+        _validate.warn_if_train_overlaps(indices, len(data), "graphs")
+        self.subsets = {k: _subset(data, v) for k, v in indices.items()}
         empty = [k for k, subset in self.subsets.items() if len(subset) == 0]
         if empty:
             raise ValidationError(f"the {empty[0]!r} split is empty; give it graphs, or pass splits without it")
