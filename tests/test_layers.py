@@ -131,3 +131,21 @@ def test_sparse_adjacency_is_refused_by_layers_that_only_take_an_edge_index():
     # layers that take one (PyG's Adj) still do, with the edge_index result
     conv = graphdl.layers.create("gcn", 5, 8)
     torch.testing.assert_close(conv(g["x"], adj_t), conv(g["x"], g["edge_index"]), atol=1e-6, rtol=1e-5)
+
+
+def test_width_checks_leave_plugins_with_other_argument_names_alone():
+    from torch import nn
+
+    class Gate(nn.Module):  # its second argument is no width
+        def __init__(self, channels, mode):
+            super().__init__()
+            self.channels, self.mode = channels, mode
+
+        def forward(self, x, edge_index):
+            return x
+
+    graphdl.layers.register("gate_plugin_test", Gate)
+    try:
+        assert graphdl.layers.create("gate_plugin_test", 16, "max").mode == "max"
+    finally:
+        graphdl.layers.unregister("gate_plugin_test")

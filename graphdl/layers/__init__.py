@@ -32,16 +32,18 @@ from graphdl.registry import Entry, Registry, expose_as_module
 from graphdl.validate import check_layer_call
 
 
-_ABSENT = object()
-
-
-def _defaults_to_none(builder: Any) -> bool:
-    """Whether the layer's ``out_channels`` defaults to None (it then has a width of its own)."""
+def _widths(builder: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``in_channels`` / ``out_channels`` a call gives the builder, matched by its signature (a plugin
+    whose arguments are named otherwise is left alone), and whether ``out_channels`` defaults to None."""
     try:
-        parameter = inspect.signature(builder).parameters.get("out_channels")
+        signature = inspect.signature(builder)
+        given = signature.bind_partial(*args, **kwargs).arguments
     except (TypeError, ValueError):
-        return True  # cannot tell: leave it to the layer
-    return parameter is not None and parameter.default is None
+        return {}  # the builder raises its own error for arguments that do not fit
+    found = {k: given[k] for k in ("in_channels", "out_channels") if k in given}
+    out = signature.parameters.get("out_channels")
+    found["out_default_none"] = out is not None and out.default is None
+    return found
 
 
 def _is_width(value: Any, lazy: bool) -> bool:
@@ -60,15 +62,16 @@ class LayerRegistry(Registry):
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         entry = self.entry(name)
-        in_channels = args[0] if args else kwargs.get("in_channels", _ABSENT)
-        out_channels = args[1] if len(args) > 1 else kwargs.get("out_channels", _ABSENT)
+        widths = _widths(entry.obj, args, kwargs)
+        in_channels = widths.get("in_channels")
         pair = isinstance(in_channels, Sequence) and not isinstance(in_channels, str)
         parts = tuple(in_channels) if pair else (in_channels,)
-        if in_channels is not _ABSENT and not (len(parts) in (1, 2) and all(_is_width(c, True) for c in parts)):
+        if "in_channels" in widths and not (len(parts) in (1, 2) and all(_is_width(c, True) for c in parts)):
             raise ConfigError(f"layer {entry.name!r}: in_channels must be an int >= 1, -1 to infer it at the "
                               f"first call, or a (source, target) pair of them, got {in_channels!r}")
-        if out_channels is not _ABSENT and not (_is_width(out_channels, False)
-                                                or (out_channels is None and _defaults_to_none(entry.obj))):
+        out_channels = widths.get("out_channels")
+        if "out_channels" in widths and not (_is_width(out_channels, False)
+                                             or (out_channels is None and widths["out_default_none"])):
             raise ConfigError(f"layer {entry.name!r}: out_channels must be an int >= 1, got {out_channels!r}")
         try:
             return super().build(name, *args, **kwargs)
