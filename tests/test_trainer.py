@@ -516,3 +516,51 @@ def test_an_optimizer_class_gets_the_trainers_learning_rate(cora):
     assert [(g["lr"], g["weight_decay"]) for g in trainer.optimizer.param_groups] == [(0.05, 5e-4)]
     with pytest.raises(ConfigError, match=r"^the optimizer factory returned NoneType, not a torch.optim.Optimizer"):
         Trainer(gcn(), "cross_entropy", "node", optimizer=lambda params: None, epochs=1, progress=False).fit(cora)
+
+
+def _small_node_graph():
+    mask = torch.arange(40) < 30
+    return Data(x=torch.randn(40, 4), edge_index=torch.randint(0, 40, (2, 100)), y=torch.arange(40) % 3,
+                train_mask=mask, val_mask=~mask)
+
+
+def test_a_loss_class_or_a_loss_that_returns_no_usable_scalar_is_named():
+    data = _small_node_graph()
+
+    def model():
+        return graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=3)
+
+    with pytest.raises(ConfigError, match=r"^loss is the class CrossEntropyLoss; pass an instance, "
+                                          r"loss=CrossEntropyLoss\(...\), or a registered name$"):
+        Trainer(model(), torch.nn.CrossEntropyLoss, progress=False)  # was "Boolean value of Tensor ... ambiguous"
+    cases = [  # before: torch's "grad can be implicitly created only for scalar outputs", an AttributeError on
+        # float.backward, and "element 0 of tensors does not require grad"
+        (torch.nn.CrossEntropyLoss(reduction="none"), r"^CrossEntropyLoss returned a tensor of shape \(30,\); the "
+                                                      r"Trainer needs one scalar per batch"),
+        (lambda out, y: 1.0, r"^<lambda> returned float 1.0; a loss returns a scalar torch tensor"),
+        (lambda out, y: F.cross_entropy(out.detach(), y), r"^<lambda> returned a value without a gradient"),
+    ]
+    for loss, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            Trainer(model(), loss, epochs=1, progress=False).fit(data)
+
+
+def test_a_registered_loss_passed_as_an_instance_keeps_its_registered_kind():
+    # an instance used the Loss base class's kind ("classification") over the kind it was registered with,
+    # so a metric loss's embeddings were scored by argmax accuracy instead of k-NN accuracy
+    @graphdl.losses.register("center_kind_test", kind="metric")
+    class Center(graphdl.losses.Loss):
+        def __init__(self, reduction="mean"):
+            super().__init__(reduction)
+            self.centers = torch.nn.Parameter(torch.randn(3, 8))
+
+        def forward(self, embeddings, labels):
+            return self._reduce(((embeddings - self.centers[labels]) ** 2).sum(1))
+
+    try:
+        model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=8)
+        for loss in ("center_kind_test", Center()):
+            trainer = Trainer(model, loss, epochs=1, progress=False)
+            assert trainer.monitor == "val_knn_acc"
+    finally:
+        graphdl.losses.unregister("center_kind_test")

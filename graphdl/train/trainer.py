@@ -80,9 +80,12 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
         raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
     if not callable(loss):
         raise ConfigError(f"loss must be a registered name or a callable module, got {type(loss).__name__}")
-    kind = getattr(loss, "kind", None)
-    if kind is None:
-        kind = next((e.meta.get("kind") for e in losses.entries() if e.obj is type(loss)), None)
+    if isinstance(loss, type):  # calling the class on (output, target) would build a module from them
+        raise ConfigError(f"loss is the class {loss.__name__}; pass an instance, loss={loss.__name__}(...), or "
+                          f"a registered name")
+    # as for a name: the kind given at registration first, then the class's own
+    entry = next((e for e in losses.entries() if e.obj is type(loss)), None)
+    kind = losses.entry_kind(entry) if entry is not None else getattr(loss, "kind", None)
     if kind is None:
         kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
     return loss, kind
@@ -97,6 +100,21 @@ _TORCH_KINDS: dict[str, tuple[type, ...]] = {
     "ranking": (nn.MarginRankingLoss, nn.HingeEmbeddingLoss, nn.CosineEmbeddingLoss, nn.TripletMarginLoss,
                 nn.TripletMarginWithDistanceLoss),
 }
+
+
+def _check_loss_value(loss: Any, loss_fn: Any) -> None:
+    """One batch's loss must be a scalar tensor that backpropagates to the model (or the loss's parameters)."""
+    from graphdl.train.tasks import loss_name
+
+    if not isinstance(loss, Tensor):
+        raise ValidationError(f"{loss_name(loss_fn)} returned {type(loss).__name__} {loss!r}; a loss returns a "
+                              f"scalar torch tensor computed from the model's output")
+    if loss.numel() != 1:
+        raise ValidationError(f"{loss_name(loss_fn)} returned a tensor of shape {tuple(loss.shape)}; the Trainer "
+                              f"needs one scalar per batch: reduce it (reduction='mean' or 'sum')")
+    if not loss.requires_grad:
+        raise ValidationError(f"{loss_name(loss_fn)} returned a value without a gradient: it does not depend on the "
+                              f"model's output (a constant, or computed under torch.no_grad() or from .detach())")
 
 
 def _check_settings(*, epochs: Any, lr: Any, weight_decay: Any, seed: Any, grad_clip: Any) -> None:
@@ -514,6 +532,7 @@ class Trainer:
         for batch in task.train_batches():
             optimizer.zero_grad(set_to_none=True)
             loss = task.train_loss(model, batch, loss_fn)
+            _check_loss_value(loss, loss_fn)
             loss.backward()
             if sync_loss_grads:  # DDP averages the model's gradients; average the loss's parameters' too
                 self._average_loss_gradients()
