@@ -149,3 +149,21 @@ def test_width_checks_leave_plugins_with_other_argument_names_alone():
         assert graphdl.layers.create("gate_plugin_test", 16, "max").mode == "max"
     finally:
         graphdl.layers.unregister("gate_plugin_test")
+
+
+def test_layers_that_need_edge_features_name_their_absence():
+    # torch failed with "linear(): argument 'input' must be Tensor, not NoneType" (gine with edge_dim) or a
+    # TypeError on None (ogb convs)
+    g = random_graph(num_nodes=12, num_edges=40, in_channels=5)
+    for name in ("gine", "ogb_gin", "ogb_gcn"):
+        assert graphdl.layers.entry(name).meta["edge_attr"] == "required"
+        with pytest.raises(ValidationError, match=r"adds edge features to every message; pass edge_attr"):
+            graphdl.layers.create(name, 5, 8)(g["x"], g["edge_index"])
+    model = graphdl.models.create("gnn", layer="gine", in_channels=5, hidden_channels=8, out_channels=3,
+                                  edge_dim=4)
+    with pytest.raises(ValidationError, match=r"^GNN: its gine layers add edge features to every message; give "
+                                              r"edge_attr \(data.edge_attr\)"):
+        model(g["x"], g["edge_index"])
+    assert model(g["x"], g["edge_index"], edge_attr=torch.randn(g["edge_index"].size(1), 4)).shape == (12, 3)
+    # layers that take edge features optionally still run without them
+    assert graphdl.layers.create("gat", 5, 8, edge_dim=4)(g["x"], g["edge_index"]).shape == (12, 8)

@@ -145,7 +145,7 @@ def test_encoders_match_ogb_and_keep_xavier_init() -> None:
 
 def test_registered_and_smoke_forward_backward() -> None:
     assert "ogb_gin" in graphdl.layers and "ogb_gcn" in graphdl.layers
-    assert graphdl.layers.entry("ogb_gin").meta["edge_attr"] is True
+    assert graphdl.layers.entry("ogb_gin").meta["edge_attr"] == "required"
     assert "ogb_mol" in graphdl.models
     batch = _molecules(8)
     for layer, virtual in VARIANTS:

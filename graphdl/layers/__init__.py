@@ -10,7 +10,7 @@ Every layer is built by ``create(name, in_channels, out_channels, **kwargs)``;
 the input width at the first call (the others refuse it by name).
 An entry's ``meta`` carries capability flags: ``edge_weight`` (the forward takes
 a per-edge scalar weight) and ``edge_attr`` (the constructor takes ``edge_dim``
-and the forward takes per-edge feature vectors); ``graph`` (``"grid"``,
+and the forward takes per-edge feature vectors; ``"required"``: every call needs them); ``graph`` (``"grid"``,
 ``"chain"``, ``"complete"``) marks layers that run on their own special graph
 rather than on any ``edge_index``.
 
@@ -27,7 +27,7 @@ from typing import Any
 
 from torch import nn
 
-from graphdl.errors import ConfigError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.registry import Entry, Registry, expose_as_module
 from graphdl.validate import check_layer_call
 
@@ -82,9 +82,18 @@ class LayerRegistry(Registry):
                               f"give it the number of input features") from exc
 
 
+def _require_edge_attr(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Pre-hook of layers registered with ``edge_attr="required"``: torch would fail on ``None`` inside."""
+    if kwargs.get("edge_attr", args[2] if len(args) > 2 else None) is None:
+        raise ValidationError(f"{type(module).__name__} adds edge features to every message; pass edge_attr "
+                              f"(data.edge_attr), or use a layer without them")
+
+
 def _guard(entry: Entry, layer: Any) -> Any:
     # Special-graph layers (grid, chain, complete) check their own inputs.
     if isinstance(layer, nn.Module) and entry.meta.get("graph") is None:
+        if entry.meta.get("edge_attr") == "required":
+            layer.register_forward_pre_hook(_require_edge_attr, with_kwargs=True)
         layer.register_forward_pre_hook(check_layer_call, with_kwargs=True)
     return layer
 

@@ -13,7 +13,7 @@ functions with the same parameters, as graphdl layers:
   :meth:`graphdl.models.gnn.GNN.reset_parameters`, which would otherwise
   re-initialise the ``nn.Embedding`` children from N(0, 1)).
 * ``ogb_gin`` (:class:`OGBGINConv`) and ``ogb_gcn`` (:class:`OGBGCNConv`),
-  registered with ``edge_attr=True``. Each holds its own bond encoder, as
+  registered with ``edge_attr="required"``. Each holds its own bond encoder, as
   OGB's convs do, so a stack built from them has OGB's parameter count.
 
 With ``edge_dim=None`` (the default) the convs expect OGB's raw integer bond
@@ -156,7 +156,7 @@ def _edge_encoder(edge_dim: int | None, channels: int) -> nn.Module:
     return EdgeLinear(edge_dim, channels)
 
 
-@LAYERS.register("ogb_gin", aliases=("gin_ogb",), edge_attr=True,
+@LAYERS.register("ogb_gin", aliases=("gin_ogb",), edge_attr="required",
                  summary="GIN with bond embeddings, as in OGB's molecule examples (Hu et al., 2020)")
 class OGBGINConv(MessagePassing):
     r"""GIN convolution with edge embeddings, as in OGB's molecule examples.
@@ -224,7 +224,7 @@ class OGBGINConv(MessagePassing):
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels})"
 
 
-@LAYERS.register("ogb_gcn", aliases=("gcn_ogb",), edge_attr=True,
+@LAYERS.register("ogb_gcn", aliases=("gcn_ogb",), edge_attr="required",
                  summary="GCN with bond embeddings, as in OGB's molecule examples (Hu et al., 2020)")
 class OGBGCNConv(MessagePassing):
     r"""OGB's GCN convolution with edge embeddings.

@@ -86,7 +86,7 @@ def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
                                            train_eps=train_eps, **kwargs), in_channels)
 
 
-@LAYERS.register("gine", edge_attr=True,
+@LAYERS.register("gine", edge_attr="required",
                  summary="GIN with edge features (Hu et al., 2020), PyG GINEConv with a 2-layer MLP")
 def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
          hidden_channels: int | None = None, batch_norm: bool = True, train_eps: bool = False,

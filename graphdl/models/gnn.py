@@ -113,6 +113,7 @@ class GNN(nn.Module):
         self.layer_name = entry.name
         self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
         self.uses_edge_attr = bool(entry.meta.get("edge_attr"))
+        self.needs_edge_attr = entry.meta.get("edge_attr") == "required"
         self.num_layers, self.dropout, self.input_dropout = num_layers, dropout, input_dropout
         self.jk, self.plain_last, self.residual = jk, plain_last, residual
         self.hidden_channels = hidden_channels
@@ -242,6 +243,9 @@ class GNN(nn.Module):
 
     def _check_inputs(self, x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch: Any,
                       n_id: Any) -> None:
+        if self.needs_edge_attr and edge_attr is None:
+            raise ValidationError(f"{type(self).__name__}: its {self.layer_name} layers add edge features to every "
+                                  f"message; give edge_attr (data.edge_attr), or use a layer without them")
         num_nodes = None
         if self.embedding is not None:  # x is ignored: the nodes are the embedding's rows (or n_id's)
             x = None
