@@ -255,15 +255,20 @@ class Registry:
     def _call_error(self, entry: Entry, exc: TypeError, kwargs: dict[str, Any]) -> str | None:
         """The message for a TypeError caused by the caller's arguments, else None (a fault inside)."""
         accepted, complete = keyword_names(entry.obj)
-        listing = ", ".join(accepted) + ("" if complete else ", and those it passes on to what it builds")
+        if accepted:
+            accepts = "It accepts: " + ", ".join(accepted) + (
+                "." if complete else ", and those it passes on to what it builds.")
+        else:
+            accepts = "It takes no keyword arguments." if complete else \
+                "It accepts only those it passes on to what it builds."
         unexpected = _UNEXPECTED_KEYWORD.search(str(exc))
         if unexpected and unexpected.group(1) in kwargs and unexpected.group(1) not in accepted:
             word = unexpected.group(1)
             return (f"{self._singular} {entry.name!r} got an unexpected keyword argument {word!r}."
-                    f"{did_you_mean(word, accepted)} It accepts: {listing}.")
+                    f"{did_you_mean(word, accepted)} {accepts}")
         if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
             # raised while binding the arguments, before the plugin's own code ran
-            return f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. It accepts: {listing}."
+            return f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. {accepts}"
         return None
 
     def entries(self, pattern: str | None = None) -> list[Entry]:

@@ -131,3 +131,21 @@ def test_check_loss_catches_a_broken_loss(fault: str, match: str) -> None:
     broken.fault = fault
     with pytest.raises(AssertionError, match=match):
         check_loss(broken, gradcheck=False)
+
+
+def test_check_loss_names_a_factory_that_cannot_take_a_reduction() -> None:
+    # before: a ConfigError about an unexpected keyword 'reduction' that check_loss itself had passed
+    graphdl.losses.register("mse_factory_test", lambda: nn.MSELoss(), kind="regression")
+    try:
+        with pytest.raises(AssertionError, match=r"^mse_factory_test: check_loss builds the loss once per "
+                                                 r"reduction with reduction=...; let <lambda> take reduction="):
+            check_loss("mse_factory_test")
+    finally:
+        graphdl.losses.unregister("mse_factory_test")
+    graphdl.losses.register("mse_factory_test",  # a factory that passes it on conforms
+                            lambda reduction="mean": graphdl.losses.create("mse", reduction=reduction),
+                            kind="regression")
+    try:
+        check_loss("mse_factory_test")
+    finally:
+        graphdl.losses.unregister("mse_factory_test")

@@ -129,6 +129,10 @@ def test_bad_constructor_arguments_name_the_plugin_and_what_it_accepts():
     with pytest.raises(TypeError) as inner:  # a TypeError from the plugin's own code is left alone
         r.create("conv", -1, heads=2)
     assert not isinstance(inner.value, ConfigError)
+    r.register("bare", lambda: None)  # before: "It accepts: ." with an empty list
+    with pytest.raises(ConfigError) as info:
+        r.create("bare", beta=1)
+    assert str(info.value) == "thing 'bare' got an unexpected keyword argument 'beta'. It takes no keyword arguments."
 
 
 def test_a_misspelt_layer_keyword_is_caught_before_pyg():

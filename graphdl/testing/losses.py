@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdl.errors import ValidationError
+from graphdl.registry import keyword_names
 
 __all__ = ["check_loss", "default_inputs"]
 
@@ -151,6 +152,11 @@ def check_loss(
             f"a `kind` attribute, as graphdl.losses.Loss subclasses have) so the Trainer knows how to call it"
         )
         kwargs0 = {**getattr(target, "example_init", {}), **init_kwargs}
+        accepted, complete = keyword_names(target)
+        assert "reduction" in accepted or not complete, (
+            f"{name}: check_loss builds the loss once per reduction with reduction=...; let "
+            f"{getattr(target, '__name__', name)} take reduction= and pass it on to the module it builds"
+        )
 
         def build(**kw: Any) -> nn.Module:
             return LOSSES.create(name, **{**kwargs0, **kw})
