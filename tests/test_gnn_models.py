@@ -55,3 +55,11 @@ def test_a_gat_last_layer_that_cannot_split_its_heads_points_to_last_layer_kwarg
     model = graphdl.models.create("gnn", layer="gat", in_channels=4, hidden_channels=8, out_channels=2,
                                   layer_kwargs={"heads": 4}, last_layer_kwargs={"heads": 1})
     assert model(X, EDGES).shape == (10, 2)
+
+
+@pytest.mark.parametrize("layer", ["grid_conv", "chain_gru", "complete_mha"])
+def test_special_graph_layers_are_refused_by_the_gnn_stack(layer):
+    # before: grid_conv asked for kernel offsets, chain_gru and complete_mha failed on the edge_index
+    with pytest.raises(ConfigError, match=rf"^layer '{layer}' runs on .* not on any edge_index, so a GNN stack "
+                                          rf"cannot use it"):
+        graphdl.models.create("gnn", layer=layer, in_channels=4, hidden_channels=8, out_channels=2)
