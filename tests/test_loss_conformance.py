@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -64,6 +66,16 @@ class _CenterLoss(Loss):
         return self._reduce(self.scale * (embeddings - c).pow(2).sum(1))
 
 
+@contextmanager
+def _registered(name: str, obj: object, **meta: object):
+    """``obj`` registered as the loss ``name`` for the ``with`` block."""
+    graphdl.losses.register(name, obj, **meta)
+    try:
+        yield name
+    finally:
+        graphdl.losses.unregister(name)
+
+
 @pytest.fixture
 def center_plugin():
     graphdl.losses.register("center_toy", _CenterLoss, kind="metric")
@@ -77,25 +89,19 @@ def test_a_plugin_passes_in_one_line(center_plugin: str) -> None:
 
 
 def test_a_loss_class_kind_serves_when_registered_without_one() -> None:
-    graphdl.losses.register("center_classkind", _CenterLoss)  # no kind=: _CenterLoss.kind is "metric"
-    try:
+    with _registered("center_classkind", _CenterLoss):  # no kind=: _CenterLoss.kind is "metric"
         assert check_loss("center_classkind")["kind"] == "metric"
         model = graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=6)
         trainer = graphdl.Trainer(model, "center_classkind", loss_kwargs={"num_classes": 4, "dim": 6},
                                   progress=False)
         assert trainer.task.loss_kind == "metric" and trainer.monitor == "val_knn_acc"
-    finally:
-        graphdl.losses.unregister("center_classkind")
 
 
 def test_a_loss_without_any_kind_is_named() -> None:
-    graphdl.losses.register("plain_mse_toy", lambda reduction="mean": nn.MSELoss(reduction=reduction))
-    try:
+    with _registered("plain_mse_toy", lambda reduction="mean": nn.MSELoss(reduction=reduction)):
         with pytest.raises(AssertionError, match=r"loss 'plain_mse_toy' has kind=None; register it with kind= "
                                                  r"one of \('classification'"):
             check_loss("plain_mse_toy")
-    finally:
-        graphdl.losses.unregister("plain_mse_toy")
 
 
 # ------------------------------------------------------ the suite catches faults
@@ -135,17 +141,11 @@ def test_check_loss_catches_a_broken_loss(fault: str, match: str) -> None:
 
 def test_check_loss_names_a_factory_that_cannot_take_a_reduction() -> None:
     # before: a ConfigError about an unexpected keyword 'reduction' that check_loss itself had passed
-    graphdl.losses.register("mse_factory_test", lambda: nn.MSELoss(), kind="regression")
-    try:
+    with _registered("mse_factory_test", lambda: nn.MSELoss(), kind="regression"):
         with pytest.raises(AssertionError, match=r"^mse_factory_test: check_loss builds the loss once per "
                                                  r"reduction with reduction=...; let <lambda> take reduction="):
             check_loss("mse_factory_test")
-    finally:
-        graphdl.losses.unregister("mse_factory_test")
-    graphdl.losses.register("mse_factory_test",  # a factory that passes it on conforms
-                            lambda reduction="mean": graphdl.losses.create("mse", reduction=reduction),
-                            kind="regression")
-    try:
+    # a factory that passes it on conforms
+    with _registered("mse_factory_test", lambda reduction="mean": graphdl.losses.create("mse", reduction=reduction),
+                     kind="regression"):
         check_loss("mse_factory_test")
-    finally:
-        graphdl.losses.unregister("mse_factory_test")
