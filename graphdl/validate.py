@@ -389,12 +389,14 @@ def warn_if_train_overlaps(splits: Mapping[str, Tensor], size: int, items: str) 
 
 
 _EMPTY_GRAPH = ("graph {} of the dataset has no nodes; drop it (pooling gives a graph without nodes no output row, "
-                "so the outputs and the targets would no longer line up)")
+                "so the outputs would no longer line up with the graphs)")
 
 
-def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False) -> None:
-    """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features; with
-    ``require_y`` targets ``y`` that batch together: present, with one shape after the first axis).
+def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False,
+                  require_nodes: bool = False) -> None:
+    """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features, one feature
+    width; with ``require_y`` targets ``y`` that batch together: present, with one shape after the first
+    axis; with ``require_nodes`` no graph without nodes, which pooling would give no output row).
 
     An ``InMemoryDataset`` (PyG, OGB) is checked on its collated storage in a
     few vectorised operations, however many graphs it holds; other datasets
@@ -408,7 +410,7 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
     store = getattr(dataset, "_data", None)
     slices = getattr(dataset, "slices", None)
     if isinstance(store, Data) and isinstance(slices, dict) and "edge_index" in slices:
-        _check_collated(store, slices)
+        _check_collated(store, slices, require_nodes)
         if require_y and store.get("y") is None:
             raise ValidationError("the graphs of the dataset have no targets y; the graph task trains on one "
                                   "target row per graph (graph.y)")
@@ -420,7 +422,7 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
             check_graph(graph)
         except ValidationError as exc:
             raise ValidationError(f"graph {i} of the dataset: {exc}") from None
-        if graph.num_nodes == 0:
+        if require_nodes and graph.num_nodes == 0:
             raise ValidationError(_EMPTY_GRAPH.format(i))
         x = graph.get("x")
         first_x = x if first_x is None else first_x
@@ -441,7 +443,7 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
                                   f"same shape, e.g. [1] for a label or [1, num_tasks] for several targets")
 
 
-def _check_collated(store: Data, slices: dict[str, Tensor]) -> None:
+def _check_collated(store: Data, slices: dict[str, Tensor], require_nodes: bool) -> None:
     edge_index = store.edge_index
     check_edge_index(edge_index, None, name="edge_index (collated dataset)")
     edges_per_graph = slices["edge_index"].diff()
@@ -452,7 +454,7 @@ def _check_collated(store: Data, slices: dict[str, Tensor]) -> None:
         nodes_per_graph = torch.as_tensor(store.num_nodes).view(-1)
     else:
         return
-    if nodes_per_graph.numel() and not bool((nodes_per_graph > 0).all()):
+    if require_nodes and nodes_per_graph.numel() and not bool((nodes_per_graph > 0).all()):
         raise ValidationError(_EMPTY_GRAPH.format(int((nodes_per_graph == 0).nonzero()[0])))
     if edge_index.numel():
         bound = nodes_per_graph.repeat_interleave(edges_per_graph)

@@ -856,7 +856,7 @@ class GraphTask(Task):
                                   f"{type(splits).__name__}")
         if "train" not in {canonical_split(k) for k in splits}:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
-        _validate.check_dataset(data, require_y=True)
+        _validate.check_dataset(data, require_y=True, require_nodes=True)
         indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]")
                    for k, v in splits.items()}
         _validate.warn_if_train_overlaps(indices, len(data), "graphs")
@@ -934,7 +934,7 @@ class GraphTask(Task):
     def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
                    device: torch.device | str = "cpu") -> Tensor:
         """One output row per graph of ``data``, in its order (no splits or labels needed)."""
-        _validate.check_dataset(data)
+        _validate.check_dataset(data, require_nodes=True)
         return self._graph_outputs(model, data, torch.device(device))
 
     def _graph_outputs(self, model: nn.Module, graphs: Any, device: torch.device) -> Tensor:
