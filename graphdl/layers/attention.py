@@ -141,7 +141,7 @@ class CompleteMultiheadAttention(MessagePassing):
                 key_padding_mask: Tensor | None = None, need_weights: bool = True, attn_mask: Tensor | None = None,
                 average_attn_weights: bool = True, is_causal: bool = False, *,
                 method: str | None = None) -> tuple[Tensor, Tensor | None]:
-        """Attend; the tensor call mirrors :meth:`torch.nn.MultiheadAttention.forward`.
+        r"""Attend; the tensor call mirrors :meth:`torch.nn.MultiheadAttention.forward`.
 
         ``layer(query, key, value, key_padding_mask=..., attn_mask=...)`` takes
         plain tensors; ``layer(x, graph)`` or ``layer(graph)`` runs
