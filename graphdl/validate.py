@@ -434,8 +434,9 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
             continue
         y = graph.get("y") if isinstance(graph, Data) else None
         if not isinstance(y, Tensor):
-            raise ValidationError(f"graph {i} of the dataset has no target y (got {type(y).__name__}); the graph "
-                                  f"task trains on one target row per graph, e.g. graph.y = torch.tensor([label])")
+            raise ValidationError(f"graph {i} of the dataset has no target y (got {type(y).__name__}); set one "
+                                  f"target row per graph for the graph task (graph.y = torch.tensor([label])) or "
+                                  f"one per node for node-level tasks")
         first_y = y if first_y is None else first_y
         if y.dim() != first_y.dim() or y.shape[1:] != first_y.shape[1:]:
             raise ValidationError(f"graph {i} of the dataset has y of shape {tuple(y.shape)} but graph 0 has "
