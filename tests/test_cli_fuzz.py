@@ -175,6 +175,7 @@ def test_floats_in_exponent_notation_are_numbers(tmp_path):
      "--set 'norm=batch': the value 'batch' is not JSON; numbers and true/false go as they are, a string needs "
      "quotes: norm='\"batch\"'"),
     (["bench", "run", "cora", "gcn", "--first-seed", "-2"], "--first-seed must be >= 0, got -2"),
+    (["bench", "run", "cora", "gcn", "--seeds", "0"], "--seeds must be >= 1 (the number of seeds), got 0"),  # ran 1
     (["bench", "report", "/no/such/result.json"], "No such file or directory: /no/such/result.json"),
     (["bench", "report", __file__], "is not JSON"),
     (["train", "--config", "/no/such/config.yaml"], "does not exist"),

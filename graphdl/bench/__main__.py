@@ -114,6 +114,8 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
         cfg = {"model": args.model, **_overrides(args.set)}
         if args.first_seed < 0:
             raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
+        if args.seeds is not None and args.seeds < 1:  # 0 ran one seed
+            raise ConfigError(f"--seeds must be >= 1 (the number of seeds), got {args.seeds}")
         seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
         if args.resume and not args.checkpoint_dir:
             raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
