@@ -40,9 +40,16 @@ def normalize(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "").replace(" ", "")
 
 
+_RST_ROLE = re.compile(r":(?:class|func|meth|mod|attr|math|data):`~?([^`]*)`")
+
+
 def _summary_of(obj: Any) -> str:
-    doc = inspect.getdoc(obj) or ""
-    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+    """The docstring's first line as plain text (``:class:`torch.nn.MSELoss``` reads torch.nn.MSELoss)."""
+    doc = (inspect.getdoc(obj) or "").strip()
+    if not doc:
+        return ""
+    line = _RST_ROLE.sub(r"\1", doc.splitlines()[0].strip())
+    return line.replace("``", "")
 
 
 def _origin_of(obj: Any) -> str:

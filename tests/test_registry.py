@@ -38,6 +38,8 @@ def test_entry_records_origin_summary_and_meta(reg):
     assert entry.name == "BetaNet" and entry.summary == "the beta one" and entry.meta == {"flavour": "b"}
     assert entry.origin == __name__
     assert reg.entry("alpha_conv").summary == "Alpha plugin for tests."
+    # the listing is plain text: RST roles and literals of the docstring's first line are unwrapped
+    assert graphdl.losses.entry("mse").summary == "Squared error, torch.nn.MSELoss semantics: \\ell = (x - y)^2."
 
 
 def test_list_is_sorted_and_takes_wildcards(reg):
