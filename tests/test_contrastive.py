@@ -1,6 +1,7 @@
 """The contrastive task: GRACE views and DGI corruption through the shared Trainer, scored by k-NN accuracy."""
 
 import copy
+import re
 
 import pytest
 import torch
@@ -66,9 +67,14 @@ def test_contrastive_task_refuses_other_losses_and_bad_rates():
     with pytest.raises(ConfigError, match=r"^the contrastive task trains self-supervised objectives: 'grace' \(two "
                                           r"views\) or 'dgi' \(a corrupted graph\), but 'cross_entropy' is not one"):
         Trainer(torch.nn.Linear(4, 4), "cross_entropy", "contrastive", progress=False)
-    with pytest.raises(ConfigError, match=r"^the contrastive task's drop_edge must be two rates in \[0, 1\), one per "
-                                          r"view, got \(0\.2, 1\.5\)$"):
-        Trainer(torch.nn.Linear(4, 4), "grace", "contrastive", task_kwargs={"drop_edge": (0.2, 1.5)}, progress=False)
+    for bad in ((0.2, 1.5), 1.5, "0.2", (0.1, 0.2, 0.3)):
+        with pytest.raises(ConfigError, match=rf"^the contrastive task's drop_edge must be a rate in \[0, 1\) or two of "
+                                              rf"them, one per view, got {re.escape(repr(bad))}$"):
+            Trainer(torch.nn.Linear(4, 4), "grace", "contrastive", task_kwargs={"drop_edge": bad}, progress=False)
+    # one rate serves both views (it was "'float' object is not iterable")
+    task = Trainer(torch.nn.Linear(4, 4), "grace", "contrastive", task_kwargs={"drop_edge": 0.3, "mask_feature": 0},
+                   progress=False).task
+    assert task.drop_edge == (0.3, 0.3) and task.mask_feature == (0.0, 0.0)
 
 
 def test_a_graph_without_labels_trains_with_the_training_loss_as_monitor(cora):

@@ -36,10 +36,14 @@ from graphdl.train.tasks import TASKS, NodeTask, loss_name, model_inputs, one_ro
 __all__ = ["ContrastiveTask"]
 
 
-def _rates(name: str, value: Sequence[float]) -> tuple[float, float]:
-    rates = tuple(value)
-    if len(rates) != 2 or not all(isinstance(r, (int, float)) and 0 <= r < 1 for r in rates):
-        raise ConfigError(f"the contrastive task's {name} must be two rates in [0, 1), one per view, got {value!r}")
+def _rates(name: str, value: float | Sequence[float]) -> tuple[float, float]:
+    """Two rates, one per view; one number serves both views."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    rates = (value, value) if is_number else tuple(value) if isinstance(value, Sequence) else (value,)
+    if len(rates) != 2 or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r < 1
+                                  for r in rates):
+        raise ConfigError(f"the contrastive task's {name} must be a rate in [0, 1) or two of them, one per "
+                          f"view, got {value!r}")
     return float(rates[0]), float(rates[1])
 
 
@@ -49,14 +53,17 @@ class ContrastiveTask(NodeTask):
     """Self-supervised node embeddings on one graph; see the module docstring.
 
     Args:
-        drop_edge: The share of edges each view drops (GRACE's Cora setting: 0.2, 0.4).
-        mask_feature: The share of feature columns each view zeroes (GRACE's Cora setting: 0.3, 0.4).
+        drop_edge: The share of edges each view drops (GRACE's Cora setting: 0.2, 0.4); one number for
+            both views.
+        mask_feature: The share of feature columns each view zeroes (GRACE's Cora setting: 0.3, 0.4); one
+            number for both views.
         knn_k: Neighbours of the k-NN classifier that scores the embeddings.
     """
 
     default_loss = "grace"
 
-    def __init__(self, drop_edge: Sequence[float] = (0.2, 0.4), mask_feature: Sequence[float] = (0.3, 0.4),
+    def __init__(self, drop_edge: float | Sequence[float] = (0.2, 0.4),
+                 mask_feature: float | Sequence[float] = (0.3, 0.4),
                  knn_k: int = 5) -> None:
         super().__init__(metric="knn_acc", knn_k=knn_k)
         self.drop_edge = _rates("drop_edge", drop_edge)
