@@ -244,6 +244,10 @@ def test_bad_trainer_arguments():
                                           r"loss_kwargs=\{\.\.\.\}") as info:
         Trainer(model, loss="arcface")
     assert "computes the loss itself" not in str(info.value)  # a class: only its constructor can be at fault
+    with pytest.raises(ConfigError) as info:  # it told a user who had given loss_kwargs to give loss_kwargs
+        Trainer(model, loss="grace", loss_kwargs={"tau": 0.5})
+    assert str(info.value) == ("loss 'grace' got an unexpected keyword argument 'tau'. It accepts: temperature, "
+                               "reduction. The Trainer built it from loss_kwargs={'tau': 0.5}.")
     with pytest.raises(graphdl.errors.UnknownNameError, match="unknown task 'nodes'. Did you mean 'node'"):
         Trainer(model, task="nodes")
 

@@ -72,7 +72,9 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
                     f"; if {getattr(entry.obj, '__name__', entry.name)} computes the loss itself (from the "
                     f"model's output and the target), hand it to the Trainer directly, loss=<the function>, "
                     f"since a registered loss is a class or factory that builds the loss module")
-            raise ConfigError(f"{exc} Give the Trainer its arguments as loss_kwargs={{...}}{hint}") from None
+            given = (f" The Trainer built it from loss_kwargs={loss_kwargs!r}." if loss_kwargs else
+                     " Give the Trainer its arguments as loss_kwargs={...}")
+            raise ConfigError(f"{exc}{given}{hint}") from None
         # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one), else
         # that of the module a factory built
         return module, losses.entry_kind(entry) or getattr(module, "kind", None)
