@@ -194,9 +194,10 @@ def test_out_of_range_ids_and_mistyped_edge_features_are_named() -> None:
     ids[1, 0] = bond_feature_dims()[0]
     with pytest.raises(ValidationError) as info:
         BondEncoder(8)(ids)
-    assert str(info.value) == (f"BondEncoder: column 0 holds category ids in [0, {bond_feature_dims()[0]}] but that "
-                               f"feature has {bond_feature_dims()[0]} categories (valid: 0..{bond_feature_dims()[0] - 1}); "
-                               f"give OGB's raw molecule features (ogb.utils.smiles2graph)")
+    first = bond_feature_dims()[0]
+    assert str(info.value) == (f"BondEncoder: column 0 holds category ids in [0, {first}] but that feature has "
+                               f"{first} categories (valid: 0..{first - 1}); give OGB's raw molecule features "
+                               f"(ogb.utils.smiles2graph)")
     with pytest.raises(ValidationError, match=r"AtomEncoder: column 2 holds category ids in \[-1, 0\]"):
         AtomEncoder(8)(torch.tensor([[0, 0, -1], [0, 0, 0]]))
     x, edge_index = torch.randn(3, 8), torch.tensor([[0, 1], [1, 2]])

@@ -10,9 +10,9 @@ Every layer is built by ``create(name, in_channels, out_channels, **kwargs)``;
 the input width at the first call (the others refuse it by name).
 An entry's ``meta`` carries capability flags: ``edge_weight`` (the forward takes
 a per-edge scalar weight) and ``edge_attr`` (the constructor takes ``edge_dim``
-and the forward takes per-edge feature vectors; ``"required"``: every call needs them); ``graph`` (``"grid"``,
-``"chain"``, ``"complete"``) marks layers that run on their own special graph
-rather than on any ``edge_index``.
+and the forward takes per-edge feature vectors; ``"required"``: every call
+needs them); ``graph`` (``"grid"``, ``"chain"``, ``"complete"``) marks layers
+that run on their own special graph rather than on any ``edge_index``.
 
 A layer built by ``create`` checks its inputs on every call (shapes, dtypes,
 devices, feature width against ``in_channels``, index ranges, NaN/inf; see

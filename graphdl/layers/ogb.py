@@ -142,9 +142,9 @@ class EdgeLinear(nn.Linear):
     def forward(self, edge_attr: Tensor) -> Tensor:
         if not edge_attr.is_floating_point() or edge_attr.dim() != 2 or edge_attr.size(1) != self.in_features:
             raise ValidationError(
-                f"{type(self).__name__}: edge_attr must be float features of shape (num_edges, edge_dim={self.in_features}), got "
-                f"{tuple(edge_attr.shape)} {edge_attr.dtype}; for OGB's integer bond features build the layer "
-                f"with edge_dim=None")
+                f"{type(self).__name__}: edge_attr must be float features of shape (num_edges, "
+                f"edge_dim={self.in_features}), got {tuple(edge_attr.shape)} {edge_attr.dtype}; for OGB's integer "
+                f"bond features build the layer with edge_dim=None")
         return super().forward(edge_attr)
 
 

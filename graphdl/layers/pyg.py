@@ -112,5 +112,5 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
 @LAYERS.register("edgeconv", summary="Dynamic-graph edge convolution (Wang et al., 2019), PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
-    return _with_in_channels(pygnn.EdgeConv(_mlp(-1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False),
-                                            aggr=aggr, **kwargs), in_channels)
+    mlp = _mlp(-1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False)  # [x_i, x_j - x_i]
+    return _with_in_channels(pygnn.EdgeConv(mlp, aggr=aggr, **kwargs), in_channels)
