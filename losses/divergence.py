@@ -60,7 +60,7 @@ class _Divergence(Loss):
         if x.numel() == 0:
             return
         lo, hi = (float(v) for v in torch.aminmax(x.detach()))
-        if hi > _TOL if log else (lo < -_TOL or hi > 1 + _TOL):
+        if (hi > _TOL) if log else (lo < -_TOL or hi > 1 + _TOL):
             what = "log-probabilities (every entry <= 0)" if log else "probabilities (every entry in [0, 1])"
             raise ValidationError(f"{self._owner}: {name} must hold {what}, got entries from {lo:.4g} to "
                                   f"{hi:.4g}; {fix}.")

@@ -547,6 +547,8 @@ def test_a_loss_class_or_a_loss_that_returns_no_usable_scalar_is_named():
     for loss, message in cases:
         with pytest.raises(ValidationError, match=message):
             Trainer(model(), loss, epochs=1, progress=False).fit(data)
+    # a loss of shape (1,) is the scalar it holds (it failed adding to the epoch's running total)
+    Trainer(model(), lambda out, y: F.cross_entropy(out, y).view(1), epochs=1, progress=False).fit(data)
 
 
 def test_a_registered_loss_passed_as_an_instance_keeps_its_registered_kind():

@@ -541,7 +541,7 @@ class Trainer:
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
             optimizer.step()
-            total += loss.detach()
+            total += loss.detach().reshape(())  # a (1,)-shaped loss counts as the scalar it holds
             count += 1
         if count == 0:
             raise ValidationError("the training split produced no batch; is it empty?")
