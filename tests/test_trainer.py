@@ -570,3 +570,12 @@ def test_a_registered_loss_passed_as_an_instance_keeps_its_registered_kind():
             assert trainer.monitor == "val_knn_acc"
     finally:
         graphdl.losses.unregister("center_kind_test")
+
+
+def test_node_task_batch_size_without_neighbour_sampling_is_refused():
+    # it was ignored: the run trained full batch
+    with pytest.raises(ConfigError, match=r"^the node task's batch_size=128 sets the seed nodes of each neighbour-"
+                                          r"sampled mini-batch; give num_neighbors too"):
+        graphdl.train.NodeTask(batch_size=128)
+    assert graphdl.train.NodeTask(num_neighbors=[5, 5]).batch_size == 512
+    assert graphdl.train.NodeTask(num_neighbors=[5], batch_size=64).batch_size == 64

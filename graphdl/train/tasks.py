@@ -457,8 +457,8 @@ class NodeTask(Task):
 
     Splits come from ``data.train_mask``/``val_mask``/``test_mask`` or a dict of
     masks or index tensors (OGB's ``get_idx_split()``). With ``num_neighbors``
-    training runs in mini-batches of ``batch_size`` seed nodes with neighbour
-    sampling; evaluation stays full-batch.
+    training runs in mini-batches of ``batch_size`` (default 512) seed nodes with
+    neighbour sampling; evaluation stays full-batch.
 
     With a metric-learning loss (``kind="metric"``) the model outputs
     embeddings, and ``knn_acc`` scores them with a k-NN classifier fit on the
@@ -477,17 +477,22 @@ class NodeTask(Task):
     level = "node"
 
     def __init__(self, metric: str | Metric | None = None, num_neighbors: Sequence[int] | None = None,
-                 batch_size: int = 512, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
+                 batch_size: int | None = None, knn_k: int = 5, shuffle_seed: int | None = None) -> None:
         super().__init__(metric)
         _refuse_pair_metric("node", self.metric)
-        _validate.require_int("the node task", "batch_size", batch_size)
+        if batch_size is not None:
+            _validate.require_int("the node task", "batch_size", batch_size)
+            if num_neighbors is None:  # full-batch training would ignore it
+                raise ConfigError(f"the node task's batch_size={batch_size} sets the seed nodes of each neighbour-"
+                                  f"sampled mini-batch; give num_neighbors too (e.g. [10, 5]), or leave batch_size "
+                                  f"out for full-batch training")
         _validate.require_int("the node task", "knn_k", knn_k)
         if num_neighbors is not None:
             from graphdl.sampling import _check_num_neighbors
 
             num_neighbors = _check_num_neighbors(num_neighbors)
         self.num_neighbors = num_neighbors
-        self.batch_size = batch_size
+        self.batch_size = 512 if batch_size is None else batch_size
         self.knn_k = knn_k
         self.shuffle_seed = shuffle_seed
         self._sampler: Any = None
