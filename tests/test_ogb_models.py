@@ -181,6 +181,13 @@ def test_bad_inputs_give_clear_errors() -> None:
         BondEncoder(8)(torch.zeros(3, 5, dtype=torch.long))
     with pytest.raises(ConfigError, match="num_layers must be >= 2"):
         ogb_mol(1, num_layers=1)
+    with pytest.raises(ConfigError, match=r"^ogb_mol's num_tasks must be an int >= 1, got 0$"):  # a 0-wide head
+        ogb_mol(0)
+    with pytest.raises(ConfigError, match=r"^graph_gnn's out_channels \(outputs per graph\) must be an int >= 1"):
+        graphdl.models.create("graph_gnn", in_channels=4, out_channels=0)
+    with pytest.raises(ValidationError, match=r"AtomEncoder: .*; for float node features build the model without "
+                                              r"it"):  # it advised an edge_dim, which atoms do not have
+        AtomEncoder(8)(torch.rand(3, 9))
     with pytest.raises(ConfigError, match="Did you mean 'gin-virtual'"):
         from graphdl.models.ogb_mol import parse_ogb_model
 

@@ -73,6 +73,9 @@ class CategoricalEncoder(nn.Module):
         - output: :math:`(N, d)`
     """
 
+    #: what to do with float features instead
+    float_hint = "float features need a linear layer, not an embedding per category"
+
     def __init__(self, emb_dim: int, feature_dims: Sequence[int]) -> None:
         super().__init__()
         self.emb_dim = int(emb_dim)
@@ -100,7 +103,7 @@ class CategoricalEncoder(nn.Module):
         if x.is_floating_point():
             raise ValidationError(
                 f"{type(self).__name__}: expected integer category ids (OGB's raw molecule features), got "
-                f"dtype {x.dtype}; for float features give the layer an integer edge_dim instead")
+                f"dtype {x.dtype}; {self.float_hint}")
         if x.size(0) == 0:
             return self.weight.new_zeros(0, self.emb_dim)
         if scans_enabled():
@@ -125,12 +128,17 @@ class CategoricalEncoder(nn.Module):
 class AtomEncoder(CategoricalEncoder):
     """OGB's atom encoder: the sum of one embedding per atom feature (9 features, 174 categories)."""
 
+    float_hint = ("for float node features build the model without it (e.g. graph_gnn with "
+                  "in_channels=<feature width>)")
+
     def __init__(self, emb_dim: int) -> None:
         super().__init__(emb_dim, atom_feature_dims())
 
 
 class BondEncoder(CategoricalEncoder):
     """OGB's bond encoder: the sum of one embedding per bond feature (3 features, 13 categories)."""
+
+    float_hint = "for float edge features give the layer an integer edge_dim instead"
 
     def __init__(self, emb_dim: int) -> None:
         super().__init__(emb_dim, bond_feature_dims())

@@ -384,6 +384,7 @@ class GraphGNN(nn.Module):
 
     def __init__(self, out_channels: int, pool: str | nn.Module = "mean", **gnn_kwargs: Any) -> None:
         super().__init__()
+        _validate.require_int("graph_gnn", "out_channels (outputs per graph)", out_channels)
         gnn_kwargs.setdefault("out_channels", None)
         self.encoder = GNN(**gnn_kwargs)
         self.pool = resolve.aggregation(pool)

@@ -26,6 +26,7 @@ from graphdl.errors import ConfigError
 from graphdl.layers import ogb as ogb_layers  # noqa: F401  (registers ogb_gin / ogb_gcn)
 from graphdl.models import MODELS
 from graphdl.models.gnn import GraphGNN
+from graphdl.validate import require_int
 
 __all__ = ["ogb_mol", "OGB_MOL_DEFAULTS", "OGB_MOL_MODELS", "parse_ogb_model", "ogb_mol_parameter_count"]
 
@@ -83,6 +84,7 @@ def ogb_mol(
     """
     from graphdl import layers
 
+    require_int("ogb_mol", "num_tasks", num_tasks)
     if num_layers < 2:
         raise ConfigError(f"num_layers must be >= 2 for the OGB molecule models (as in OGB), got {num_layers}")
     name = _OGB_LAYER.get(layer.lower(), layer)
