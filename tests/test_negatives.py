@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from scipy.stats import chisquare
@@ -69,7 +70,14 @@ def test_seeded_runs_repeat_and_graph_size_is_checked() -> None:
     first = sampler(20)
     torch.manual_seed(5)
     assert torch.equal(first, sampler(20))
-    with pytest.raises(ValidationError, match=r"edge_index must have shape \[2, E\], got \[3, 4\]"):
+    with pytest.raises(ValidationError, match=r"edge_index must have shape \(2, num_edges\), got \(3, 4\)"):
         NegativeSampler(torch.zeros(3, 4, dtype=torch.long), 12)
+    # a float index excluded no edge at all, and one past num_nodes excluded another pair than its own
+    with pytest.raises(ValidationError, match=r"edge_index must have dtype torch.long, got torch.float32"):
+        NegativeSampler(edge_index.float(), 12)
+    with pytest.raises(ValidationError, match=r"edge_index holds node indices in \[0, 12\] but the graph has 12 "
+                                              r"nodes"):
+        NegativeSampler(torch.tensor([[0], [12]]), 12)
+    assert NegativeSampler(edge_index, np.int64(12)).num_nodes == 12
     with pytest.raises(ValidationError, match="negative sampling needs at least 2 nodes, got num_nodes=1"):
         NegativeSampler(torch.zeros(2, 0, dtype=torch.long), 1)

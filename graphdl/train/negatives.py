@@ -20,10 +20,13 @@ Pairs are numbered as in PyG (``edge_index_to_vector``): the off-diagonal pair
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import Tensor
 
 from graphdl.errors import ValidationError
+from graphdl.validate import check_edge_index
 
 __all__ = ["NegativeSampler"]
 
@@ -57,13 +60,15 @@ class NegativeSampler:
     """
 
     def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
-        if edge_index.dim() != 2 or edge_index.size(0) != 2:
-            raise ValidationError(f"edge_index must have shape [2, E], got {list(edge_index.shape)}")
-        if num_nodes < 2:
-            raise ValidationError(f"negative sampling needs at least 2 nodes, got num_nodes={num_nodes}")
-        self.num_nodes = int(num_nodes)
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, numbers.Integral) or num_nodes < 2:
+            raise ValidationError(f"negative sampling needs at least 2 nodes, got num_nodes={num_nodes!r}")
+        num_nodes = int(num_nodes)
+        # a float index or one past num_nodes would number other pairs than its edges: nothing or the wrong
+        # pairs would be excluded
+        check_edge_index(edge_index, num_nodes)
+        self.num_nodes = num_nodes
         self.population = self.num_nodes * (self.num_nodes - 1)
-        self.edges = torch.unique(_pair_ids(edge_index.long(), self.num_nodes))  # sorted
+        self.edges = torch.unique(_pair_ids(edge_index, self.num_nodes))  # sorted
         self.num_negatives = self.population - self.edges.numel()
 
     def is_edge(self, ids: Tensor) -> Tensor:
