@@ -579,3 +579,12 @@ def test_node_task_batch_size_without_neighbour_sampling_is_refused():
         graphdl.train.NodeTask(batch_size=128)
     assert graphdl.train.NodeTask(num_neighbors=[5, 5]).batch_size == 512
     assert graphdl.train.NodeTask(num_neighbors=[5], batch_size=64).batch_size == 64
+
+
+def test_a_device_this_torch_build_lacks_is_named():
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    if not hasattr(torch, "xpu") or torch.xpu.is_available():
+        pytest.skip("needs a torch build without a usable XPU")
+    # before: a RuntimeError from model.to(device) (mps, xpu) after the Trainer had been half built
+    with pytest.raises(ConfigError, match=r"^device 'xpu' cannot be used here \(.*\); use device='cpu'"):
+        Trainer(model, device="xpu", progress=False)

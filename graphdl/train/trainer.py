@@ -308,6 +308,12 @@ class Trainer:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {str(self.device)!r} was asked for but CUDA is not available in this "
                               f"torch build or machine; use device='cpu'")
+        try:  # another device type, or a device index this machine lacks, would fail when the model moves
+            torch.empty(0, device=self.device)
+        except (RuntimeError, AssertionError) as exc:
+            raise ConfigError(f"device {str(self.device)!r} cannot be used here ({str(exc).split('. ')[0]}); "
+                              f"use device='cpu'" + (f" or one of cuda:0..cuda:{torch.cuda.device_count() - 1}"
+                                                     if torch.cuda.is_available() else "")) from None
         if self.device.type == "cuda" and self.device.index is None and _dist.is_distributed():
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         self.model = model.to(self.device)
