@@ -588,3 +588,15 @@ def test_a_device_this_torch_build_lacks_is_named():
     # before: a RuntimeError from model.to(device) (mps, xpu) after the Trainer had been half built
     with pytest.raises(ConfigError, match=r"^device 'xpu' cannot be used here \(.*\); use device='cpu'"):
         Trainer(model, device="xpu", progress=False)
+
+
+def test_split_names_given_as_evaluates_data_are_named():
+    data = _small_node_graph()
+    trainer = Trainer(graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=3),
+                      epochs=1, progress=False)
+    trainer.fit(data)
+    for given in ("val", ["val"]):  # they were set up as the data: "the node task needs one ... graph, got list"
+        with pytest.raises(ConfigError, match=r"^evaluate\(\) takes the data first \(None: the data fitted\); pass "
+                                              r"the split names as evaluate\(split="):
+            trainer.evaluate(given)
+    assert set(trainer.evaluate(split=["val"])) == {"val_acc"}

@@ -590,6 +590,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Any = None, split: str | Sequence[str] = "test", splits: Any = None) -> dict[str, float]:
         """Metrics of the current model on ``split`` (a name or several)."""
+        if isinstance(data, str) or (isinstance(data, (list, tuple)) and data
+                                     and all(isinstance(d, str) for d in data)):
+            raise ConfigError(f"evaluate() takes the data first (None: the data fitted); pass the split names as "
+                              f"evaluate(split={data!r})")
         if data is not None or splits is not None:
             self.task.setup(data, splits, self.device)
             self._set_up = True
