@@ -600,3 +600,15 @@ def test_split_names_given_as_evaluates_data_are_named():
                                               r"the split names as evaluate\(split="):
             trainer.evaluate(given)
     assert set(trainer.evaluate(split=["val"])) == {"val_acc"}
+
+
+def test_seed_everything_takes_integers_in_torchs_range():
+    import numpy as np
+
+    graphdl.seed_everything(np.int64(3))  # random.seed refused NumPy integers with a TypeError
+    first = torch.rand(2)
+    graphdl.seed_everything(3)
+    assert torch.equal(first, torch.rand(2))
+    for bad in ("0", 1.5, None, True, 2**70):  # TypeErrors and overflows from random, NumPy or torch before
+        with pytest.raises(ConfigError, match=r"^seed must be an int in \[-2\*\*63, 2\*\*64\)"):
+            graphdl.seed_everything(bad)

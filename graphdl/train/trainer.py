@@ -13,6 +13,7 @@ best validation score, and the model ends in that epoch's state.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import random
 import time
@@ -50,7 +51,10 @@ def _inputs_checked() -> contextlib.AbstractContextManager:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices)."""
+    """Seed Python, NumPy and torch (all devices) with an integer in torch's range, [-2**63, 2**64)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed < 2**64:
+        raise ConfigError(f"seed must be an int in [-2**63, 2**64) (torch.manual_seed's range), got {seed!r}")
+    seed = int(seed)  # NumPy integers too: random.seed refuses them
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
