@@ -4,7 +4,7 @@ from torch_geometric.nn import GATConv, GCNConv
 
 import graphdl
 from graphdl.testing import general_layers
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.testing import LAYER_CHECKS, check_layer, random_graph
 
 REQUIRED = {"gcn", "sage", "gat", "gatv2", "gin", "gine", "graphconv", "transformer", "cheb", "edgeconv"}
@@ -83,8 +83,6 @@ def test_check_layer_reports_a_layer_it_cannot_call_as_a_failed_check():
 @pytest.mark.parametrize("name", ["gcn", "gin", "sage", "gcn_scratch", "ogb_gin", "grid_conv"])
 def test_widths_are_checked_before_the_layer_is_built(name, in_channels, out_channels, bad):
     # torch builds zero-width weights for 0 without a word and fails deep inside for the rest
-    from graphdl.errors import ConfigError
-
     with pytest.raises(ConfigError, match=rf"^layer '{name}': {bad} must be an int >= 1"):
         graphdl.layers.create(name, in_channels, out_channels)
 
@@ -109,8 +107,6 @@ def test_mlp_layers_infer_their_input_width_when_lazy(name):
 
 
 def test_layers_that_cannot_be_lazy_say_so():
-    from graphdl.errors import ConfigError
-
     with pytest.raises(ConfigError, match=r"^layer 'gcn_scratch' cannot infer its input width \(in_channels=-1\): "
                                           r".*; give it the number of input features$"):
         graphdl.layers.create("gcn_scratch", -1, 16)
