@@ -2,6 +2,7 @@ import copy
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -603,8 +604,6 @@ def test_split_names_given_as_evaluates_data_are_named():
 
 
 def test_seed_everything_takes_integers_in_torchs_range():
-    import numpy as np
-
     graphdl.seed_everything(np.int64(3))  # random.seed refused NumPy integers with a TypeError
     first = torch.rand(2)
     graphdl.seed_everything(3)
