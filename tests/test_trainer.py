@@ -611,3 +611,16 @@ def test_seed_everything_takes_integers_in_torchs_range():
     for bad in ("0", 1.5, None, True, 2**70):  # TypeErrors and overflows from random, NumPy or torch before
         with pytest.raises(ConfigError, match=r"^seed must be an int in \[-2\*\*63, 2\*\*64\)"):
             graphdl.seed_everything(bad)
+
+
+def test_an_unfinished_task_subclass_or_a_task_class_is_named():
+    class Half(graphdl.train.Task):
+        def setup(self, data, splits=None, device="cpu"):
+            self.data = data
+
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    with pytest.raises(NotImplementedError, match=r"^Half must implement Task.train_batches\(\) to be trained by "
+                                                  r"the Trainer"):  # a bare NotImplementedError before
+        Trainer(model, task=Half(), epochs=1, progress=False).fit(_small_node_graph())
+    with pytest.raises(ConfigError, match=r"^task is the class Half; pass an instance, task=Half\(...\)$"):
+        Trainer(model, task=Half, progress=False)

@@ -316,6 +316,11 @@ def _distributed_sampler(size: int, rank: int, world_size: int, seed: int) -> An
     return DistributedSampler(range(size), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
 
 
+def _not_implemented(task: Any, method: str) -> NotImplementedError:
+    return NotImplementedError(f"{type(task).__name__} must implement Task.{method}() to be trained by the Trainer "
+                               f"(see the Task docstring)")
+
+
 class Task:
     """Base class: how the Trainer trains and evaluates one kind of problem.
 
@@ -341,7 +346,7 @@ class Task:
     # --- set by the Trainer -------------------------------------------------
     def setup(self, data: Any, splits: Any = None, device: torch.device | str = "cpu") -> None:
         """Prepare ``data`` and ``splits`` on ``device`` (called by ``Trainer.fit``)."""
-        raise NotImplementedError
+        raise _not_implemented(self, "setup")
 
     def split_names(self) -> Sequence[str]:
         """The splits that :meth:`evaluate` can score, e.g. ``("train", "val", "test")``."""
@@ -371,21 +376,21 @@ class Task:
 
     def train_batches(self) -> Iterable[Any]:
         """The batches of one training epoch."""
-        raise NotImplementedError
+        raise _not_implemented(self, "train_batches")
 
     def train_loss(self, model: nn.Module, batch: Any, loss_fn: nn.Module) -> Tensor:
         """The scalar loss of one training batch."""
-        raise NotImplementedError
+        raise _not_implemented(self, "train_loss")
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
         """``{f"{split}_{metric}": value}`` for each requested split."""
-        raise NotImplementedError
+        raise _not_implemented(self, "evaluate")
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         """Model outputs on all the data (eval mode)."""
-        raise NotImplementedError
+        raise _not_implemented(self, "predict")
 
     def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
                    device: torch.device | str = "cpu") -> Tensor:
@@ -970,6 +975,8 @@ def _subset(data: Any, index: Tensor) -> Any:
 
 def resolve_task(task: str | Task, **kwargs: Any) -> Task:
     """A :class:`Task` from a registered name (with constructor kwargs) or an instance."""
+    if isinstance(task, type) and issubclass(task, Task):
+        raise ConfigError(f"task is the class {task.__name__}; pass an instance, task={task.__name__}(...)")
     if not isinstance(task, (str, Task)):
         raise ConfigError(f"task must be a registered task name (graphdl list tasks: node, link, graph, ...) or a "
                           f"Task instance, got {type(task).__name__}")
