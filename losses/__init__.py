@@ -13,6 +13,11 @@ def entry_kind(entry: Entry) -> str | None:
     return entry.meta.get("kind") or (getattr(entry.obj, "kind", None) if isinstance(entry.obj, type) else None)
 
 
+def entry_of(loss: object) -> Entry | None:
+    """The registry entry whose class ``loss`` is an instance of (exactly), if any."""
+    return next((e for e in LOSSES.entries() if e.obj is type(loss)), None)
+
+
 def _check_kind(entry: Entry) -> None:
     """A loss's kind must be one the Trainer knows."""
     from graphdl.losses.base import KINDS
@@ -26,7 +31,7 @@ def _check_kind(entry: Entry) -> None:
 LOSSES = Registry("losses", on_register=_check_kind)
 expose_as_module(__name__, LOSSES)
 
-__all__ = ["LOSSES", "entry_kind"]
+__all__ = ["LOSSES", "entry_kind", "entry_of"]
 
 # The built-in losses register themselves on import (one flat module per group).
 from graphdl.losses import (  # noqa: E402,F401

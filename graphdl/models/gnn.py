@@ -33,6 +33,12 @@ __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard",
 JK_MODES = ("last", "cat", "max", "sum")
 
 
+#: where the special-graph layers run (a layer's ``graph`` meta), for the GNN's refusal
+_SPECIAL_GRAPHS = {"grid": "images as grid graphs (graphdl.graphs.grid; the lenet_grid model)",
+                   "chain": "sequences as chain graphs (graphdl.graphs.chain; the chain_forecaster model)",
+                   "complete": "token sets as complete graphs (graphdl.graphs.complete)"}
+
+
 class GNN(nn.Module):
     """A stack of message-passing layers taken from the layer registry by name.
 
@@ -110,12 +116,9 @@ class GNN(nn.Module):
                               f"{node_encoder!r}; for a learned embedding per node give in_channels=None and "
                               f"num_nodes")
         entry = layer_registry.entry(layer)
-        special = {"grid": "images as grid graphs (graphdl.graphs.grid; the lenet_grid model)",
-                   "chain": "sequences as chain graphs (graphdl.graphs.chain; the chain_forecaster model)",
-                   "complete": "token sets as complete graphs (graphdl.graphs.complete)"}
-        if entry.meta.get("graph") in special:
-            raise ConfigError(f"layer {entry.name!r} runs on {special[entry.meta['graph']]}, not on any edge_index, "
-                              f"so a GNN stack cannot use it; pick a message-passing layer such as 'gcn'")
+        if entry.meta.get("graph") in _SPECIAL_GRAPHS:
+            raise ConfigError(f"layer {entry.name!r} runs on {_SPECIAL_GRAPHS[entry.meta['graph']]}, not on any "
+                              f"edge_index, so a GNN stack cannot use it; pick a message-passing layer such as 'gcn'")
         self.layer_name = entry.name
         self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
         self.uses_edge_attr = bool(entry.meta.get("edge_attr"))

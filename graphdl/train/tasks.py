@@ -141,7 +141,7 @@ def loss_name(loss_fn: Any) -> str:
     """``'name'`` of a registered loss class, else the class or function name."""
     from graphdl import losses
 
-    entry = next((e for e in losses.entries() if e.obj is type(loss_fn)), None)
+    entry = losses.entry_of(loss_fn)
     return repr(entry.name) if entry else getattr(loss_fn, "__name__", type(loss_fn).__name__)
 
 

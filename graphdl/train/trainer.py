@@ -90,7 +90,7 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
         raise ConfigError(f"loss is the class {loss.__name__}; pass an instance, loss={loss.__name__}(...), or "
                           f"a registered name")
     # as for a name: the kind given at registration first, then the class's own
-    entry = next((e for e in losses.entries() if e.obj is type(loss)), None)
+    entry = losses.entry_of(loss)
     kind = losses.entry_kind(entry) if entry is not None else getattr(loss, "kind", None)
     if kind is None:
         kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
@@ -110,6 +110,8 @@ _TORCH_KINDS: dict[str, tuple[type, ...]] = {
 
 def _check_loss_value(loss: Any, loss_fn: Any) -> None:
     """One batch's loss must be a scalar tensor that backpropagates to the model (or the loss's parameters)."""
+    if isinstance(loss, Tensor) and loss.numel() == 1 and loss.requires_grad:
+        return  # the per-batch path: nothing else to do
     from graphdl.train.tasks import loss_name
 
     if not isinstance(loss, Tensor):
