@@ -8,7 +8,6 @@ split/<name>/*.csv.gz, RELEASE_v1.txt) and loads it through
 
 from __future__ import annotations
 
-import gzip
 import pickle
 import re
 import shutil
@@ -22,6 +21,7 @@ import graphdl.datasets as datasets
 from graphdl.datasets import trusted_dataset_files
 from graphdl.datasets.ogb import register_ogb_dataset
 from graphdl.errors import DataError, UnknownNameError, ValidationError
+from ogb_raw_files import write_csv_gz
 
 NAME = "ogbn-tiny"
 NUM_NODES, NUM_FEATURES, NUM_CLASSES = 12, 4, 3
@@ -50,14 +50,6 @@ def tiny_spec():
     datasets.unregister(NAME)
 
 
-def _write_csv_gz(path: Path, rows: np.ndarray, fmt: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = rows.reshape(len(rows), -1)
-    with gzip.open(path, "wt") as handle:
-        for row in rows:
-            handle.write(",".join(fmt % v for v in row) + "\n")
-
-
 def _write_tiny(folder: Path) -> dict[str, np.ndarray]:
     """A 12-node graph in OGB's raw csv format; returns what was written."""
     rng = np.random.default_rng(0)
@@ -66,13 +58,13 @@ def _write_tiny(folder: Path) -> dict[str, np.ndarray]:
     labels = rng.integers(0, NUM_CLASSES, NUM_NODES)
     order = rng.permutation(NUM_NODES)
     split = {"train": np.sort(order[:6]), "valid": np.sort(order[6:9]), "test": np.sort(order[9:])}
-    _write_csv_gz(folder / "raw" / "edge.csv.gz", edges, "%d")
-    _write_csv_gz(folder / "raw" / "node-feat.csv.gz", feats, "%.6f")
-    _write_csv_gz(folder / "raw" / "node-label.csv.gz", labels, "%d")
-    _write_csv_gz(folder / "raw" / "num-node-list.csv.gz", np.array([NUM_NODES]), "%d")
-    _write_csv_gz(folder / "raw" / "num-edge-list.csv.gz", np.array([len(edges)]), "%d")
+    write_csv_gz(folder / "raw" / "edge.csv.gz", edges, "%d")
+    write_csv_gz(folder / "raw" / "node-feat.csv.gz", feats, "%.6f")
+    write_csv_gz(folder / "raw" / "node-label.csv.gz", labels, "%d")
+    write_csv_gz(folder / "raw" / "num-node-list.csv.gz", np.array([NUM_NODES]), "%d")
+    write_csv_gz(folder / "raw" / "num-edge-list.csv.gz", np.array([len(edges)]), "%d")
     for part, idx in split.items():
-        _write_csv_gz(folder / "split" / "tiny" / f"{part}.csv.gz", idx, "%d")
+        write_csv_gz(folder / "split" / "tiny" / f"{part}.csv.gz", idx, "%d")
     (folder / "RELEASE_v1.txt").write_text("tiny test dataset, v1\n")
     return {"edges": edges, "x": feats, "y": labels, **split}
 

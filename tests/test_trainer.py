@@ -338,11 +338,12 @@ def test_link_task_takes_either_random_link_split_format_and_trains_on_the_train
     with pytest.raises(ValidationError, match=r"^a dict of RandomLinkSplit graphs needs exactly the keys 'train', "
                                               r"'val' and 'test', got 'train', 'test'$"):
         fit({"train": labelled[0], "test": labelled[2]})
-    with pytest.raises(ValidationError, match=r"^splits\['train'\] holds keys source_node, target_node, but the link "
+    with pytest.raises(ValidationError, match=r"^splits\['train'\] holds keys head, relation, tail, but the link "
                                               r"task takes OGB's edge split format, \{'edge': \[num_edges, 2\] pairs, "
-                                              r"'edge_neg': \.\.\.\} per split, or the train, val and test graphs "
-                                              r"of RandomLinkSplit$"):  # ogbl-citation2's format
-        fit({"train": {"source_node": torch.arange(3), "target_node": torch.arange(3)}})
+                                              r"'edge_neg': \.\.\.\} or \{'source_node', 'target_node', "
+                                              r"'target_node_neg'\} per split, or the train, val and test graphs "
+                                              r"of RandomLinkSplit$"):  # ogbl-wikikg2's knowledge-graph format
+        fit({"train": {"head": torch.arange(3), "relation": torch.zeros(3), "tail": torch.arange(3)}})
     with pytest.raises(ValidationError, match=r"^hits@500 needs at least 500 negative pairs per split, but a split "
                                               r"has \d+; use a K of at most \d+"):  # before any training epoch
         Trainer(gcn(), task="link", task_kwargs={"metric": "hits@500"}, epochs=1, progress=False).fit(None, labelled)
@@ -601,6 +602,15 @@ def test_split_names_given_as_evaluates_data_are_named():
                                               r"the split names as evaluate\(split="):
             trainer.evaluate(given)
     assert set(trainer.evaluate(split=["val"])) == {"val_acc"}
+    # Splits given where the split names go were read as names, then set up as no splits at all
+    # ("the node task needs ..."); a mask or index dict is named as what it is.
+    split = {"train": data.train_mask, "val": data.val_mask}
+    for given in (split, data.val_mask):
+        with pytest.raises(ConfigError, match=rf"^evaluate\(\)'s second argument is the split name\(s\) to score, "
+                                              rf"got a {type(given).__name__}; pass the splits of the data as "
+                                              rf"evaluate\(data, splits=\.\.\.\)"):
+            trainer.evaluate(data, given)
+    assert set(trainer.evaluate(data, "val", splits=split)) == {"val_acc"}
 
 
 def test_seed_everything_takes_integers_in_torchs_range():

@@ -2,7 +2,7 @@
 
 A metric maps ``(y_true, y_pred)`` to a float. Names: ``acc``, ``rocauc``,
 ``ap``, ``f1`` (micro-F1, as PyG's PPI example scores), ``rmse``, ``mae``,
-``hits@K`` (``y_pred`` is then a pair of positive and negative scores),
+``hits@K`` and ``mrr`` (``y_pred`` is then a pair of positive and negative scores),
 ``knn_acc`` (embeddings scored by a k-NN classifier fit on the training split;
 handled by the node task). An OGB dataset name (``ogbg-*``,
 ``ogbl-*``, ``ogbn-*``) uses the official evaluator of that dataset.
@@ -121,13 +121,39 @@ def _mae(y_true: Tensor, y_pred: Tensor) -> float:
     return (y_true[mask] - y_pred.view_as(y_true)[mask]).abs().mean().item()
 
 
+def _ranks(pos: Tensor, neg: Tensor, metric: str) -> Tensor:
+    r"""The rank of each positive score ``pos[i]`` among its own negatives ``neg[i]`` (a ``(P, K)`` matrix),
+    ties counted half, as OGB ranks them:
+    :math:`r_i = 1 + \tfrac12\big(|\{k: n_{ik} > p_i\}| + |\{k: n_{ik} \ge p_i\}|\big)`."""
+    if neg.dim() != 2 or len(neg) != pos.numel():
+        raise ValidationError(f"{metric} ranks each positive pair among its own negatives, a ({pos.numel()}, K) "
+                              f"score matrix, but the negatives have shape {tuple(neg.shape)}; give each positive "
+                              f"its own negative targets (OGB's ogbl-citation2 split: source_node, target_node, "
+                              f"target_node_neg), or score one shared pool of negatives with hits@K or rocauc")
+    pos = pos.view(-1, 1)
+    return 1 + 0.5 * ((neg > pos).sum(dim=1) + (neg >= pos).sum(dim=1)).float()
+
+
+def _mrr(pos: Tensor, neg: Tensor) -> float:
+    r"""Mean reciprocal rank :math:`\frac1P \sum_i 1 / r_i` of the positives among their own negatives
+    (:func:`_ranks`; OGB's ``mrr`` of ogbl-citation2)."""
+    return _ranks(pos, neg, "mrr").reciprocal().mean().item()
+
+
 def _hits(k: int) -> Callable[[Tensor, Tensor], float]:
     def hits(pos: Tensor, neg: Tensor) -> float:
-        # The fraction of positive scores above the k-th highest negative score (OGB's definition).
-        if neg.numel() < k:  # OGB's evaluator returns 1.0 here, a score that selects nothing
+        # One shared pool: the fraction of positive scores above the k-th highest negative score (OGB's
+        # ogbl-ddi/collab definition). A row of negatives per positive: the fraction ranked k or better among
+        # their own row (OGB's hits@k_list of ogbl-citation2).
+        per_row = neg.dim() == 2
+        pool = neg.size(1) if per_row else neg.numel()
+        if pool < k:  # OGB's evaluator returns 1.0 here, a score that selects nothing
+            where = "each positive has" if per_row else "this split has"
             raise ValidationError(f"hits@{k} counts the positive pairs scored above the {k} highest-scored "
-                                  f"negative pairs, but this split has only {neg.numel()} negatives; use a K of at "
-                                  f"most {neg.numel()}, more negatives, or metric='rocauc'")
+                                  f"negative pairs, but {where} only {pool} negatives; use a K of at "
+                                  f"most {pool}, more negatives, or metric='rocauc'")
+        if per_row:
+            return (_ranks(pos, neg, f"hits@{k}") <= k).float().mean().item()
         kth = torch.topk(neg.view(-1), k).values[-1]
         return (pos.view(-1) > kth).float().mean().item()
 
@@ -142,6 +168,7 @@ _BUILTIN: dict[str, tuple[Callable, bool]] = {
     "rmse": (_rmse, False),
     "mae": (_mae, False),
     "knn_acc": (_acc, True),
+    "mrr": (_mrr, True),
 }
 METRIC_NAMES = (*_BUILTIN, "hits@K")
 
@@ -161,9 +188,17 @@ def _ogb_metric(name: str) -> Metric:
         k = int(metric.split("@")[1]) if metric.startswith("hits@") else None
 
         def fn(pos: Tensor, neg: Tensor) -> float:
+            if metric == "mrr":  # one row of negatives per positive
+                _ranks(pos, neg, f"the {name} evaluator's mrr")
+            elif neg.dim() == 2 and k is not None:
+                raise ValidationError(f"the {name} evaluator's {metric} ranks the positives against one shared pool "
+                                      f"of negatives, but these splits give each positive its own negatives; score "
+                                      f"them with metric '{metric}' (per positive) or 'mrr'")
+            else:
+                neg = neg.reshape(-1)
             if k is not None:
                 evaluator.K = k
-            out = evaluator.eval({"y_pred_pos": pos.view(-1).cpu(), "y_pred_neg": neg.view(-1).cpu()})
+            out = evaluator.eval({"y_pred_pos": pos.view(-1).cpu(), "y_pred_neg": neg.cpu()})
             return float(out[key] if key in out else out[f"{key}_list"].mean())
     else:
         def fn(y_true: Tensor, y_pred: Tensor) -> float:

@@ -622,6 +622,25 @@ def _pairs(edges: Tensor, name: str) -> Tensor:
     return (edges if edges.size(0) == 2 else edges.t()).long()
 
 
+def source_target_pairs(part: Mapping[str, Any], name: str) -> tuple[Tensor, Tensor | None, int | None]:
+    """One split in OGB's per-source format (ogbl-citation2): positive pairs ``(source_node, target_node)`` and,
+    with ``target_node_neg`` (``P x K``), the negative pairs ``(source_node[i], target_node_neg[i, k])`` in row
+    order and their row width ``K``; no negatives: ``None, None``."""
+    source, target = (torch.as_tensor(part[key]).long() for key in ("source_node", "target_node"))
+    if source.dim() != 1 or source.shape != target.shape:
+        raise ValidationError(f"splits[{name!r}]: source_node and target_node must be 1-D node ids of one length, "
+                              f"got shapes {tuple(source.shape)} and {tuple(target.shape)}")
+    pos = torch.stack([source, target])
+    if "target_node_neg" not in part:
+        return pos, None, None
+    neg_targets = torch.as_tensor(part["target_node_neg"]).long()
+    if neg_targets.dim() != 2 or len(neg_targets) != len(source) or neg_targets.size(1) == 0:
+        raise ValidationError(f"splits[{name!r}]['target_node_neg'] must hold one row of negative target nodes per "
+                              f"source node, shape ({len(source)}, K), got {tuple(neg_targets.shape)}")
+    width = neg_targets.size(1)
+    return pos, torch.stack([source.repeat_interleave(width), neg_targets.reshape(-1)]), width
+
+
 def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | None]:
     """Positive and negative pairs of one graph made by PyG's ``RandomLinkSplit``.
 
@@ -671,7 +690,13 @@ class LinkTask(Task):
     (``{"train": {"edge"}, "valid": {"edge", "edge_neg"}, ...}``) or the three
     graphs of PyG's ``RandomLinkSplit`` (either ``split_labels`` setting; a tuple,
     or a dict by split name), whose
-    training graph ``splits[0]`` is then the one messages pass over.
+    training graph ``splits[0]`` is then the one messages pass over. OGB's
+    per-source format (ogbl-citation2: ``source_node``, ``target_node`` and
+    ``target_node_neg``, one row of negative targets per positive) is scored
+    per row, by ``mrr`` or ``hits@K``; its train split, which has no
+    negatives, is scored as OGB's example scores it: a fixed sample of training
+    edges (``torch.randperm`` seeded 12345), as many as the validation split
+    has, each ranked against the validation rows' negative targets.
     Each training batch scores ``batch_size`` positive training edges and
     ``num_negatives`` times as many uniformly sampled non-edges
     (:class:`~graphdl.train.negatives.NegativeSampler`: PyG's ``negative_sampling``
@@ -701,6 +726,8 @@ class LinkTask(Task):
         self.device = torch.device(device)
         self.pos: dict[str, Tensor] = {}
         self.neg: dict[str, Tensor] = {}
+        self.neg_width: dict[str, int] = {}  # splits whose negatives are one row of this width per positive
+        self.scored_pos: dict[str, Tensor] = {}  # positives scored in place of all of the split's own
         splits = link_split_graphs(splits)
         if isinstance(splits, (tuple, list)) and len(splits) == 3:  # RandomLinkSplit output
             for name, part in zip(("train", "val", "test"), splits):
@@ -711,11 +738,17 @@ class LinkTask(Task):
         elif isinstance(splits, Mapping):
             for name, part in splits.items():
                 key = canonical_split(name)
+                if isinstance(part, Mapping) and "source_node" in part and "target_node" in part:
+                    self.pos[key], neg, width = source_target_pairs(part, name)
+                    if neg is not None and width is not None:
+                        self.neg[key], self.neg_width[key] = neg, width
+                    continue
                 if not isinstance(part, Mapping) or "edge" not in part:
                     held = f"keys {', '.join(map(str, part))}" if isinstance(part, Mapping) else type(part).__name__
                     raise ValidationError(f"splits[{name!r}] holds {held}, but the link task takes OGB's edge split "
-                                          f"format, {{'edge': [num_edges, 2] pairs, 'edge_neg': ...}} per split, or "
-                                          f"the train, val and test graphs of RandomLinkSplit")
+                                          f"format, {{'edge': [num_edges, 2] pairs, 'edge_neg': ...}} or "
+                                          f"{{'source_node', 'target_node', 'target_node_neg'}} per split, or the "
+                                          f"train, val and test graphs of RandomLinkSplit")
                 self.pos[key] = _pairs(part["edge"], f"splits[{name!r}]['edge']")
                 if "edge_neg" in part:
                     self.neg[key] = _pairs(part["edge_neg"], f"splits[{name!r}]['edge_neg']")
@@ -735,13 +768,35 @@ class LinkTask(Task):
                                   f"edges but no negative pairs to score them against; give each held-out split "
                                   f"its 'edge_neg' (OGB's get_edge_split() has them), or split the graph with "
                                   f"RandomLinkSplit, which samples them")
-        if self.metric.name.startswith("hits@"):  # the metric's own check, before any training rather than after
-            k, fewest = int(self.metric.name[5:]), min(neg.size(1) for neg in self.neg.values())
+        if "val" in self.neg_width and "train" not in self.neg:
+            self._sample_train_rows()
+        if self.metric.name == "mrr":  # the metric's own checks, before any training rather than after
+            shared = [k for k in self.neg if k not in self.neg_width]
+            if shared:
+                raise ValidationError(f"mrr ranks each positive among its own negatives, but the "
+                                      f"{', '.join(map(repr, shared))} split has one shared pool of negative pairs "
+                                      f"(edge_neg); give each positive its own negative targets (OGB's "
+                                      f"ogbl-citation2 split format: source_node, target_node, target_node_neg), or "
+                                      f"score the pool with hits@K or rocauc")
+        if self.metric.name.startswith("hits@"):
+            k = int(self.metric.name[5:])
+            fewest = min(self.neg_width.get(key, neg.size(1)) for key, neg in self.neg.items())
             if fewest < k:
                 raise ValidationError(f"{self.metric.name} needs at least {k} negative pairs per split, but a split "
                                       f"has {fewest}; use a K of at most {fewest}, more negatives, or "
                                       f"metric='rocauc'")
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
+
+    def _sample_train_rows(self) -> None:
+        """Per-row negatives for the train split: a fixed sample of its edges, as many as the validation split
+        has, each with the validation rows' negative targets (OGB's ogbl-citation2 example)."""
+        train, rows, width = self.pos["train"], self.pos["val"].size(1), self.neg_width["val"]
+        gen = torch.Generator().manual_seed(12345)
+        picked = train[:, torch.randperm(train.size(1), generator=gen)[:rows].to(train.device)]
+        rows = picked.size(1)  # fewer when the train split is the smaller one
+        self.scored_pos["train"] = picked
+        self.neg["train"] = torch.stack([picked[0].repeat_interleave(width), self.neg["val"][1, :rows * width]])
+        self.neg_width["train"] = width
 
     def split_names(self) -> Sequence[str]:
         return tuple(k for k in self.pos if k == "train" or k in self.neg)
@@ -801,9 +856,12 @@ class LinkTask(Task):
         out = {}
         for split in map(canonical_split, splits):
             chunk = 65536
-            pos = torch.cat([self._decode(model, z, p) for p in self.pos[split].split(chunk, dim=1)])
+            pos_pairs = self.scored_pos.get(split, self.pos[split])
+            pos = torch.cat([self._decode(model, z, p) for p in pos_pairs.split(chunk, dim=1)])
             neg_pairs = self.neg.get(split, self.neg.get("val"))
             neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
+            if split in self.neg_width and is_pair_metric(self.metric):  # one row of negatives per positive
+                neg = neg.view(-1, self.neg_width[split])
             if is_pair_metric(self.metric):
                 value = self.metric(pos, neg)
             else:  # acc thresholds logits at 0 (probability 1/2); the others take probabilities

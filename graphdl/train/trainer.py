@@ -600,6 +600,10 @@ class Trainer:
                                      and all(isinstance(d, str) for d in data)):
             raise ConfigError(f"evaluate() takes the data first (None: the data fitted); pass the split names as "
                               f"evaluate(split={data!r})")
+        if not isinstance(split, str) and not (isinstance(split, (list, tuple)) and all(isinstance(s, str)
+                                                                                       for s in split)):
+            raise ConfigError(f"evaluate()'s second argument is the split name(s) to score, got a "
+                              f"{type(split).__name__}; pass the splits of the data as evaluate(data, splits=...)")
         if data is not None or splits is not None:
             self.task.setup(data, splits, self.device)
             self._set_up = True
