@@ -222,7 +222,10 @@ def test_bad_trainer_arguments():
                             ({"lr": float("nan")}, "lr must be a number > 0, got nan"),
                             ({"weight_decay": "5e-4"}, "weight_decay must be a number >= 0, got '5e-4'"),
                             ({"epochs": 2.5}, "epochs must be an int >= 1, got 2.5"),
-                            ({"seed": "1"}, "seed must be an int or None, got '1'"),
+                            ({"seed": "1"}, "seed must be None or an int in [-2**63, 2**64) "
+                                            "(torch.manual_seed's range), got '1'"),
+                            ({"seed": 2**64}, "seed must be None or an int in [-2**63, 2**64) "  # refused at fit()
+                                              f"(torch.manual_seed's range), got {2**64}"),
                             ({"grad_clip": -1.0}, "grad_clip must be a number > 0 (the largest gradient norm) or "
                                                   "None, got -1.0"),
                             ({"callbacks": [EarlyStopping]}, "callbacks take instances; EarlyStopping is the class: "

@@ -50,9 +50,14 @@ def _inputs_checked() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext() if _validate.DEBUG else _validate.inputs_checked()
 
 
+def _is_torch_seed(seed: Any) -> bool:
+    """Whether ``seed`` is an integer in ``torch.manual_seed``'s range, [-2**63, 2**64)."""
+    return not isinstance(seed, bool) and isinstance(seed, numbers.Integral) and -2**63 <= seed < 2**64
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices) with an integer in torch's range, [-2**63, 2**64)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not -2**63 <= seed < 2**64:
+    if not _is_torch_seed(seed):
         raise ConfigError(f"seed must be an int in [-2**63, 2**64) (torch.manual_seed's range), got {seed!r}")
     seed = int(seed)  # NumPy integers too: random.seed refuses them
     random.seed(seed)
@@ -139,8 +144,9 @@ def _check_settings(*, epochs: Any, lr: Any, weight_decay: Any, seed: Any, grad_
         raise ConfigError(f"lr must be a number > 0, got {lr!r}")
     if not is_real(weight_decay) or not weight_decay >= 0:
         raise ConfigError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if seed is not None and not is_int(seed):
-        raise ConfigError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None and not _is_torch_seed(seed):  # refused here, not when fit() seeds
+        raise ConfigError(f"seed must be None or an int in [-2**63, 2**64) (torch.manual_seed's range), "
+                          f"got {seed!r}")
     if grad_clip is not None and (not is_real(grad_clip) or not grad_clip > 0):  # a negative norm flips gradients
         raise ConfigError(f"grad_clip must be a number > 0 (the largest gradient norm) or None, got {grad_clip!r}")
 
