@@ -54,7 +54,6 @@ def canonical_split(name: str) -> str:
 
 
 _INPUT_FIELDS = ("edge_weight", "edge_attr", "batch", "n_id")
-_signature_cache: dict[type, tuple[str, ...]] = {}
 
 
 def to_device(data: Data, device: torch.device) -> Data:
@@ -73,13 +72,7 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     Only the optional fields that the model's ``forward`` names (or all of
     them when it takes ``**kwargs``) and that ``data`` holds are passed.
     """
-    model = unwrap_model(model)
-    cls = type(model)
-    if cls not in _signature_cache:
-        params = inspect.signature(model.forward).parameters
-        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        _signature_cache[cls] = tuple(f for f in _INPUT_FIELDS if var_kw or f in params)
-    return {f: data[f] for f in _signature_cache[cls] if f in data and data[f] is not None}
+    return {f: data[f] for f in _forward_spec(model)[1] if f in data and data[f] is not None}
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -91,28 +84,33 @@ def unwrap_model(model: nn.Module) -> nn.Module:
 
 #: names of a forward's one parameter that mean "the whole graph" (PyG's and OGB's example models)
 _GRAPH_PARAMS = ("data", "batch", "batched_data", "graph")
-_call_style_cache: dict[type, str] = {}
+_forward_specs: dict[type, tuple[str, tuple[str, ...]]] = {}
 
 
-def _call_style(model: nn.Module) -> str:
-    """How ``model`` takes a graph: ``"graph"`` (``forward(data)``, as OGB's example models), ``"features"``
-    (``forward(x)``: a model of the node features alone, such as an MLP baseline) or ``"x_edge_index"``."""
-    cls = type(unwrap_model(model))
-    if cls not in _call_style_cache:
-        params = inspect.signature(unwrap_model(model).forward).parameters
+def _forward_spec(model: nn.Module) -> tuple[str, tuple[str, ...]]:
+    """How ``model``'s ``forward`` takes a graph, read once per class from its signature: the call style,
+    ``"graph"`` (``forward(data)``, as OGB's example models), ``"features"`` (``forward(x)``: a model of the
+    node features alone, such as an MLP baseline) or ``"x_edge_index"``; and the optional ``data`` fields it
+    names (all of :data:`_INPUT_FIELDS` when it takes ``**kwargs``)."""
+    inner = unwrap_model(model)
+    cls = type(inner)
+    if cls not in _forward_specs:
+        params = inspect.signature(inner.forward).parameters
         required = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                     and p.default is p.empty]  # PyG's MLP is forward(x, batch=None): one required
         one = len(required) == 1 and not any(p.kind is p.VAR_POSITIONAL for p in params.values())
-        _call_style_cache[cls] = ("graph" if one and required[0].name in _GRAPH_PARAMS else
-                                  "features" if one and "edge_index" not in params else "x_edge_index")
-    return _call_style_cache[cls]
+        style = ("graph" if one and required[0].name in _GRAPH_PARAMS else
+                 "features" if one and "edge_index" not in params else "x_edge_index")
+        var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        _forward_specs[cls] = style, tuple(f for f in _INPUT_FIELDS if var_kw or f in params)
+    return _forward_specs[cls]
 
 
 def _call(model: nn.Module, data: Data) -> Tensor:
-    """``model``'s outputs on ``data``, called the way its ``forward`` takes them (:func:`_call_style`)."""
+    """``model``'s outputs on ``data``, called the way its ``forward`` takes them (:func:`_forward_spec`)."""
     if _validate.DEBUG:
         _validate.check_graph(data)
-    style = _call_style(model)
+    style = _forward_spec(model)[0]
     if style == "graph":
         return model(data)
     if style == "features":
