@@ -176,4 +176,7 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
         raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
     except (ValueError, RecursionError, OverflowError) as exc:  # e.g. a timestamp out of range
         raise ConfigError(f"config file {path} is not valid YAML: {type(exc).__name__}: {exc}") from None
-    return config_from_dict(values or {}, source=str(path))
+    if values is None:  # not {}: a run of every default from a file whose keys were all commented out
+        raise ConfigError(f"config file {path} holds no keys (it is empty or all comments); write the run's "
+                          f"settings, e.g. 'dataset: cora', or leave --config out to run the defaults")
+    return config_from_dict(values, source=str(path))

@@ -86,6 +86,10 @@ def files(tmp_path):
         "extra_key": "extra: {a: 1}\n",
         "nested": "[" * 3000 + "]" * 3000 + "\n",
         "timestamp": "dataset: 2001-12-14t21:59:43.10-05:00\n",
+        "empty": "",  # these four trained Cora with every default
+        "comments_only": "# dataset: ogbg-molbbbp\n# epochs: 100\n",
+        "zero": "0\n",
+        "empty_list": "[]\n",
     }
     out = {name: tmp_path / f"{name}.yaml" for name in contents}
     for name, text in contents.items():
@@ -108,7 +112,9 @@ def test_every_malformed_config_file_is_one_clean_error(files, capsys):
                 "unknown_dataset": "Did you mean 'cora'", "unknown_layer": "Did you mean 'gcn'",
                 "unknown_loss": "Did you mean 'cross_entropy'", "missing_root": "does not exist",
                 "missing": "does not exist", "list": "must hold a mapping", "python_tag": "not valid YAML",
-                "extra_key": "unknown key 'extra'"}
+                "extra_key": "unknown key 'extra'", "empty": "holds no keys (it is empty or all comments)",
+                "comments_only": "holds no keys", "zero": "must hold a mapping of keys to values, got int",
+                "empty_list": "must hold a mapping of keys to values, got list"}
     for name, path in files.items():
         line = assert_clean_error(capsys, ["train", "--config", str(path)], expected.get(name))
         assert "\n" not in line
