@@ -383,6 +383,28 @@ def test_graph_predictions_come_one_row_per_graph_in_the_data_order():
     torch.testing.assert_close(trainer.predict(ds[3:5]), alone[3:5])
 
 
+def test_multiclass_graph_logits_are_scored_by_the_ogbg_ppa_evaluator_as_its_example_does():
+    """ogbg-ppa: one logit per class against (G, 1) class ids; the official example hands the evaluator the
+    argmax, and the evaluator refused the logits themselves (shapes must match)."""
+    from ogb.graphproppred import Evaluator
+    from torch_geometric.datasets import FakeDataset
+
+    torch.manual_seed(0)
+    ds = FakeDataset(num_graphs=30, avg_num_nodes=8, num_channels=4, num_classes=3, task="graph")
+    ds = [Data(x=g.x, edge_index=g.edge_index, y=g.y.view(1, 1)) for g in ds]  # OGB's (1, 1) per graph
+    split = {"train": torch.arange(10, 30), "valid": torch.arange(0, 5), "test": torch.arange(5, 10)}
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=3,
+                                  num_layers=2)
+    trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"metric": "ogbg-ppa"}, epochs=2, seed=0,
+                      progress=False)
+    trainer.fit(ds, split)
+    logits = trainer.predict()
+    y = torch.cat([g.y for g in ds])
+    for name, idx in split.items():
+        official = Evaluator("ogbg-ppa").eval({"y_true": y[idx], "y_pred": logits[idx].argmax(-1, keepdim=True)})
+        assert trainer.evaluate(split=name)[f"{name.replace('valid', 'val')}_acc"] == official["acc"]
+
+
 def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(cora):
     trainer = Trainer(gcn(), "cross_entropy", "node", epochs=3, seed=0, progress=False)
     trainer.fit(cora)
