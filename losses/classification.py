@@ -47,6 +47,17 @@ def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binar
             + ("float 0/1 targets" if binary else "class probabilities") + " shaped like the input.")
 
 
+def refuse_multi_label(owner: str, target: Tensor) -> None:
+    """Refuse float targets of 0/1 rows that are not one-hot for a cross-entropy over classes on dim 1: they are
+    multi-label targets, which it would read as "distributions" summing to each row's number of labels."""
+    if (target.numel() and target.dim() > 1 and bool(((target == 0) | (target == 1)).all())
+            and not bool((target.sum(dim=1) == 1).all())):
+        raise ValidationError(f"{owner}: the target rows of shape {tuple(target.shape)} hold 0/1 labels that are not "
+                              f"one-hot (multi-label targets), but cross-entropy scores one class per row; use "
+                              f"'bce_with_logits', one independent 0/1 label per output (as OGB's multi-label "
+                              f"ogbn-proteins and ogbg-mol* tasks)")
+
+
 def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int | None = None) -> None:
     if target.is_floating_point() or target.dtype == torch.bool:
         return
@@ -86,7 +97,8 @@ class CrossEntropyLoss(_Classification):
         q_c = (1 - \varepsilon)\,[c = y] + \varepsilon / C
 
     ``"mean"`` divides by the summed weight of the non-ignored targets, as torch.
-    Targets may also be class probabilities (a float tensor shaped like the input).
+    Targets may also be class probabilities (a float tensor shaped like the input); multi-label 0/1
+    rows, which are none, are refused (use ``bce_with_logits``).
     The input is batched, :math:`(N, C)` or :math:`(N, C, d_1, \dots)`: torch's unbatched 1-D
     form is refused, since here it nearly always means one logit per sample (use ``bce_with_logits``).
 
@@ -118,6 +130,7 @@ class CrossEntropyLoss(_Classification):
         if target.is_floating_point():
             check_tensor(self._owner, "target", target)
             check_same_shape(self._owner, "input", input, "target", target)
+            refuse_multi_label(self._owner, target)
         else:
             _class_targets(self._owner, input, target, self.ignore_index)
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -257,6 +259,21 @@ def test_binary_and_class_index_target_mix_ups_are_named():
     binary = labels.clamp(max=1).bool()
     torch.testing.assert_close(graphdl.losses.create("focal", gamma=0.0)(logits[:, 0], binary),
                                torch.nn.BCEWithLogitsLoss()(logits[:, 0], binary.float()))
+
+
+def test_cross_entropy_refuses_multi_label_rows_and_keeps_one_hot_and_soft_targets():
+    logits = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))
+    ce, reference = graphdl.losses.create("cross_entropy"), torch.nn.CrossEntropyLoss()
+    multi_hot = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [1, 0, 0, 1]])
+    # torch reads each row as a "distribution" summing to its number of labels and returns a number
+    with pytest.raises(ValidationError, match=re.escape(
+            "CrossEntropyLoss: the target rows of shape (5, 4) hold 0/1 labels that are not one-hot (multi-label "
+            "targets), but cross-entropy scores one class per row; use 'bce_with_logits'")):
+        ce(logits, multi_hot)
+    one_hot = torch.nn.functional.one_hot(torch.tensor([0, 3, 1, 1, 2]), 4).float()
+    torch.testing.assert_close(ce(logits, one_hot), reference(logits, one_hot))
+    soft = torch.full((5, 4), 0.25)  # not 0/1: probabilities, as torch defines them
+    torch.testing.assert_close(ce(logits, soft), reference(logits, soft))
 
 
 def test_cross_entropy_over_a_single_class_is_refused():

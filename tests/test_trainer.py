@@ -405,6 +405,26 @@ def test_multiclass_graph_logits_are_scored_by_the_ogbg_ppa_evaluator_as_its_exa
         assert trainer.evaluate(split=name)[f"{name.replace('valid', 'val')}_acc"] == official["acc"]
 
 
+def test_multi_label_node_targets_are_refused_for_cross_entropy_and_train_with_bce():
+    """ogbn-proteins-like 0/1 targets, one column per task: the node task's default cross-entropy read each row as
+    a class distribution (a training loss in the hundreds, no error)."""
+    torch.manual_seed(0)
+    data = Data(x=torch.randn(40, 4), edge_index=torch.randint(0, 40, (2, 120)), y=torch.randint(0, 2, (40, 6)))
+    split = {"train": torch.arange(30), "valid": torch.arange(30, 40)}
+
+    def model():
+        return graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=6)
+
+    for loss, owner in ((None, "CrossEntropyLoss"), (torch.nn.CrossEntropyLoss(), "CrossEntropyLoss")):
+        trainer = Trainer(model(), loss=loss, task_kwargs={"metric": "rocauc"}, epochs=1, progress=False)
+        with pytest.raises(ValidationError, match=rf"^{owner}: the target rows of shape \(30, 6\) hold 0/1 labels "
+                                                  rf"that are not one-hot \(multi-label targets\)"):
+            trainer.fit(data, split)
+    result = Trainer(model(), loss="bce_with_logits", task_kwargs={"metric": "rocauc"}, epochs=2,
+                     progress=False).fit(data, split)
+    assert result.history[0]["train_loss"] < 1.0
+
+
 def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(cora):
     trainer = Trainer(gcn(), "cross_entropy", "node", epochs=3, seed=0, progress=False)
     trainer.fit(cora)

@@ -33,7 +33,7 @@ from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
-from graphdl.losses.classification import BCEWithLogitsLoss, CrossEntropyLoss
+from graphdl.losses.classification import BCEWithLogitsLoss, CrossEntropyLoss, refuse_multi_label
 from graphdl.models.gnn import hadamard
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
@@ -243,7 +243,10 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
         raise ValidationError(f"the model gives outputs of shape {tuple(out.shape)} for {out.size(0)} {items} whose "
                               f"targets have shape {tuple(y.shape)}; give the model one output per target, or for "
                               f"class labels use a classification loss such as 'cross_entropy'")
-    return y.view(out.shape).to(out.dtype)
+    y = y.view(out.shape).to(out.dtype)
+    if isinstance(loss_fn, nn.CrossEntropyLoss):  # graphdl's checks its own targets
+        refuse_multi_label(loss_name(loss_fn), y)
+    return y
 
 
 def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
