@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import Data
+from torch_geometric.data import Data, HeteroData
 
 from graphdl.errors import ConfigError, ValidationError
 
@@ -178,9 +178,20 @@ def owned_by(owner: str) -> Iterator[None]:
         raise ValidationError(f"{owner}: {exc}") from None
 
 
-def check_graph(data: Data, require_y: bool = False) -> None:
+def refuse_hetero(data: Any, task: str | None = None) -> None:
+    """Name a heterogeneous graph given to a task, which trains graphs of one node and one edge type."""
+    if isinstance(data, HeteroData):
+        who = f"the {task} task trains" if task else "graphdl's tasks train"
+        raise ValidationError(f"{who} graphs of one node type, but got a HeteroData graph (node "
+                              f"types {', '.join(data.node_types)}); merge its types into one graph with "
+                              f"data.to_homogeneous() (which keeps node features only when every type has them, "
+                              f"of one width), or train it with PyG's to_hetero models in a loop of your own")
+
+
+def check_graph(data: Data, require_y: bool = False, task: str | None = None) -> None:
     """Check a PyG ``Data`` graph's ``x``, ``edge_index`` and optional fields."""
     if not isinstance(data, Data):
+        refuse_hetero(data, task)
         raise ValidationError(f"expected a torch_geometric.data.Data graph, got {type(data).__name__}")
     if data.edge_index is None:
         raise ValidationError("the graph has no edge_index; set data.edge_index = a (2, num_edges) long tensor")
@@ -402,6 +413,10 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
     few vectorised operations, however many graphs it holds; other datasets
     have their first ``max_items`` graphs checked one by one.
     """
+    refuse_hetero(dataset, "graph")
+    if isinstance(dataset, Data):  # it has a __len__ and a __getitem__ too, of its attributes
+        raise ValidationError("the graph task needs a dataset of graphs (a PyG dataset or a list of Data), got one "
+                              "Data graph; pass [data] to train on it alone, or task='node' for targets per node")
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
         raise ValidationError(f"the graph task needs a dataset of graphs (a PyG dataset or a list of Data), "
                               f"got {type(dataset).__name__}")

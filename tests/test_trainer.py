@@ -425,6 +425,35 @@ def test_multi_label_node_targets_are_refused_for_cross_entropy_and_train_with_b
     assert result.history[0]["train_loss"] < 1.0
 
 
+def test_a_heterogeneous_graph_or_one_graph_for_the_graph_task_is_named():
+    from torch_geometric.data import HeteroData
+    from torch_geometric.transforms import RandomLinkSplit
+
+    torch.manual_seed(0)
+    hetero = HeteroData()
+    hetero["paper"].x, hetero["paper"].y = torch.randn(30, 4), torch.randint(0, 3, (30,))
+    hetero["author"].x = torch.randn(20, 4)
+    hetero["author", "writes", "paper"].edge_index = torch.stack([torch.randint(0, 20, (80,)),
+                                                                  torch.randint(0, 30, (80,))])
+    model = graphdl.models.create("gnn", layer="sage", in_channels=4, hidden_channels=8, out_channels=3)
+    index = {"train": torch.arange(20), "valid": torch.arange(20, 30)}
+    linked = RandomLinkSplit(edge_types=[("author", "writes", "paper")])(hetero)
+    # before: "needs one ... Data graph, got HeteroData" (node), "splits['train'] holds Tensor" or "the train
+    # graph holds no edge labels" (link), a TypeError from HeteroData.__getitem__ (graph), a KeyError for one Data
+    for task, data, splits in (("node", hetero, index), ("link", hetero, {"train": {"edge": torch.zeros(2, 2)}}),
+                               ("link", None, linked), ("graph", hetero, index)):
+        with pytest.raises(ValidationError, match=rf"^the {task} task trains graphs of one node type, but got a "
+                                                  rf"HeteroData graph \(node types paper, author\); merge its types "
+                                                  rf"into one graph with data.to_homogeneous\(\)"):
+            Trainer(model, task=task, epochs=1, progress=False).fit(data, splits)
+    with pytest.raises(ValidationError, match=r"^graphdl's tasks train graphs of one node type, but got a HeteroData"):
+        graphdl.validate.check_graph(hetero)
+    one = Data(x=torch.randn(10, 4), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([1.0]))
+    with pytest.raises(ValidationError, match=r"^the graph task needs a dataset of graphs \(a PyG dataset or a list "
+                                              r"of Data\), got one Data graph; pass \[data\] to train on it alone"):
+        Trainer(model, task="graph", epochs=1, progress=False).fit(one, {"train": torch.tensor([0])})
+
+
 def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(cora):
     trainer = Trainer(gcn(), "cross_entropy", "node", epochs=3, seed=0, progress=False)
     trainer.fit(cora)

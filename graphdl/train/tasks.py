@@ -506,6 +506,7 @@ class NodeTask(Task):
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
         if not isinstance(data, Data):
+            _validate.refuse_hetero(data, "node")
             raise ValidationError(f"the node task needs one torch_geometric.data.Data graph, got "
                                   f"{type(data).__name__}; for a dataset of one graph pass dataset[0], for node "
                                   f"targets on several graphs (PPI-style) use task='inductive_node'")
@@ -730,8 +731,10 @@ class LinkTask(Task):
         self.neg_width: dict[str, int] = {}  # splits whose negatives are one row of this width per positive
         self.scored_pos: dict[str, Tensor] = {}  # positives scored in place of all of the split's own
         splits = link_split_graphs(splits)
+        _validate.refuse_hetero(data, "link")
         if isinstance(splits, (tuple, list)) and len(splits) == 3:  # RandomLinkSplit output
             for name, part in zip(("train", "val", "test"), splits):
+                _validate.refuse_hetero(part, "link")
                 self.pos[name], neg = random_link_split_pairs(part, name)
                 if neg is not None:
                     self.neg[name] = neg
@@ -756,7 +759,7 @@ class LinkTask(Task):
         else:
             raise ValidationError("the link task needs splits: OGB's get_edge_split() dict or the "
                                   "(train, val, test) graphs of torch_geometric.transforms.RandomLinkSplit")
-        check_graph(data)
+        check_graph(data, task="link")
         self.data = to_device(data, self.device)
         self.pos = {k: v.to(self.device) for k, v in self.pos.items()}
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
