@@ -554,6 +554,23 @@ def test_models_are_called_the_way_their_forward_takes_a_graph(cora):
     assert fit(copy.deepcopy(pyg_mlp)) == fit(_IgnoresEdges(pyg_mlp))
 
 
+def test_a_compiled_model_is_called_as_the_model_it_wraps(cora):
+    """torch.compile's OptimizedModule has forward(*args, **kwargs); read as taking every optional input, it was
+    handed edge_attr and failed with a TypeError from the wrapped forward(x, edge_index)."""
+    graph = copy.copy(cora)
+    graph.edge_attr = torch.ones(graph.num_edges, 2)
+
+    def fit(model):
+        return Trainer(model, "cross_entropy", "node", epochs=2, seed=0, progress=False,
+                       callbacks=[ModelCheckpoint(restore_best=False)]).fit(graph).history
+
+    torch.manual_seed(0)
+    model = PlainGCN()
+    compiled = torch.compile(copy.deepcopy(model), backend="eager")  # eager: the same arithmetic, no C compiler
+    assert fit(compiled) == fit(model)
+    assert compiled(cora.x, cora.edge_index).shape == (cora.num_nodes, 7)
+
+
 def test_a_model_returning_more_than_its_predictions_is_told_so(cora):
     class WithAttention(torch.nn.Module):
         def __init__(self):

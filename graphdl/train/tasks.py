@@ -76,10 +76,17 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's model inside a ``DistributedDataParallel`` wrapper (for its ``decode``, ``mu``, ...)."""
+    """The user's model inside a ``DistributedDataParallel`` wrapper or ``torch.compile``'s ``OptimizedModule``,
+    in either order (for its ``forward`` signature, its ``decode``, ``mu``, ...)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    return model.module if isinstance(model, DistributedDataParallel) else model
+    while True:
+        if isinstance(model, DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile(model)
+            model = model._orig_mod
+        else:
+            return model
 
 
 #: names of a forward's one parameter that mean "the whole graph" (PyG's and OGB's example models)
