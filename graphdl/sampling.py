@@ -47,6 +47,7 @@ implemented (they need pyg-lib).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -225,6 +226,8 @@ class TorchNeighborSampler(BaseSampler):
         weight_attr: Unsupported; must be ``None``.
         is_sorted: ``edge_index`` is already sorted by destination.
         share_memory: Move the CSC tensors to shared memory (for workers).
+        directed: ``False`` is PyG's deprecated spelling of
+            ``subgraph_type="induced"`` (with PyG's warning).
     """
 
     def __init__(
@@ -239,6 +242,7 @@ class TorchNeighborSampler(BaseSampler):
         weight_attr: str | None = None,
         is_sorted: bool = False,
         share_memory: bool = False,
+        directed: bool = True,
     ) -> None:
         if not isinstance(data, Data):
             raise ValidationError(
@@ -252,6 +256,10 @@ class TorchNeighborSampler(BaseSampler):
                 f"in TorchNeighborSampler (got time_attr={time_attr!r}, "
                 f"weight_attr={weight_attr!r}). Install pyg-lib and use PyG's NeighborLoader."
             )
+        if not directed:  # PyG's deprecated spelling of an induced subgraph
+            subgraph_type = "induced"
+            warnings.warn(f"The usage of the 'directed' argument in '{type(self).__name__}' is deprecated. Use "
+                          f"`subgraph_type='induced'` instead.", stacklevel=2)
         subgraph_type = getattr(subgraph_type, "value", subgraph_type)
         if subgraph_type not in _SUBGRAPH_TYPES:
             raise ValidationError(
@@ -588,6 +596,8 @@ _SAMPLER_KEYS = (
     "time_attr",
     "weight_attr",
     "is_sorted",
+    "share_memory",
+    "directed",
 )
 
 
@@ -637,7 +647,8 @@ def neighbor_loader(
         shuffle: Shuffle the seeds each epoch.
         backend: ``"auto"``, ``"torch"`` (always ours) or ``"pyg"``.
         **kwargs: Sampler options (``replace``, ``subgraph_type``,
-            ``disjoint``, ...) and loader options (``transform``,
+            ``disjoint``, ...; ``neighbor_sampler``: a sampler built
+            beforehand, used as it is) and loader options (``transform``,
             ``num_workers``, ``drop_last``, ...), as for NeighborLoader.
     """
     _check_num_neighbors(num_neighbors)
@@ -649,7 +660,7 @@ def neighbor_loader(
             shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
-    sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)
+    sampler = loader_kw.pop("neighbor_sampler", None) or TorchNeighborSampler(data, num_neighbors, **sampler_kw)
     return NodeLoader(
         data, node_sampler=sampler, input_nodes=input_nodes, batch_size=batch_size,
         shuffle=shuffle, **loader_kw,
@@ -724,7 +735,7 @@ def link_neighbor_loader(
             batch_size=batch_size, shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
-    sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)
+    sampler = loader_kw.pop("neighbor_sampler", None) or TorchNeighborSampler(data, num_neighbors, **sampler_kw)
     return LinkLoader(
         data, link_sampler=sampler, edge_label_index=edge_label_index, edge_label=edge_label,
         neg_sampling=neg_sampling, neg_sampling_ratio=neg_sampling_ratio,

@@ -177,6 +177,28 @@ def test_reproducible_under_manual_seed(graph):
     )
 
 
+def test_pygs_directed_false_and_a_prebuilt_neighbor_sampler_are_taken_as_pyg_takes_them(graph):
+    """NeighborLoader's deprecated ``directed=False`` (an induced subgraph) and its ``neighbor_sampler`` argument
+    reached torch's DataLoader and failed there with a TypeError."""
+    def batches(**kwargs) -> list[tuple[torch.Tensor, ...]]:
+        torch.manual_seed(0)
+        return [(b.n_id, b.edge_index, b.e_id) for b in neighbor_loader(graph, [3, 3], batch_size=64, **kwargs)]
+
+    def same(a, b) -> bool:
+        return len(a) == len(b) and all(torch.equal(u, v) for x, y in zip(a, b) for u, v in zip(x, y))
+
+    induced = batches(subgraph_type="induced")
+    with pytest.warns(UserWarning, match=r"The usage of the 'directed' argument in 'TorchNeighborSampler' is "
+                                         r"deprecated\. Use `subgraph_type='induced'` instead\."):
+        assert same(batches(directed=False), induced)
+    assert not same(batches(), induced)
+    sampler = TorchNeighborSampler(graph, [3, 3], subgraph_type="induced")
+    assert same(batches(neighbor_sampler=sampler), induced)
+    torch.manual_seed(0)
+    link = next(iter(link_neighbor_loader(graph, [3], batch_size=16, neighbor_sampler=sampler)))
+    check_edges(link, graph)
+
+
 class SAGE(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
