@@ -571,6 +571,43 @@ def test_a_compiled_model_is_called_as_the_model_it_wraps(cora):
     assert compiled(cora.x, cora.edge_index).shape == (cora.num_nodes, 7)
 
 
+def test_torch_losses_of_probabilities_need_a_model_that_outputs_them(cora):
+    """PyG's examples end in log_softmax and train with F.nll_loss: that equals cross-entropy on the raw outputs.
+    Raw outputs given to NLLLoss trained without a word (a loss without minimum); given to BCELoss, they failed
+    inside torch."""
+    class LogSoftmax(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x, edge_index):
+            return F.log_softmax(self.inner(x, edge_index), dim=-1)
+
+    def fit(model, loss):
+        return Trainer(model, loss, "node", epochs=3, seed=0, progress=False,
+                       callbacks=[ModelCheckpoint(restore_best=False)]).fit(cora).history
+
+    torch.manual_seed(0)
+    model = PlainGCN()
+    reference = fit(copy.deepcopy(model), "cross_entropy")
+    for loss in (F.nll_loss, torch.nn.NLLLoss()):
+        history = fit(LogSoftmax(copy.deepcopy(model)), loss)
+        for ours, theirs in zip(history, reference):
+            assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-5)
+            assert ours["val_acc"] == theirs["val_acc"]
+    for loss, name in ((F.nll_loss, "nll_loss"), (torch.nn.NLLLoss(), "NLLLoss")):
+        with pytest.raises(ValidationError, match=rf"^{name} takes log-probabilities, but the model's outputs are "
+                                                  rf"not \(their exp sums to [\d.]+ in some row, not 1\); end the "
+                                                  rf"model with F.log_softmax\(out, dim=-1\)"):
+            fit(copy.deepcopy(model), loss)
+    binary = copy.copy(cora)
+    binary.y = (cora.y == 3).float()
+    with pytest.raises(ValidationError, match=r"^BCELoss takes probabilities in \[0, 1\], but the model's outputs "
+                                              r"range over \[-?[\d.]+, [\d.]+\]; end the model with a sigmoid"):
+        Trainer(torch.nn.Sequential(torch.nn.Linear(1433, 1)), torch.nn.BCELoss(), "node",
+                task_kwargs={"metric": "rocauc"}, epochs=1, progress=False).fit(binary)
+
+
 def test_a_model_returning_more_than_its_predictions_is_told_so(cora):
     class WithAttention(torch.nn.Module):
         def __init__(self):

@@ -256,6 +256,29 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     return y
 
 
+def _check_output_range(loss_fn: Any, out: Tensor) -> None:
+    """torch's losses of probabilities, given a model's raw outputs: ``NLLLoss`` of logits has no minimum (it
+    trains by growing the true class's logit without bound), ``BCELoss`` fails inside torch."""
+    nll = isinstance(loss_fn, nn.NLLLoss) or loss_fn is F.nll_loss
+    if not (nll or isinstance(loss_fn, nn.BCELoss) or loss_fn is F.binary_cross_entropy):
+        return
+    out = out.detach()
+    if not out.numel() or not bool(torch.isfinite(out).all()):
+        return
+    if nll:
+        total = torch.logsumexp(out.float(), dim=1 if out.dim() > 1 else 0)  # classes on dim 1, as torch
+        if not bool((total.abs() < 1e-3).all()):
+            raise ValidationError(f"{loss_name(loss_fn)} takes log-probabilities, but the model's outputs are not "
+                                  f"(their exp sums to {float(total.exp().max()):.4g} in some row, not 1); end the "
+                                  f"model with F.log_softmax(out, dim=-1), or use 'cross_entropy' on its raw outputs")
+    else:
+        low, high = float(out.min()), float(out.max())
+        if low < 0 or high > 1:
+            raise ValidationError(f"{loss_name(loss_fn)} takes probabilities in [0, 1], but the model's outputs "
+                                  f"range over [{low:.4g}, {high:.4g}]; end the model with a sigmoid, or use "
+                                  f"'bce_with_logits' on its raw outputs (numerically safer)")
+
+
 def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
     r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind
     (:func:`_shape_target`); NaN targets (OGB's missing labels) are left out.
@@ -265,6 +288,7 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, 
     rows (for which :math:`\mathrm{KL}(\mathrm{onehot}(y) \,\|\, q) = -\log q_y`, the cross-entropy).
     """
     y = _shape_target(loss_fn, kind, out, y, items)
+    _check_output_range(loss_fn, out)
     if y.is_floating_point() and y.shape == out.shape and kind != "divergence":
         labelled = ~torch.isnan(y)
         if not bool(labelled.all()):
