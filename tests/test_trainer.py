@@ -608,6 +608,33 @@ def test_torch_losses_of_probabilities_need_a_model_that_outputs_them(cora):
                 task_kwargs={"metric": "rocauc"}, epochs=1, progress=False).fit(binary)
 
 
+def test_a_model_of_probabilities_is_scored_at_one_half_and_refused_by_the_link_task(cora):
+    """With torch's BCELoss the model outputs probabilities; acc and f1 thresholded them at 0 (a logit), so
+    every node counted as positive."""
+    binary = copy.copy(cora)
+    binary.y = (cora.y == 3).float()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(1433, 1), torch.nn.Sigmoid())
+    for metric in ("acc", "f1"):
+        trainer = Trainer(copy.deepcopy(model), torch.nn.BCELoss(), "node", task_kwargs={"metric": metric},
+                          epochs=3, progress=False)
+        trainer.fit(binary)
+        with torch.no_grad():
+            predicted = (trainer.predict()[binary.test_mask].view(-1) > 0.5).float()
+        truth = binary.y[binary.test_mask]
+        if metric == "acc":
+            expected = (predicted == truth).float().mean().item()
+        else:
+            tp = float((predicted * truth).sum())
+            expected = 2 * tp / (2 * tp + float((predicted * (1 - truth)).sum() + ((1 - predicted) * truth).sum()))
+        assert trainer.evaluate()[f"test_{metric}"] == pytest.approx(expected)
+    assert 0 < predicted.mean() < 1  # some nodes on each side of 1/2: the threshold matters
+    gnn = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=8)
+    with pytest.raises(ConfigError, match=r"^BCELoss takes probabilities in \[0, 1\], but the link task scores "
+                                          r"each node pair with a logit .*; use 'bce_with_logits'"):
+        Trainer(gnn, torch.nn.BCELoss(), "link", progress=False)
+
+
 def test_a_model_returning_more_than_its_predictions_is_told_so(cora):
     class WithAttention(torch.nn.Module):
         def __init__(self):

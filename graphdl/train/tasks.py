@@ -172,6 +172,9 @@ def check_link_loss(task: str, loss_fn: Any, kind: str | None) -> None:
     if isinstance(loss_fn, (CrossEntropyLoss, nn.CrossEntropyLoss, nn.NLLLoss, nn.MultiMarginLoss)):
         raise ConfigError(f"{name} needs one logit per class, but the {task} task scores each node pair with one "
                           f"logit; use 'bce_with_logits', 'focal', 'margin_ranking' or 'link_bce'")
+    if _takes_probabilities(loss_fn):
+        raise ConfigError(f"{name} takes probabilities in [0, 1], but the {task} task scores each node pair with "
+                          f"a logit (the decoder's raw score); use 'bce_with_logits', the same loss on logits")
     if link_inputs(loss_fn) in ("pos_neg", "ranked") or kind not in ("metric", "divergence", "ranking", "graph"):
         return  # (logits, labels), as classification losses
     why = {"metric": "a metric loss learns embeddings from class labels, which node pairs do not have",
@@ -256,11 +259,16 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     return y
 
 
+def _takes_probabilities(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is torch's binary cross-entropy of probabilities (not of logits)."""
+    return isinstance(loss_fn, nn.BCELoss) or loss_fn is F.binary_cross_entropy
+
+
 def _check_output_range(loss_fn: Any, out: Tensor) -> None:
     """torch's losses of probabilities, given a model's raw outputs: ``NLLLoss`` of logits has no minimum (it
     trains by growing the true class's logit without bound), ``BCELoss`` fails inside torch."""
     nll = isinstance(loss_fn, nn.NLLLoss) or loss_fn is F.nll_loss
-    if not (nll or isinstance(loss_fn, nn.BCELoss) or loss_fn is F.binary_cross_entropy):
+    if not (nll or _takes_probabilities(loss_fn)):
         return
     out = out.detach()
     if not out.numel() or not bool(torch.isfinite(out).all()):
@@ -392,6 +400,10 @@ class Task:
         """
         if kind == "metric" and self.metric.name == "acc":
             self.metric = Metric("knn_acc", self.metric.fn, True)
+        if _takes_probabilities(loss_fn) and self.metric.name in ("acc", "f1"):
+            # they threshold one output at 0, a logit; p > 1/2 is logit(p) > 0 (argmax is unchanged)
+            fn = self.metric.fn
+            self.metric = Metric(self.metric.name, lambda y_true, y_pred: fn(y_true, torch.logit(y_pred)), True)
 
     # --- distributed training (called by the Trainer under torch.distributed) ---
     rank, world_size = 0, 1
