@@ -184,3 +184,39 @@ def test_link_task_unchanged_for_the_shared_pool_format() -> None:
     neg = (z[split["valid"]["edge_neg"][:, 0]] * z[split["valid"]["edge_neg"][:, 1]]).sum(-1)
     official = Evaluator("ogbl-ddi").eval({"y_pred_pos": pos, "y_pred_neg": neg})["hits@20"]
     assert scores["val_hits@20"] == pytest.approx(official)
+
+
+def test_without_a_validation_split_the_train_split_borrows_the_first_held_out_negatives() -> None:
+    """train + test splits only: train was scored against the validation negatives, which did not exist
+    (an AttributeError on None)."""
+    from sklearn.metrics import roc_auc_score
+
+    torch.manual_seed(0)
+    n = 30
+    edge_index = torch.randint(0, n, (2, 120))
+    data = Data(x=torch.randn(n, 4), edge_index=edge_index)
+    model = GNN("gcn", 4, 8, 8, num_layers=2).eval()
+    with torch.no_grad():
+        z = model(data.x, data.edge_index)
+
+    def score(pairs: torch.Tensor) -> torch.Tensor:
+        return (z[pairs[0]] * z[pairs[1]]).sum(-1)
+
+    pool = torch.randint(0, n, (40, 2))
+    flat = {"train": {"edge": edge_index[:, :80].t()}, "test": {"edge": edge_index[:, 100:].t(), "edge_neg": pool}}
+    task = LinkTask(metric="rocauc")
+    task.setup(data, flat)
+    pos, neg = score(edge_index[:, :80]), score(pool.t())
+    expected = roc_auc_score([1] * 80 + [0] * 40, torch.cat([pos, neg]).sigmoid().numpy())
+    assert task.evaluate(model, ["train"])["train_rocauc"] == pytest.approx(expected)
+
+    targets = torch.randint(0, n, (20, 7))
+    rows = {"train": {"source_node": edge_index[0, :80], "target_node": edge_index[1, :80]},
+            "test": {"source_node": edge_index[0, 100:], "target_node": edge_index[1, 100:],
+                     "target_node_neg": targets}}
+    task = LinkTask(metric="mrr")
+    task.setup(data, rows)
+    picked = edge_index[:, :80][:, torch.randperm(80, generator=torch.Generator().manual_seed(12345))[:20]]
+    neg = (z[picked[0]].unsqueeze(1) * z[targets]).sum(-1)
+    official = _official_mrr_lists(score(picked), neg)["mrr_list"].mean().item()
+    assert task.evaluate(model, ["train"])["train_mrr"] == pytest.approx(official)

@@ -132,7 +132,7 @@ class OGBLinkTask(LinkTask):
         out = {}
         for split in map(canonical_split, splits):
             pos_pairs = self.eval_train if split == "train" else self.pos[split]
-            neg_pairs = self.neg.get(split, self.neg.get("val"))
+            neg_pairs = self.neg[split if split in self.neg else self._borrowed()]
             pos = torch.cat([self._decode(model, z, p) for p in pos_pairs.split(chunk, dim=1)])
             neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
             out[f"{split}_{self.metric.name}"] = self.metric(pos, neg)

@@ -667,23 +667,22 @@ def _pairs(edges: Tensor, name: str) -> Tensor:
     return (edges if edges.size(0) == 2 else edges.t()).long()
 
 
-def source_target_pairs(part: Mapping[str, Any], name: str) -> tuple[Tensor, Tensor | None, int | None]:
-    """One split in OGB's per-source format (ogbl-citation2): positive pairs ``(source_node, target_node)`` and,
-    with ``target_node_neg`` (``P x K``), the negative pairs ``(source_node[i], target_node_neg[i, k])`` in row
-    order and their row width ``K``; no negatives: ``None, None``."""
+def source_target_pairs(part: Mapping[str, Any], name: str) -> tuple[Tensor, Tensor | None]:
+    """One split in OGB's per-source format (ogbl-citation2): positive pairs ``(source_node, target_node)`` and
+    the ``(P, K)`` negative targets ``target_node_neg`` (the negative pairs are ``(source_node[i],
+    target_node_neg[i, k])``), or ``None`` without them."""
     source, target = (torch.as_tensor(part[key]).long() for key in ("source_node", "target_node"))
     if source.dim() != 1 or source.shape != target.shape:
         raise ValidationError(f"splits[{name!r}]: source_node and target_node must be 1-D node ids of one length, "
                               f"got shapes {tuple(source.shape)} and {tuple(target.shape)}")
     pos = torch.stack([source, target])
     if "target_node_neg" not in part:
-        return pos, None, None
+        return pos, None
     neg_targets = torch.as_tensor(part["target_node_neg"]).long()
     if neg_targets.dim() != 2 or len(neg_targets) != len(source) or neg_targets.size(1) == 0:
         raise ValidationError(f"splits[{name!r}]['target_node_neg'] must hold one row of negative target nodes per "
                               f"source node, shape ({len(source)}, K), got {tuple(neg_targets.shape)}")
-    width = neg_targets.size(1)
-    return pos, torch.stack([source.repeat_interleave(width), neg_targets.reshape(-1)]), width
+    return pos, neg_targets
 
 
 def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | None]:
@@ -741,7 +740,9 @@ class LinkTask(Task):
     per row, by ``mrr`` or ``hits@K``; its train split, which has no
     negatives, is scored as OGB's example scores it: a fixed sample of training
     edges (``torch.randperm`` seeded 12345), as many as the validation split
-    has, each ranked against the validation rows' negative targets.
+    has, each ranked against the validation rows' negative targets. (A train
+    split without negatives borrows those of ``val``, else of the first
+    held-out split, in either format.)
     Each training batch scores ``batch_size`` positive training edges and
     ``num_negatives`` times as many uniformly sampled non-edges
     (:class:`~graphdl.train.negatives.NegativeSampler`: PyG's ``negative_sampling``
@@ -770,8 +771,8 @@ class LinkTask(Task):
 
         self.device = torch.device(device)
         self.pos: dict[str, Tensor] = {}
-        self.neg: dict[str, Tensor] = {}
-        self.neg_width: dict[str, int] = {}  # splits whose negatives are one row of this width per positive
+        self.neg: dict[str, Tensor] = {}  # a shared pool of negative pairs per split
+        self.neg_targets: dict[str, Tensor] = {}  # or (P, K) negative targets, a row per positive's source
         self.scored_pos: dict[str, Tensor] = {}  # positives scored in place of all of the split's own
         splits = link_split_graphs(splits)
         _validate.refuse_hetero(data, "link")
@@ -786,9 +787,9 @@ class LinkTask(Task):
             for name, part in splits.items():
                 key = canonical_split(name)
                 if isinstance(part, Mapping) and "source_node" in part and "target_node" in part:
-                    self.pos[key], neg, width = source_target_pairs(part, name)
-                    if neg is not None and width is not None:
-                        self.neg[key], self.neg_width[key] = neg, width
+                    self.pos[key], neg_targets = source_target_pairs(part, name)
+                    if neg_targets is not None:
+                        self.neg_targets[key] = neg_targets
                     continue
                 if not isinstance(part, Mapping) or "edge" not in part:
                     held = f"keys {', '.join(map(str, part))}" if isinstance(part, Mapping) else type(part).__name__
@@ -806,19 +807,20 @@ class LinkTask(Task):
         self.data = to_device(data, self.device)
         self.pos = {k: v.to(self.device) for k, v in self.pos.items()}
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
+        self.neg_targets = {k: v.to(self.device) for k, v in self.neg_targets.items()}
         if "train" not in self.pos:
             raise ValidationError("splits hold no 'train' edges")
         held_out = [k for k in self.pos if k != "train"]
-        unscored = [k for k in held_out if k not in self.neg]
-        if unscored or not self.neg:
+        unscored = [k for k in held_out if k not in self.neg and k not in self.neg_targets]
+        if unscored or not (self.neg or self.neg_targets):
             raise ValidationError(f"the {', '.join(map(repr, unscored or held_out or ['val']))} split has positive "
                                   f"edges but no negative pairs to score them against; give each held-out split "
                                   f"its 'edge_neg' (OGB's get_edge_split() has them), or split the graph with "
                                   f"RandomLinkSplit, which samples them")
-        if "val" in self.neg_width and "train" not in self.neg:
-            self._sample_train_rows()
+        if "train" not in self.neg and "train" not in self.neg_targets and self._borrowed() in self.neg_targets:
+            self._sample_train_rows(self._borrowed())
         if self.metric.name == "mrr":  # the metric's own checks, before any training rather than after
-            shared = [k for k in self.neg if k not in self.neg_width]
+            shared = list(self.neg)
             if shared:
                 raise ValidationError(f"mrr ranks each positive among its own negatives, but the "
                                       f"{', '.join(map(repr, shared))} split has one shared pool of negative pairs "
@@ -827,26 +829,29 @@ class LinkTask(Task):
                                       f"score the pool with hits@K or rocauc")
         if self.metric.name.startswith("hits@"):
             k = int(self.metric.name[5:])
-            fewest = min(self.neg_width.get(key, neg.size(1)) for key, neg in self.neg.items())
+            fewest = min([neg.size(1) for neg in self.neg.values()] + [t.size(1) for t in self.neg_targets.values()])
             if fewest < k:
                 raise ValidationError(f"{self.metric.name} needs at least {k} negative pairs per split, but a split "
                                       f"has {fewest}; use a K of at most {fewest}, more negatives, or "
                                       f"metric='rocauc'")
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
 
-    def _sample_train_rows(self) -> None:
-        """Per-row negatives for the train split: a fixed sample of its edges, as many as the validation split
-        has, each with the validation rows' negative targets (OGB's ogbl-citation2 example)."""
-        train, rows, width = self.pos["train"], self.pos["val"].size(1), self.neg_width["val"]
+    def _borrowed(self) -> str:
+        """The held-out split whose negatives score the train split when it has none: ``val``, else the first."""
+        held = [k for k in (*self.neg, *self.neg_targets) if k != "train"]
+        return "val" if "val" in held else held[0]
+
+    def _sample_train_rows(self, source: str) -> None:
+        """Per-row negatives for the train split: a fixed sample of its edges, as many as the ``source`` split
+        (validation) has, each with that split's negative targets (OGB's ogbl-citation2 example)."""
+        train, rows = self.pos["train"], self.pos[source].size(1)
         gen = torch.Generator().manual_seed(12345)
         picked = train[:, torch.randperm(train.size(1), generator=gen)[:rows].to(train.device)]
-        rows = picked.size(1)  # fewer when the train split is the smaller one
         self.scored_pos["train"] = picked
-        self.neg["train"] = torch.stack([picked[0].repeat_interleave(width), self.neg["val"][1, :rows * width]])
-        self.neg_width["train"] = width
+        self.neg_targets["train"] = self.neg_targets[source][:picked.size(1)]  # fewer for a smaller train split
 
     def split_names(self) -> Sequence[str]:
-        return tuple(k for k in self.pos if k == "train" or k in self.neg)
+        return tuple(k for k in self.pos if k == "train" or k in self.neg or k in self.neg_targets)
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         check_link_loss("link", loss_fn, kind)
@@ -901,14 +906,20 @@ class LinkTask(Task):
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
         z = self.predict(model)
         out = {}
+        chunk = 65536  # pairs decoded at once
         for split in map(canonical_split, splits):
-            chunk = 65536
             pos_pairs = self.scored_pos.get(split, self.pos[split])
             pos = torch.cat([self._decode(model, z, p) for p in pos_pairs.split(chunk, dim=1)])
-            neg_pairs = self.neg.get(split, self.neg.get("val"))
-            neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
-            if split in self.neg_width and is_pair_metric(self.metric):  # one row of negatives per positive
-                neg = neg.view(-1, self.neg_width[split])
+            if split in self.neg_targets:  # (P, K) scores: source i against each of its K negative targets
+                targets = self.neg_targets[split]
+                rows = max(1, chunk // targets.size(1))
+                neg = torch.cat([self._decode(model, z, torch.stack([s.repeat_interleave(t.size(1)), t.reshape(-1)]))
+                                 .view(t.shape) for s, t in zip(pos_pairs[0].split(rows), targets.split(rows))])
+                if not is_pair_metric(self.metric):
+                    neg = neg.reshape(-1)
+            else:
+                neg_pairs = self.neg[split if split in self.neg else self._borrowed()]
+                neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
             if is_pair_metric(self.metric):
                 value = self.metric(pos, neg)
             else:  # acc thresholds logits at 0 (probability 1/2); the others take probabilities
