@@ -220,3 +220,25 @@ def test_without_a_validation_split_the_train_split_borrows_the_first_held_out_n
     neg = (z[picked[0]].unsqueeze(1) * z[targets]).sum(-1)
     official = _official_mrr_lists(score(picked), neg)["mrr_list"].mean().item()
     assert task.evaluate(model, ["train"])["train_mrr"] == pytest.approx(official)
+
+
+def test_an_empty_link_split_is_named() -> None:
+    """Before: a ValueError inside scikit-learn (rocauc of an empty split) or a silent test_mrr of nan."""
+    n = 30
+    edge_index = torch.randint(0, n, (2, 120), generator=torch.Generator().manual_seed(0))
+    data = Data(x=torch.randn(n, 4), edge_index=edge_index)
+    none = torch.zeros(0, 2, dtype=torch.long)
+    train = {"edge": edge_index[:, :80].t()}
+    valid = {"edge": edge_index[:, 100:].t(), "edge_neg": edge_index[:, :5].t()}
+    cases = [({"train": train, "valid": valid, "test": {"edge": none, "edge_neg": none}}, "rocauc",
+              "the 'test' split holds no positive edges"),
+             ({"train": train, "valid": {**valid, "edge_neg": none}}, "rocauc", "the 'val' split holds no negative "
+                                                                               "pairs"),
+             ({"train": {"source_node": edge_index[0, :80], "target_node": edge_index[1, :80]},
+               "test": {"source_node": edge_index[0, :0], "target_node": edge_index[1, :0],
+                        "target_node_neg": torch.zeros(0, 7, dtype=torch.long)}}, "mrr",
+              "the 'test' split holds no positive edges")]
+    for splits, metric, message in cases:
+        with pytest.raises(ValidationError, match=rf"^{re.escape(message)}; give it some, or pass the splits without "
+                                                  rf"it$"):
+            LinkTask(metric=metric).setup(data, splits)

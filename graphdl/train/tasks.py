@@ -810,6 +810,11 @@ class LinkTask(Task):
         self.neg_targets = {k: v.to(self.device) for k, v in self.neg_targets.items()}
         if "train" not in self.pos:
             raise ValidationError("splits hold no 'train' edges")
+        empty = [k for k, v in (*self.pos.items(), *self.neg.items(), *self.neg_targets.items()) if v.numel() == 0]
+        if empty:  # each would score nan or fail inside the metric
+            what = "negative pairs" if empty[0] in self.neg and self.pos[empty[0]].numel() else "positive edges"
+            raise ValidationError(f"the {empty[0]!r} split holds no {what}; give it some, or pass the splits "
+                                  f"without it")
         held_out = [k for k in self.pos if k != "train"]
         unscored = [k for k in held_out if k not in self.neg and k not in self.neg_targets]
         if unscored or not (self.neg or self.neg_targets):
