@@ -225,8 +225,17 @@ def test_bad_splits_raise() -> None:
         task.setup(None, {"train": data})
     train, val, test = RandomLinkSplit(num_val=0.05, num_test=0.1, is_undirected=True, split_labels=True,
                                        add_negative_train_samples=False, neg_sampling_ratio=0.0)(data)
-    with pytest.raises(ValidationError, match="val split needs positive and negative pairs"):
+    with pytest.raises(ValidationError, match=r"^the val split has no negative pairs to score its edges against; "
+                                              r"RandomLinkSplit adds them"):
         task.setup(None, (train, val, test))
+    # num_val=0: "needs positive and negative pairs ... RandomLinkSplit adds negatives by default" (misleading)
+    for num_val, num_test, name in ((0.0, 0.1, "val"), (0.05, 0.0, "test")):
+        parts = RandomLinkSplit(num_val=num_val, num_test=num_test, is_undirected=True, split_labels=True,
+                                add_negative_train_samples=False)(data)
+        for setup in (task.setup, graphdl.train.LinkTask().setup):
+            with pytest.raises(ValidationError, match=rf"^the {name} graph of RandomLinkSplit holds no {name} edges "
+                                                      rf"to score; split with num_{name} > 0"):
+                setup(None, parts)
 
 
 def test_arga_resumes_exactly_with_its_discriminator_optimizer(tmp_path) -> None:

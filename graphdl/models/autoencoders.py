@@ -477,9 +477,9 @@ class ReconstructionTask(Task):
             if neg is not None:
                 self.neg[name] = neg.to(self.device)
         for name in ("val", "test"):
-            if name not in self.neg or self.pos[name].numel() == 0:
-                raise ValidationError(f"the {name} split needs positive and negative pairs; RandomLinkSplit "
-                                      f"adds negatives to val/test by default (neg_sampling_ratio=1.0)")
+            if name not in self.neg:
+                raise ValidationError(f"the {name} split has no negative pairs to score its edges against; "
+                                      f"RandomLinkSplit adds them to val/test by default (neg_sampling_ratio=1.0)")
         if self.pos["train"].numel() == 0:
             raise ValidationError("the training split holds no positive edges")
         train_graph = random_link_split_train_graph(data if splits_given else None, splits)

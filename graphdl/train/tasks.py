@@ -693,11 +693,18 @@ def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | Non
     """
     if "pos_edge_label_index" in part:
         neg = part["neg_edge_label_index"] if "neg_edge_label_index" in part else None
-        return part.pos_edge_label_index, neg
-    if "edge_label_index" in part and "edge_label" in part:
+        pos = part.pos_edge_label_index
+    elif "edge_label_index" in part and "edge_label" in part:
         label = part.edge_label
         neg = part.edge_label_index[:, label == 0]
-        return part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
+        pos, neg = part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
+    else:
+        pos = None
+    if pos is not None and pos.numel() == 0 and name != "train":
+        raise ValidationError(f"the {name} graph of RandomLinkSplit holds no {name} edges to score; split with "
+                              f"num_{name} > 0, e.g. RandomLinkSplit(num_val=0.05, num_test=0.1)")
+    if pos is not None:
+        return pos, neg
     raise ValidationError(f"the {name} graph holds no edge labels (pos_edge_label_index or "
                           f"edge_label_index/edge_label); make the splits with "
                           f"torch_geometric.transforms.RandomLinkSplit")
