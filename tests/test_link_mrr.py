@@ -242,3 +242,25 @@ def test_an_empty_link_split_is_named() -> None:
         with pytest.raises(ValidationError, match=rf"^{re.escape(message)}; give it some, or pass the splits without "
                                                   rf"it$"):
             LinkTask(metric=metric).setup(data, splits)
+
+
+def test_an_ogb_link_evaluator_of_rocauc_gets_positive_and_negative_scores() -> None:
+    """ogbl-vessel's evaluator (ROC-AUC of y_pred_pos against y_pred_neg) was handed (labels, probabilities):
+    the labels read as the positives' scores, a meaningless number without an error."""
+    from ogb.linkproppred import Evaluator
+
+    torch.manual_seed(0)
+    n = 30
+    edge_index = torch.randint(0, n, (2, 120))
+    data = Data(x=torch.randn(n, 4), edge_index=edge_index)
+    pool = torch.randint(0, n, (40, 2))
+    split = {"train": {"edge": edge_index[:, :80].t()}, "valid": {"edge": edge_index[:, 80:].t(), "edge_neg": pool}}
+    model = GNN("gcn", 4, 8, 8, num_layers=2).eval()
+    task = LinkTask(metric="ogbl-vessel")
+    task.setup(data, split)
+    with torch.no_grad():
+        z = model(data.x, data.edge_index)
+    pos = (z[edge_index[0, 80:]] * z[edge_index[1, 80:]]).sum(-1)
+    neg = (z[pool[:, 0]] * z[pool[:, 1]]).sum(-1)
+    official = Evaluator("ogbl-vessel").eval({"y_pred_pos": pos, "y_pred_neg": neg})["rocauc"]
+    assert task.evaluate(model, ["val"])["val_rocauc"] == pytest.approx(official)

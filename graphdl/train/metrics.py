@@ -24,11 +24,13 @@ __all__ = ["Metric", "resolve_metric", "is_pair_metric", "METRIC_NAMES"]
 
 @dataclass(frozen=True)
 class Metric:
-    """A named metric and its direction."""
+    """A named metric, its direction, and whether it takes ``(positive scores, negative scores)`` (a link
+    metric: ``hits@K``, ``mrr``, every OGB link evaluator) rather than ``(y_true, y_pred)``."""
 
     name: str
     fn: Callable[..., float]
     higher_is_better: bool = True
+    pairs: bool = False
 
     def __call__(self, *args: object) -> float:
         return float(self.fn(*args))
@@ -215,12 +217,12 @@ def _ogb_metric(name: str) -> Metric:
                                       f"{tuple(yp.shape)} for targets of shape {tuple(yt.shape)}: {exc}. Score with "
                                       f"the evaluator of the dataset you train on") from None
 
-    return Metric(metric, fn, higher)
+    return Metric(metric, fn, higher, pairs=level == "linkproppred")
 
 
 def is_pair_metric(metric: Metric) -> bool:
-    """Whether ``metric`` ranks positive pair scores against negative ones (``hits@K``, ``mrr``): link metrics."""
-    return metric.name.startswith("hits@") or metric.name == "mrr"
+    """Whether ``metric`` takes positive and negative pair scores (``hits@K``, ``mrr``, OGB link evaluators)."""
+    return metric.pairs
 
 
 def resolve_metric(name: str | Metric) -> Metric:
@@ -234,9 +236,9 @@ def resolve_metric(name: str | Metric) -> Metric:
         k = key[5:]
         if not k.isdigit() or int(k) < 1:
             raise ConfigError(f"metric {name!r}: write hits@K with an integer K >= 1, e.g. hits@20")
-        return Metric(key, _hits(int(k)), True)
+        return Metric(key, _hits(int(k)), True, pairs=True)
     if key not in _BUILTIN:
         raise ConfigError(f"unknown metric {name!r}.{did_you_mean(key, _BUILTIN)} "
                           f"Known: {', '.join(METRIC_NAMES)}, or an OGB dataset name.")
     fn, higher = _BUILTIN[key]
-    return Metric(key, fn, higher)
+    return Metric(key, fn, higher, pairs=key == "mrr")

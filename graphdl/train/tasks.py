@@ -21,6 +21,7 @@ and ``batch_size=b*W`` trains on. Other tasks train every rank on all the data
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -403,7 +404,7 @@ class Task:
         if _takes_probabilities(loss_fn) and self.metric.name in ("acc", "f1"):
             # they threshold one output at 0, a logit; p > 1/2 is logit(p) > 0 (argmax is unchanged)
             fn = self.metric.fn
-            self.metric = Metric(self.metric.name, lambda y_true, y_pred: fn(y_true, torch.logit(y_pred)), True)
+            self.metric = dataclasses.replace(self.metric, fn=lambda y_true, y_pred: fn(y_true, torch.logit(y_pred)))
 
     # --- distributed training (called by the Trainer under torch.distributed) ---
     rank, world_size = 0, 1
