@@ -218,6 +218,16 @@ def test_vgae_on_the_link_task_is_refused() -> None:
         graphdl.Trainer(ae.VGAE(16), task="link", epochs=1, progress=False).fit(None, _splits(_community_graph()))
 
 
+@pytest.mark.parametrize("metric", ["acc", "hits@20", "ogbl-vessel"])
+def test_the_autoencoder_task_takes_rocauc_or_ap(metric: str) -> None:
+    """ogbl-vessel's evaluator is named rocauc but takes (positive, negative) scores; it was handed (labels,
+    scores) and returned a meaningless number."""
+    with pytest.raises(ConfigError, match=rf"^the autoencoder task reports rocauc and ap; metric must be one of "
+                                          rf"them, got '{metric}'$"):
+        ae.ReconstructionTask(metric=metric)
+    assert ae.ReconstructionTask(metric="ap").other_metric.name == "rocauc"
+
+
 def test_bad_splits_raise() -> None:
     data = _community_graph()
     task = ae.ReconstructionTask()

@@ -437,9 +437,10 @@ class ReconstructionTask(Task):
                  num_negatives: int = 1) -> None:
         super().__init__(metric)
         names = {"rocauc": "ap", "ap": "rocauc"}
-        if self.metric.name not in names:
+        if self.metric.name not in names or self.metric.pairs:  # an OGB link evaluator takes (pos, neg) scores
+            given = metric if isinstance(metric, str) else self.metric.name
             raise ConfigError(f"the autoencoder task reports rocauc and ap; metric must be one of them, "
-                              f"got {self.metric.name!r}")
+                              f"got {given!r}")
         self.other_metric = resolve_metric(names[self.metric.name])
         require_int("the autoencoder task", "num_negatives", num_negatives)
         if not (0 < num_val < 1 and 0 < num_test < 1 and num_val + num_test < 1):
