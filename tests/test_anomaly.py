@@ -240,6 +240,10 @@ def test_detectors_run_on_grid_and_chain_graphs() -> None:
 
 def test_anomaly_task_errors_and_val_split() -> None:
     data = _graph()
+    for metric in ("acc", "f1", "hits@10", "ogbl-vessel"):  # acc/f1 thresholded scores at 0; pairs misread
+        with pytest.raises(ConfigError, match=rf"^the anomaly task ranks nodes by their anomaly scores, which have "
+                                              rf"no threshold; metric must be 'rocauc' or 'ap', got '{metric}'$"):
+            anomaly.AnomalyTask(metric=metric)
     with pytest.raises(ValidationError, match=r"^val_fraction=0.5 splits the nodes by their outlier labels, but the "
                                               r"graph has none: set data.y_outlier"):
         anomaly.AnomalyTask(val_fraction=0.5).setup(data)

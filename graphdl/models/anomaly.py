@@ -404,6 +404,10 @@ class AnomalyTask(Task):
 
     def __init__(self, metric: str | Metric = "rocauc", label: str = "y_outlier", val_fraction: float = 0.0) -> None:
         super().__init__(metric)
+        if self.metric.name not in ("rocauc", "ap") or self.metric.pairs:  # scores rank nodes; no threshold
+            given = metric if isinstance(metric, str) else self.metric.name
+            raise ConfigError(f"the anomaly task ranks nodes by their anomaly scores, which have no threshold; "
+                              f"metric must be 'rocauc' or 'ap', got {given!r}")
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         self.label, self.val_fraction = label, val_fraction
