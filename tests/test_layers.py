@@ -67,6 +67,30 @@ def test_check_layer_catches_a_layer_that_is_not_equivariant():
     check_layer(Leaky, checks=("shape", "reset_parameters", "state_dict", "gradients"))
 
 
+def test_check_layer_catches_a_division_by_a_degree_of_zero():
+    class NaiveMeanConv(torch.nn.Module):
+        """Mean over in-neighbours, dividing by the in-degree unguarded: 0/0 for a node without edges."""
+
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.in_channels = in_channels
+            self.lin = torch.nn.Linear(in_channels, out_channels)
+
+        def reset_parameters(self):
+            self.lin.reset_parameters()
+
+        def forward(self, x, edge_index):
+            src, dst = edge_index
+            total = torch.zeros_like(x).index_add_(0, dst, x[src])
+            degree = torch.zeros(x.size(0)).index_add_(0, dst, torch.ones(dst.numel()))
+            return self.lin(total / degree.unsqueeze(-1))
+
+    with pytest.raises(AssertionError, match=r"^layer 'NaiveMeanConv' fails the degenerate graphs check: nodes "
+                                             r"without edges: NaN or inf in the outputs of nodes \[.*\] \(a "
+                                             r"division by a degree of 0\?\)$"):
+        check_layer(NaiveMeanConv, checks=("degenerate_graphs",))
+
+
 def test_check_layer_reports_a_layer_it_cannot_call_as_a_failed_check():
     with pytest.raises(AssertionError, match=r"^layer 'Linear' fails the shape check: TypeError: Linear.forward\(\) "
                                              r"takes 2 positional arguments but 3 were given \(a layer is built as "

@@ -6,7 +6,8 @@
 Checks: output shape; permutation equivariance (permuting the nodes permutes
 the output rows); ``reset_parameters`` reproducible under a seed; a
 ``state_dict`` round trip gives the same outputs; gradients reach every
-parameter; built by ``graphdl.layers.create``, the layer raises a
+parameter; nodes without edges and a graph without edges give finite outputs;
+built by ``graphdl.layers.create``, the layer raises a
 ``ValidationError`` for an out-of-range ``edge_index``, NaN features and a
 feature width other than ``in_channels`` (so its forward must take
 ``(x, edge_index, ...)`` and it must set ``in_channels``), and gives the same
@@ -156,6 +157,30 @@ def _gradients(case: _Case) -> None:
         raise case.fail("gradients", "every gradient is zero")
 
 
+def _degenerate_graphs(case: _Case) -> None:
+    """Nodes without edges (half of them) and a graph without any edge give finite outputs of the right shape:
+    a degree normalisation such as :math:`D^{-1/2}` or a softmax over an empty neighbourhood must not divide by
+    zero (DGL's zero-degree test graphs)."""
+    module = case.build().eval()
+    g = case.graph
+    n = g["x"].size(0)
+    graphs = {}
+    for what, keep in (("nodes without edges", (g["edge_index"] < n // 2).all(0)),
+                       ("a graph without edges", torch.zeros(g["edge_index"].size(1), dtype=torch.bool))):
+        graphs[what] = dict(g, edge_index=g["edge_index"][:, keep], edge_weight=g["edge_weight"][keep],
+                            edge_attr=g["edge_attr"][keep])
+    for what, graph in graphs.items():
+        with torch.no_grad():
+            out = case.run(module, graph)
+        if tuple(out.shape) != (n, case.out_channels):
+            raise case.fail("degenerate graphs", f"{what}: expected shape {(n, case.out_channels)}, got "
+                                                 f"{tuple(out.shape)}")
+        if not bool(torch.isfinite(out).all()):
+            rows = (~torch.isfinite(out)).any(-1).nonzero().view(-1).tolist()
+            raise case.fail("degenerate graphs", f"{what}: NaN or inf in the outputs of nodes {rows} (a division by "
+                                                 f"a degree of 0?)")
+
+
 def _input_checks(case: _Case) -> None:
     """Built by ``graphdl.layers.create``, the layer rejects bad input with a ValidationError, and
     the check leaves valid calls unchanged."""
@@ -198,6 +223,7 @@ LAYER_CHECKS: dict[str, Callable[[_Case], None]] = {
     "reset_parameters": _reset,
     "state_dict": _state_dict,
     "gradients": _gradients,
+    "degenerate_graphs": _degenerate_graphs,
     "input_checks": _input_checks,
 }
 
