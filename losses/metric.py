@@ -24,9 +24,12 @@ sums instead).
 With ``reduction="none"`` a loss returns a :math:`(B,)` vector: the summed loss
 of the pairs or triplets each embedding anchors, so ``none.sum()`` equals
 ``reduction="sum"``. ``"mean"`` is the average pytorch-metric-learning's default
-reducer takes for the same loss (documented per class). A batch without a
-positive pair, a negative pair or a valid triplet gives 0 (with a zero gradient
-that still reaches the inputs).
+reducer takes for the same loss (documented per class). ``contrastive`` and
+``multi_similarity`` score the positive and the negative pairs separately, so a
+batch with pairs of one kind only (one class, or all classes distinct) still
+has that kind's terms, as in pytorch-metric-learning; the other losses need a
+positive pair, a negative pair or a valid triplet and otherwise give 0 (with a
+zero gradient that still reaches the inputs).
 """
 
 from __future__ import annotations
@@ -407,7 +410,7 @@ class ContrastiveLoss(MetricLoss):
     def compute(self, b: MetricBatch) -> Tensor:
         rows, cols = b.positives()
         neg = b.negatives()
-        if rows.numel() == 0 or not neg.any():
+        if rows.numel() == 0 and not neg.any():  # either kind alone still has its terms, as in pml
             return b.zero(self.reduction)
         mat = b.mat(self.distance)
         pl, nl = _ContrastiveTerms.apply(mat, rows, cols, neg.excl, neg.count, self.pos_margin,
@@ -736,7 +739,7 @@ class MultiSimilarityLoss(MetricLoss):
     def compute(self, b: MetricBatch) -> Tensor:
         rows, cols = b.positives(unique=True)
         neg = b.negatives(binary=True)
-        if rows.numel() == 0 or not neg.any():
+        if rows.numel() == 0 and not neg.any():  # either kind alone still has its terms, as in pml
             return b.zero(self.reduction)
         b.check_disjoint(rows, cols, neg)
         mat = b.mat(self.distance)

@@ -89,6 +89,26 @@ def test_matches_pml_on_labels(name: str, dtype: torch.dtype) -> None:
     assert v.item() > 0
 
 
+@pytest.mark.parametrize("labels", ["one class", "all distinct"])
+@pytest.mark.parametrize("name", sorted(DEFAULT_CASES) + sorted(EXTRA_CASES))
+def test_matches_pml_on_batches_with_only_positive_or_only_negative_pairs(name: str, labels: str) -> None:
+    """A batch of one class (no negative pairs) or of distinct classes (no positive pairs), as small batches
+    give: pml still scores the pairs of the other kind (contrastive, multi-similarity), where graphdl gave 0."""
+    ours, theirs, miner = {**DEFAULT_CASES, **EXTRA_CASES}[name]
+    emb = torch.randn(12, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    y = torch.zeros(12, dtype=torch.long) if labels == "one class" else torch.arange(12)
+    e1, e2 = emb.clone().requires_grad_(), emb.clone().requires_grad_()
+    v1 = ours()(e1, y)
+    v2 = theirs()(e2, y, miner()(emb, y) if miner else None)
+    torch.testing.assert_close(v1, v2.to(v1.dtype), **_tol(torch.float64))
+    v1.backward()
+    if v2.requires_grad:
+        v2.backward()
+    g1 = torch.zeros_like(emb) if e1.grad is None else e1.grad
+    g2 = torch.zeros_like(emb) if e2.grad is None else e2.grad
+    torch.testing.assert_close(g1, g2, **_tol(torch.float64))
+
+
 def _dup(t: tuple) -> tuple:
     return tuple(torch.cat([x, x[:7]]) for x in t)  # repeated entries count twice, as in pml
 
