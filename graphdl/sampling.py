@@ -660,7 +660,9 @@ def neighbor_loader(
             shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
-    sampler = loader_kw.pop("neighbor_sampler", None) or TorchNeighborSampler(data, num_neighbors, **sampler_kw)
+    sampler = loader_kw.pop("neighbor_sampler", None)
+    if sampler is None:
+        sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)
     return NodeLoader(
         data, node_sampler=sampler, input_nodes=input_nodes, batch_size=batch_size,
         shuffle=shuffle, **loader_kw,
@@ -735,7 +737,9 @@ def link_neighbor_loader(
             batch_size=batch_size, shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
-    sampler = loader_kw.pop("neighbor_sampler", None) or TorchNeighborSampler(data, num_neighbors, **sampler_kw)
+    sampler = loader_kw.pop("neighbor_sampler", None)
+    if sampler is None:
+        sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)
     return LinkLoader(
         data, link_sampler=sampler, edge_label_index=edge_label_index, edge_label=edge_label,
         neg_sampling=neg_sampling, neg_sampling_ratio=neg_sampling_ratio,
