@@ -119,6 +119,11 @@ def test_gnn_models_check_their_inputs():
                                               r"with in_channels=None and num_nodes=<number of nodes> to learn one "
                                               r"embedding per node"):
         gnn(None, EDGES)
+    # graphs in a batch: an embedding per node cannot carry over from graph to graph
+    with pytest.raises(ValidationError, match=r"^GNN: the graph has no node features \(x is None\); give the "
+                                              r"graphs features, e.g. with the transform "
+                                              r"torch_geometric.transforms.OneHotDegree\(max_degree\)"):
+        gnn(None, EDGES, batch=torch.tensor([0, 0, 0, 1, 1]))
     with pytest.raises(ValidationError, match=r"^GNN: x must be a torch.Tensor of node features"):
         gnn(torch.ones(5, 16).numpy(), EDGES)
     with pytest.raises(ConfigError, match=r"^node_encoder must be a torch.nn.Module mapping node inputs to "

@@ -263,9 +263,13 @@ class GNN(nn.Module):
                     _validate.check_split_index(n_id, self.embedding.num_embeddings, name="n_id")
             num_nodes = self.embedding.num_embeddings if n_id is None else n_id.numel()
         elif x is None:
-            raise ValidationError(f"{type(self).__name__}: the graph has no node features (x is None); build the "
-                                  f"model with in_channels=None and num_nodes=<number of nodes> to learn one "
-                                  f"embedding per node (as OGB's ogbl-ddi example does), or give the graph features")
+            one_graph = ("build the model with in_channels=None and num_nodes=<number of nodes> to learn one "
+                         "embedding per node (as OGB's ogbl-ddi example does), or give the graph features")
+            many = ("give the graphs features, e.g. with the transform torch_geometric.transforms.OneHotDegree("
+                    "max_degree) or Constant() (as PyG's examples on featureless TU datasets); an embedding per "
+                    "node, in_channels=None with num_nodes, suits one fixed graph only")
+            raise ValidationError(f"{type(self).__name__}: the graph has no node features (x is None); "
+                                  f"{one_graph if batch is None else many}")
         _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
                              batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
                              num_nodes=num_nodes, reference=next(self.parameters(), None))
