@@ -47,6 +47,16 @@ def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binar
             + ("float 0/1 targets" if binary else "class probabilities") + " shaped like the input.")
 
 
+def check_binary_targets(owner: str, target: Tensor) -> None:
+    """Refuse binary targets outside [0, 1] (0/1 labels or probabilities): with class ids 2, 3, ... beside one
+    logit torch's binary cross-entropy returns a number, even a negative one, without a word."""
+    if target.numel() and not bool(((target >= 0) & (target <= 1)).all()):
+        outside = target[(target < 0) | (target > 1)]
+        raise ValidationError(f"{owner}: binary targets must lie in [0, 1] (0/1 labels or probabilities), but "
+                              f"{outside.numel()} lie outside, e.g. {outside[0].item():g}; for class labels give the "
+                              f"model one output per class and use 'cross_entropy'")
+
+
 def refuse_multi_label(owner: str, target: Tensor) -> None:
     """Refuse float targets of 0/1 rows that are not one-hot for a cross-entropy over classes on dim 1: they are
     multi-label targets, which it would read as "distributions" summing to each row's number of labels."""
@@ -165,6 +175,7 @@ class BCEWithLogitsLoss(_Classification):
         check_same_shape(self._owner, "input", input, "target", target)
         target = target.to(input.dtype) if not target.is_floating_point() else target
         check_tensor(self._owner, "target", target)
+        check_binary_targets(self._owner, target)
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   pos_weight=self.pos_weight, reduction=self.reduction)
 
@@ -218,6 +229,7 @@ class FocalLoss(_Classification):
             check_same_shape(self._owner, "input", input, "target", target)
             t = target.to(input.dtype)
             check_tensor(self._owner, "target", t)
+            check_binary_targets(self._owner, t)
             ce = F.binary_cross_entropy_with_logits(input, t, reduction="none")
             p = torch.sigmoid(input)
             p_t = p * t + (1 - p) * (1 - t)

@@ -306,6 +306,32 @@ def test_ranking_metrics_of_class_labels_are_sklearns_one_vs_rest_macro():
         resolve_metric("ogbg-molhiv")(y, logits)
 
 
+def test_class_labels_beside_one_output_are_named_by_binary_losses_and_ranking_metrics(cora):
+    """Class ids 0..6 with one logit per node: the binary losses trained on targets 2, 3, ... (a number, even a
+    negative one, without a word) and rocauc then failed inside scikit-learn; float targets beside several
+    outputs were scored on the first output alone."""
+    from graphdl.train.metrics import resolve_metric
+
+    def model():
+        return graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=8, out_channels=1)
+
+    for loss, owner in (("bce_with_logits", "BCEWithLogitsLoss"), (torch.nn.BCEWithLogitsLoss(), "BCEWithLogitsLoss"),
+                        ("focal", "FocalLoss")):
+        with pytest.raises(ValidationError, match=rf"^{owner}: binary targets must lie in \[0, 1\] \(0/1 labels or "
+                                                  rf"probabilities\), but \d+ lie outside, e.g. [2-6]; for class "
+                                                  rf"labels give the model one output per class and use "
+                                                  rf"'cross_entropy'$"):
+            graphdl.Trainer(model(), loss, "node", task_kwargs={"metric": "rocauc"}, epochs=1,
+                            progress=False).fit(cora)
+    for name in ("rocauc", "ap"):
+        with pytest.raises(ValidationError, match=rf"^{name} scores 0/1 targets, one score each, but the targets "
+                                                  rf"hold 0, 1, 2; class labels need one output per class"):
+            resolve_metric(name)(torch.tensor([0, 1, 2, 1]), torch.randn(4))
+        with pytest.raises(ValidationError, match=rf"^{name} compares one prediction per target, but the "
+                                                  rf"predictions have shape \(4, 3\) for targets of shape \(4,\)"):
+            resolve_metric(name)(torch.tensor([0.0, 1.0, 1.0, 0.0]), torch.randn(4, 3))
+
+
 @pytest.mark.parametrize("task", ["node", "graph"])
 def test_pair_metrics_are_refused_outside_the_link_task(task):
     with pytest.raises(ConfigError, match=rf"^metric 'hits@20' ranks positive pairs against negatives, a link-task "

@@ -45,14 +45,20 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
     return (pred.view(-1) == y_true.view(-1)).float().mean().item()
 
 
-def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.ndarray], float]) -> float:
+def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.ndarray], float],
+              name: str) -> float:
     """Mean of ``score`` over the columns that hold both classes (OGB's convention)."""
     yt = y_true.detach().cpu().numpy().reshape(len(y_true), -1)
     yp = y_pred.detach().cpu().numpy().reshape(len(y_pred), -1)
+    _check_one_per_target(name, y_true, y_pred)
     scores = []
     for i in range(yt.shape[1]):
         labelled = ~np.isnan(yt[:, i])
         col = yt[labelled, i]
+        if not np.isin(col, (0, 1)).all():
+            raise ValidationError(f"{name} scores 0/1 targets, one score each, but the targets hold "
+                                  f"{', '.join(f'{v:g}' for v in np.unique(col)[:6])}; class labels need one output "
+                                  f"per class (scored one class against the rest)")
         if (col == 1).any() and (col == 0).any():
             scores.append(score(col, yp[labelled, i]))
     if not scores:
@@ -73,13 +79,13 @@ def _one_vs_rest(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
 def _rocauc(y_true: Tensor, y_pred: Tensor) -> float:
     from sklearn.metrics import roc_auc_score
 
-    return _per_task(*_one_vs_rest(y_true, y_pred), roc_auc_score)
+    return _per_task(*_one_vs_rest(y_true, y_pred), roc_auc_score, "rocauc")
 
 
 def _ap(y_true: Tensor, y_pred: Tensor) -> float:
     from sklearn.metrics import average_precision_score
 
-    return _per_task(*_one_vs_rest(y_true, y_pred), average_precision_score)
+    return _per_task(*_one_vs_rest(y_true, y_pred), average_precision_score, "ap")
 
 
 def _check_one_per_target(name: str, y_true: Tensor, y_pred: Tensor) -> None:

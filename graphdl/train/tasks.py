@@ -34,7 +34,8 @@ from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
-from graphdl.losses.classification import BCEWithLogitsLoss, CrossEntropyLoss, refuse_multi_label
+from graphdl.losses.classification import (BCEWithLogitsLoss, CrossEntropyLoss, check_binary_targets,
+                                           refuse_multi_label)
 from graphdl.models.gnn import hadamard
 from graphdl.registry import Registry
 from graphdl.train.metrics import Metric, is_pair_metric, resolve_metric
@@ -255,8 +256,10 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
                               f"targets have shape {tuple(y.shape)}; give the model one output per target, or for "
                               f"class labels use a classification loss such as 'cross_entropy'")
     y = y.view(out.shape).to(out.dtype)
-    if isinstance(loss_fn, nn.CrossEntropyLoss):  # graphdl's checks its own targets
+    if isinstance(loss_fn, nn.CrossEntropyLoss):  # graphdl's losses check their own targets
         refuse_multi_label(loss_name(loss_fn), y)
+    elif isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT) and not isinstance(loss_fn, BCEWithLogitsLoss):
+        check_binary_targets(loss_name(loss_fn), y[~torch.isnan(y)])
     return y
 
 
