@@ -404,21 +404,22 @@ _EMPTY_GRAPH = ("graph {} of the dataset has no nodes; drop it (pooling gives a 
 
 
 def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False,
-                  require_nodes: bool = False) -> None:
+                  require_nodes: bool = False, task: str = "graph") -> None:
     """Check the graphs of a graph-level dataset once (``edge_index`` ranges, finite features, one feature
     width; with ``require_y`` targets ``y`` that batch together: present, with one shape after the first
     axis; with ``require_nodes`` no graph without nodes, which pooling would give no output row).
 
     An ``InMemoryDataset`` (PyG, OGB) is checked on its collated storage in a
     few vectorised operations, however many graphs it holds; other datasets
-    have their first ``max_items`` graphs checked one by one.
+    have their first ``max_items`` graphs checked one by one. ``task`` names the task in the messages.
     """
-    refuse_hetero(dataset, "graph")
+    refuse_hetero(dataset, task)
     if isinstance(dataset, Data):  # it has a __len__ and a __getitem__ too, of its attributes
-        raise ValidationError("the graph task needs a dataset of graphs (a PyG dataset or a list of Data), got one "
-                              "Data graph; pass [data] to train on it alone, or task='node' for targets per node")
+        raise ValidationError(f"the {task} task needs a dataset of graphs (a PyG dataset or a list of Data), got "
+                              f"one Data graph; pass [data] to train on it alone, or task='node' for one graph "
+                              f"split by node masks")
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-        raise ValidationError(f"the graph task needs a dataset of graphs (a PyG dataset or a list of Data), "
+        raise ValidationError(f"the {task} task needs a dataset of graphs (a PyG dataset or a list of Data), "
                               f"got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ValidationError("the dataset holds no graphs")
@@ -427,8 +428,9 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
     if isinstance(store, Data) and isinstance(slices, dict) and "edge_index" in slices:
         _check_collated(store, slices, require_nodes)
         if require_y and store.get("y") is None:
-            raise ValidationError("the graphs of the dataset have no targets y; the graph task trains on one "
-                                  "target row per graph (graph.y)")
+            per = "node" if task == "inductive_node" else "graph"
+            raise ValidationError(f"the graphs of the dataset have no targets y; the {task} task trains on one "
+                                  f"target row per {per} (graph.y)")
         return
     first_y = first_x = None
     for i in range(min(len(dataset), max_items)):

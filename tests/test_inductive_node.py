@@ -99,6 +99,10 @@ def test_bad_splits_are_named(ppi_like):
         trainer.fit(None, {"train": ppi_like["train"], "val": graph_level})
     with pytest.raises(ValidationError, match=r"^the inductive_node task needs splits=\{'train': graphs"):
         trainer.fit(ppi_like["train"])
+    # one graph as the dataset of index splits: the message named "the graph task"
+    with pytest.raises(ValidationError, match=r"^the inductive_node task needs a dataset of graphs \(a PyG dataset "
+                                              r"or a list of Data\), got one Data graph"):
+        trainer.fit(ppi_like["train"][0], {"train": torch.tensor([0])})
 
 
 def test_the_node_task_points_a_dataset_of_graphs_here(ppi_like):

@@ -87,7 +87,7 @@ class InductiveNodeTask(Task):
         self.device = torch.device(device)
         self.subsets: dict[str, Any] = {}
         if data is not None:
-            _validate.check_dataset(data)
+            _validate.check_dataset(data, task="inductive_node")
         for name, part in splits.items():  # graphs, or indices into the dataset ``data``
             graphs = part if data is None else _subset(data, _validate.check_split_index(part, len(data),
                                                                                            f"splits[{name!r}]"))
@@ -131,7 +131,7 @@ class InductiveNodeTask(Task):
     def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
                    device: torch.device | str = "cpu") -> Tensor:
         """One output row per node of the graphs ``data`` (a dataset or a list of Data), in their order."""
-        _validate.check_dataset(data)
+        _validate.check_dataset(data, task="inductive_node")
         return self._outputs(model, data, torch.device(device))[0]
 
     @torch.no_grad()
@@ -157,7 +157,7 @@ def _check_node_targets(graphs: Any, name: str) -> None:
         raise ValidationError(f"{name} is one graph; the inductive_node task takes a dataset or a list of graphs per "
                               f"split (for one graph split by node masks use task='node')")
     try:
-        _validate.check_dataset(graphs, require_y=True)
+        _validate.check_dataset(graphs, require_y=True, task="inductive_node")
     except ValidationError as exc:
         raise ValidationError(f"{name}: {exc}") from None
     slices = getattr(graphs, "slices", None)
