@@ -454,6 +454,27 @@ def test_a_heterogeneous_graph_or_one_graph_for_the_graph_task_is_named():
         Trainer(model, task="graph", epochs=1, progress=False).fit(one, {"train": torch.tensor([0])})
 
 
+def test_two_class_logits_are_scored_by_a_binary_ogb_evaluator_as_the_positive_class_probability():
+    """A cross-entropy model on ogbg-molbbbp gives two logits per graph; the rocauc evaluator refused them
+    (shapes must match) and training stopped after the first epoch."""
+    from ogb.graphproppred import Evaluator
+    from torch_geometric.datasets import FakeDataset
+
+    torch.manual_seed(0)
+    ds = FakeDataset(num_graphs=30, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    ds = [Data(x=g.x, edge_index=g.edge_index, y=g.y.view(1, 1)) for g in ds]
+    split = {"train": torch.arange(10, 30), "valid": torch.arange(0, 10)}
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2,
+                                  num_layers=2)
+    trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"metric": "ogbg-molbbbp"}, epochs=2, seed=0,
+                      progress=False)
+    trainer.fit(ds, split)
+    probability = trainer.predict().softmax(-1)[:, 1:]
+    y = torch.cat([g.y for g in ds])
+    official = Evaluator("ogbg-molbbbp").eval({"y_true": y[:10], "y_pred": probability[:10]})["rocauc"]
+    assert trainer.evaluate(split="val")["val_rocauc"] == pytest.approx(official)
+
+
 def test_node_predictions_on_new_graphs_need_no_masks_and_keep_the_fitted_data(cora):
     trainer = Trainer(gcn(), "cross_entropy", "node", epochs=3, seed=0, progress=False)
     trainer.fit(cora)

@@ -215,6 +215,10 @@ def _ogb_metric(name: str) -> Metric:
                 # one logit per class against class ids (ogbn-arxiv, ogbg-ppa): the predicted class, as
                 # OGB's examples hand it to the evaluator
                 yp = yp.argmax(dim=-1, keepdim=True)
+            elif metric in ("rocauc", "ap") and yp.dim() == 2 and yp.size(-1) == 2 and yt.numel() == len(yt):
+                # two logits for one binary task (a cross-entropy model): the positive class's logit margin,
+                # which ranks as its softmax probability does
+                yp = (yp[:, 1] - yp[:, 0]).unsqueeze(-1)
             yt, yp = yt.view(len(yt), -1), yp.view(len(yp), -1)
             try:
                 return float(evaluator.eval({"y_true": yt, "y_pred": yp})[metric])
