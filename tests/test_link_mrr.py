@@ -1,4 +1,5 @@
-"""Link prediction in OGB's per-source split format (ogbl-citation2), scored by MRR and per-row Hits@K.
+"""The link task beyond ogbl-ddi's format: OGB's per-source splits (ogbl-citation2) scored by MRR and per-row
+Hits@K, OGB link evaluators of other metrics (ogbl-vessel's ROC-AUC), and degenerate splits.
 
 No ogbl-citation2 data is available offline, so the end-to-end tests write a tiny dataset in its format
 (raw/*.csv.gz, split/time/{train,valid,test}.pt) and load it through the official
@@ -115,7 +116,7 @@ def test_citation2_format_trains_and_each_split_scores_as_the_official_evaluator
     model.eval()
     with torch.no_grad():
         z = model(data.x, data.edge_index)
-    evaluator = Evaluator(NAME.replace("tinycite", "citation2"))
+    evaluator = Evaluator("ogbl-citation2")
 
     def official(source, target, neg_targets) -> float:
         pos = (z[source] * z[target]).sum(-1)
