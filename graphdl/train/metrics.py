@@ -48,9 +48,9 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
 def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.ndarray], float],
               name: str) -> float:
     """Mean of ``score`` over the columns that hold both classes (OGB's convention)."""
+    _check_one_per_target(name, y_true, y_pred)
     yt = y_true.detach().cpu().numpy().reshape(len(y_true), -1)
     yp = y_pred.detach().cpu().numpy().reshape(len(y_pred), -1)
-    _check_one_per_target(name, y_true, y_pred)
     scores = []
     for i in range(yt.shape[1]):
         labelled = ~np.isnan(yt[:, i])
@@ -129,15 +129,20 @@ def _mae(y_true: Tensor, y_pred: Tensor) -> float:
     return (y_true[mask] - y_pred.view_as(y_true)[mask]).abs().mean().item()
 
 
-def _ranks(pos: Tensor, neg: Tensor, metric: str) -> Tensor:
-    r"""The rank of each positive score ``pos[i]`` among its own negatives ``neg[i]`` (a ``(P, K)`` matrix),
-    ties counted half, as OGB ranks them:
-    :math:`r_i = 1 + \tfrac12\big(|\{k: n_{ik} > p_i\}| + |\{k: n_{ik} \ge p_i\}|\big)`."""
+def _check_rows(pos: Tensor, neg: Tensor, metric: str) -> None:
+    """``neg`` holds one row of negative scores per positive score, as the per-positive metrics take them."""
     if neg.dim() != 2 or len(neg) != pos.numel():
         raise ValidationError(f"{metric} ranks each positive pair among its own negatives, a ({pos.numel()}, K) "
                               f"score matrix, but the negatives have shape {tuple(neg.shape)}; give each positive "
                               f"its own negative targets (OGB's ogbl-citation2 split: source_node, target_node, "
                               f"target_node_neg), or score one shared pool of negatives with hits@K or rocauc")
+
+
+def _ranks(pos: Tensor, neg: Tensor, metric: str) -> Tensor:
+    r"""The rank of each positive score ``pos[i]`` among its own negatives ``neg[i]`` (a ``(P, K)`` matrix),
+    ties counted half, as OGB ranks them:
+    :math:`r_i = 1 + \tfrac12\big(|\{k: n_{ik} > p_i\}| + |\{k: n_{ik} \ge p_i\}|\big)`."""
+    _check_rows(pos, neg, metric)
     pos = pos.view(-1, 1)
     return 1 + 0.5 * ((neg > pos).sum(dim=1) + (neg >= pos).sum(dim=1)).float()
 
@@ -197,7 +202,7 @@ def _ogb_metric(name: str) -> Metric:
 
         def fn(pos: Tensor, neg: Tensor) -> float:
             if metric == "mrr":  # one row of negatives per positive
-                _ranks(pos, neg, f"the {name} evaluator's mrr")
+                _check_rows(pos, neg, f"the {name} evaluator's mrr")
             elif neg.dim() == 2 and k is not None:
                 raise ValidationError(f"the {name} evaluator's {metric} ranks the positives against one shared pool "
                                       f"of negatives, but these splits give each positive its own negatives; score "

@@ -258,8 +258,6 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     y = y.view(out.shape).to(out.dtype)
     if isinstance(loss_fn, nn.CrossEntropyLoss):  # graphdl's losses check their own targets
         refuse_multi_label(loss_name(loss_fn), y)
-    elif isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT) and not isinstance(loss_fn, BCEWithLogitsLoss):
-        check_binary_targets(loss_name(loss_fn), y[~torch.isnan(y)])
     return y
 
 
@@ -305,6 +303,8 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, 
         labelled = ~torch.isnan(y)
         if not bool(labelled.all()):
             out, y = out[labelled], y[labelled]
+    if isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT) and not isinstance(loss_fn, BCEWithLogitsLoss):
+        check_binary_targets(loss_name(loss_fn), y)  # torch's; graphdl's checks its own (NaN targets left out)
     if kind == "divergence":
         if out.dim() != 2 or out.size(-1) < 2:
             raise ValidationError(f"{loss_name(loss_fn)} compares distributions over classes, but the model gives "
@@ -833,8 +833,10 @@ class LinkTask(Task):
                                   f"edges but no negative pairs to score them against; give each held-out split "
                                   f"its 'edge_neg' (OGB's get_edge_split() has them), or split the graph with "
                                   f"RandomLinkSplit, which samples them")
-        if "train" not in self.neg and "train" not in self.neg_targets and self._borrowed() in self.neg_targets:
-            self._sample_train_rows(self._borrowed())
+        if "train" not in self.neg and "train" not in self.neg_targets:
+            borrowed = self._borrowed()
+            if borrowed in self.neg_targets:
+                self._sample_train_rows(borrowed)
         if self.metric.name == "mrr":  # the metric's own checks, before any training rather than after
             shared = list(self.neg)
             if shared:
