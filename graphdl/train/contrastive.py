@@ -31,7 +31,7 @@ from torch_geometric.utils import dropout_edge, mask_feature
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError
-from graphdl.train.tasks import TASKS, NodeTask, loss_name, model_inputs, one_row_each, to_device
+from graphdl.train.tasks import TASKS, NodeTask, Task, loss_name, model_inputs, one_row_each, to_device
 
 __all__ = ["ContrastiveTask"]
 
@@ -68,6 +68,9 @@ class ContrastiveTask(NodeTask):
         super().__init__(metric="knn_acc", knn_k=knn_k)
         self.drop_edge = _rates("drop_edge", drop_edge)
         self.mask_feature = _rates("mask_feature", mask_feature)
+
+    # a self-supervised loss has no held-out counterpart (its views are random); the node task's is a label loss
+    split_loss = Task.split_loss
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         if getattr(loss_fn, "contrastive_inputs", None) not in ("two_views", "corrupted"):

@@ -37,6 +37,7 @@ from graphdl.train.tasks import (
     _refuse_pair_metric,
     _score_regression_by_rmse,
     _subset,
+    batch_mean_loss,
     canonical_split,
     one_row_each,
 )
@@ -111,6 +112,12 @@ class InductiveNodeTask(Task):
         batch = batch.to(self.device)
         out = one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node")
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "nodes")
+
+    @torch.no_grad()
+    def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
+        """The mean over the split's nodes of the loss of each evaluation batch, computed as in training."""
+        graphs = self.subsets[canonical_split(split)]
+        return batch_mean_loss(self, model, DataLoader(graphs, batch_size=self.eval_batch_size), loss_fn, "num_nodes")
 
     @torch.no_grad()
     def _outputs(self, model: nn.Module, graphs: Any, device: torch.device) -> tuple[Tensor, Tensor | None]:

@@ -144,6 +144,16 @@ def one_row_each(out: Any, count: int, task: str, per: str) -> Tensor:
 
 
 # ---------------------------------------------------------------------------- losses by kind
+def batch_mean_loss(task: Task, model: nn.Module, batches: Iterable[Data], loss_fn: Any, count: str) -> float:
+    """``task.train_loss`` over ``batches``, averaged with each batch weighted by its ``count``
+    (``num_graphs``, ``num_nodes``): the loss of a held-out split that is evaluated in batches."""
+    total, items = 0.0, 0
+    for batch in batches:
+        total += float(task.train_loss(model, batch, loss_fn)) * getattr(batch, count)
+        items += getattr(batch, count)
+    return total / items
+
+
 def loss_name(loss_fn: Any) -> str:
     """``'name'`` of a registered loss class, else the class or function name."""
     from graphdl import losses
@@ -435,6 +445,12 @@ class Task:
         """``{f"{split}_{metric}": value}`` for each requested split."""
         raise _not_implemented(self, "evaluate")
 
+    def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
+        """The training loss on held-out ``split``, the model in eval mode: the Trainer logs it as
+        ``<split>_loss`` when it is monitored (``monitor="val_loss"``). Tasks that do not define it
+        cannot monitor a held-out loss."""
+        raise _not_implemented(self, "split_loss")
+
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         """Model outputs on all the data (eval mode)."""
@@ -655,6 +671,11 @@ class NodeTask(Task):
         return {f"{canonical_split(s)}_{name}": self.metric(self.y[self.splits[canonical_split(s)]],
                                                             out[self.splits[canonical_split(s)]])
                 for s in splits}
+
+    @torch.no_grad()
+    def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
+        idx = self.splits[canonical_split(split)]
+        return float(_output_target_loss(loss_fn, self.loss_kind, self.predict(model)[idx], self.y[idx], "nodes"))
 
     def _knn(self, emb: Tensor, splits: Sequence[str]) -> dict[str, float]:
         train = self.splits["train"]
@@ -1053,6 +1074,11 @@ class GraphTask(Task):
             raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
         out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
+
+    @torch.no_grad()
+    def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
+        """The mean over the split's graphs of the loss of each evaluation batch, computed as in training."""
+        return batch_mean_loss(self, model, self._eval_loaders[canonical_split(split)], loss_fn, "num_graphs")
 
     @staticmethod
     def _has_batchnorm(model: nn.Module) -> bool:

@@ -33,7 +33,7 @@ from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError, did_you_mean
 from graphdl.io import atomic_torch_save
 from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint
-from graphdl.train.tasks import Task, resolve_task
+from graphdl.train.tasks import Task, canonical_split, resolve_task
 
 __all__ = ["Trainer", "FitResult", "seed_everything", "resolve_loss"]
 
@@ -243,6 +243,10 @@ class Trainer:
             restores the best state is added when none is given.
         monitor: Metric that selects the best epoch (default: the task's
             ``default_monitor`` if it has one, else ``val_<metric>``).
+            ``"val_loss"`` (the training loss on the val split, model in eval
+            mode) is logged when the Trainer or a callback monitors it, by the
+            tasks that define :meth:`Task.split_loss` (node, inductive_node,
+            graph).
         seed: Seed for Python, NumPy and torch at the start of ``fit``.
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
         progress: Show a tqdm progress bar.
@@ -504,6 +508,7 @@ class Trainer:
         first_epoch = 0
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        loss_splits = self._monitored_split_losses()
         if resume_from is not None:
             first_epoch = self.load_checkpoint(resume_from) + 1
             if self.should_stop:  # the checkpointed run had stopped early
@@ -520,6 +525,8 @@ class Trainer:
             epochs_trained += 1
             self.model.eval()
             logs = {"epoch": epoch, "train_loss": train_loss, **self.task.evaluate(self.model, splits_to_eval)}
+            if loss_splits:
+                logs.update(self._split_losses(loss_splits))
             logs = self._broadcast(logs)  # every rank evaluated the full splits; report rank 0's figures
             self.history.append(logs)
             if isinstance(self.scheduler, ReduceLROnPlateau):
@@ -571,6 +578,23 @@ class Trainer:
             raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
                                   f"rate or check the inputs for NaN/inf")
         return value
+
+    def _monitored_split_losses(self) -> list[str]:
+        """The held-out splits whose loss is monitored (``monitor="val_loss"``, by the Trainer or a callback)."""
+        monitored = {self.monitor, *(getattr(cb, "monitor", None) for cb in self.callbacks)}
+        splits = [s for s in map(canonical_split, self.task.split_names()) if s != "train" and f"{s}_loss" in monitored]
+        if splits and type(self.task).split_loss is Task.split_loss:
+            raise ConfigError(f"{splits[0]}_loss is monitored, but the {type(self.task).__name__} does not compute "
+                              f"held-out losses (Task.split_loss); monitor a metric such as "
+                              f"'{splits[0]}_{self.task.metric.name}', or 'train_loss'")
+        return splits
+
+    @torch.no_grad()
+    def _split_losses(self, splits: Sequence[str]) -> dict[str, float]:
+        """``{f"{split}_loss": value}``: the training loss on each held-out split, model and loss in eval mode."""
+        if isinstance(self.loss_fn, nn.Module):
+            self.loss_fn.eval()
+        return {f"{split}_loss": self.task.split_loss(self.model, split, self.loss_fn) for split in splits}
 
     def _average_loss_gradients(self) -> None:
         import torch.distributed as dist
