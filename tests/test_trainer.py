@@ -1,6 +1,7 @@
 import copy
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -810,3 +811,21 @@ def test_an_unfinished_task_subclass_or_a_task_class_is_named():
         Trainer(model, task=Half(), epochs=1, progress=False).fit(_small_node_graph())
     with pytest.raises(ConfigError, match=r"^task is the class Half; pass an instance, task=Half\(...\)$"):
         Trainer(model, task=Half, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"metric": "f1"}, "the Trainer does not take 'metric', which is an argument of the task; pass "
+                       "task_kwargs={'metric': 'f1'}"),
+    ({"task": "graph", "batch_size": 4}, "the Trainer does not take 'batch_size', which is an argument of the task; "
+                                         "pass task_kwargs={'batch_size': 4}"),
+    ({"loss": "margin_ranking", "margin": 0.5}, "the Trainer does not take 'margin', which is an argument of the "
+                                                "loss; pass loss_kwargs={'margin': 0.5}"),
+    ({"task": graphdl.train.tasks.NodeTask(), "metric": "f1"}, "the Trainer does not take 'metric', which is an "
+                                                               "argument of the task; pass it to the task you "
+                                                               "built, NodeTask(..., metric='f1')"),
+    ({"epoch": 3}, "the Trainer does not take 'epoch'. Did you mean 'epochs'? Its arguments: model, loss, task, "),
+])
+def test_an_argument_of_the_task_or_loss_given_to_the_trainer_is_pointed_to_where_it_goes(kwargs, message):
+    """A plain TypeError ('unexpected keyword argument') before, which did not say where the argument goes."""
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        Trainer(torch.nn.Linear(3, 2), **kwargs)

@@ -13,6 +13,7 @@ best validation score, and the model ends in that epoch's state.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import numbers
 import os
 import random
@@ -63,6 +64,28 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def _unknown_argument(unknown: Mapping[str, Any], task: Any, loss: Any) -> ConfigError:
+    """An argument the Trainer does not take, pointed to ``task_kwargs`` or ``loss_kwargs`` when the task or the
+    loss takes it (``Trainer(model, metric="f1")``), else to the Trainer's own arguments it resembles."""
+    from graphdl import losses
+    from graphdl.train.tasks import TASKS
+
+    name, value = next(iter(unknown.items()))
+    for owner, spec, registry in (("task", task, TASKS), ("loss", loss, losses)):
+        try:
+            target = registry.get(spec) if isinstance(spec, str) else type(spec)
+            takes = name in inspect.signature(target).parameters
+        except (ConfigError, TypeError, ValueError):  # an unknown name is named later, where it is resolved
+            takes = False
+        if takes:
+            fix = (f"{owner}_kwargs={{{name!r}: {value!r}}}" if isinstance(spec, str) else
+                   f"it to the {owner} you built, {type(spec).__name__}(..., {name}={value!r})")
+            return ConfigError(f"the Trainer does not take {name!r}, which is an argument of the {owner}; pass {fix}")
+    own = [p for p in inspect.signature(Trainer).parameters if p != "unknown"]
+    return ConfigError(f"the Trainer does not take {name!r}.{did_you_mean(name, own)} Its arguments: "
+                       f"{', '.join(own)}")
 
 
 def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
@@ -293,7 +316,10 @@ class Trainer:
         grad_clip: float | None = None,
         deterministic: bool = False,
         ddp_kwargs: dict[str, Any] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise _unknown_argument(unknown, task, loss)
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         _check_settings(epochs=epochs, lr=lr, weight_decay=weight_decay, seed=seed, grad_clip=grad_clip)
