@@ -18,7 +18,7 @@ from torch_geometric.data import Data
 
 import graphdl.datasets as datasets
 from graphdl.datasets.ogb import register_ogb_dataset
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.models.gnn import GNN
 from graphdl.train import LinkTask, Trainer
 from graphdl.train.metrics import resolve_metric
@@ -135,6 +135,30 @@ def test_citation2_format_trains_and_each_split_scores_as_the_official_evaluator
     assert scores["train_mrr"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_citation2_format_trains_on_corrupted_targets_as_the_official_example(tiny_citation) -> None:
+    """OGB's ogbl-citation2 example keeps each training edge's source and draws a random target, the way the
+    splits are ranked; both endpoints were drawn before (uniform non-edges), which is still the edge format's
+    default and can be asked for."""
+    data, split = tiny_citation
+    batch = torch.stack([split["train"]["source_node"][:12], split["train"]["target_node"][:12]])
+    for kwargs, corrupt_targets in (({}, True), ({"negative_sampling": "pairs"}, False),
+                                    ({"negative_sampling": "targets"}, True)):
+        task = LinkTask(metric="mrr", num_negatives=3, **kwargs)
+        task.setup(data, split)
+        torch.manual_seed(0)
+        neg = task._negative_pairs(batch)
+        assert neg.shape == (2, 36)
+        # sources kept in the order the loss repeats the positives (pos.repeat(num_negatives))
+        assert torch.equal(neg[0], batch[0].repeat(3)) == corrupt_targets
+        if corrupt_targets:  # and targets uniform over every node, as torch.randint(0, num_nodes) draws them
+            torch.manual_seed(0)
+            assert torch.equal(neg[1], torch.randint(0, NUM_NODES, (36,)))
+    with pytest.raises(ConfigError, match=re.escape("the link task's negative_sampling must be 'pairs' (uniform "
+                                                    "non-edges) or 'targets' (each positive's source with a random "
+                                                    "target), got 'source'")):
+        LinkTask(negative_sampling="source")
+
+
 def test_citation2_format_errors_are_named(tiny_citation) -> None:
     data, split = tiny_citation
     model = GNN("sage", NUM_FEATURES, 16, 16, num_layers=2)
@@ -178,6 +202,7 @@ def test_link_task_unchanged_for_the_shared_pool_format() -> None:
     model = GNN("gcn", 4, 8, 8, num_layers=2)
     task = LinkTask(metric="ogbl-ddi")
     task.setup(data, split)
+    assert not task.corrupt_targets  # trained on uniform non-edges, as before
     scores = task.evaluate(model.eval(), ["val"])
     with torch.no_grad():
         z = model(data.x, data.edge_index)

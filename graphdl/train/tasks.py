@@ -776,9 +776,14 @@ class LinkTask(Task):
     split without negatives borrows those of ``val``, else of the first
     held-out split, in either format.)
     Each training batch scores ``batch_size`` positive training edges and
-    ``num_negatives`` times as many uniformly sampled non-edges
+    ``num_negatives`` times as many negatives, drawn on the graph's device as
+    ``negative_sampling`` says: ``"pairs"``, uniformly sampled non-edges
     (:class:`~graphdl.train.negatives.NegativeSampler`: PyG's ``negative_sampling``
-    distribution, drawn on the graph's device). The loss's ``link_inputs`` says
+    distribution), or ``"targets"``, each positive's source with a uniformly random
+    target node (OGB's ogbl-citation2 example; not filtered against the graph's
+    edges, as there: on a sparse graph a drawn target is almost never a true one).
+    The default is ``"targets"`` for splits in the per-source format, which rank
+    each source's true target among corrupted ones, else ``"pairs"``. The loss's ``link_inputs`` says
     how it takes them: classification and regression losses get
     ``loss_fn(logits, labels)`` (1 for edges, 0 for non-edges), ``"pos_neg"``
     losses (``link_bce``) ``loss_fn(pos, neg)``, ``"ranked"`` losses
@@ -790,13 +795,17 @@ class LinkTask(Task):
     default_loss = "bce_with_logits"
 
     def __init__(self, metric: str | Metric = "rocauc", batch_size: int | None = None,
-                 num_negatives: int = 1) -> None:
+                 num_negatives: int = 1, negative_sampling: str | None = None) -> None:
         super().__init__(metric)
         if batch_size is not None:
             _validate.require_int("the link task", "batch_size", batch_size)
         _validate.require_int("the link task", "num_negatives", num_negatives)
+        if negative_sampling not in (None, "pairs", "targets"):
+            raise ConfigError(f"the link task's negative_sampling must be 'pairs' (uniform non-edges) or 'targets' "
+                              f"(each positive's source with a random target), got {negative_sampling!r}")
         self.batch_size = batch_size
         self.num_negatives = num_negatives
+        self.negative_sampling = negative_sampling
 
     def setup(self, data: Data, splits: Any = None, device: torch.device | str = "cpu") -> None:
         from graphdl.validate import check_graph
@@ -874,6 +883,8 @@ class LinkTask(Task):
                                       f"has {fewest}; use a K of at most {fewest}, more negatives, or "
                                       f"metric='rocauc'")
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
+        self.corrupt_targets = (self.negative_sampling == "targets" if self.negative_sampling is not None
+                                else bool(self.neg_targets))
 
     def _borrowed(self) -> str:
         """The held-out split whose negatives score the train split when it has none: ``val``, else the first."""
@@ -925,8 +936,15 @@ class LinkTask(Task):
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
-        neg = self._decode(model, z, self.negatives(batch.size(1) * self.num_negatives))
+        neg = self._decode(model, z, self._negative_pairs(batch))
         return link_loss(loss_fn, pos, neg, self.num_negatives)
+
+    def _negative_pairs(self, batch: Tensor) -> Tensor:
+        """``num_negatives`` negative pairs per positive pair of ``batch``, as ``negative_sampling`` says."""
+        if not self.corrupt_targets:
+            return self.negatives(batch.size(1) * self.num_negatives)
+        source = batch[0].repeat(self.num_negatives)  # in the order link_loss repeats the positives
+        return torch.stack([source, torch.randint(0, self.data.num_nodes, source.shape, device=source.device)])
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
