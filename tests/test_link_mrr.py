@@ -212,6 +212,19 @@ def test_link_task_unchanged_for_the_shared_pool_format() -> None:
     assert scores["val_hits@20"] == pytest.approx(official)
 
 
+def test_two_edges_in_ogbs_layout_are_read_as_rows() -> None:
+    """A (2, 2) split is ambiguous between OGB's (P, 2) rows and PyG's (2, P) columns; the split dicts are OGB's
+    format, and two held-out edges [[0, 1], [2, 3]] were read as the pairs (0, 2) and (1, 3)."""
+    data = Data(x=torch.randn(6, 4), edge_index=torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]))
+    split = {"train": {"edge": torch.tensor([[0, 1], [1, 2], [2, 3]])},
+             "valid": {"edge": torch.tensor([[0, 1], [2, 3]]), "edge_neg": torch.tensor([[0, 5], [1, 4]])}}
+    task = LinkTask()
+    task.setup(data, split)
+    assert task.pos["val"].tolist() == [[0, 2], [1, 3]]
+    assert task.neg["val"].tolist() == [[0, 1], [5, 4]]
+    assert task.pos["train"].tolist() == [[0, 1, 2], [1, 2, 3]]
+
+
 def test_without_a_validation_split_the_train_split_borrows_the_first_held_out_negatives() -> None:
     """train + test splits only: train was scored against the validation negatives, which did not exist
     (an AttributeError on None)."""

@@ -686,10 +686,11 @@ class NodeTask(Task):
 
 # ---------------------------------------------------------------------------- link level
 def _pairs(edges: Tensor, name: str) -> Tensor:
-    """Node pairs as a ``(2, P)`` long tensor (accepts OGB's ``(P, 2)``)."""
+    """Node pairs as a ``(2, P)`` long tensor from OGB's ``(P, 2)`` (or PyG's ``(2, P)``). Two pairs, ``(2, 2)``,
+    are read as OGB's rows, the layout of the split dicts this takes."""
     if edges.dim() != 2 or 2 not in edges.shape:
         raise ValidationError(f"{name} must hold node pairs of shape (2, P) or (P, 2), got {tuple(edges.shape)}")
-    return (edges if edges.size(0) == 2 else edges.t()).long()
+    return (edges.t() if edges.size(1) == 2 else edges).long()
 
 
 def source_target_pairs(part: Mapping[str, Any], name: str) -> tuple[Tensor, Tensor | None]:
