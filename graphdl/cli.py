@@ -221,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-neighbors", type=int, nargs="+",
                    help="node datasets: train in mini-batches of --batch-size seed nodes (default 512), "
                         "sampling this many neighbours per layer (-1: all)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--patience", type=int, help="stop when the monitored metric has not improved for this many "
+                                                "epochs")
+    p.add_argument("--monitor", help="the logged metric that selects the best epoch, e.g. val_loss (default: "
+                                     "the validation split's metric)")
     p.add_argument("--device")
     p.add_argument("--checkpoint-dir", help="write a resumable checkpoint here every epoch (a folder an "
                                            "earlier run left is refused unless --resume)")

@@ -76,6 +76,7 @@ class TrainConfig:
     jk: str | None = None
     num_neighbors: list[int] | None = None
     patience: int | None = None
+    monitor: str | None = None
     device: str | None = None
     checkpoint_dir: str | None = None
     resume: bool = False
@@ -94,7 +95,7 @@ class TrainConfig:
 
 _JK_MODES = ("last", "cat", "max", "sum")
 MODEL_KEYS = ("layer", "loss", "loss_kwargs", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
-              "batch_size", "norm", "residual", "jk", "num_neighbors", "patience")
+              "batch_size", "norm", "residual", "jk", "num_neighbors", "patience", "monitor")
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 

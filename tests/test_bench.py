@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -406,6 +407,23 @@ def test_node_benchmarks_train_in_neighbour_sampled_mini_batches_when_asked(
     with pytest.raises(ConfigError, match=r"^num_neighbors sets neighbour sampling for node classification "
                                           r"\(Planetoid, ogbn-\*\); the graph and link benchmarks take whole graphs"):
         bench.run_config("ogbg-molbace", {"num_neighbors": [5]}, epochs=1, root=shared_data)
+
+
+def test_train_patience_and_monitor_reach_the_trainer(shared_data: Path, tmp_path: Path) -> None:
+    """--patience was offered by `graphdl train --help` and then refused as an unknown configuration key."""
+    from graphdl.cli import main
+
+    def run(epochs: str, *flags: str) -> dict[str, Any]:
+        argv = ["train", "--dataset", "cora", "--layer", "gcn", "--epochs", epochs, "--root", str(shared_data),
+                "--device", "cpu", "--json", str(tmp_path / "run.json"), *flags]
+        assert main(argv) == 0
+        return json.loads((tmp_path / "run.json").read_text())["records"][0]
+
+    record = run("300", "--patience", "2")  # stops 2 epochs after its best val_acc
+    assert record["epochs_run"] == [record["best_epochs"][0] + 3] and record["epochs_run"][0] < 300
+    record = run("5", "--monitor", "val_loss", "--log", str(tmp_path / "log.csv"))
+    losses = [float(row["val_loss"]) for row in csv.DictReader(open(tmp_path / "log.csv"))]
+    assert record["config"]["monitor"] == "val_loss" and record["best_epochs"] == [losses.index(min(losses))]
 
 
 def test_a_metric_loss_on_a_molecule_benchmark_reports_knn_accuracy(shared_data: Path) -> None:

@@ -200,7 +200,7 @@ def test_malformed_arguments_are_one_clean_error(argv, match, capsys):
 
 FLAGS = ["--dataset", "--layer", "--loss", "--seeds", "--epochs", "--root", "--lr", "--dropout",
          "--hidden-channels", "--num-layers", "--batch-size", "--num-neighbors", "--nproc", "--jk", "--device",
-         "--config", "--weight-decay", "--patience", "--heads", "--log"]
+         "--config", "--weight-decay", "--patience", "--monitor", "--heads", "--log"]
 TOKENS = st.one_of(st.sampled_from(FLAGS), st.sampled_from(["-1", "0", "nan", "1e400", "", "cora", "gcn", "x"]),
                    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                            max_size=8))

@@ -227,7 +227,7 @@ def run_config(
         ``num_parameters``, ``config``, ``curves`` (per-seed learning curves).
     """
     from graphdl.distributed import is_main_process
-    from graphdl.train import Trainer, seed_everything
+    from graphdl.train import EarlyStopping, Trainer, seed_everything
     from graphdl.train.resume import fit_with_checkpoints, refuse_to_overwrite, seed_dir
 
     cfg = default_config(dataset, model_cfg)
@@ -257,7 +257,8 @@ def run_config(
         trainer = Trainer(model, loss=cfg.get("loss") or loss, loss_kwargs=cfg.get("loss_kwargs"), task=task, optimizer=optimizer, lr=float(cfg["lr"]),
                           weight_decay=float(cfg.get("weight_decay", 0.0)), epochs=int(cfg["epochs"]),
                           progress=progress, device=device, eval_splits=cfg.get("eval_splits"),
-                          log_path=_seed_log_path(log_path, seed, len(seed_list)))
+                          monitor=cfg.get("monitor"), log_path=_seed_log_path(log_path, seed, len(seed_list)),
+                          callbacks=[EarlyStopping(patience=int(cfg["patience"]))] if cfg.get("patience") else ())
         metric_name = trainer.task.metric.name  # knn_acc when a metric-learning loss gives embeddings
         higher = trainer.task.metric.higher_is_better
         result = fit_with_checkpoints(trainer, prepared.data(), prepared.splits, checkpoint_dir=checkpoint_dir,

@@ -48,7 +48,8 @@ __all__ = ["SUITES", "SuiteRun", "TRAIN_KEYS", "family_of", "default_config", "s
 
 #: Keys of a configuration that configure training, not the model.
 TRAIN_KEYS = ("model", "lr", "weight_decay", "epochs", "batch_size", "normalize_features", "to_undirected",
-              "grad_clip", "eval_splits", "eval_batch_size", "loss", "loss_kwargs", "num_neighbors")
+              "grad_clip", "eval_splits", "eval_batch_size", "loss", "loss_kwargs", "num_neighbors", "patience",
+              "monitor")
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 
