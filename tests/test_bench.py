@@ -426,6 +426,21 @@ def test_train_patience_and_monitor_reach_the_trainer(shared_data: Path, tmp_pat
     assert record["config"]["monitor"] == "val_loss" and record["best_epochs"] == [losses.index(min(losses))]
 
 
+def test_train_heads_set_the_hidden_layers_heads(shared_data: Path, tmp_path: Path) -> None:
+    """--heads (and the config docstring's `heads: 8`) was refused as an unknown configuration key."""
+    from graphdl.cli import main
+
+    gat = bench.default_config("cora", {"model": "gat", "heads": 4})
+    assert gat["layer_kwargs"] == {"heads": 4, "dropout": 0.6}  # GAT's own output layer: 1 head, averaged
+    assert gat["last_layer_kwargs"] == {"heads": 1, "concat": False}
+    gatv2 = bench.default_config("cora", {"layer": "gatv2", "heads": 4})
+    assert gatv2["layer_kwargs"] == {"heads": 4} and gatv2["last_layer_kwargs"] == {"heads": 1}
+    argv = ["train", "--dataset", "cora", "--layer", "gatv2", "--heads", "4", "--hidden", "16", "--epochs", "1",
+            "--root", str(shared_data), "--device", "cpu", "--json", str(tmp_path / "run.json")]
+    assert main(argv) == 0  # 7 classes: 4 heads on the output layer failed, as 7 is not a multiple of 4
+    assert json.loads((tmp_path / "run.json").read_text())["records"][0]["config"]["layer_kwargs"] == {"heads": 4}
+
+
 def test_a_metric_loss_on_a_molecule_benchmark_reports_knn_accuracy(shared_data: Path) -> None:
     """Before, the run passed the OGB evaluator's rocauc, which the graph task refuses beside embeddings, and the
     refusal told the user to set a metric the command line has no flag for."""

@@ -177,6 +177,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
             dict of overrides that may name it by ``model`` or by ``layer``
             (with ``virtual_node`` for OGB molecules); ``None`` for the
             dataset's default (GCN, GIN with virtual node, GraphSAGE, GCN).
+            ``heads`` sets the hidden layers' ``layer_kwargs["heads"]``; the output
+            layer keeps the heads its configuration gives it, else one.
 
     Layers outside the known configurations are allowed when given by
     ``layer``: they start from the family's defaults (for example
@@ -185,6 +187,7 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     family = family_of(dataset)
     overrides = {"model": model} if isinstance(model, str) else dict(model or {})
     overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options
+    heads = overrides.pop("heads", None)  # graphdl train --heads: the attention heads of the hidden layers
     label = _label_of(family, overrides)
     known = _known_models(family)
     if label in known:
@@ -215,6 +218,9 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         overrides["model"] = label
     base.update(overrides)
     base["model"] = label
+    if heads is not None:  # the output layer keeps its own heads (GAT's: one), else one head
+        base["layer_kwargs"] = {**base.get("layer_kwargs", {}), "heads": heads}
+        base["last_layer_kwargs"] = {"heads": 1, **base.get("last_layer_kwargs", {})}
     return base
 
 
