@@ -63,3 +63,24 @@ def test_special_graph_layers_are_refused_by_the_gnn_stack(layer):
     with pytest.raises(ConfigError, match=rf"^layer '{layer}' runs on .* not on any edge_index, so a GNN stack "
                                           rf"cannot use it"):
         graphdl.models.create("gnn", layer=layer, in_channels=4, hidden_channels=8, out_channels=2)
+
+
+def test_a_virtual_node_beside_inputs_of_another_width_is_refused_with_the_fix():
+    """It failed in the first layer's sum: 'The size of tensor a (1433) must match the size of tensor b (16)'."""
+    with pytest.raises(ConfigError, match=r"^a virtual node is added to the node representations before every "
+                                          r"layer, the first included, so the layers' input must be "
+                                          r"hidden_channels=16 wide, but in_channels=1433; give a node_encoder "
+                                          r"that maps the inputs to hidden_channels \(OGB's AtomEncoder, or "
+                                          r"torch.nn.Linear\(1433, 16\)\), or leave virtual_node out$"):
+        graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=16, out_channels=7,
+                              virtual_node=True)
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=1433, hidden_channels=16, out_channels=7,
+                                  virtual_node=True, node_encoder=torch.nn.Linear(1433, 16))
+    x, edge_index = torch.randn(5, 1433), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    assert model.eval()(x, edge_index).shape == (5, 7)
+    # training on one graph failed inside torch: 'Expected more than 1 value per channel when training'
+    with pytest.raises(ValidationError, match=r"^the virtual node's MLP normalises over the graphs of a batch "
+                                              r"\(BatchNorm, as in OGB's examples\), so it trains on batches of two "
+                                              r"or more graphs, but this batch is one graph"):
+        model.train()(x, edge_index)
+    assert model(x, edge_index, batch=torch.tensor([0, 0, 1, 1, 1])).shape == (5, 7)

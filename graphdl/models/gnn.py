@@ -166,6 +166,12 @@ class GNN(nn.Module):
         self.jk_linear = (nn.Linear(hidden_channels * (num_layers if jk == "cat" else 1), out_channels)
                           if jk != "last" else None)
         self.virtual_node = None
+        if virtual_node and in_channels != hidden_channels:
+            raise ConfigError(f"a virtual node is added to the node representations before every layer, the "
+                              f"first included, so the layers' input must be hidden_channels={hidden_channels} "
+                              f"wide, but in_channels={in_channels}; give a node_encoder that maps the inputs to "
+                              f"hidden_channels (OGB's AtomEncoder, or torch.nn.Linear({in_channels}, "
+                              f"{hidden_channels})), or leave virtual_node out")
         if virtual_node:
             h = hidden_channels
             self.virtual_node = nn.Embedding(1, h)
@@ -215,6 +221,11 @@ class GNN(nn.Module):
             if batch is None:
                 batch = edge_index.new_zeros(x.size(0))
             num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+            if num_graphs == 1 and self.training and self.num_layers > 1:
+                raise ValidationError("the virtual node's MLP normalises over the graphs of a batch (BatchNorm, as "
+                                      "in OGB's examples), so it trains on batches of two or more graphs, but this "
+                                      "batch is one graph; batch several graphs (task='graph'), or leave "
+                                      "virtual_node out for a node task on one graph")
             vn = self.virtual_node.weight.expand(num_graphs, -1)
         outs: list[Tensor] = []
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
