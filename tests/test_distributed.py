@@ -204,8 +204,9 @@ def test_graphdl_train_nproc_2_runs_two_processes_and_rank_0_reports(tmp_path, m
     # the children load the fake runner at start-up (and still find what the parent's PYTHONPATH held)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
     namespace = {}
+    # the runner replaces graphdl.bench.run_config as it loads: record the real one first, to be restored
+    monkeypatch.setattr(graphdl.bench, "run_config", graphdl.bench.run_config)
     exec(compile(FAKE_RUNNER, "fake_runner", "exec"), namespace)  # noqa: S102 - the same runner, here
-    monkeypatch.setattr(graphdl.bench, "run_config", namespace["run_config"])
     ckpt = tmp_path / "ckpt"
     single = namespace["run_config"]("cora", {"layer": "sage"}, seeds=1, epochs=2, checkpoint_dir=ckpt)
     capfd.readouterr()
