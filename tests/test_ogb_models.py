@@ -216,3 +216,22 @@ def test_out_of_range_ids_and_mistyped_edge_features_are_named() -> None:
                                                       r"edge_dim=None$"):
                 conv(x, edge_index, bad)
         assert conv(x, edge_index, torch.randn(2, 4)).shape == (3, 8)
+
+
+def test_norm_activation_and_plain_last_can_differ_from_ogbs(shared_data) -> None:
+    """They were fixed inside ogb_mol, so `graphdl train --dataset ogbg-molbace --norm layer` failed with
+    'got multiple values for keyword argument norm'."""
+    import graphdl.bench as bench
+
+    from torch_geometric.nn import BatchNorm, LayerNorm
+
+    default, layered = ogb_mol(1), ogb_mol(1, norm="layer", activation="elu", plain_last=True)
+    assert all(isinstance(n, BatchNorm) for n in default.encoder.norms)  # OGB's: after every layer
+    assert isinstance(default.encoder.act, torch.nn.ReLU)
+    assert isinstance(layered.encoder.norms[0], LayerNorm) and isinstance(layered.encoder.norms[-1], torch.nn.Identity)
+    assert isinstance(layered.encoder.act, torch.nn.ELU)
+    record = bench.run_config("ogbg-molbace", {"layer": "gin", "norm": "layer", "hidden_channels": 8,
+                                               "num_layers": 2}, epochs=1, root=shared_data, verbose=False)
+    assert record["config"]["norm"] == "layer" and 0 <= record["mean"] <= 1
+    with pytest.raises(ConfigError, match=r"^unknown configuration key 'out_channels'"):  # the tasks' count
+        bench.run_config("ogbg-molbace", {"layer": "gin", "out_channels": 3}, epochs=1, root=shared_data)

@@ -158,7 +158,8 @@ def _check_keys(family: str, cfg: dict[str, Any]) -> None:
         accepted |= set(inspect.signature(ogb_mol).parameters) - {"num_tasks", "gnn_kwargs"}
     elif family == "ogbl":
         accepted |= set(inspect.signature(LinkGNN.__init__).parameters) - {"self", "gnn_kwargs"}
-    accepted -= {"in_channels", "out_channels", "num_nodes"} if family != "ogbg-mol" else {"in_channels"}
+    # widths come from the dataset; OGB molecules' node encoder is OGB's AtomEncoder
+    accepted -= {"in_channels", "out_channels", "num_nodes"} | ({"node_encoder"} if family == "ogbg-mol" else set())
     if family not in ("planetoid", "ogbn"):
         if cfg.get("num_neighbors") is not None:
             raise ConfigError("num_neighbors sets neighbour sampling for node classification (Planetoid, ogbn-*); "

@@ -66,6 +66,9 @@ def ogb_mol(
     jk: str = "last",
     pool: str = "mean",
     residual: bool = False,
+    norm: str | None = "batch",
+    activation: str = "relu",
+    plain_last: bool = False,
     **gnn_kwargs: Any,
 ) -> GraphGNN:
     """An OGB molecule baseline as a :class:`GraphGNN`.
@@ -80,6 +83,8 @@ def ogb_mol(
         hidden_channels, num_layers, dropout, jk, pool, residual: As in OGB's
             ``GNN`` (``emb_dim``, ``num_layer``, ``drop_ratio``, ``JK``,
             ``graph_pooling``, ``residual``).
+        norm, activation, plain_last: OGB's are batch norm and ReLU after every
+            layer, the last one normalised but not activated.
         **gnn_kwargs: Further :class:`graphdl.models.gnn.GNN` arguments.
     """
     from graphdl import layers
@@ -99,11 +104,11 @@ def ogb_mol(
         hidden_channels=hidden_channels,
         num_layers=num_layers,
         dropout=dropout,
-        norm="batch",
-        activation="relu",
+        norm=norm,
+        activation=activation,
         jk=jk,
         residual=residual,
-        plain_last=False,
+        plain_last=plain_last,
         virtual_node=virtual_node,
         node_encoder=ogb_layers.AtomEncoder(hidden_channels),
         **gnn_kwargs,
