@@ -1,5 +1,7 @@
 """The GNN models' options: pooling by name or module, and the errors for options they cannot build."""
 
+import re
+
 import pytest
 import torch
 from torch_geometric.nn import aggr
@@ -84,3 +86,12 @@ def test_a_virtual_node_beside_inputs_of_another_width_is_refused_with_the_fix()
                                               r"or more graphs, but this batch is one graph"):
         model.train()(x, edge_index)
     assert model(x, edge_index, batch=torch.tensor([0, 0, 1, 1, 1])).shape == (5, 7)
+
+
+def test_an_edge_encoder_that_is_not_a_factory_is_named():
+    """A string failed with "'str' object is not callable"; a module instance was called with no input."""
+    for given, shown in (("x", "str 'x'"), (torch.nn.Linear(3, 8), "Linear Linear(in_features=3")):
+        with pytest.raises(ConfigError, match=r"^edge_encoder must be a factory that builds one edge encoder per "
+                                              r"layer, e.g. lambda: BondEncoder\(hidden_channels\), got "
+                                              + re.escape(shown)):
+            graphdl.models.create("gnn", layer="gine", in_channels=8, hidden_channels=8, edge_encoder=given)

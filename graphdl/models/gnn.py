@@ -115,6 +115,10 @@ class GNN(nn.Module):
                               f"(e.g. ogb's AtomEncoder(hidden_channels)), got {type(node_encoder).__name__} "
                               f"{node_encoder!r}; for a learned embedding per node give in_channels=None and "
                               f"num_nodes")
+        if edge_encoder is not None and (isinstance(edge_encoder, nn.Module) or not callable(edge_encoder)):
+            raise ConfigError(f"edge_encoder must be a factory that builds one edge encoder per layer, e.g. "
+                              f"lambda: BondEncoder(hidden_channels), got {type(edge_encoder).__name__} "
+                              f"{edge_encoder!r}")
         entry = layer_registry.entry(layer)
         if entry.meta.get("graph") in _SPECIAL_GRAPHS:
             raise ConfigError(f"layer {entry.name!r} runs on {_SPECIAL_GRAPHS[entry.meta['graph']]}, not on any "
