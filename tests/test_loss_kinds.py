@@ -126,6 +126,20 @@ def test_margin_ranking_ranks_each_positive_edge_above_its_sampled_negatives(cor
     assert result.test["test_rocauc"] > 0.8
 
 
+@pytest.mark.parametrize("task", ["link", "autoencoder"])
+def test_margin_ranking_without_a_margin_is_refused_for_ranking_pairs(task):
+    """Margin 0 (torch's default) is minimised by scoring every pair alike: ogbl-ddi's Hits@20 stayed 0.0 for
+    8 epochs, and on Cora the loss fell to 3e-6 at a test ROC-AUC of 0.81 (0.94 with margin 1)."""
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=8, hidden_channels=8, out_channels=8)
+    for loss, name in (("margin_ranking", "'margin_ranking'"), (torch.nn.MarginRankingLoss(), "MarginRankingLoss")):
+        with pytest.raises(ConfigError, match=rf"^{name} with margin 0 costs nothing once each positive pair scores "
+                                              rf"as high as its negatives, so scoring every pair alike minimises it "
+                                              rf"\(on ogbl-ddi Hits@20 stayed 0\); give it a positive margin, e.g. "
+                                              rf"loss_kwargs=\{{'margin': 1.0\}}$"):
+            Trainer(model, loss, task)
+    Trainer(model, "margin_ranking", task, loss_kwargs={"margin": 1.0})  # the fix
+
+
 def test_link_bce_gets_positive_and_negative_scores(cora, link_splits):
     """link_bce(pos, neg) = mean softplus(-pos) + mean softplus(neg); before, the link task passed it
     (logits, labels), which it read as (positive scores, negative scores): every logit was pushed up."""

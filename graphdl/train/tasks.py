@@ -187,6 +187,10 @@ def check_link_loss(task: str, loss_fn: Any, kind: str | None) -> None:
     if _takes_probabilities(loss_fn):
         raise ConfigError(f"{name} takes probabilities in [0, 1], but the {task} task scores each node pair with "
                           f"a logit (the decoder's raw score); use 'bce_with_logits', the same loss on logits")
+    if link_inputs(loss_fn) == "ranked" and getattr(loss_fn, "margin", None) == 0:
+        raise ConfigError(f"{name} with margin 0 costs nothing once each positive pair scores as high as its "
+                          f"negatives, so scoring every pair alike minimises it (on ogbl-ddi Hits@20 stayed 0); "
+                          f"give it a positive margin, e.g. loss_kwargs={{'margin': 1.0}}")
     if link_inputs(loss_fn) in ("pos_neg", "ranked") or kind not in ("metric", "divergence", "ranking", "graph"):
         return  # (logits, labels), as classification losses
     why = {"metric": "a metric loss learns embeddings from class labels, which node pairs do not have",
