@@ -829,3 +829,19 @@ def test_an_argument_of_the_task_or_loss_given_to_the_trainer_is_pointed_to_wher
     """A plain TypeError ('unexpected keyword argument') before, which did not say where the argument goes."""
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         Trainer(torch.nn.Linear(3, 2), **kwargs)
+
+
+def test_masks_holding_several_splits_one_per_column_are_named(cora):
+    """PyG's WebKB / WikipediaNetwork / Actor masks are [N, 10]; before, the error counted 27080 entries."""
+    data = cora.clone()
+    gen = torch.Generator().manual_seed(0)
+    for name in ("train_mask", "val_mask", "test_mask"):
+        data[name] = torch.rand(data.num_nodes, 10, generator=gen) < 0.3
+    with pytest.raises(ValidationError, match=re.escape(
+            "split 'train' has shape (2708, 10): 10 splits, one per column (the layout of PyG's WebKB, "
+            "WikipediaNetwork and Actor masks); train on one of them, e.g. splits={'train': data.train_mask[:, 0], "
+            "'val': data.val_mask[:, 0], 'test': data.test_mask[:, 0]}")):
+        Trainer(gcn(), epochs=1, progress=False).fit(data)
+    splits = {"train": data.train_mask[:, 0], "val": data.val_mask[:, 0] & ~data.train_mask[:, 0]}
+    assert set(Trainer(gcn(), epochs=1, progress=False).fit(data, splits).best) == {"epoch", "train_loss",
+                                                                                   "train_acc", "val_acc"}

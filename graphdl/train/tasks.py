@@ -512,6 +512,11 @@ def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
     if split.is_floating_point() or split.is_complex():
         raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got dtype "
                               f"{split.dtype}; a 0/1 float mask becomes one with .bool()")
+    if split.dim() == 2 and split.size(0) == num_nodes and split.size(1) > 1:
+        raise ValidationError(f"{name} has shape {tuple(split.shape)}: {split.size(1)} splits, one per column (the "
+                              f"layout of PyG's WebKB, WikipediaNetwork and Actor masks); train on one of them, e.g. "
+                              f"splits={{'train': data.train_mask[:, 0], 'val': data.val_mask[:, 0], "
+                              f"'test': data.test_mask[:, 0]}}")
     if split.dtype == torch.bool:
         if split.numel() != num_nodes:
             raise ValidationError(f"{name} mask has {split.numel()} entries but the graph has "
