@@ -384,6 +384,37 @@ def test_graph_predictions_come_one_row_per_graph_in_the_data_order():
     torch.testing.assert_close(trainer.predict(ds[3:5]), alone[3:5])
 
 
+def test_graph_splits_may_hold_the_graphs_themselves_as_pyg_slices_them():
+    """PyG's idiom, {"train": dataset[:150], "test": dataset[150:]}, was refused ("must be a boolean mask or
+    integer indices"); it trains exactly as the same splits given as indices."""
+    from torch_geometric.datasets import FakeDataset
+
+    torch.manual_seed(0)
+    ds = FakeDataset(num_graphs=30, avg_num_nodes=8, num_channels=4, num_classes=2, task="graph")
+    idx = {"train": torch.arange(10, 30), "val": torch.arange(0, 5), "test": torch.arange(5, 10)}
+
+    def fit(data, splits):
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2,
+                                      num_layers=2)
+        trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"metric": "acc"}, epochs=3, seed=0,
+                          progress=False)
+        return trainer, trainer.fit(data, splits).history
+
+    _, expected = fit(ds, idx)
+    for data, splits in ((ds, {k: ds[v] for k, v in idx.items()}), (None, {k: ds[v] for k, v in idx.items()}),
+                         (None, {k: [ds[i] for i in v] for k, v in idx.items()})):
+        trainer, history = fit(data, splits)
+        assert history == expected
+    # predict(): the data's graphs in its order when given, else every split's graphs, split after split
+    order = torch.cat(list(idx.values()))
+    torch.testing.assert_close(trainer.predict(), trainer.predict(ds)[order])
+    trainer.task.setup(ds, {k: ds[v] for k, v in idx.items()})
+    torch.testing.assert_close(trainer.predict(), trainer.predict(ds))
+    with pytest.raises(ValidationError, match=r"^splits\['val'\]: the dataset holds no graphs$"):
+        trainer.fit(None, {"train": ds[10:], "val": ds[:0]})
+
+
 def test_multiclass_graph_logits_are_scored_by_the_ogbg_ppa_evaluator_as_its_example_does():
     """ogbg-ppa: one logit per class against (G, 1) class ids; the official example hands the evaluator the
     argmax, and the evaluator refused the logits themselves (shapes must match)."""

@@ -29,7 +29,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import ConcatDataset
 from torch_geometric.data import Data
+from torch_geometric.data import Dataset as PyGDataset
+from torch_geometric.data.data import BaseData
 from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
@@ -1003,7 +1006,9 @@ class GraphTask(Task):
     """Graph-level prediction over a dataset of graphs.
 
     Splits are a dict of index tensors (OGB's ``get_idx_split()``, used when
-    the dataset has it and none are given). Targets with NaN (OGB's missing
+    the dataset has it and none are given), or of the graphs themselves (PyG's
+    ``{"train": dataset[:150], "test": dataset[150:]}``; with ``data=None``,
+    :meth:`predict` goes split after split). Targets with NaN (OGB's missing
     labels) are left out of the loss and the metric. The metric is ``rocauc``
     unless given; with a metric-learning loss the model outputs graph
     embeddings, scored by ``knn_acc`` (a k-NN classifier fit on the training graphs).
@@ -1049,11 +1054,14 @@ class GraphTask(Task):
                                   f"{type(splits).__name__}")
         if "train" not in {canonical_split(k) for k in splits}:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits)) or 'none'}")
-        _validate.check_dataset(data, require_y=True, require_nodes=True)
-        indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]")
-                   for k, v in splits.items()}
-        _validate.warn_if_train_overlaps(indices, len(data), "graphs")
-        self.subsets = {k: _subset(data, v) for k, v in indices.items()}
+        if all(_holds_graphs(part) for part in splits.values()):
+            self.subsets, self._graphs = _graphs_by_split(data, splits)
+        else:
+            _validate.check_dataset(data, require_y=True, require_nodes=True)
+            indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]")
+                       for k, v in splits.items()}
+            _validate.warn_if_train_overlaps(indices, len(data), "graphs")
+            self.subsets, self._graphs = {k: _subset(data, v) for k, v in indices.items()}, data
         empty = [k for k, subset in self.subsets.items() if len(subset) == 0]
         if empty:
             raise ValidationError(f"the {empty[0]!r} split is empty; give it graphs, or pass splits without it")
@@ -1064,7 +1072,6 @@ class GraphTask(Task):
             self.shard(0, 1, self.shuffle_seed)
         self._eval_loaders = {k: DataLoader(v, batch_size=self.eval_batch_size, num_workers=self.num_workers)
                               for k, v in self.subsets.items()}
-        self._graphs = data
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.subsets)
@@ -1151,6 +1158,28 @@ class GraphTask(Task):
             y, pred = self._outputs(model, split)
             out[f"{split}_{self.metric.name}"] = self.metric(y, pred)
         return out
+
+
+def _holds_graphs(part: Any) -> bool:
+    """Whether a split is a collection of graphs (a PyG dataset or a slice of one, a list of Data), not indices."""
+    if isinstance(part, PyGDataset):
+        return True
+    return isinstance(part, (list, tuple)) and len(part) > 0 and isinstance(part[0], BaseData)
+
+
+def _graphs_by_split(data: Any, splits: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The graphs of each split as given (PyG's ``dataset[:150]`` idiom), and the graphs that ``predict`` scores:
+    ``data`` when given, else all the splits' graphs, split after split."""
+    if data is not None:
+        _validate.check_dataset(data, require_nodes=True)
+    subsets = {}
+    for name, part in splits.items():
+        try:
+            _validate.check_dataset(part, require_y=True, require_nodes=True)
+        except ValidationError as exc:
+            raise ValidationError(f"splits[{name!r}]: {exc}") from None
+        subsets[canonical_split(name)] = part
+    return subsets, ConcatDataset(list(subsets.values())) if data is None else data
 
 
 def _subset(data: Any, index: Tensor) -> Any:
