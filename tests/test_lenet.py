@@ -76,6 +76,16 @@ def test_equals_torch_lenet_both_paths():
     assert isinstance(MODELS.create("lenet_grid"), LeNetGrid)
 
 
+def test_to_torch_keeps_the_models_dtype():
+    """The Linear layers were rebuilt in float32 beside float64 convolutions: the network failed on its input."""
+    torch.manual_seed(0)
+    model = LeNetGrid().double()
+    ref = model.to_torch()
+    assert {p.dtype for p in ref.parameters()} == {torch.float64}
+    images = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(model(images), ref(images))
+
+
 def test_smoke_training_through_trainer():
     data = digits_graphs()
     assert len(data) == 1797 and data[0].x.shape == (64, 1)

@@ -199,7 +199,8 @@ class LeNetGrid(nn.Module):
                                    self.conv2.to_torch(), nn.ReLU(), self.pool2.to_torch(), nn.Flatten()]
         for module in self.mlp:
             if isinstance(module, nn.Linear):
-                lin = nn.Linear(module.in_features, module.out_features)
+                lin = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
+                                device=module.weight.device, dtype=module.weight.dtype)
                 lin.load_state_dict(module.state_dict())
                 layers.append(lin)
             elif isinstance(module, nn.Dropout):
