@@ -300,3 +300,18 @@ def test_held_out_edge_shares_are_checked_when_built(shares) -> None:
 def test_num_negatives_must_be_a_whole_number() -> None:
     with pytest.raises(ConfigError, match=r"^the autoencoder task's num_negatives must be an int >= 1, got 2.5$"):
         ae.ReconstructionTask(num_negatives=2.5)
+
+
+@pytest.mark.parametrize("name", ["vgae", "argva"])
+def test_a_variational_model_deep_copies_and_pickles_after_a_forward_pass(name: str) -> None:
+    """Its last mu/logstd kept their autograd graph: deepcopy raised 'Only Tensors created explicitly by the user
+    (graph leaves) support the deepcopy protocol'."""
+    import copy
+    import pickle
+
+    model = graphdl.models.create(name, in_channels=4)
+    model.encode(torch.randn(6, 4), torch.tensor([[0, 1, 2], [1, 2, 3]]))
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        torch.testing.assert_close(clone.mu, model.mu)
+        torch.testing.assert_close(clone.kl_loss(), model.kl_loss())
+    assert model.mu.requires_grad  # the model's own values keep theirs, for its KL term

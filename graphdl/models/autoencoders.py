@@ -169,6 +169,15 @@ class _GraphAutoEncoder(nn.Module):
         self.logstd: Tensor | None = None
         self._enc_kwargs = self._forward_fields(encoder)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The module's state for ``copy.deepcopy`` and pickling, the last ``mu``/``logstd`` detached from the
+        autograd graph that made them (tensors that are not leaves cannot be deep-copied)."""
+        state = dict(super().__getstate__())
+        for name in ("mu", "logstd"):
+            if isinstance(state.get(name), Tensor):
+                state[name] = state[name].detach()
+        return state
+
     @staticmethod
     def _forward_fields(module: nn.Module) -> tuple[str, ...]:
         params = inspect.signature(module.forward).parameters
