@@ -155,7 +155,7 @@ def check_labels(owner: str, labels: Any, n: int, *, name: str = "labels",
             f"{owner}: {name} has {labels.numel()} entries but {rows_of} has {n} rows; pass "
             f"exactly one label per row of {rows_of}."
         )
-    return labels
+    return labels.long()  # int32 ids index and feed cross_entropy as int64
 
 
 def check_same_shape(owner: str, a_name: str, a: Tensor, b_name: str, b: Tensor) -> None:

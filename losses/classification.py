@@ -83,8 +83,16 @@ def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int 
             f"{owner}: class-index target holds classes in [{int(kept.min())}, {int(kept.max())}] but the input "
             f"scores {classes} classes (valid: 0..{classes - 1}"
             + ("" if ignore_index is None else f", or ignore_index={ignore_index}") + "); "
-            f"give the model {int(kept.max()) + 1} outputs or remap the labels."
+            + (f"give the model {int(kept.max()) + 1} outputs or remap the labels." if int(kept.min()) >= 0 else
+               f"remap the labels to 0..{classes - 1} (padding such as -100 is left out by cross_entropy's "
+               f"ignore_index).")
         )
+
+
+def _modulating(one_minus_p: Tensor, gamma: float) -> Tensor:
+    r"""The focal term :math:`(1 - p_t)^\gamma`, held at the smallest positive float where :math:`p_t = 1`: for
+    :math:`\gamma < 1` its derivative there is infinite, a NaN gradient once one sample is confidently right."""
+    return one_minus_p.clamp_min(torch.finfo(one_minus_p.dtype).tiny) ** gamma
 
 
 class _Classification(Loss):
@@ -143,6 +151,10 @@ class CrossEntropyLoss(_Classification):
             refuse_multi_label(self._owner, target)
         else:
             _class_targets(self._owner, input, target, self.ignore_index)
+            target = target.long()  # torch's cross_entropy takes int64 class ids only
+        if self.weight is not None and self.weight.numel() != input.size(1):
+            raise ValidationError(f"{self._owner}: weight holds {self.weight.numel()} class weights, but the input "
+                                  f"scores {input.size(1)} classes; give one weight per class.")
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
@@ -233,16 +245,19 @@ class FocalLoss(_Classification):
             ce = F.binary_cross_entropy_with_logits(input, t, reduction="none")
             p = torch.sigmoid(input)
             p_t = p * t + (1 - p) * (1 - t)
-            loss = ce * (1 - p_t) ** self.gamma if self.gamma else ce
+            loss = ce * _modulating(1 - p_t, self.gamma) if self.gamma else ce
             if self.alpha is not None:
                 alpha = self.alpha if not isinstance(self.alpha, Tensor) else self.alpha.to(input.dtype)
                 loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
             return self._reduce(loss)
         _class_targets(self._owner, input, target)
-        logp_t = F.log_softmax(input, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
+        if isinstance(self.alpha, Tensor) and self.alpha.numel() != input.size(1):
+            raise ValidationError(f"{self._owner}: alpha holds {self.alpha.numel()} class weights, but the input "
+                                  f"scores {input.size(1)} classes; give one weight per class.")
+        logp_t = F.log_softmax(input, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
         loss = -logp_t
         if self.gamma:
-            loss = loss * (1 - logp_t.exp()) ** self.gamma
+            loss = loss * _modulating(1 - logp_t.exp(), self.gamma)
         if self.alpha is not None:
             alpha = self.alpha.to(input.dtype)[target] if isinstance(self.alpha, Tensor) else self.alpha
             loss = alpha * loss

@@ -66,8 +66,11 @@ class _Divergence(Loss):
                                   f"{hi:.4g}; {fix}.")
 
     def _reduce(self, losses: Tensor) -> Tensor:
-        if self.reduction == "batchmean":
-            return losses.sum() / (losses.size(0) if losses.dim() else 1)
+        if self.reduction == "batchmean":  # torch's: the first dim is the batch, unless it holds the classes
+            if losses.dim() == 0:
+                return losses.sum()
+            batch = 1 if self.dim % losses.dim() == 0 and losses.dim() > 1 else 0
+            return losses.sum() / losses.size(batch)
         return super()._reduce(losses)
 
     def example_inputs(self, dtype: torch.dtype = torch.float64,
@@ -89,11 +92,13 @@ class KLDivLoss(_Divergence):
     .. math::
         \ell = p \,(\log p - x), \qquad 0 \log 0 = 0
 
-    (also for ``log_target=True`` with :math:`\log p = -\infty`, where torch gives NaN).
+    (also where :math:`q = 0`, :math:`x = -\infty`, and for ``log_target=True`` with
+    :math:`\log p = -\infty`, where torch gives NaN).
 
     Args:
         reduction: ``"batchmean"`` (default; :math:`\mathrm{KL}(p\,\|\,q)` per
-            sample), ``"mean"`` (over all elements, as torch), ``"sum"``, ``"none"``.
+            sample: the sum over the batch dimension's size, the first one, or
+            the second when ``dim`` is 0), ``"mean"`` (over all elements, as torch), ``"sum"``, ``"none"``.
         log_target: the target holds log-probabilities.
         from_logits: apply ``log_softmax(dim)`` to the input first.
         dim: the class dimension for ``from_logits``.
@@ -107,7 +112,10 @@ class KLDivLoss(_Divergence):
                 target = target.masked_fill(zero, 0.0)
                 pointwise = F.kl_div(input, target, reduction="none", log_target=True)
                 return self._reduce(pointwise.masked_fill(zero, 0.0))
-        return self._reduce(F.kl_div(input, target, reduction="none", log_target=self.log_target))
+        pointwise = F.kl_div(input, target, reduction="none", log_target=self.log_target)
+        if not self.log_target and bool(torch.isneginf(input).any()):  # p = 0 beside q = 0: 0 * inf is NaN
+            pointwise = pointwise.masked_fill(target == 0, 0.0)
+        return self._reduce(pointwise)
 
 
 def _xlogx(x: Tensor, log_x: Tensor | None = None) -> Tensor:

@@ -50,6 +50,20 @@ def test_kl_divergence_to_one_hot_labels_trains_exactly_as_cross_entropy(cora):
     assert kl.history[-1]["train_loss"] != kl.history[0]["train_loss"]
 
 
+def test_int32_labels_train_as_int64_labels_and_log_targets_are_refused(cora):
+    """int32 data.y failed inside torch for cross_entropy ('expected target dtype to be Long') and kl_div
+    (one_hot); kl_div(log_target=True) was built and then refused the task's probability targets at the first
+    batch, with a fix (target.log()) the user cannot apply."""
+    narrow = cora.clone()
+    narrow.y = cora.y.int()
+    for loss in ("cross_entropy", "kl_div"):
+        same_histories(fit_node(narrow, loss, epochs=2).history, fit_node(cora, loss, epochs=2).history)
+    with pytest.raises(ConfigError, match=r"^'kl_div' is built with log_target=True, but the NodeTask gives "
+                                          r"divergences probability targets \(class distributions, or one-hot class "
+                                          r"labels\); build it with log_target=False$"):
+        Trainer(gcn(), "kl_div", "node", loss_kwargs={"log_target": True})
+
+
 def test_divergence_takes_class_distributions_as_targets(cora):
     """Float targets of the output's shape are distributions (distillation); accuracy compares their likeliest
     class. One-hot distributions give the integer-label run."""

@@ -289,3 +289,69 @@ def test_cross_entropy_over_a_single_class_is_refused():
     with pytest.raises(ValidationError, match=r"^CrossEntropyLoss: input of shape \(4, 1\) scores a single class, "
                                               r"over which the cross-entropy is always 0; .*'bce_with_logits'"):
         graphdl.losses.create("cross_entropy")(torch.randn(4, 1), torch.tensor([[0.0], [1.0], [1.0], [0.0]]))
+
+
+@pytest.mark.parametrize("name", ["kl_div", "js_div"])
+def test_batchmean_with_the_classes_on_dim_0_divides_by_the_samples(name):
+    """dim=0 (classes first): the sum was divided by the number of classes, not of samples."""
+    torch.manual_seed(0)
+    x, p = torch.randn(4, 6, dtype=DT), torch.softmax(torch.randn(4, 6, dtype=DT), 0)
+    classes_first = L.create(name, from_logits=True, dim=0)(x, p)
+    torch.testing.assert_close(classes_first, L.create(name, from_logits=True)(x.t(), p.t()))
+    if name == "kl_div":  # torch's batchmean with the samples first
+        expected = torch.nn.functional.kl_div(x.t().log_softmax(-1), p.t(), reduction="batchmean")
+        torch.testing.assert_close(classes_first, expected)
+
+
+def test_kl_div_of_a_class_both_distributions_give_no_mass_is_zero():
+    """0 log 0 = 0 as the docstring says: an input of -inf where the target is 0 gave NaN (torch's 0 * inf)."""
+    logits = torch.tensor([[0.0, 1.0, float("-inf")]], dtype=DT, requires_grad=True)
+    p = torch.tensor([[0.3, 0.7, 0.0]], dtype=DT)
+    loss = L.create("kl_div", from_logits=True)(logits, p)
+    torch.testing.assert_close(loss, L.create("kl_div", from_logits=True)(logits[:, :2], p[:, :2]))
+    loss.backward()
+    assert torch.isfinite(logits.grad[:, :2]).all()
+
+
+def test_focal_with_gamma_below_one_keeps_finite_gradients_on_a_confident_sample():
+    """(1 - p_t)^gamma has an infinite derivative at p_t = 1: the gradient was NaN, for both target kinds."""
+    for x, y in ((torch.tensor([[20.0, 0.0], [0.5, 0.2]]), torch.tensor([0, 1])),
+                 (torch.tensor([20.0, -0.3]), torch.tensor([1.0, 0.0]))):
+        x.requires_grad_()
+        loss = L.create("focal", gamma=0.5)(x, y)
+        loss.backward()
+        assert torch.isfinite(x.grad).all() and torch.isfinite(loss)
+        x64 = x.detach().double().requires_grad_()  # the value is the formula's, away from saturation too
+        p_t = torch.softmax(x64, 1)[torch.arange(2), y] if y.dtype == torch.long else torch.where(
+            y.bool(), torch.sigmoid(x64), 1 - torch.sigmoid(x64))
+        torch.testing.assert_close(L.create("focal", gamma=0.5)(x64, y.to(x64.dtype) if y.is_floating_point() else y),
+                                   (-(1 - p_t) ** 0.5 * p_t.log()).mean())
+
+
+def test_class_weights_of_the_wrong_length_are_named():
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 0])
+    with pytest.raises(ValidationError, match=r"^FocalLoss: alpha holds 2 class weights, but the input scores 4 "
+                                              r"classes; give one weight per class\.$"):  # an IndexError before
+        L.create("focal", alpha=[0.25, 0.75])(x, y)
+    with pytest.raises(ValidationError, match=r"^CrossEntropyLoss: weight holds 3 class weights, but the input "
+                                              r"scores 4 classes; give one weight per class\.$"):
+        L.create("cross_entropy", weight=[1.0, 2.0, 3.0])(x, y)
+
+
+def test_int32_class_ids_work_in_every_loss_that_takes_class_ids():
+    """cross_entropy and arcface failed inside torch ('expected target dtype to be Long'), as focal and triplet
+    took them."""
+    torch.manual_seed(0)
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 0])
+    for name, kwargs in (("cross_entropy", {}), ("focal", {}), ("triplet", {}),
+                         ("arcface", {"num_classes": 4, "embedding_size": 4})):
+        torch.manual_seed(1)
+        loss = L.create(name, **kwargs)
+        torch.testing.assert_close(loss(x, y.int()), loss(x, y))
+
+
+def test_negative_class_ids_are_not_told_to_add_outputs():
+    with pytest.raises(ValidationError, match=re.escape(
+            "FocalLoss: class-index target holds classes in [-100, -100] but the input scores 4 classes (valid: "
+            "0..3); remap the labels to 0..3 (padding such as -100 is left out by cross_entropy's ignore_index).")):
+        L.create("focal")(torch.randn(3, 4), torch.tensor([-100, -100, -100]))

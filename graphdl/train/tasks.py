@@ -339,7 +339,7 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, 
                 raise ValidationError(f"{loss_name(loss_fn)} compares distributions over the model's "
                                       f"{out.size(-1)} outputs, but the targets hold class labels in "
                                       f"[{int(y.min())}, {int(y.max())}]; give the model one output per class")
-            y = F.one_hot(y, out.size(-1)).to(out.dtype)
+            y = F.one_hot(y.long(), out.size(-1)).to(out.dtype)
     return loss_fn(out, y)
 
 
@@ -419,6 +419,10 @@ class Task:
         Refuse (``ConfigError``) a loss this task cannot call; with a metric loss
         (``kind="metric"``) the model outputs embeddings, so ``acc`` becomes ``knn_acc``.
         """
+        if kind == "divergence" and getattr(loss_fn, "log_target", False):
+            raise ConfigError(f"{loss_name(loss_fn)} is built with log_target=True, but the {type(self).__name__} "
+                              f"gives divergences probability targets (class distributions, or one-hot class "
+                              f"labels); build it with log_target=False")
         if kind == "metric" and self.metric.name == "acc":
             self.metric = Metric("knn_acc", self.metric.fn, True)
         if _takes_probabilities(loss_fn) and self.metric.name in ("acc", "f1"):
