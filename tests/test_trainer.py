@@ -876,3 +876,15 @@ def test_masks_holding_several_splits_one_per_column_are_named(cora):
     splits = {"train": data.train_mask[:, 0], "val": data.val_mask[:, 0] & ~data.train_mask[:, 0]}
     assert set(Trainer(gcn(), epochs=1, progress=False).fit(data, splits).best) == {"epoch", "train_loss",
                                                                                    "train_acc", "val_acc"}
+
+
+def test_a_monitored_split_left_out_of_eval_splits_is_named_before_training(cora):
+    """It was refused after the first epoch, as 'not logged'."""
+    with pytest.raises(ConfigError, match=re.escape(
+            "the Trainer monitors 'val_acc', but eval_splits=['test'] leaves the 'val' split out, so it is never "
+            "logged; add 'val' to eval_splits, or monitor a split it scores")):
+        Trainer(gcn(), epochs=2, progress=False, eval_splits=["test"]).fit(cora)
+    with pytest.raises(ConfigError, match=r"^EarlyStopping monitors 'train_acc', but eval_splits=\['val'\]"):
+        Trainer(gcn(), epochs=2, progress=False, eval_splits=["val"], callbacks=[EarlyStopping("train_acc")]).fit(cora)
+    result = Trainer(gcn(), epochs=2, progress=False, eval_splits=["val"], monitor="val_loss").fit(cora)
+    assert set(result.best) == {"epoch", "train_loss", "val_acc", "val_loss"}

@@ -534,6 +534,7 @@ class Trainer:
         first_epoch = 0
         for cb in self.callbacks:
             cb.on_fit_start(self)
+        self._check_monitored_splits(splits_to_eval)
         loss_splits = self._monitored_split_losses()
         if resume_from is not None:
             first_epoch = self.load_checkpoint(resume_from) + 1
@@ -604,6 +605,19 @@ class Trainer:
             raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
                                   f"rate or check the inputs for NaN/inf")
         return value
+
+    def _check_monitored_splits(self, evaluated: Sequence[str]) -> None:
+        """A monitored metric of a split that ``eval_splits`` leaves out is never logged: name it before training
+        rather than after the first epoch."""
+        scored = {canonical_split(s) for s in evaluated}
+        watchers = [("the Trainer", self.monitor)] + [(type(cb).__name__, cb.monitor) for cb in self.callbacks
+                                                      if isinstance(getattr(cb, "monitor", None), str)]
+        for owner, name in watchers:
+            split, _, what = name.partition("_")
+            if what != "loss" and split in self.task.split_names() and split not in scored:
+                raise ConfigError(f"{owner} monitors {name!r}, but eval_splits={list(evaluated)!r} leaves the "
+                                  f"{split!r} split out, so it is never logged; add {split!r} to eval_splits, "
+                                  f"or monitor a split it scores")
 
     def _monitored_split_losses(self) -> list[str]:
         """The held-out splits whose loss is monitored (``monitor="val_loss"``, by the Trainer or a callback)."""
