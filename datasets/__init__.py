@@ -22,7 +22,7 @@ from graphdl.datasets.planetoid import (  # noqa: E402
     PlanetoidSpec,
     split_indices_planetoid,
 )
-from graphdl.datasets.root import DATA_ENV, OFFLINE_ENV, cache_dir, resolve_root  # noqa: E402
+from graphdl.datasets.root import DATA_ENV, OFFLINE_ENV, PreTransformError, cache_dir, resolve_root  # noqa: E402
 from graphdl.datasets.safe_load import trusted_dataset_files  # noqa: E402
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "AccuracyEvaluator",
     "DATA_ENV",
     "OFFLINE_ENV",
+    "PreTransformError",
 ]
 
 
@@ -112,6 +113,8 @@ def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any
         UnknownNameError: ``name`` is not registered (close matches are named).
         DataError: the root is not a folder, files are missing and cannot be
             downloaded, or a file is corrupt; the message says what to fix.
+        PreTransformError: the ``pre_transform`` / ``pre_filter`` raised while
+            the raw files were processed (the original error is its cause).
     """
     entry = DATASETS.entry(name)
     for key in ("transform", "pre_transform", "pre_filter"):

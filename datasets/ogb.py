@@ -142,12 +142,18 @@ class OGBSpec:
         module = __import__(f"ogb.{LEVELS[self.level]}", fromlist=[_LOADERS[self.level]])
         return getattr(module, _LOADERS[self.level])
 
+    def folder_name(self, root: str | os.PathLike | None = None) -> str:
+        """The folder loaded under ``<root>/ogb``: ``<dir_name>_pyg`` when present, else :attr:`dir_name`.
+
+        The official loader prefers the ``_pyg`` folder when it exists.
+        """
+        if self.official and dataset_source(root, "ogb", f"{self.dir_name}_pyg").is_dir():
+            return f"{self.dir_name}_pyg"
+        return self.dir_name
+
     def folder(self, root: str | os.PathLike | None = None) -> DatasetFolder:
         """Locate the dataset (copying a read-only root to the cache)."""
-        dir_name = self.dir_name
-        if self.official and dataset_source(root, "ogb", f"{dir_name}_pyg").is_dir():
-            dir_name += "_pyg"  # what the official loader prefers when present
-        return prepare_folder(self.name, "ogb", dir_name, self.expected_files(), root)
+        return prepare_folder(self.name, "ogb", self.folder_name(root), self.expected_files(), root)
 
     def _check_release(self, folder: DatasetFolder, download: bool) -> None:
         """Avoid OGB's interactive "dataset has been updated" prompt.
@@ -195,7 +201,7 @@ class OGBSpec:
             )
         check_loader_kwargs(self.name, self.loader_class(), kwargs, set_here=("name", "root", "meta_dict"))
         allowed = download_allowed(download)
-        with dataset_lock(str(dataset_source(root, "ogb", self.dir_name))):
+        with dataset_lock(dataset_source(root, "ogb", self.folder_name(root))):
             folder = self.folder(root)
             self._check_release(folder, allowed)
             return self._load(folder, allowed, kwargs)
@@ -205,16 +211,16 @@ class OGBSpec:
         cls = self.loader_class()
         url = (self.meta.get("url") or None) if self.official else None
 
-        def construct() -> Any:
+        def construct(loader_kwargs: dict[str, Any]) -> Any:
             if self.official:
-                dataset = cls(self.name, root=str(folder.work_root), **kwargs)
+                dataset = cls(self.name, root=str(folder.work_root), **loader_kwargs)
             else:
                 meta_dict = {**self.meta, "dir_path": str(folder.work_dir)}
-                dataset = cls(self.name, meta_dict=meta_dict, **kwargs)
+                dataset = cls(self.name, meta_dict=meta_dict, **loader_kwargs)
             dataset.graphdl_source = folder.source  # named in split errors
             return dataset
 
-        return run_official_loader(folder, construct, url=url, fetch=self.fetch_hint(folder),
+        return run_official_loader(folder, construct, kwargs, url=url, fetch=self.fetch_hint(folder),
                                    download=allowed, find_corrupt=first_corrupt_gzip)
 
     def fetch_hint(self, folder: DatasetFolder) -> str | None:

@@ -158,7 +158,7 @@ class PlanetoidSpec:
                 f"{did_you_mean(split, PLANETOID_SPLITS)} Planetoid splits: "
                 f"{', '.join(PLANETOID_SPLITS)}."
             )
-        with dataset_lock(str(dataset_source(root, "planetoid", self.pyg_name))):
+        with dataset_lock(dataset_source(root, "planetoid", self.pyg_name)):
             return self._load(self.folder(root, split), split, download, kwargs)
 
     def _load(self, folder: DatasetFolder, split: str, download: bool | None,
@@ -179,7 +179,8 @@ class PlanetoidSpec:
 
         return run_official_loader(
             folder,
-            lambda: Planetoid(str(folder.work_root), self.pyg_name, **kwargs),
+            lambda loader_kwargs: Planetoid(str(folder.work_root), self.pyg_name, **loader_kwargs),
+            kwargs,
             url=URL,
             fetch=f"Download each file from {URL}/<file name> into {str(folder.source / prefix / 'raw')!r}",
             download=download_allowed(download),

@@ -12,12 +12,14 @@ folder is writable they do that in place; when it is read-only (a shared
 mirror), the raw, split and mapping files and the ``RELEASE`` note - never
 ``processed/`` - are copied once into ``<cache>/copies/<root-id>/`` and the
 loader runs there. The copy remembers the size and modification time of every
-source file and is refreshed when the source changes.
+source file and of its own copy of it: it is refreshed when the source changes,
+and a copied file deleted or changed in the cache is copied again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import gzip
 import hashlib
 import json
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graphdl.errors import ConfigError, DataError, did_you_mean
+from graphdl.errors import ConfigError, DataError, GraphDLError, did_you_mean
 
 __all__ = [
     "DATA_ENV",
@@ -46,6 +48,9 @@ __all__ = [
     "dataset_source",
     "cleanup_on_failure",
     "dataset_lock",
+    "lock_paths",
+    "remove_processed",
+    "PreTransformError",
     "check_gzip",
     "first_corrupt_gzip",
     "check_loader_kwargs",
@@ -125,6 +130,8 @@ def is_writable_dir(path: Path) -> bool:
 
 
 def _root_id(root: Path) -> str:
+    """The cache folder name of a read-only root: the same for every spelling (symlinks) of it."""
+    root = root.resolve()
     digest = hashlib.sha1(str(root).encode("utf-8")).hexdigest()[:10]
     tail = "".join(c if c.isalnum() or c in "-_." else "_" for c in root.name) or "root"
     return f"{tail}-{digest}"
@@ -204,33 +211,120 @@ def _read_manifest(folder: Path) -> dict | None:
         return None
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _stat(path: Path) -> list[int] | None:
+    """``[size, mtime_ns]`` of the regular file ``path``; ``None`` when it is not one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns] if stat.S_ISREG(st.st_mode) else None
+
+
+def _damaged_copies(target: Path, manifest: dict) -> list[str]:
+    """Files of the copy ``target`` that are missing or changed since they were copied.
+
+    Each copied file's own size and mtime are in the manifest (``copies``); a
+    manifest written before they were recorded is checked against the source sizes.
+    """
+    copies = manifest.get("copies") if isinstance(manifest.get("copies"), dict) else {}
+    damaged = []
+    for rel, (size, _mtime) in manifest["files"].items():
+        now = _stat(target / rel)
+        expected = copies.get(rel)
+        if now is None or (now != expected if expected is not None else now[0] != size):
+            damaged.append(rel)
+    return damaged
+
+
+def _copy_error(source: Path, target: Path, exc: OSError) -> DataError:
+    return DataError(
+        f"could not copy {str(source)!r} into the writable cache {str(target)!r}: "
+        f"{exc}. Make the cache writable (set XDG_CACHE_HOME), or point root= / "
+        f"{DATA_ENV} at a writable copy of the data."
+    )
+
+
+def _repair_copy(source: Path, target: Path, manifest: dict, damaged: list[str]) -> None:
+    """Copy the ``damaged`` files of the cache copy ``target`` again from ``source``.
+
+    Each file is replaced atomically; the processed files of the copy are
+    removed (they may have been made from a damaged file) and the manifest is
+    rewritten with the new copies.
+    """
+    copies = dict(manifest.get("copies") or {})
+    try:
+        for rel in damaged:
+            dst = target / rel
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                shutil.copyfile(source / rel, tmp)
+                os.replace(tmp, dst)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            copies[rel] = _stat(dst)
+        for processed in sorted(target.rglob("processed"), reverse=True):
+            remove_processed(processed)
+        _write_atomic(target / MANIFEST, json.dumps({**manifest, "copies": copies}, indent=1))
+    except OSError as exc:
+        raise DataError(
+            f"the cache copy {str(target)!r} of {str(source)!r} is damaged ({len(damaged)} file(s) missing or "
+            f"changed: {', '.join(damaged[:5])}) and repairing it failed: {exc}. Delete {str(target)!r} and "
+            f"load again; it is copied afresh from the source."
+        ) from exc
+
+
 def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
-    """Copy ``parts`` of ``source`` into ``target`` unless an up-to-date copy is there."""
+    """Copy ``parts`` of ``source`` into ``target`` unless an up-to-date copy is there.
+
+    An up-to-date copy whose own files were deleted or changed since they were
+    copied is repaired: those files are copied again (:func:`_repair_copy`).
+    """
     files = _snapshot(source, parts)
     wanted = {"source": str(source), "files": files}
-    if target.is_dir() and _read_manifest(target) == wanted:
+    manifest = _read_manifest(target) if target.is_dir() else None
+    if isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items()):
+        damaged = _damaged_copies(target, manifest)
+        if damaged:
+            _repair_copy(source, target, manifest, damaged)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
+        copies: dict[str, list[int] | None] = {}
         for rel in files:
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / rel, dst)
-        (tmp / MANIFEST).write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+            copies[rel] = _stat(dst)  # a rename keeps size and mtime
+        (tmp / MANIFEST).write_text(json.dumps({**wanted, "copies": copies}, indent=1), encoding="utf-8")
         if target.exists():  # a stale copy (the source changed): replace it whole
             shutil.rmtree(target)
         try:
             os.rename(tmp, target)
         except OSError:  # another process put an up-to-date copy there first
-            if not (target.is_dir() and _read_manifest(target) == wanted):
+            other = _read_manifest(target) if target.is_dir() else None
+            if not (isinstance(other, dict) and all(other.get(key) == value for key, value in wanted.items())):
                 raise
     except OSError as exc:
-        raise DataError(
-            f"could not copy {str(source)!r} into the writable cache {str(target)!r}: "
-            f"{exc}. Make the cache writable (set XDG_CACHE_HOME), or point root= / "
-            f"{DATA_ENV} at a writable copy of the data."
-        ) from exc
+        raise _copy_error(source, target, exc) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -289,34 +383,67 @@ def prepare_folder(
     return DatasetFolder(name, source, work_root, dir_name, expected, copied=True)
 
 
+def lock_paths(key: str | os.PathLike) -> list[Path]:
+    """The lock files :func:`dataset_lock` takes for the dataset folder ``key``, in order.
+
+    Always ``<cache>/locks/<hash of the resolved path>.lock``, so every spelling
+    of the folder (a symlink, ``..``) shares one lock; and, when the folder's
+    parent exists and is writable (a writable root), also
+    ``<parent>/.<folder name>.graphdl.lock`` next to the dataset, which
+    processes with different caches (``XDG_CACHE_HOME``) share too. A read-only
+    root (whose copy is in the cache) only has the cache lock.
+    """
+    resolved = Path(os.path.realpath(Path(key).expanduser()))
+    digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:16]
+    paths = [cache_dir() / "locks" / f"{digest}.lock"]
+    if resolved.parent.is_dir() and is_writable_dir(resolved.parent) and is_writable_dir(resolved):
+        paths.append(resolved.parent / f".{resolved.name}.graphdl.lock")
+    return paths
+
+
 @contextlib.contextmanager
-def dataset_lock(key: str) -> Iterator[None]:
+def dataset_lock(key: str | os.PathLike) -> Iterator[None]:
     """Serialise preparing and processing one dataset across processes.
 
     Two processes (pytest-xdist workers, parallel benchmark runs) loading the
     same dataset would otherwise process it into the same folder at once and
-    one could read the other's half-written file. The lock is an ``flock`` on
-    ``<cache>/locks/<hash of key>.lock``, released when the block ends or the
-    process dies; without ``fcntl`` (Windows) or a writable cache, no lock.
+    one could read the other's half-written file. ``key`` is the dataset folder
+    (the source the user named); the locks are ``flock`` s on the files of
+    :func:`lock_paths`, released when the block ends or the process dies.
+    Without ``fcntl`` (Windows), or where a lock file cannot be created, that
+    lock is skipped.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    lock_dir = cache_dir() / "locks"
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_dir / f"{hashlib.sha1(key.encode('utf-8')).hexdigest()[:16]}.lock", "a")
-    except OSError:
+    with contextlib.ExitStack() as stack:
+        for path in lock_paths(key):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = stack.enter_context(open(path, "a"))
+            except OSError:
+                continue
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, handle.fileno(), fcntl.LOCK_UN)
         yield
-        return
-    with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def remove_processed(path: Path) -> None:
+    """Remove the processed output at ``path``: a folder, or a file / broken link in its place.
+
+    A symbolic link to a folder is kept and the folder emptied.
+    """
+    path = Path(path)
+    if path.is_symlink() and path.is_dir():
+        for child in path.iterdir():
+            remove_processed(child)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.is_symlink() or path.exists():
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 @contextlib.contextmanager
@@ -337,7 +464,7 @@ def cleanup_on_failure(folder: DatasetFolder, processed_dirs: Iterable[str] = ("
         yield
     except BaseException:
         for rel in processed_dirs:
-            shutil.rmtree(folder.work_dir / rel, ignore_errors=True)
+            remove_processed(folder.work_dir / rel)
         if not existed:
             shutil.rmtree(folder.work_dir, ignore_errors=True)
             path = folder.work_dir.parent  # and the empty parents it created
@@ -391,9 +518,112 @@ def check_loader_kwargs(dataset: str, loader: type, kwargs: Mapping[str, Any], s
                               f"{did_you_mean(key, accepted)} It takes: {', '.join(accepted)} (and download).")
 
 
+class PreTransformError(GraphDLError, RuntimeError):
+    """The user's ``pre_transform`` or ``pre_filter`` raised while the raw files were processed."""
+
+
+#: The record of the pre_transform / pre_filter, kept in each processed folder.
+PRE_RECORD = "graphdl-pre.json"
+_PRE_KEYS = ("pre_transform", "pre_filter")
+
+
+class _Guarded:
+    """Wraps a user ``pre_transform`` / ``pre_filter`` so that its own failure can be told apart.
+
+    ``repr`` and ``str`` are the wrapped callable's, so PyG's records are unchanged.
+    """
+
+    def __init__(self, role: str, func: Callable[..., Any]) -> None:
+        self.role, self.func = role, func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.func(*args, **kwargs)
+        except Exception as exc:
+            raise _UserCodeFailed(self.role, self.func, exc) from exc
+
+    def __repr__(self) -> str:
+        return repr(self.func)
+
+    def __str__(self) -> str:
+        return str(self.func)
+
+
+class _UserCodeFailed(Exception):
+    """Internal: a :class:`_Guarded` callable raised ``error``."""
+
+    def __init__(self, role: str, func: Callable[..., Any], error: Exception) -> None:
+        super().__init__(role)
+        self.role, self.func, self.error = role, func, error
+
+
+def _pre_record(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What the processed files will have been made with: a fingerprint and readable names."""
+    from graphdl.datasets.fingerprint import describe, fingerprint
+
+    chosen = tuple(kwargs.get(key) for key in _PRE_KEYS)
+    return {"fingerprint": fingerprint(chosen), **{key: describe(value) for key, value in zip(_PRE_KEYS, chosen)}}
+
+
+def _drop_unusable_processed(folder: DatasetFolder, processed_dirs: tuple[str, ...], record: dict[str, Any],
+                             user_given: bool) -> None:
+    """Remove processed output that must not be reused before the loader sees it.
+
+    * a file (or broken link) where the processed folder belongs;
+    * a processed folder whose recorded pre_transform / pre_filter fingerprint
+      differs from ``record``'s, or either is unknown (``None``);
+    * a processed folder without a record when a pre_transform / pre_filter is
+      given (made by another tool or an older graphdl). Without one, PyG's own
+      check tells a processed folder made with a pre_transform from one made without.
+    """
+    for rel in processed_dirs:
+        path = folder.work_dir / rel
+        if not path.is_dir():
+            if path.is_symlink() or path.exists():
+                remove_processed(path)  # a stray file: the loader needs a folder here
+            continue
+        try:
+            stored = json.loads((path / PRE_RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            stored = None
+        if stored is None and not user_given:
+            continue
+        if (isinstance(stored, dict) and record["fingerprint"] is not None
+                and stored.get("fingerprint") == record["fingerprint"]):
+            continue
+        remove_processed(path)
+
+
+def _write_pre_record(folder: DatasetFolder, processed_dirs: tuple[str, ...], record: dict[str, Any]) -> None:
+    """Store ``record`` in each processed folder (atomically); a read-only folder is skipped."""
+    text = json.dumps(record, indent=1)
+    for rel in processed_dirs:
+        path = folder.work_dir / rel / PRE_RECORD
+        if not path.parent.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            _write_atomic(path, text)
+
+
+def _user_code_error(folder: DatasetFolder, failed: _UserCodeFailed) -> PreTransformError:
+    from graphdl.datasets.fingerprint import describe
+
+    error = failed.error
+    return PreTransformError(
+        f"dataset {folder.name!r}: the {failed.role} {describe(failed.func)} raised "
+        f"{type(error).__name__}: {error} while processing the raw files in {str(folder.work_dir)!r}. "
+        f"The error is in that {failed.role}, not in the data files: fix it (it is given one Data graph and "
+        f"must return {'True or False' if failed.role == 'pre_filter' else 'a Data graph'}) and load again; "
+        f"no processed files were kept."
+    )
+
+
 def run_official_loader(
     folder: DatasetFolder,
-    construct: Callable[[], T],
+    construct: Callable[[dict[str, Any]], T],
+    kwargs: Mapping[str, Any],
     *,
     url: str | None,
     fetch: str | None,
@@ -401,20 +631,24 @@ def run_official_loader(
     find_corrupt: Callable[[DatasetFolder], tuple[Path, str] | None],
     processed_dirs: Iterable[str] = ("processed",),
 ) -> T:
-    """Run an official loader (``construct``) with offline checks and clean-up.
+    """Run an official loader (``construct(kwargs)``) with offline checks and clean-up.
 
     * Files missing and downloads off (or no ``url``): :class:`DataError`
       naming them, the folder they go in and how to ``fetch`` them by hand,
       before any network access.
     * The loader runs inside :func:`~graphdl.datasets.safe_load.trusted_dataset_files`.
+    * Processed files are reused only when made with the same ``pre_transform``
+      and ``pre_filter``: their fingerprint (:mod:`graphdl.datasets.fingerprint`)
+      is recorded in ``processed/graphdl-pre.json`` and compared before the
+      loader runs; a different or unknown one processes the raw files again
+      (PyG alone compares a ``repr`` that hides function bodies and many
+      parameters, and returns the old version).
     * It fails: processed output is removed (:func:`cleanup_on_failure`) and
-      the failure is explained: still-missing files (the download failed), a
-      corrupt raw file (``find_corrupt``), or the loader's own error. A failure
-      while only *reading* an existing processed file (a truncated cache) is
-      retried once from the raw files.
-    * Processed files made with another ``pre_transform`` or ``pre_filter``
-      are processed again from the raw files (PyG would warn and return the
-      old version).
+      the failure is explained: the user's ``pre_transform`` / ``pre_filter``
+      raised (:class:`PreTransformError`), still-missing files (the download
+      failed), a corrupt raw file (``find_corrupt``), or the loader's own
+      error. A failure while only *reading* an existing processed file (a
+      truncated cache) is retried once from the raw files.
     """
     from graphdl.datasets.safe_load import trusted_dataset_files
 
@@ -427,16 +661,22 @@ def run_official_loader(
         )
     if missing and not url:
         raise folder.missing_error(missing, fetch=fetch, reason="this dataset has no download URL")
+    user = {key: kwargs[key] for key in _PRE_KEYS if kwargs.get(key) is not None}
+    guarded = {**kwargs, **{key: _Guarded(key, func) for key, func in user.items()}}
+    record = _pre_record(kwargs)
     for attempt in (1, 2):
+        _drop_unusable_processed(folder, processed_dirs, record, bool(user))
         had_processed = any((folder.work_dir / rel).is_dir() for rel in processed_dirs)
         try:
             with cleanup_on_failure(folder, processed_dirs):
                 try:
                     with trusted_dataset_files(), warnings.catch_warnings():
                         warnings.filterwarnings("error", message=_STALE_PROCESSED, category=UserWarning)
-                        return construct()
+                        dataset = construct(guarded)
                 except DataError:
                     raise
+                except _UserCodeFailed as failed:
+                    raise _user_code_error(folder, failed) from failed.error
                 except Exception as exc:  # noqa: BLE001 - explained below
                     if had_processed and attempt == 1 and not folder.missing():
                         # Maybe only the processed file was bad (an interrupted
@@ -446,6 +686,11 @@ def run_official_loader(
                                    find_corrupt=find_corrupt) from exc
         except _Retry:
             continue
+        for key, func in user.items():  # the dataset keeps the user's own callables
+            if isinstance(getattr(dataset, key, None), _Guarded):
+                setattr(dataset, key, func)
+        _write_pre_record(folder, processed_dirs, record)
+        return dataset
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -477,6 +722,13 @@ def _explain(
     if bad is not None:
         path, why = bad
         fresh = f" (from {url})" if url else ""
+        source = folder.source_path(path)
+        if folder.copied and source != path and source.is_file() and not filecmp.cmp(source, path, shallow=False):
+            return DataError(
+                f"dataset {folder.name!r}: the cache copy {str(path)!r} of {str(source)!r} is damaged ({why}); "
+                f"the source file is not. Delete the copy {str(folder.work_dir)!r} and load again: it is "
+                f"copied afresh from the source. No processed files were kept."
+            )
         return DataError(
             f"dataset {folder.name!r}: file {str(folder.source_path(path))!r} is corrupt or "
             f"truncated ({why}). Replace it with a fresh copy of the official file{fresh} and "
