@@ -10,8 +10,10 @@ Two kinds of check guard a call of a layer (built by ``graphdl.layers.create``)
 or of a model (:class:`~graphdl.models.gnn.GNN` and the models built on it):
 
 * structural checks, O(1): types, dimensions, feature width against
-  ``in_channels``, dtypes, devices, one ``edge_weight``/``edge_attr`` row per
-  edge, one ``batch`` entry per node. They always run.
+  ``in_channels``, ``edge_attr`` width against the layer's ``edge_dim``,
+  dtypes (float inputs, ``edge_weight`` included, in the parameters' dtype),
+  devices, one ``edge_weight``/``edge_attr`` row per edge, one ``batch`` entry
+  per node. They always run.
 * value scans, O(size), which synchronise a GPU: node indices in range,
   no NaN or infinity. They run on direct calls; inside :func:`inputs_checked`
   they are skipped. The Trainer scans the data once in ``Task.setup`` and then
@@ -32,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data, HeteroData
+from torch_geometric.nn import GINEConv
 
 from graphdl.errors import ConfigError, ValidationError
 
@@ -218,7 +221,7 @@ def check_graph(data: Data, require_y: bool = False, task: str | None = None) ->
 
 def check_call(owner: str, x: Any, edge_index: Any, *, edge_weight: Any = None, edge_attr: Any = None,
                batch: Any = None, in_channels: int | tuple[int, int] | None = None, num_nodes: int | None = None,
-               reference: Tensor | None = None) -> None:
+               reference: Tensor | None = None, edge_dim: tuple[int, str] | None = None) -> None:
     """Check the inputs of one call of a layer or model; errors start with ``owner``.
 
     Args:
@@ -231,16 +234,20 @@ def check_call(owner: str, x: Any, edge_index: Any, *, edge_weight: Any = None, 
             check and accepts integer features (e.g. for an atom encoder).
         num_nodes: Node count when ``x`` is ``None``.
         reference: A parameter of the owner: inputs must share its device, and
-            float features its dtype.
+            float features and ``edge_weight`` its dtype.
+        edge_dim: ``(width, source)`` where the owner maps float edge features
+            of a known width (``source`` names the setting that fixes it, e.g.
+            ``"edge_dim=3"``): ``edge_attr`` must then be float, of that width
+            and, with ``reference``, of its dtype.
     """
     with owned_by(owner):
         _check_call(x, edge_index, edge_weight, edge_attr, batch, in_channels, num_nodes, reference,
-                    scans_enabled())
+                    scans_enabled(), edge_dim)
 
 
 def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch: Any,
                 in_channels: int | tuple[int, int] | None, num_nodes: int | None, reference: Tensor | None,
-                scan: bool) -> None:
+                scan: bool, edge_dim: tuple[int, str] | None = None) -> None:
     parts = tuple(x) if isinstance(x, (tuple, list)) else (x,)
     widths = tuple(in_channels) if isinstance(in_channels, (tuple, list)) else (in_channels,) * len(parts)
     sizes: list[int | None] = []
@@ -292,8 +299,11 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
         _check_edge_values("edge_weight", edge_weight, num_edges, scan)
         if not edge_weight.is_floating_point():
             raise ValidationError(f"edge_weight must be a float tensor, got {edge_weight.dtype}; use .float()")
+        _check_param_dtype("edge_weight", edge_weight, reference)
     if edge_attr is not None:
         _check_edge_values("edge_attr", edge_attr, num_edges, scan)
+        if edge_dim is not None:
+            _check_edge_features(edge_attr, edge_dim, reference)
     if batch is not None:
         if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.dtype != torch.long:
             got = f"{tuple(batch.shape)} {batch.dtype}" if isinstance(batch, Tensor) else type(batch).__name__
@@ -303,6 +313,46 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
                                   f"graph index per node")
         if scan and batch.numel() and int(batch.min()) < 0:
             raise ValidationError("batch holds negative graph indices")
+
+
+def _check_param_dtype(name: str, value: Tensor, reference: Tensor | None) -> None:
+    """A float input the owner multiplies with its parameters must have their dtype (torch fails deep inside)."""
+    if (reference is not None and reference.is_floating_point() and value.is_floating_point()
+            and value.dtype != reference.dtype):
+        raise ValidationError(f"{name} has dtype {value.dtype} but the parameters are {reference.dtype}; convert "
+                              f"with {name}.to({reference.dtype}) or the module with .to({value.dtype})")
+
+
+def _check_edge_features(edge_attr: Tensor, edge_dim: tuple[int, str], reference: Tensor | None) -> None:
+    """Float edge features of the width ``edge_dim[0]`` that the owner's edge map expects."""
+    width, source = edge_dim
+    if not edge_attr.is_floating_point():
+        raise ValidationError(f"edge_attr has dtype {edge_attr.dtype} but the layer takes float edge features "
+                              f"({source}); use edge_attr.float(), or an encoder (e.g. BondEncoder) for category "
+                              f"ids")
+    got = edge_attr.size(-1) if edge_attr.dim() == 2 else (1 if edge_attr.dim() == 1 else None)
+    if got != width:
+        shape = f"{got} features per edge" if got is not None else f"shape {tuple(edge_attr.shape)}"
+        raise ValidationError(f"edge_attr has {shape} but the layer expects {width} ({source}); build it with "
+                              f"edge_dim={got if got is not None else '<width>'} or give edge_attr of shape "
+                              f"(num_edges, {width})")
+    _check_param_dtype("edge_attr", edge_attr, reference)
+
+
+def _edge_dim(module: nn.Module) -> tuple[int, str] | None:
+    """The width of the float edge features ``module`` maps, and the setting that fixes it; None if unknown."""
+    edge_dim = getattr(module, "edge_dim", None)
+    if isinstance(edge_dim, int) and not isinstance(edge_dim, bool) and edge_dim > 0:
+        return edge_dim, f"edge_dim={edge_dim}"
+    if isinstance(module, GINEConv):  # keeps edge_dim only as its edge Linear's width, else adds raw edge_attr
+        lin = module.lin
+        if lin is not None:
+            width = getattr(lin, "in_channels", getattr(lin, "in_features", -1))
+            return (width, f"edge_dim={width}") if isinstance(width, int) and width > 0 else None
+        width = getattr(module, "in_channels", None)
+        if isinstance(width, int) and width > 0:
+            return width, f"edge_dim=None, so the node width in_channels={width}"
+    return None
 
 
 def _is_sparse_adjacency(edge_index: Any) -> bool:
@@ -357,7 +407,7 @@ def check_layer_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
     check_call(cls.__name__, arguments.get("x"), arguments.get("edge_index"),
                edge_weight=arguments.get("edge_weight"), edge_attr=arguments.get("edge_attr"),
                batch=arguments.get("batch"), in_channels=in_channels,
-               reference=next(module.parameters(), None))
+               reference=next(module.parameters(), None), edge_dim=_edge_dim(module))
 
 
 def check_split_index(index: Any, size: int, name: str = "split") -> Any:

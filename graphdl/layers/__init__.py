@@ -15,7 +15,8 @@ needs them); ``graph`` (``"grid"``, ``"chain"``, ``"complete"``) marks layers
 that run on their own special graph rather than on any ``edge_index``.
 
 A layer built by ``create`` checks its inputs on every call (shapes, dtypes,
-devices, feature width against ``in_channels``, index ranges, NaN/inf; see
+devices, feature width against ``in_channels``, ``edge_attr`` width against
+``edge_dim``, index ranges, NaN/inf; see
 :mod:`graphdl.validate`) and raises a :class:`~graphdl.errors.ValidationError`
 that names the argument. It is still the plain PyG module, with the check as a
 forward pre-hook; ``get(name)(...)`` builds one without it.

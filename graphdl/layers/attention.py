@@ -202,9 +202,16 @@ class CompleteMultiheadAttention(MessagePassing):
             raise ValidationError(f"complete_mha: key and value must have the batch size of the query and the "
                                   f"same length; got query {tuple(query.shape)}, key {tuple(key.shape)}, "
                                   f"value {tuple(value.shape)} (sequence-first)")
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            self._check_tensor(t, name)
+        self._check_masks(n, query.size(0), s, key_padding_mask, attn_mask, query.device)
         if is_causal and attn_mask is None:
             attn_mask = torch.ones(query.size(0), s, dtype=torch.bool, device=query.device).triu(1)
         if resolve_method("complete_mha", self.lower, method, True) == "dense":
+            if attn_mask is not None and attn_mask.is_floating_point():
+                attn_mask = attn_mask.to(query.dtype)  # as the message-passing path reads a float mask
+            if key_padding_mask is not None and key_padding_mask.is_floating_point():
+                key_padding_mask = key_padding_mask.to(query.dtype)
             out, weights = self._dense(query, key, value, key_padding_mask, need_weights, attn_mask, average)
         else:
             out, weights = self._tensor_message_passing(query, key, value, key_padding_mask, need_weights,
@@ -215,32 +222,60 @@ class CompleteMultiheadAttention(MessagePassing):
             out = out.transpose(0, 1)
         return out, weights
 
+    def _check_tensor(self, t: Tensor, name: str) -> None:
+        """``t`` must be float, of the parameters' dtype and on their device (torch fails deep inside)."""
+        if not isinstance(t, Tensor):
+            raise ValidationError(f"complete_mha: {name} must be a tensor, got {type(t).__name__}")
+        ref = self.out_proj.weight
+        if not t.is_floating_point():
+            raise ValidationError(f"complete_mha: {name} has dtype {t.dtype} but the layer takes float features; "
+                                  f"convert with {name}.to({ref.dtype})")
+        if t.dtype != ref.dtype:
+            raise ValidationError(f"complete_mha: {name} has dtype {t.dtype} but the parameters are {ref.dtype}; "
+                                  f"convert with {name}.to({ref.dtype}) or the layer with .to({t.dtype})")
+        if t.device != ref.device:
+            raise ValidationError(f"complete_mha: {name} is on {t.device} but the parameters are on {ref.device}; "
+                                  f"move it with {name}.to({str(ref.device)!r}) or the layer with "
+                                  f".to({str(t.device)!r})")
+
+    def _check_masks(self, n: int, lq: int, s: int, key_padding_mask: Any, attn_mask: Any,
+                     device: torch.device) -> None:
+        """Shapes ``(N, S)`` and ``(L, S)`` / ``(N*num_heads, L, S)``, bool or float, on the inputs' device."""
+        shapes = {"key_padding_mask": [(n, s)], "attn_mask": [(lq, s), (n * self.num_heads, lq, s)]}
+        for name, mask in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+            if mask is None:
+                continue
+            if not isinstance(mask, Tensor):
+                raise ValidationError(f"complete_mha: {name} must be a tensor, got {type(mask).__name__}")
+            if tuple(mask.shape) not in shapes[name]:
+                want = (f"(N, S) = ({n}, {s})" if name == "key_padding_mask" else
+                        f"(L, S) = ({lq}, {s}) or (N*num_heads, L, S) = ({n * self.num_heads}, {lq}, {s})")
+                raise ValidationError(f"complete_mha: {name} must have shape {want}, got {tuple(mask.shape)}")
+            if mask.dtype != torch.bool and not mask.is_floating_point():
+                raise ValidationError(f"complete_mha: {name} must be bool (True removes the key) or float (added "
+                                      f"to the scores), got {mask.dtype}; use {name}.bool()")
+            if mask.device != device:
+                raise ValidationError(f"complete_mha: {name} is on {mask.device} but the inputs are on {device}; "
+                                      f"move it with {name}.to({str(device)!r})")
+
     def _mask_bias(self, n: int, lq: int, s: int, key_padding_mask: Tensor | None,
                    attn_mask: Tensor | None, like: Tensor) -> Tensor | None:
-        """Both masks as one additive bias ``(N, H, L, S)`` (``-inf`` where a boolean mask is True)."""
+        """Both masks (checked by :meth:`_check_masks`) as one additive bias ``(N, H, L, S)``
+        (``-inf`` where a boolean mask is True)."""
         bias: Tensor | None = None
 
-        def as_float(mask: Tensor, name: str) -> Tensor:
+        def as_float(mask: Tensor) -> Tensor:
             if mask.dtype == torch.bool:
                 return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill(mask, float("-inf"))
-            if not mask.is_floating_point():
-                raise ValidationError(f"complete_mha: {name} must be bool or float, got {mask.dtype}")
             return mask.to(like.dtype)
 
         if key_padding_mask is not None:
-            if tuple(key_padding_mask.shape) != (n, s):
-                raise ValidationError(f"complete_mha: key_padding_mask must have shape (N, S) = ({n}, {s}), "
-                                      f"got {tuple(key_padding_mask.shape)}")
-            bias = as_float(key_padding_mask, "key_padding_mask").view(n, 1, 1, s)
+            bias = as_float(key_padding_mask).view(n, 1, 1, s)
         if attn_mask is not None:
             if tuple(attn_mask.shape) == (lq, s):
-                m = as_float(attn_mask, "attn_mask").view(1, 1, lq, s)
-            elif tuple(attn_mask.shape) == (n * self.num_heads, lq, s):
-                m = as_float(attn_mask, "attn_mask").view(n, self.num_heads, lq, s)
+                m = as_float(attn_mask).view(1, 1, lq, s)
             else:
-                raise ValidationError(f"complete_mha: attn_mask must have shape (L, S) = ({lq}, {s}) or "
-                                      f"(N*num_heads, L, S) = ({n * self.num_heads}, {lq}, {s}), got "
-                                      f"{tuple(attn_mask.shape)}")
+                m = as_float(attn_mask).view(n, self.num_heads, lq, s)
             bias = m if bias is None else bias + m
         if bias is None:
             return None
@@ -311,6 +346,16 @@ class CompleteMultiheadAttention(MessagePassing):
                                   f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         if not self._qkv_same_embed_dim:
             raise ValidationError("complete_mha: graph self-attention needs kdim == vdim == embed_dim")
+        self._check_tensor(x, "x")
+        size = graph["complete_size"] if "complete_size" in graph else None
+        cross = isinstance(size, Tensor) and size.dim() == 2 and size.size(1) == 3
+        if cross and bool((size[:, 0] != size[:, 1]).any()):
+            n, m = (int(v) for v in size[0, :2])
+            raise ValidationError(f"complete_mha: the graph runs from {m} source (key) nodes to {n} target (query) "
+                                  f"nodes, but the graph path is self-attention among one set of nodes (x); for "
+                                  f"cross attention call the layer with tensors, layer(query, key, value), query "
+                                  f"of shape {'(N, L, E)' if self.batch_first else '(L, N, E)'} and key/value "
+                                  f"{'(N, S, E)' if self.batch_first else '(S, N, E)'}")
         regular = is_complete(graph) and x.size(0) == graph["complete_size"].size(0) * int(graph["complete_size"][0, 0])
         if resolve_method("complete_mha", self.lower, method, regular,
                           "the graph is not an unedited complete graph") == "dense":

@@ -13,6 +13,7 @@ input is a plain image tensor or an unedited grid graph.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,7 +127,8 @@ class GridConv(MessagePassing):
         - input: images :math:`(N, C_{in}, H, W)`, or node features
           :math:`(N H W, C_{in})` with a grid graph, or node features with
           ``edge_index`` :math:`(2, |\mathcal{E}|)`, ``offset``
-          :math:`(|\mathcal{E}|)` and ``size`` ``(num_src, num_dst)``
+          :math:`(|\mathcal{E}|)` and ``size`` ``(num_src, num_dst)`` (needed
+          unless the output grid is the input grid: stride 1, "same" padding)
         - output: :math:`(N, C_{out}, H_{out}, W_{out})` for images,
           :math:`(N H_{out} W_{out}, C_{out})` for graphs
     """
@@ -195,7 +197,29 @@ class GridConv(MessagePassing):
                                   "`offset` (and size=(num_src, num_dst) for a strided or padded grid)")
         resolve_method("grid_conv", self.lower, method, False, "a bare edge_index carries no grid geometry")
         self._check_features(x)
-        return self._message_passing(x, graph, offset.view(-1).long(), size, None)
+        return self._message_passing(x, graph, offset.view(-1).long(), self._bare_size(x, size), None)
+
+    def _bare_size(self, x: Tensor, size: tuple[int, int] | None) -> tuple[int, int]:
+        """``size`` of a call with a bare ``edge_index``: needed unless the output grid is the input grid
+        (stride 1 and "same" padding); without it the output would have one (bias) row per input node."""
+        if size is None:
+            same = self.stride == (1, 1) and all(2 * p == d * (k - 1) for p, d, k in
+                                                 zip(self.padding, self.dilation, self.kernel_size))
+            if not same:
+                raise ValidationError(
+                    f"grid_conv: with a bare edge_index and stride={self.stride}, padding={self.padding} the "
+                    f"output grid is not the input grid, so its size is unknown; pass size=(num_src, num_dst), "
+                    f"e.g. (g.num_nodes, g.num_out_nodes) of the graph from graphdl.graphs.grid, or pass the "
+                    f"grid graph itself")
+            return (x.size(0), x.size(0))
+        try:
+            src, dst = (operator.index(v) for v in size)
+        except (TypeError, ValueError):
+            raise ValidationError(f"grid_conv: size must be a pair of ints (num_src, num_dst), got {size!r}") from None
+        if src != x.size(0) or dst < 0:
+            raise ValidationError(f"grid_conv: size=({src}, {dst}) must give x's {x.size(0)} rows as the source "
+                                  f"nodes and a number of output nodes >= 0")
+        return (src, dst)
 
     def _check_features(self, x: Tensor) -> None:
         if x.dim() != 2 or x.size(1) != self.in_channels:
@@ -368,7 +392,7 @@ class GridPool(nn.Module):
     (``ceil_mode=False``).
 
     Args:
-        in_channels: Channels (pooling keeps them).
+        in_channels: Channels (pooling keeps them); inputs with others are refused, ``-1`` takes any.
         out_channels: Must equal ``in_channels`` (``None`` for the same).
         kernel_size: Window size.
         stride: Window stride (default: ``kernel_size``).
@@ -421,6 +445,11 @@ class GridPool(nn.Module):
         return F.avg_pool2d(images, self.kernel_size, self.stride, self.padding,
                             count_include_pad=self.count_include_pad)
 
+    def _check_channels(self, channels: int, message: str) -> None:
+        """The channels must be ``in_channels`` (any with ``in_channels=-1``), as :class:`GridConv` checks."""
+        if self.in_channels > 0 and channels != self.in_channels:
+            raise ValidationError(f"grid_pool: {message}; build it with in_channels={channels} (or -1 for any)")
+
     def _kernel_numel(self) -> int | None:
         return self.kernel_size[0] * self.kernel_size[1] if self.count_include_pad else None
 
@@ -433,6 +462,8 @@ class GridPool(nn.Module):
             if not isinstance(x, Tensor) or x.dim() != 4:
                 raise ValidationError(f"grid_pool: images must be a 4D tensor (N, C, H, W), got "
                                       f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+            self._check_channels(x.size(1), f"images must have shape (N, {self.in_channels}, H, W), got "
+                                            f"{tuple(x.shape)}")
             n, _, h, w = x.shape
             spec = self.spec(h, w)
             if resolve_method("grid_pool", self.lower, method, self._dense_ok, why) == "dense":
@@ -443,6 +474,11 @@ class GridPool(nn.Module):
             return nodes_to_images(out, n, spec.out_height, spec.out_width)
         if "meta" not in graph:
             raise ValidationError("grid_pool: the graph must be a grid graph from graphdl.graphs.grid")
+        if not isinstance(x, Tensor) or x.dim() != 2:
+            raise ValidationError(f"grid_pool: node features must have shape (num_nodes, channels), got "
+                                  f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
+        self._check_channels(x.size(1), f"node features must have shape (num_nodes, {self.in_channels}), got "
+                                        f"{tuple(x.shape)}")
         spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
         n = graph["meta"].size(0)
@@ -453,9 +489,12 @@ class GridPool(nn.Module):
                          self._kernel_numel())
 
     @classmethod
-    def from_torch(cls, pool: nn.MaxPool2d | nn.AvgPool2d, in_channels: int = 1,
+    def from_torch(cls, pool: nn.MaxPool2d | nn.AvgPool2d, in_channels: int = -1,
                    lower: bool | str = "auto") -> GridPool:
-        """The grid pooling equal to a ``torch.nn.MaxPool2d`` or ``AvgPool2d`` (no ``ceil_mode``)."""
+        """The grid pooling equal to a ``torch.nn.MaxPool2d`` or ``AvgPool2d`` (no ``ceil_mode``).
+
+        A torch pooling module takes any number of channels, as does the result unless ``in_channels`` is given.
+        """
         if not isinstance(pool, (nn.MaxPool2d, nn.AvgPool2d)):
             raise ValidationError(f"grid_pool.from_torch expects nn.MaxPool2d or nn.AvgPool2d, got "
                                   f"{type(pool).__name__}")

@@ -202,10 +202,26 @@ class _ChainRNN(MessagePassing):
             return self._forward_tensor(x, hx, method)
         return self._forward_graph(x, graph, hx, method)
 
-    def _check_features(self, x: Tensor) -> None:
+    def _check_features(self, x: Tensor, name: str = "input") -> None:
         if x.size(-1) != self.input_size:
-            raise ValidationError(f"{self.registry_name}: input has {x.size(-1)} features, the layer expects "
+            raise ValidationError(f"{self.registry_name}: {name} has {x.size(-1)} features, the layer expects "
                                   f"in_channels={self.input_size}")
+        self._check_dtype(x, name)
+
+    def _check_dtype(self, t: Tensor, name: str) -> None:
+        """``t`` must be float, of the weights' dtype and on their device (torch fails deep inside otherwise)."""
+        ref = self.weight_ih_l0
+        if not t.is_floating_point():
+            raise ValidationError(f"{self.registry_name}: {name} has dtype {t.dtype} but the layer takes float "
+                                  f"features; convert with {name}.to({ref.dtype})")
+        if t.dtype != ref.dtype:
+            raise ValidationError(f"{self.registry_name}: {name} has dtype {t.dtype} but the weights are "
+                                  f"{ref.dtype}; convert with {name}.to({ref.dtype}) or the layer with "
+                                  f".to({t.dtype})")
+        if t.device != ref.device:
+            raise ValidationError(f"{self.registry_name}: {name} is on {t.device} but the weights are on "
+                                  f"{ref.device}; move it with {name}.to({str(ref.device)!r}) or the layer with "
+                                  f".to({str(t.device)!r})")
 
     def _check_hx(self, hx: State | None, num_seqs: int, x: Tensor) -> tuple[Tensor, ...]:
         shape = (self.num_layers * self.num_directions, num_seqs, self.hidden_size)
@@ -217,11 +233,12 @@ class _ChainRNN(MessagePassing):
         if len(states) != count:
             raise ValidationError(f"{self.registry_name}: hx must be "
                                   f"{'a tuple (h_0, c_0)' if count == 2 else 'one tensor h_0'}")
-        for s in states:
+        for i, s in enumerate(states):
             if not isinstance(s, Tensor) or tuple(s.shape) != shape:
                 raise ValidationError(f"{self.registry_name}: initial state must have shape {shape} "
                                       f"(num_layers*num_directions, N, hidden), got "
                                       f"{tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__}")
+            self._check_dtype(s, f"hx[{i}]" if count == 2 else "hx")
         return states
 
     def _pack_state(self, states: tuple[Tensor, ...]) -> State:
@@ -246,9 +263,9 @@ class _ChainRNN(MessagePassing):
             out, final = self._dense(seq, states)
         else:
             lengths = torch.full((n,), t, dtype=torch.long, device=x.device)
-            nodes, final = self._message_passing(seq.reshape(n * t, -1), lengths,
+            nodes, final = self._message_passing(seq.reshape(n * t, seq.size(-1)), lengths,
                                                  torch.arange(t, device=x.device).repeat(n), None, None, states)
-            out = nodes.view(n, t, -1)
+            out = nodes.view(n, t, nodes.size(-1))  # -1 is ambiguous for a batch of 0 sequences
         if not self.batch_first:
             out = out.transpose(0, 1)
         if unbatched:
@@ -260,7 +277,7 @@ class _ChainRNN(MessagePassing):
         if x.dim() != 2:
             raise ValidationError(f"{self.registry_name}: node features must be 2D (num_nodes, F), "
                                   f"got {tuple(x.shape)}")
-        self._check_features(x)
+        self._check_features(x, "x")
         if "time" not in graph or "lengths" not in graph:
             raise ValidationError(f"{self.registry_name}: the graph needs 'time' and 'lengths' attributes; "
                                   f"build it with graphdl.graphs.chain")
@@ -362,6 +379,8 @@ class _ChainRNN(MessagePassing):
                 agg = agg.index_add(0, rows, init.index_select(0, sched.start_seqs[s]))  # type: ignore[arg-type]
             prev = self._cell(gi, agg, w_hh, b_hh)
             outs.append(prev)
+        if not outs:  # no sequences: an empty state, still differentiable in the weights as torch.nn's
+            return self._cell(gi_all, init, w_hh, b_hh)
         return torch.cat(outs).index_select(0, sched.inverse)
 
     # ------------------------------------------------------------ torch.nn I/O
