@@ -95,3 +95,16 @@ def test_an_edge_encoder_that_is_not_a_factory_is_named():
                                               r"layer, e.g. lambda: BondEncoder\(hidden_channels\), got "
                                               + re.escape(shown)):
             graphdl.models.create("gnn", layer="gine", in_channels=8, hidden_channels=8, edge_encoder=given)
+
+
+def test_a_batch_vector_given_as_graph_gnns_third_argument_is_named():
+    """PyG's model(x, edge_index, batch): graph_gnn's third argument is edge_attr, which a gcn stack ignored (one
+    output row for every graph together) or which failed an edge-count check naming edge_attr."""
+    x, edge_index = torch.randn(6, 4), torch.tensor([[0, 1, 3, 4, 4, 5], [1, 2, 4, 5, 3, 4]])
+    batch = torch.tensor([0, 0, 0, 1, 1, 1])
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    with pytest.raises(ValidationError, match=r"^graph_gnn's third argument is edge_attr, but it got a 1-D integer "
+                                              r"tensor with one entry per node, PyG's batch vector; pass it as "
+                                              r"batch=\.\.\."):
+        model(x, edge_index, batch)
+    assert model(x, edge_index, batch=batch).shape == (2, 2)

@@ -418,6 +418,13 @@ class GraphGNN(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
                 edge_weight: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+        """One row of ``out_channels`` per graph; ``batch`` assigns nodes to graphs (default: one graph).
+        The third positional argument is ``edge_attr`` (OGB's order), so pass the rest by keyword."""
+        if (batch is None and isinstance(edge_attr, Tensor) and isinstance(x, Tensor) and edge_attr.dim() == 1
+                and not edge_attr.is_floating_point() and edge_attr.numel() == x.size(0)):
+            raise ValidationError("graph_gnn's third argument is edge_attr, but it got a 1-D integer tensor with one "
+                                  "entry per node, PyG's batch vector; pass it as batch=... (model(x, edge_index, "
+                                  "batch=data.batch))")
         if batch is None and isinstance(x, Tensor) and isinstance(edge_index, Tensor):
             batch = edge_index.new_zeros(x.size(0))
         h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)
