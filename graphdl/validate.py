@@ -39,8 +39,8 @@ from torch_geometric.nn import GINEConv
 from graphdl.errors import ConfigError, ValidationError
 
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
-           "check_same_device", "check_call", "check_pairs", "check_layer_call", "all_finite", "inputs_checked",
-           "owned_by", "require_int",
+           "check_same_device", "check_call", "check_pairs", "check_layer_call", "layer_edge_dim",
+           "ignores_edge_attr", "all_finite", "inputs_checked", "owned_by", "require_int",
            "scans_enabled", "set_debug", "warn_if_train_overlaps", "DEBUG"]
 
 def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
@@ -339,7 +339,13 @@ def _check_edge_features(edge_attr: Tensor, edge_dim: tuple[int, str], reference
     _check_param_dtype("edge_attr", edge_attr, reference)
 
 
-def _edge_dim(module: nn.Module) -> tuple[int, str] | None:
+def ignores_edge_attr(module: nn.Module) -> bool:
+    """Whether ``module`` takes an ``edge_attr`` argument that it drops: PyG's ``GATConv``, ``GATv2Conv`` and
+    ``TransformerConv`` built without ``edge_dim`` accept ``edge_attr`` and return the same output without it."""
+    return hasattr(module, "edge_dim") and module.edge_dim is None and hasattr(module, "lin_edge")
+
+
+def layer_edge_dim(module: nn.Module) -> tuple[int, str] | None:
     """The width of the float edge features ``module`` maps, and the setting that fixes it; None if unknown."""
     edge_dim = getattr(module, "edge_dim", None)
     if isinstance(edge_dim, int) and not isinstance(edge_dim, bool) and edge_dim > 0:
@@ -400,6 +406,12 @@ def check_layer_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
         raise ValidationError(f"{cls.__name__} takes edge_index as a (2, num_edges) index tensor, not a sparse "
                               f"adjacency matrix; convert it with torch_geometric.utils.to_edge_index(adj), which "
                               f"also returns the edge weights")
+    edge_attr = arguments.get("edge_attr")
+    if edge_attr is not None and ignores_edge_attr(module):
+        width = (f" ({edge_attr.size(-1)} per edge here)" if isinstance(edge_attr, Tensor) and edge_attr.dim() == 2
+                 else "")
+        raise ValidationError(f"{cls.__name__} was built without edge_dim, so it would ignore edge_attr; build it "
+                              f"with edge_dim=<number of edge features>{width} to use them, or leave edge_attr out")
     in_channels = getattr(module, "in_channels", None)
     if not (isinstance(in_channels, int) or (isinstance(in_channels, tuple)
                                              and all(isinstance(c, int) for c in in_channels))):
@@ -407,7 +419,7 @@ def check_layer_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
     check_call(cls.__name__, arguments.get("x"), arguments.get("edge_index"),
                edge_weight=arguments.get("edge_weight"), edge_attr=arguments.get("edge_attr"),
                batch=arguments.get("batch"), in_channels=in_channels,
-               reference=next(module.parameters(), None), edge_dim=_edge_dim(module))
+               reference=next(module.parameters(), None), edge_dim=layer_edge_dim(module))
 
 
 def check_split_index(index: Any, size: int, name: str = "split") -> Any:

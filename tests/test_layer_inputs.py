@@ -8,7 +8,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 import graphdl
-from graphdl.errors import ValidationError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.graphs import chain, complete
 from graphdl.graphs.grid import grid, images_to_nodes
 from graphdl.layers.attention import CompleteMultiheadAttention
@@ -156,6 +156,32 @@ def test_edge_attr_width_without_edge_dim():
     assert gine(X, EDGES, edge_attr=torch.randn(6, 4)).shape == (6, 8)
     # one feature per edge may come as a 1-d tensor (PyG views it as (E, 1))
     assert graphdl.layers.create("gat", 4, 8, edge_dim=1)(X, EDGES, torch.randn(6)).shape == (6, 8)
+
+
+@pytest.mark.parametrize("name", ["gat", "gatv2", "transformer"])
+def test_layer_without_edge_dim_refuses_edge_attr_it_would_drop(name):
+    layer = graphdl.layers.create(name, 4, 8)
+    with pytest.raises(ValidationError, match=rf"{type(layer).__name__} was built without edge_dim, so it would "
+                                              r"ignore edge_attr; build it with edge_dim=<number of edge features> "
+                                              r"\(3 per edge here\) to use them, or leave edge_attr out"):
+        layer(X, EDGES, edge_attr=torch.randn(6, 3))
+    assert layer(X, EDGES).shape == (6, 8)
+
+
+@pytest.mark.parametrize("name", ["gat", "gatv2", "transformer"])
+def test_gnn_checks_edge_attr_against_its_layers(name):
+    kwargs = dict(layer=name, in_channels=4, hidden_channels=8, out_channels=2)
+    model = graphdl.models.create("gnn", edge_dim=3, **kwargs)
+    with pytest.raises(ValidationError, match=r"GNN: edge_attr has 5 features per edge but the layer expects 3 "
+                                              r"\(edge_dim=3\); build it with edge_dim=5"):
+        model(X, EDGES, edge_attr=torch.randn(6, 5))
+    assert model(X, EDGES, edge_attr=torch.randn(6, 3)).shape == (6, 2)
+    # without edge_dim the layers take no edge features, as gcn's: edge_attr leaves the output unchanged
+    plain = graphdl.models.create("gnn", **kwargs).eval()
+    torch.testing.assert_close(plain(X, EDGES, edge_attr=torch.randn(6, 3)), plain(X, EDGES))
+    with pytest.raises(ConfigError, match=rf"the {name} layers were built without edge_dim, so they would ignore "
+                                          r"the edge_encoder's features; give edge_dim=<the encoder's output width>"):
+        graphdl.models.create("gnn", edge_encoder=lambda: nn.Linear(3, 8), **kwargs)
 
 
 @pytest.mark.parametrize("name", ["gcn", "graphconv", "cheb", "gcn_scratch"])

@@ -62,7 +62,9 @@ class GNN(nn.Module):
             (e.g. OGB's ``AtomEncoder``); replaces ``in_channels``.
         edge_encoder: Factory returning a module per layer that maps raw edge
             attributes to edge features (e.g. OGB's ``BondEncoder``).
-        edge_dim: Edge-feature size given to layers that take ``edge_attr``.
+        edge_dim: Edge-feature size given to layers that take ``edge_attr``;
+            without it ``gat``, ``gatv2`` and ``transformer`` layers use no
+            edge features (``edge_attr`` is then not passed, as to ``gcn``).
         layer_kwargs: Extra arguments for every layer (e.g. ``heads=8``).
         last_layer_kwargs: Overrides for the last layer (e.g. ``heads=1``).
         num_nodes: Size of the learned embedding table when ``in_channels`` is ``None``.
@@ -164,6 +166,11 @@ class GNN(nn.Module):
                                       f"of its own with last_layer_kwargs, e.g. {{'heads': 1}}.)") from None
             use_norm = norm is not None and not (last and plain_last)
             self.norms.append(resolve.normalization(norm, c_out) if use_norm else nn.Identity())
+        if self.uses_edge_attr and _validate.ignores_edge_attr(self.convs[0]):
+            if edge_encoder is not None:
+                raise ConfigError(f"the {self.layer_name} layers were built without edge_dim, so they would ignore "
+                                  f"the edge_encoder's features; give edge_dim=<the encoder's output width>")
+            self.uses_edge_attr = False  # as gcn's, these layers then take no edge features
         self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
                               if edge_encoder is not None else None)
         self.act = resolve.activation(activation)
@@ -285,9 +292,11 @@ class GNN(nn.Module):
                     "node, in_channels=None with num_nodes, suits one fixed graph only")
             raise ValidationError(f"{type(self).__name__}: the graph has no node features (x is None); "
                                   f"{one_graph if batch is None else many}")
+        edge_dim = (_validate.layer_edge_dim(self.convs[0])
+                    if self.uses_edge_attr and self.edge_encoders is None else None)
         _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
                              batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
-                             num_nodes=num_nodes, reference=next(self.parameters(), None))
+                             num_nodes=num_nodes, reference=next(self.parameters(), None), edge_dim=edge_dim)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.layer_name}, {self.in_channels}, "
