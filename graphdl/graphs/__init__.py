@@ -2,7 +2,8 @@
 
 - :func:`grid`: images as grid graphs (convolutions, pooling as coarsening);
 - :func:`chain`: sequences as chain graphs (recurrent networks);
-- :func:`complete`: token sets as complete graphs (attention).
+- :func:`complete`: token sets as complete graphs (attention);
+- :func:`knn_graph`: point clouds or feature spaces as k-nearest-neighbour graphs (DGCNN).
 
 >>> import torch
 >>> from graphdl.graphs import grid, chain, complete
@@ -29,9 +30,10 @@ from graphdl.graphs.grid import (
     mean_pool,
     nodes_to_images,
 )
+from graphdl.graphs.knn import knn_graph
 
 __all__ = [
-    "grid", "chain", "complete",
+    "grid", "chain", "complete", "knn_graph",
     "GridGraph", "GridSpec", "ChainGraph", "CompleteGraph",
     "grid_spec", "grid_pool", "max_pool", "mean_pool", "images_to_nodes", "nodes_to_images",
     "is_regular_grid", "is_plain_chain", "is_complete",

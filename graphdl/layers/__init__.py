@@ -103,7 +103,7 @@ LAYERS = LayerRegistry("layers", on_create=_guard)
 expose_as_module(__name__, LAYERS)
 
 from graphdl.layers import pyg, scratch  # noqa: E402,F401  (register the built-ins)
-from graphdl.layers import attention, grid, ogb, recurrent  # noqa: E402,F401  (special-graph and OGB layers)
+from graphdl.layers import attention, grid, knn, ogb, recurrent  # noqa: E402,F401  (special-graph and OGB layers)
 from graphdl.layers.scratch import ScratchGCNConv  # noqa: E402
 
 __all__ = ["LAYERS", "LayerRegistry", "ScratchGCNConv"]

@@ -109,7 +109,7 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
     return pygnn.ChebConv(in_channels, out_channels, K=K, **kwargs)
 
 
-@LAYERS.register("edgeconv", summary="Dynamic-graph edge convolution (Wang et al., 2019), PyG EdgeConv")
+@LAYERS.register("edgeconv", summary="Edge convolution (Wang et al., 2019) on a given graph, PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
     mlp = _mlp(-1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False)  # [x_i, x_j - x_i]

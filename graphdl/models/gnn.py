@@ -36,7 +36,8 @@ JK_MODES = ("last", "cat", "max", "sum")
 #: where the special-graph layers run (a layer's ``graph`` meta), for the GNN's refusal
 _SPECIAL_GRAPHS = {"grid": "images as grid graphs (graphdl.graphs.grid; the lenet_grid model)",
                    "chain": "sequences as chain graphs (graphdl.graphs.chain; the chain_forecaster model)",
-                   "complete": "token sets as complete graphs (graphdl.graphs.complete)"}
+                   "complete": "token sets as complete graphs (graphdl.graphs.complete)",
+                   "knn": "the k-NN graph it builds from its input features (graphdl.graphs.knn_graph)"}
 
 
 class GNN(nn.Module):

@@ -1,0 +1,129 @@
+r"""k-nearest-neighbour graphs in pure torch: PyG's ``knn_graph`` without torch-cluster.
+
+Each node :math:`i` receives an edge from each of its :math:`k` nearest nodes
+:math:`j` of the same graph,
+
+.. math::
+    \mathcal{N}(i) = \operatorname{arg\,top}_k^{\,\min} \; d(\mathbf{x}_i, \mathbf{x}_j),
+    \qquad d(\mathbf{x}_i, \mathbf{x}_j) = \lVert \mathbf{x}_i - \mathbf{x}_j \rVert_2
+    \;\text{ or, with } \texttt{cosine},\; 1 - \frac{\mathbf{x}_i^\top \mathbf{x}_j}
+    {\lVert \mathbf{x}_i \rVert \, \lVert \mathbf{x}_j \rVert},
+
+with :math:`j \ne i` unless ``loop``. A point cloud or a feature space becomes
+a graph on which message passing runs: DGCNN's
+:class:`~graphdl.layers.knn.DynamicEdgeConv` rebuilds it from its input
+features at every layer.
+
+>>> import torch
+>>> from graphdl.graphs import knn_graph
+>>> knn_graph(torch.tensor([[0.0], [1.0], [3.0]]), k=1)
+tensor([[1, 0, 1],
+        [0, 1, 2]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import to_dense_batch
+
+from graphdl.errors import ValidationError
+from graphdl.validate import require_int
+
+__all__ = ["knn_graph"]
+
+#: distances computed at once (graphs x padded nodes x padded nodes), about 128 MB of float32
+_CHUNK = 1 << 25
+
+
+def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False,
+              flow: str = "source_to_target", cosine: bool = False) -> Tensor:
+    """The k-NN graph of the rows of ``x``, as PyG's ``torch_geometric.nn.knn_graph``.
+
+    Args:
+        x: Node positions or features ``(N, F)`` (a 1-d tensor is ``(N, 1)``).
+        k: Neighbours per node; a graph of fewer than ``k`` other nodes gives
+            each node all of them.
+        batch: The graph of each node ``(N,)``: nodes of different graphs are
+            never linked. ``None``: one graph.
+        loop: Count each node as its own nearest neighbour (a self-loop).
+        flow: ``"source_to_target"``: edges run from the neighbour to the node
+            (``edge_index[1]`` holds the node, sorted); ``"target_to_source"``
+            the other way.
+        cosine: Cosine distance instead of Euclidean.
+
+    Returns:
+        ``edge_index`` ``(2, E)``, long, on ``x``'s device; ties between equal
+        distances are broken arbitrarily, as in torch-cluster.
+
+    All pairs of a graph are compared (in blocks of about 128 MB), so the time
+    grows with the square of the graph size, as torch-cluster's on GPU;
+    torch-cluster's CPU kernel uses a k-d tree instead.
+    """
+    x, batch = _checked(x, k, batch, flow)
+    if x.size(0) == 0:
+        return torch.empty(2, 0, dtype=torch.long, device=x.device)
+    order = None
+    if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+        order = torch.sort(batch, stable=True).indices  # to_dense_batch takes graphs in order
+        x, batch = x[order], batch[order]
+    if batch is None:
+        batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
+    if cosine:
+        x = torch.nn.functional.normalize(x, dim=-1)
+    dense, present = to_dense_batch(x, batch)  # (B, n, F): graphs padded to the largest
+    first = torch.cumsum(present.sum(1), 0) - present.sum(1)  # index of each graph's first node
+    n = dense.size(1)
+    graphs_per_chunk = max(1, _CHUNK // (n * n))
+    rows_per_chunk = max(1, _CHUNK // (graphs_per_chunk * n))  # a large graph: its nodes in blocks
+    sources, targets = [], []
+    for g in range(0, dense.size(0), graphs_per_chunk):
+        pts, mask = dense[g:g + graphs_per_chunk], present[g:g + graphs_per_chunk]
+        offset = first[g:g + graphs_per_chunk].view(-1, 1, 1)
+        for r in range(0, n, rows_per_chunk):
+            rows = torch.arange(r, min(r + rows_per_chunk, n), device=x.device)
+            query = pts[:, rows]
+            if cosine:
+                dist = 1 - query @ pts.transpose(1, 2)
+            else:  # exact differences, not the |a|^2 + |b|^2 - 2ab shortcut whose rounding reorders near ties
+                dist = torch.cdist(query, pts, compute_mode="donot_use_mm_for_euclid_dist")
+            dist = dist.masked_fill(~mask.unsqueeze(1), float("inf"))  # padding is never a neighbour
+            if not loop:
+                dist[:, torch.arange(len(rows), device=x.device), rows] = float("inf")
+            value, neighbour = dist.topk(min(k, n), dim=-1, largest=False)  # (b, rows, k), nearest first
+            keep = mask[:, rows].unsqueeze(-1) & value.isfinite()
+            sources.append((neighbour + offset)[keep])
+            targets.append((rows.view(1, -1, 1) + offset).expand_as(neighbour)[keep])
+    edge_index = torch.stack([torch.cat(sources), torch.cat(targets)])
+    if order is not None:
+        edge_index = order[edge_index]
+        edge_index = edge_index[:, torch.sort(edge_index[1], stable=True).indices]
+    return edge_index if flow == "source_to_target" else edge_index.flip(0)
+
+
+def _checked(x: Any, k: Any, batch: Any, flow: Any) -> tuple[Tensor, Tensor | None]:
+    """``x`` as ``(N, F)`` and ``batch``, after checking every argument."""
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() not in (1, 2):
+        got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValidationError(f"knn_graph: x must be a float tensor (num_nodes, num_features), got {got}")
+    x = x.view(-1, 1) if x.dim() == 1 else x
+    require_int("knn_graph", "k", k)
+    if flow not in ("source_to_target", "target_to_source"):
+        raise ValidationError(f"knn_graph: flow must be 'source_to_target' or 'target_to_source', got {flow!r}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValidationError("knn_graph: x holds NaN or infinite values, which have no nearest neighbours; "
+                              "clean or impute them first")
+    if batch is not None:
+        if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.dtype != torch.long:
+            got = f"{tuple(batch.shape)} {batch.dtype}" if isinstance(batch, Tensor) else type(batch).__name__
+            raise ValidationError(f"knn_graph: batch must be a 1-d long tensor (the graph of each node), got {got}")
+        if batch.numel() != x.size(0):
+            raise ValidationError(f"knn_graph: batch has {batch.numel()} entries but x has {x.size(0)} nodes; "
+                                  f"give one graph index per node")
+        if batch.device != x.device:
+            raise ValidationError(f"knn_graph: batch is on {batch.device} but x on {x.device}; move one of them")
+        if batch.numel() and int(batch.min()) < 0:
+            raise ValidationError("knn_graph: batch holds negative graph indices")
+    return x, batch
