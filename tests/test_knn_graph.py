@@ -13,6 +13,14 @@ from graphdl.errors import ConfigError, ValidationError
 from graphdl.graphs import knn_graph
 
 
+@pytest.fixture(params=["kd_tree", "all_pairs"])
+def search(request, monkeypatch):
+    """CPU tensors take the k-d tree; the all-pairs search (that of GPU tensors) is run here by substitution."""
+    if request.param == "all_pairs":
+        monkeypatch.setattr(knn_module, "_kd_tree", knn_module._all_pairs)
+    return request.param
+
+
 def _reference(x: torch.Tensor, k: int, batch: torch.Tensor, loop: bool, cosine: bool) -> set[tuple[int, int]]:
     """(neighbour, node) pairs by scikit-learn, graph by graph."""
     pairs = set()
@@ -30,7 +38,7 @@ def _reference(x: torch.Tensor, k: int, batch: torch.Tensor, loop: bool, cosine:
 
 @pytest.mark.parametrize("loop", [False, True])
 @pytest.mark.parametrize("cosine", [False, True])
-def test_knn_graph_equals_sklearn_graph_by_graph(loop, cosine):
+def test_knn_graph_equals_sklearn_graph_by_graph(search, loop, cosine):
     torch.manual_seed(0)
     batch = torch.tensor([0] * 30 + [1] * 4 + [3] * 25)  # graph 2 is empty, graph 1 smaller than k
     x = torch.randn(len(batch), 3)
@@ -42,18 +50,26 @@ def test_knn_graph_equals_sklearn_graph_by_graph(loop, cosine):
     assert bool((batch[edge_index[0]] == batch[edge_index[1]]).all())
 
 
-def test_knn_graph_unsorted_batch_flow_and_blocks(monkeypatch):
+def test_knn_graph_unsorted_batch_flow_and_blocks(search, monkeypatch):
     torch.manual_seed(1)
     batch = torch.tensor([1, 0, 1, 0, 0, 1, 1, 0, 1, 0] * 3)
     x = torch.randn(len(batch), 2)
     edge_index = knn_graph(x, 3, batch)
     assert set(zip(*edge_index.tolist())) == _reference(x, 3, batch, False, False)
     assert torch.equal(knn_graph(x, 3, batch, flow="target_to_source"), edge_index.flip(0))
-    monkeypatch.setattr(knn_module, "_CHUNK", 7)  # a few query rows of one graph at a time
+    monkeypatch.setattr(knn_module, "_CHUNK", 7)  # all pairs: a few query rows of one graph at a time
     assert torch.equal(knn_graph(x, 3, batch), edge_index)
 
 
-def test_knn_graph_small_inputs():
+def test_knn_graph_without_loops_on_equal_points_keeps_k(search):
+    x = torch.tensor([[0.0], [0.0], [0.0], [5.0]])  # three equal points: self may rank after the others
+    edge_index = knn_graph(x, 2, loop=False)
+    assert torch.equal(edge_index[1], torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    assert bool((edge_index[0] != edge_index[1]).all())
+    assert set(edge_index[0, :6].tolist()) == {0, 1, 2}
+
+
+def test_knn_graph_small_inputs(search):
     assert knn_graph(torch.empty(0, 3), 2).shape == (2, 0)
     assert knn_graph(torch.randn(1, 3), 2).shape == (2, 0)  # no other node
     assert knn_graph(torch.randn(1, 3), 2, loop=True).tolist() == [[0], [0]]

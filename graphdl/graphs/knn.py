@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.utils import to_dense_batch
@@ -58,23 +59,59 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
         ``edge_index`` ``(2, E)``, long, on ``x``'s device; ties between equal
         distances are broken arbitrarily, as in torch-cluster.
 
-    All pairs of a graph are compared (in blocks of about 128 MB), so the time
-    grows with the square of the graph size, as torch-cluster's on GPU;
-    torch-cluster's CPU kernel uses a k-d tree instead.
+    As torch-cluster, a CPU tensor is searched with a k-d tree (SciPy's
+    ``cKDTree``, graph by graph) and a GPU tensor by comparing all pairs of a
+    graph (in blocks of about 128 MB).
     """
     x, batch = _checked(x, k, batch, flow)
-    if x.size(0) == 0:
-        return torch.empty(2, 0, dtype=torch.long, device=x.device)
+    x = x.detach()
+    if cosine:  # on unit vectors the Euclidean order is the cosine order: |a - b|^2 = 2 - 2 cos(a, b)
+        x = torch.nn.functional.normalize(x, dim=-1)
     order = None
     if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-        order = torch.sort(batch, stable=True).indices  # to_dense_batch takes graphs in order
+        order = torch.sort(batch, stable=True).indices  # each graph's nodes contiguous
         x, batch = x[order], batch[order]
     if batch is None:
         batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    if cosine:
-        x = torch.nn.functional.normalize(x, dim=-1)
+    search = _kd_tree if x.device.type == "cpu" else _all_pairs
+    edge_index = search(x, batch, k, loop)
+    if order is not None:
+        edge_index = order[edge_index]
+        edge_index = edge_index[:, torch.sort(edge_index[1], stable=True).indices]
+    return edge_index if flow == "source_to_target" else edge_index.flip(0)
+
+
+def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
+    """(neighbour, node) pairs by a k-d tree per graph; ``batch`` sorted."""
+    from scipy.spatial import cKDTree
+
+    counts = torch.bincount(batch).tolist() if batch.numel() else []
+    points = x.cpu().double().numpy()
+    sources, targets, start = [], [], 0
+    for n in counts:
+        if n:
+            pts = points[start:start + n]
+            want = min(k + (0 if loop else 1), n)
+            _, idx = cKDTree(pts).query(pts, k=want, workers=torch.get_num_threads())
+            idx = torch.from_numpy(np.asarray(idx, dtype=np.int64).reshape(n, want))
+            node = torch.arange(n).view(-1, 1).expand_as(idx)
+            keep = torch.ones_like(idx, dtype=torch.bool) if loop else idx != node
+            keep &= keep.cumsum(1) <= k  # self may be absent among equal points: drop the last instead
+            sources.append(idx[keep] + start)
+            targets.append(node[keep] + start)
+        start += n
+    if not sources:
+        return torch.empty(2, 0, dtype=torch.long, device=x.device)
+    return torch.stack([torch.cat(sources), torch.cat(targets)]).to(x.device)
+
+
+def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
+    """(neighbour, node) pairs by comparing every pair of nodes of each graph; ``batch`` sorted."""
+    if x.size(0) == 0:
+        return torch.empty(2, 0, dtype=torch.long, device=x.device)
     dense, present = to_dense_batch(x, batch)  # (B, n, F): graphs padded to the largest
-    first = torch.cumsum(present.sum(1), 0) - present.sum(1)  # index of each graph's first node
+    sizes = present.sum(1)
+    first = torch.cumsum(sizes, 0) - sizes  # index of each graph's first node
     n = dense.size(1)
     graphs_per_chunk = max(1, _CHUNK // (n * n))
     rows_per_chunk = max(1, _CHUNK // (graphs_per_chunk * n))  # a large graph: its nodes in blocks
@@ -84,11 +121,8 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
         offset = first[g:g + graphs_per_chunk].view(-1, 1, 1)
         for r in range(0, n, rows_per_chunk):
             rows = torch.arange(r, min(r + rows_per_chunk, n), device=x.device)
-            query = pts[:, rows]
-            if cosine:
-                dist = 1 - query @ pts.transpose(1, 2)
-            else:  # exact differences, not the |a|^2 + |b|^2 - 2ab shortcut whose rounding reorders near ties
-                dist = torch.cdist(query, pts, compute_mode="donot_use_mm_for_euclid_dist")
+            # exact differences, not the |a|^2 + |b|^2 - 2ab shortcut whose rounding reorders near ties
+            dist = torch.cdist(pts[:, rows], pts, compute_mode="donot_use_mm_for_euclid_dist")
             dist = dist.masked_fill(~mask.unsqueeze(1), float("inf"))  # padding is never a neighbour
             if not loop:
                 dist[:, torch.arange(len(rows), device=x.device), rows] = float("inf")
@@ -96,11 +130,7 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
             keep = mask[:, rows].unsqueeze(-1) & value.isfinite()
             sources.append((neighbour + offset)[keep])
             targets.append((rows.view(1, -1, 1) + offset).expand_as(neighbour)[keep])
-    edge_index = torch.stack([torch.cat(sources), torch.cat(targets)])
-    if order is not None:
-        edge_index = order[edge_index]
-        edge_index = edge_index[:, torch.sort(edge_index[1], stable=True).indices]
-    return edge_index if flow == "source_to_target" else edge_index.flip(0)
+    return torch.stack([torch.cat(sources), torch.cat(targets)])
 
 
 def _checked(x: Any, k: Any, batch: Any, flow: Any) -> tuple[Tensor, Tensor | None]:
