@@ -10,7 +10,7 @@ from sklearn.neighbors import NearestNeighbors
 import graphdl
 import graphdl.graphs.knn as knn_module
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.graphs import knn_graph
+from graphdl.graphs import knn_graph, radius_graph
 
 
 @pytest.fixture(params=["kd_tree", "all_pairs"])
@@ -89,6 +89,33 @@ def test_knn_graph_names_bad_input():
         knn_graph(torch.tensor([[0.0], [float("nan")]]), 1)
     with pytest.raises(ValidationError, match=r"knn_graph: flow must be 'source_to_target' or 'target_to_source'"):
         knn_graph(x, 2, flow="both")
+
+
+def _radius_reference(x: torch.Tensor, r: float, batch: torch.Tensor, loop: bool) -> set[tuple[int, int]]:
+    pairs = set()
+    for g in batch.unique().tolist():
+        nodes = (batch == g).nonzero().view(-1).numpy()
+        _, idx = NearestNeighbors(radius=r).fit(x[nodes].numpy()).radius_neighbors(x[nodes].numpy())
+        pairs.update((int(nodes[j]), int(nodes[i])) for i, row in enumerate(idx) for j in row if loop or j != i)
+    return pairs
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_radius_graph_equals_sklearn_and_keeps_the_nearest(search, loop):
+    torch.manual_seed(3)
+    batch = torch.tensor([0] * 40 + [2] * 30)
+    x = torch.rand(len(batch), 3)
+    edge_index = radius_graph(x, 0.3, batch, loop=loop, max_num_neighbors=100)
+    assert set(zip(*edge_index.tolist())) == _radius_reference(x, 0.3, batch, loop)
+    assert torch.equal(edge_index[1], edge_index[1].sort().values)
+    # capped: each node keeps its nearest ones within r, i.e. the k-NN edges that are within r
+    capped = set(zip(*radius_graph(x, 0.3, batch, loop=loop, max_num_neighbors=3).tolist()))
+    near = set(zip(*knn_graph(x, 3, batch, loop=loop).tolist()))
+    assert capped == {(j, i) for j, i in near if float((x[j] - x[i]).norm()) <= 0.3}
+    with pytest.raises(ValidationError, match=r"radius_graph: r must be a finite distance > 0, got 0"):
+        radius_graph(x, 0)
+    with pytest.raises(ConfigError, match=r"radius_graph's max_num_neighbors must be an int >= 1, got 0"):
+        radius_graph(x, 0.3, max_num_neighbors=0)
 
 
 def test_dynamic_edgeconv_equals_a_dense_reference():

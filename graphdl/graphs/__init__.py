@@ -3,7 +3,8 @@
 - :func:`grid`: images as grid graphs (convolutions, pooling as coarsening);
 - :func:`chain`: sequences as chain graphs (recurrent networks);
 - :func:`complete`: token sets as complete graphs (attention);
-- :func:`knn_graph`: point clouds or feature spaces as k-nearest-neighbour graphs (DGCNN).
+- :func:`knn_graph`, :func:`radius_graph`: point clouds or feature spaces as k-nearest-neighbour
+  graphs (DGCNN) or radius graphs (SchNet).
 
 >>> import torch
 >>> from graphdl.graphs import grid, chain, complete
@@ -30,10 +31,10 @@ from graphdl.graphs.grid import (
     mean_pool,
     nodes_to_images,
 )
-from graphdl.graphs.knn import knn_graph
+from graphdl.graphs.knn import knn_graph, radius_graph
 
 __all__ = [
-    "grid", "chain", "complete", "knn_graph",
+    "grid", "chain", "complete", "knn_graph", "radius_graph",
     "GridGraph", "GridSpec", "ChainGraph", "CompleteGraph",
     "grid_spec", "grid_pool", "max_pool", "mean_pool", "images_to_nodes", "nodes_to_images",
     "is_regular_grid", "is_plain_chain", "is_complete",

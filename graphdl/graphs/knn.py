@@ -1,4 +1,5 @@
-r"""k-nearest-neighbour graphs in pure torch: PyG's ``knn_graph`` without torch-cluster.
+r"""k-nearest-neighbour and radius graphs in pure torch: PyG's ``knn_graph`` and ``radius_graph``
+without torch-cluster.
 
 Each node :math:`i` receives an edge from each of its :math:`k` nearest nodes
 :math:`j` of the same graph,
@@ -9,7 +10,8 @@ Each node :math:`i` receives an edge from each of its :math:`k` nearest nodes
     \;\text{ or, with } \texttt{cosine},\; 1 - \frac{\mathbf{x}_i^\top \mathbf{x}_j}
     {\lVert \mathbf{x}_i \rVert \, \lVert \mathbf{x}_j \rVert},
 
-with :math:`j \ne i` unless ``loop``. A point cloud or a feature space becomes
+with :math:`j \ne i` unless ``loop``; :func:`radius_graph` keeps, of the
+``max_num_neighbors`` nearest, those with :math:`d \le r`. A point cloud or a feature space becomes
 a graph on which message passing runs: DGCNN's
 :class:`~graphdl.layers.knn.DynamicEdgeConv` rebuilds it from its input
 features at every layer.
@@ -33,7 +35,7 @@ from torch_geometric.utils import to_dense_batch
 from graphdl.errors import ValidationError
 from graphdl.validate import require_int
 
-__all__ = ["knn_graph"]
+__all__ = ["knn_graph", "radius_graph"]
 
 #: distances computed at once (graphs x padded nodes x padded nodes), about 128 MB of float32
 _CHUNK = 1 << 25
@@ -63,7 +65,37 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
     ``cKDTree``, graph by graph) and a GPU tensor by comparing all pairs of a
     graph (in blocks of about 128 MB).
     """
-    x, batch = _checked(x, k, batch, flow)
+    x, batch = _checked("knn_graph", x, k, batch, flow)
+    return _neighbour_graph(x, k, None, batch, loop, flow, cosine)
+
+
+def radius_graph(x: Tensor, r: float, batch: Tensor | None = None, loop: bool = False,
+                 max_num_neighbors: int = 32, flow: str = "source_to_target") -> Tensor:
+    """The graph linking the nodes of a graph at Euclidean distance at most ``r``, as PyG's
+    ``torch_geometric.nn.radius_graph`` (SchNet's and DimeNet's interaction graph).
+
+    Args:
+        x: Node positions ``(N, D)`` (a 1-d tensor is ``(N, 1)``).
+        r: The cutoff distance, ``> 0``.
+        batch: The graph of each node ``(N,)``; ``None``: one graph.
+        loop: Link each node to itself.
+        max_num_neighbors: At most this many edges into each node: its
+            nearest ones within ``r`` (torch-cluster keeps the first found).
+        flow: As for :func:`knn_graph`.
+
+    Returns:
+        ``edge_index`` ``(2, E)`` sorted by the receiving node (``edge_index[1]``
+        for ``"source_to_target"``).
+    """
+    x, batch = _checked("radius_graph", x, max_num_neighbors, batch, flow, name="max_num_neighbors")
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 or r == float("inf"):
+        raise ValidationError(f"radius_graph: r must be a finite distance > 0, got {r!r}")
+    return _neighbour_graph(x, max_num_neighbors, float(r), batch, loop, flow, False)
+
+
+def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | None, loop: bool, flow: str,
+                     cosine: bool) -> Tensor:
+    """Edges into each node from its ``k`` nearest nodes of its graph (within ``radius`` if given)."""
     x = x.detach()
     if cosine:  # on unit vectors the Euclidean order is the cosine order: |a - b|^2 = 2 - 2 cos(a, b)
         x = torch.nn.functional.normalize(x, dim=-1)
@@ -74,14 +106,14 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
     if batch is None:
         batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
     search = _kd_tree if x.device.type == "cpu" else _all_pairs
-    edge_index = search(x, batch, k, loop)
+    edge_index = search(x, batch, k, loop, radius)
     if order is not None:
         edge_index = order[edge_index]
         edge_index = edge_index[:, torch.sort(edge_index[1], stable=True).indices]
     return edge_index if flow == "source_to_target" else edge_index.flip(0)
 
 
-def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
+def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None) -> Tensor:
     """(neighbour, node) pairs by a k-d tree per graph; ``batch`` sorted."""
     from scipy.spatial import cKDTree
 
@@ -92,10 +124,13 @@ def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
         if n:
             pts = points[start:start + n]
             want = min(k + (0 if loop else 1), n)
-            _, idx = cKDTree(pts).query(pts, k=want, workers=torch.get_num_threads())
+            bound = np.inf if radius is None else np.nextafter(radius, np.inf)  # SciPy's bound is strict
+            _, idx = cKDTree(pts).query(pts, k=want, distance_upper_bound=bound, workers=torch.get_num_threads())
             idx = torch.from_numpy(np.asarray(idx, dtype=np.int64).reshape(n, want))
             node = torch.arange(n).view(-1, 1).expand_as(idx)
-            keep = torch.ones_like(idx, dtype=torch.bool) if loop else idx != node
+            keep = idx < n  # SciPy marks a missing neighbour (beyond the bound) with n
+            if not loop:
+                keep &= idx != node
             keep &= keep.cumsum(1) <= k  # self may be absent among equal points: drop the last instead
             sources.append(idx[keep] + start)
             targets.append(node[keep] + start)
@@ -105,7 +140,7 @@ def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
     return torch.stack([torch.cat(sources), torch.cat(targets)]).to(x.device)
 
 
-def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
+def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None) -> Tensor:
     """(neighbour, node) pairs by comparing every pair of nodes of each graph; ``batch`` sorted."""
     if x.size(0) == 0:
         return torch.empty(2, 0, dtype=torch.long, device=x.device)
@@ -124,6 +159,8 @@ def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
             # exact differences, not the |a|^2 + |b|^2 - 2ab shortcut whose rounding reorders near ties
             dist = torch.cdist(pts[:, rows], pts, compute_mode="donot_use_mm_for_euclid_dist")
             dist = dist.masked_fill(~mask.unsqueeze(1), float("inf"))  # padding is never a neighbour
+            if radius is not None:
+                dist = dist.masked_fill(dist > radius, float("inf"))
             if not loop:
                 dist[:, torch.arange(len(rows), device=x.device), rows] = float("inf")
             value, neighbour = dist.topk(min(k, n), dim=-1, largest=False)  # (b, rows, k), nearest first
@@ -133,27 +170,27 @@ def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool) -> Tensor:
     return torch.stack([torch.cat(sources), torch.cat(targets)])
 
 
-def _checked(x: Any, k: Any, batch: Any, flow: Any) -> tuple[Tensor, Tensor | None]:
-    """``x`` as ``(N, F)`` and ``batch``, after checking every argument."""
+def _checked(owner: str, x: Any, k: Any, batch: Any, flow: Any, name: str = "k") -> tuple[Tensor, Tensor | None]:
+    """``x`` as ``(N, F)`` and ``batch``, after checking every argument; errors start with ``owner``."""
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() not in (1, 2):
         got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
-        raise ValidationError(f"knn_graph: x must be a float tensor (num_nodes, num_features), got {got}")
+        raise ValidationError(f"{owner}: x must be a float tensor (num_nodes, num_features), got {got}")
     x = x.view(-1, 1) if x.dim() == 1 else x
-    require_int("knn_graph", "k", k)
+    require_int(owner, name, k)
     if flow not in ("source_to_target", "target_to_source"):
-        raise ValidationError(f"knn_graph: flow must be 'source_to_target' or 'target_to_source', got {flow!r}")
+        raise ValidationError(f"{owner}: flow must be 'source_to_target' or 'target_to_source', got {flow!r}")
     if not bool(torch.isfinite(x).all()):
-        raise ValidationError("knn_graph: x holds NaN or infinite values, which have no nearest neighbours; "
+        raise ValidationError(f"{owner}: x holds NaN or infinite values, which have no nearest neighbours; "
                               "clean or impute them first")
     if batch is not None:
         if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.dtype != torch.long:
             got = f"{tuple(batch.shape)} {batch.dtype}" if isinstance(batch, Tensor) else type(batch).__name__
-            raise ValidationError(f"knn_graph: batch must be a 1-d long tensor (the graph of each node), got {got}")
+            raise ValidationError(f"{owner}: batch must be a 1-d long tensor (the graph of each node), got {got}")
         if batch.numel() != x.size(0):
-            raise ValidationError(f"knn_graph: batch has {batch.numel()} entries but x has {x.size(0)} nodes; "
+            raise ValidationError(f"{owner}: batch has {batch.numel()} entries but x has {x.size(0)} nodes; "
                                   f"give one graph index per node")
         if batch.device != x.device:
-            raise ValidationError(f"knn_graph: batch is on {batch.device} but x on {x.device}; move one of them")
+            raise ValidationError(f"{owner}: batch is on {batch.device} but x on {x.device}; move one of them")
         if batch.numel() and int(batch.min()) < 0:
-            raise ValidationError("knn_graph: batch holds negative graph indices")
+            raise ValidationError(f"{owner}: batch holds negative graph indices")
     return x, batch
