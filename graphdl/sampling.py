@@ -31,11 +31,18 @@ What is sampled (the semantics of PyG's ``NeighborSampler``):
 * ``subgraph_type="directional"`` (default) returns exactly the sampled edges,
   so each edge points *into* a node of an earlier hop, grouped hop by hop
   (``num_sampled_nodes``/``num_sampled_edges`` give the per-hop sizes, as
-  ``torch_geometric.utils.trim_to_layer`` expects). With ``num_neighbors=[-1]
-  * L`` an ``L``-layer message-passing model computes the same outputs on the
-  seeds as on the full graph. ``"bidirectional"`` adds the reverse of every
-  sampled edge; ``"induced"`` returns every edge of the graph between sampled
-  nodes (then ``num_sampled_edges`` is ``None``).
+  ``torch_geometric.utils.trim_to_layer`` expects). ``"bidirectional"`` adds
+  the reverse of every sampled edge; ``"induced"`` returns every edge of the
+  graph between sampled nodes (then ``num_sampled_edges`` is ``None``).
+* Full fan-out, ``num_neighbors=[-1] * L``, gives an ``L``-layer model the
+  full-graph outputs on the seeds only when each layer's output at a node
+  depends on nothing but that node and its in-neighbours' inputs (SAGEConv,
+  GINConv, GATConv; ``"directional"`` or ``"induced"``, or ``"bidirectional"``
+  on an undirected graph). Layers that also read their source nodes' degrees do
+  not: GCNConv's symmetric normalisation ``1 / sqrt(deg(j) * deg(i))`` of an
+  edge ``j -> i`` needs the in-degree of the hop-``L`` nodes, which the batch
+  lacks (their in-edges are hop ``L + 1``), so its outputs differ;
+  ``[-1] * (L + 1)`` makes them exact.
 * ``disjoint=True`` gives every seed its own tree: a node reached from two
   seeds appears twice, and ``batch`` tells which seed each node belongs to.
 

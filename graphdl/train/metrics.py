@@ -6,11 +6,15 @@ A metric maps ``(y_true, y_pred)`` to a float. Names: ``acc``, ``rocauc``,
 ``knn_acc`` (embeddings scored by a k-NN classifier fit on the training split;
 handled by the node task). An OGB dataset name (``ogbg-*``,
 ``ogbl-*``, ``ogbn-*``) uses the official evaluator of that dataset.
+
+As OGB's evaluators do, ``acc``, ``rocauc``, ``ap``, ``rmse`` and ``mae`` leave
+NaN targets (unlabelled entries) out and average over the targets (labels,
+tasks) of multi-target data, each scored on its own labelled entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,21 +40,58 @@ class Metric:
         return float(self.fn(*args))
 
 
+def _upcast(t: Tensor) -> Tensor:
+    """``t`` detached, half and bfloat16 as float32 (numpy has no bfloat16)."""
+    t = t.detach()
+    return t.float() if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64) else t
+
+
+def _unlabelled(y_true: Tensor) -> Tensor:
+    """The NaN entries of ``y_true`` (OGB's missing labels); none for integer targets."""
+    return torch.isnan(y_true) if y_true.is_floating_point() else torch.zeros_like(y_true, dtype=torch.bool)
+
+
 def _acc(y_true: Tensor, y_pred: Tensor) -> float:
-    if y_true.is_floating_point() and y_true.dim() == 2 and y_true.shape == y_pred.shape and y_true.size(-1) > 1:
-        if not torch.allclose(y_true.sum(dim=-1), y_true.new_ones(len(y_true))):  # multi-label 0/1: per label
-            return ((y_pred > 0).to(y_true.dtype) == y_true).float().mean().item()
-        y_true = y_true.argmax(dim=-1)  # class distributions (soft or one-hot labels): their likeliest class
-    pred = y_pred.argmax(dim=-1) if y_pred.dim() > 1 and y_pred.size(-1) > 1 else (y_pred.view(-1) > 0).long()
-    return (pred.view(-1) == y_true.view(-1)).float().mean().item()
+    """Accuracy, NaN targets (unlabelled entries) left out as OGB's evaluators leave them. Multi-label 0/1 targets
+    (float or integer, one logit each) against ``logit > 0``, per label, averaged over the labels (OGB's mean over
+    tasks); class distributions or one-hot rows against the argmax; class labels against the argmax over one
+    logit per class, or one logit against ``logit > 0``."""
+    y_true, y_pred = _upcast(y_true), _upcast(y_pred)
+    if y_true.dim() == 2 and y_true.shape == y_pred.shape and y_true.size(-1) > 1:
+        missing = _unlabelled(y_true)
+        rows = ~missing.all(dim=-1)  # a row of NaN is an unlabelled item of any target kind
+        labelled = y_true[rows]
+        sums = labelled.sum(dim=-1).double()
+        if missing[rows].any() or not torch.allclose(sums, torch.ones_like(sums)):
+            correct = (y_pred > 0).to(y_true.dtype) == y_true  # multi-label 0/1: per label
+            scores = [correct[~missing[:, i], i].float().mean() for i in range(y_true.size(-1))
+                      if not bool(missing[:, i].all())]
+            return _mean_of(scores, "acc")
+        y_true, y_pred = labelled.argmax(dim=-1), y_pred[rows]  # class distributions (soft or one-hot labels)
+    pred = y_pred.argmax(dim=-1) if y_pred.dim() > 1 and y_pred.size(-1) > 1 else (y_pred.reshape(-1) > 0).long()
+    truth = y_true.reshape(-1)
+    if pred.numel() != truth.numel():
+        raise ValidationError(f"acc compares one prediction per target, but the predictions have shape "
+                              f"{tuple(y_pred.shape)} for targets of shape {tuple(y_true.shape)}; give class labels "
+                              f"one logit per class, 0/1 (multi-label) targets one logit each")
+    labelled = ~_unlabelled(truth)
+    return _mean_of([(pred[labelled] == truth[labelled]).float().mean()] if bool(labelled.any()) else [], "acc")
+
+
+def _mean_of(scores: Sequence[Tensor | float], name: str) -> float:
+    """The mean of per-target ``scores``; none (every target NaN) is refused."""
+    if not scores:
+        raise ValidationError(f"{name} got only NaN targets (unlabelled entries), so there is nothing to score; "
+                              f"evaluate a split with labelled items")
+    return float(np.mean([float(v) for v in scores]))
 
 
 def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.ndarray], float],
               name: str) -> float:
     """Mean of ``score`` over the columns that hold both classes (OGB's convention)."""
     _check_one_per_target(name, y_true, y_pred)
-    yt = y_true.detach().cpu().numpy().reshape(len(y_true), -1)
-    yp = y_pred.detach().cpu().numpy().reshape(len(y_pred), -1)
+    yt = _upcast(y_true).cpu().numpy().reshape(len(y_true), -1)
+    yp = _upcast(y_pred).cpu().numpy().reshape(len(y_pred), -1)
     scores = []
     for i in range(yt.shape[1]):
         labelled = ~np.isnan(yt[:, i])
@@ -67,12 +108,22 @@ def _per_task(y_true: Tensor, y_pred: Tensor, score: Callable[[np.ndarray, np.nd
     return float(np.mean(scores))
 
 
+def _class_labels(y_true: Tensor, y_pred: Tensor) -> bool:
+    """Whether ``y_true`` holds integer class labels, one per row of ``y_pred``'s logits (one per class)."""
+    return (not y_true.is_floating_point() and y_pred.dim() == 2 and y_pred.size(-1) > 1
+            and y_true.numel() == len(y_pred))
+
+
 def _one_vs_rest(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
     """Class labels beside one logit per class become one binary task per class (one-hot labels against
-    softmax probabilities, as sklearn's ``multi_class="ovr"``); other targets pass unchanged."""
-    if not y_true.is_floating_point() and y_pred.dim() == 2 and y_pred.size(-1) > 1 and y_true.numel() == len(y_pred):
-        classes = y_pred.size(-1)
-        return torch.nn.functional.one_hot(y_true.view(-1).long(), classes).float(), y_pred.float().softmax(-1)
+    softmax probabilities, as sklearn's ``multi_class="ovr"``); binary labels beside two logits one task, the
+    positive class scored by its logit margin (which ranks as its softmax probability does, as sklearn's
+    ``average_precision_score(y, p[:, 1])``); other targets pass unchanged."""
+    if _class_labels(y_true, y_pred):
+        y_pred = _upcast(y_pred).float()
+        if y_pred.size(-1) == 2:
+            return y_true.reshape(-1, 1), (y_pred[:, 1] - y_pred[:, 0]).unsqueeze(-1)
+        return torch.nn.functional.one_hot(y_true.view(-1).long(), y_pred.size(-1)).float(), y_pred.softmax(-1)
     return y_true, y_pred
 
 
@@ -97,12 +148,16 @@ def _check_one_per_target(name: str, y_true: Tensor, y_pred: Tensor) -> None:
 
 def _f1(y_true: Tensor, y_pred: Tensor) -> float:
     r"""Micro-F1 of logits: 0/1 targets (binary or multi-label, one logit each) against ``logit > 0``, pooled
-    over labels, :math:`F_1 = 2\,TP / (2\,TP + FP + FN)` (PyG's PPI example); class labels against the
-    argmax over one logit per class (which, micro-averaged over classes, equals accuracy)."""
+    over labels, :math:`F_1 = 2\,TP / (2\,TP + FP + FN)` (PyG's PPI example); binary labels beside two logits,
+    the positive class's F1 of the argmax; class labels against the argmax over one logit per class (which,
+    micro-averaged over classes, equals accuracy)."""
     from sklearn.metrics import f1_score
 
-    if not y_true.is_floating_point() and y_pred.dim() == 2 and y_pred.size(-1) > 1 and y_true.numel() == len(y_pred):
-        return float(f1_score(y_true.view(-1).cpu().numpy(), y_pred.argmax(-1).cpu().numpy(), average="micro"))
+    if _class_labels(y_true, y_pred):
+        truth, pred = y_true.reshape(-1).cpu().numpy(), y_pred.argmax(-1).cpu().numpy()
+        if y_pred.size(-1) == 2:  # binary: class 1 is the positive class, as with one logit
+            return float(f1_score(truth, pred, zero_division=0.0))
+        return float(f1_score(truth, pred, average="micro"))
     _check_one_per_target("f1", y_true, y_pred)
     truth = y_true.reshape(len(y_true), -1)
     if truth.is_floating_point() and bool(torch.isnan(truth).any()):
@@ -117,16 +172,23 @@ def _f1(y_true: Tensor, y_pred: Tensor) -> float:
     return float(f1_score(truth, pred, average="micro", zero_division=0.0))
 
 
+def _per_target(y_true: Tensor, y_pred: Tensor, name: str, error: Callable[[Tensor], Tensor]) -> float:
+    """Mean over the target columns of ``error`` of each column's residuals, its NaN targets left out (OGB's
+    ``rmse`` of several tasks; sklearn's ``multioutput="uniform_average"``); one target is scored as it is."""
+    _check_one_per_target(name, y_true, y_pred)
+    truth = _upcast(y_true).double().reshape(len(y_true), -1)
+    residual = truth - _upcast(y_pred).double().reshape(truth.shape)
+    labelled = ~torch.isnan(truth)
+    return _mean_of([error(residual[labelled[:, i], i]) for i in range(truth.size(1)) if bool(labelled[:, i].any())],
+                    name)
+
+
 def _rmse(y_true: Tensor, y_pred: Tensor) -> float:
-    _check_one_per_target("rmse", y_true, y_pred)
-    mask = ~torch.isnan(y_true)
-    return torch.sqrt(((y_true[mask] - y_pred.view_as(y_true)[mask]) ** 2).mean()).item()
+    return _per_target(y_true, y_pred, "rmse", lambda r: r.pow(2).mean().sqrt())
 
 
 def _mae(y_true: Tensor, y_pred: Tensor) -> float:
-    _check_one_per_target("mae", y_true, y_pred)
-    mask = ~torch.isnan(y_true)
-    return (y_true[mask] - y_pred.view_as(y_true)[mask]).abs().mean().item()
+    return _per_target(y_true, y_pred, "mae", lambda r: r.abs().mean())
 
 
 def _check_rows(pos: Tensor, neg: Tensor, metric: str) -> None:
@@ -211,11 +273,11 @@ def _ogb_metric(name: str) -> Metric:
                 neg = neg.reshape(-1)
             if k is not None:
                 evaluator.K = k
-            out = evaluator.eval({"y_pred_pos": pos.view(-1).cpu(), "y_pred_neg": neg.cpu()})
+            out = evaluator.eval({"y_pred_pos": _upcast(pos).view(-1).cpu(), "y_pred_neg": _upcast(neg).cpu()})
             return float(out[key] if key in out else out[f"{key}_list"].mean())
     else:
         def fn(y_true: Tensor, y_pred: Tensor) -> float:
-            yt, yp = y_true.detach().cpu(), y_pred.detach().cpu()
+            yt, yp = _upcast(y_true).cpu(), _upcast(y_pred).cpu()
             if metric == "acc" and yp.dim() > 1 and yp.size(-1) > 1 and yt.numel() == len(yt):
                 # one logit per class against class ids (ogbn-arxiv, ogbg-ppa): the predicted class, as
                 # OGB's examples hand it to the evaluator

@@ -996,10 +996,11 @@ class LinkTask(Task):
                 neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
             if is_pair_metric(self.metric):
                 value = self.metric(pos, neg)
-            else:  # acc thresholds logits at 0 (probability 1/2); the others take probabilities
+            else:  # acc and f1 threshold logits at 0 (probability 1/2), rocauc and ap rank them (sigmoid would
+                # tie every logit above ~17 at 1.0); rmse and mae score probabilities
                 logits = torch.cat([pos, neg])
                 value = self.metric(torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]),
-                                    logits if self.metric.name == "acc" else logits.sigmoid())
+                                    logits.sigmoid() if self.metric.name in ("rmse", "mae") else logits)
             out[f"{split}_{self.metric.name}"] = value
         return out
 
