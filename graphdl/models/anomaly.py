@@ -45,6 +45,7 @@ labels (``data.y_outlier``, see :mod:`graphdl.models.outliers`) for evaluation.
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -320,6 +321,7 @@ class LatentDistanceDetector(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 batch: Tensor | None = None) -> AEOutput:
         if self.encoder_kind == "mlp":
+            self.autoencoder._check_features(x, type(self).__name__)  # errors name the model the user built
             return self.autoencoder(x, edge_index)
         return self.autoencoder(x, edge_index, edge_weight=edge_weight, batch=batch)
 
@@ -356,7 +358,27 @@ class MLPAutoEncoder(nn.Module):
         for lin in self.lins:
             lin.reset_parameters()
 
+    def _check_features(self, x: Any, owner: str | None = None) -> None:
+        """Float ``(N, in_channels)`` features of the weights' dtype and device, as the GNN models check them
+        (torch's own error, "mat1 and mat2 must have the same dtype", names neither the input nor the fix)."""
+        owner, ref = owner or type(self).__name__, self.lins[0].weight
+        if not isinstance(x, Tensor) or x.dim() < 2:
+            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+            raise ValidationError(f"{owner}: x must be node features of shape (num_nodes, num_features), got {got}")
+        if not x.is_floating_point():
+            raise ValidationError(f"{owner}: x has dtype {x.dtype} but float features are expected; use x.float()")
+        if x.size(-1) != ref.size(1):
+            raise ValidationError(f"{owner}: x has {x.size(-1)} features per node but in_channels={ref.size(1)}; "
+                                  f"build it with in_channels={x.size(-1)} or give it {ref.size(1)} features")
+        if x.dtype != ref.dtype:
+            raise ValidationError(f"{owner}: x has dtype {x.dtype} but the parameters are {ref.dtype}; convert "
+                                  f"with x.to({ref.dtype}) or the module with .to({x.dtype})")
+        if x.device != ref.device:
+            raise ValidationError(f"{owner}: x is on {x.device} but the parameters are on {ref.device}; move the "
+                                  f"graph with data.to(device) or the module with .to(device)")
+
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> AEOutput:
+        self._check_features(x)
         h, z, last = x, x, len(self.lins) - 1
         for i, lin in enumerate(self.lins):
             h = lin(h)
@@ -413,7 +435,9 @@ class AnomalyTask(Task):
         self.label, self.val_fraction = label, val_fraction
         self.loss_fn: nn.Module | None = None
 
-    def setup(self, data: Data, splits: Tensor | None = None, device: torch.device | str = "cpu") -> None:
+    @staticmethod
+    def _check_graph(data: Any) -> None:
+        """``data`` must be one graph (or a Batch) with float node features to reconstruct."""
         from graphdl.validate import check_graph
 
         if not isinstance(data, Data):
@@ -422,6 +446,16 @@ class AnomalyTask(Task):
         check_graph(data)
         if data.x is None or not data.x.is_floating_point():
             raise ValidationError("the anomaly task needs floating-point node features data.x to reconstruct")
+
+    def _set_graph(self, data: Data, device: torch.device | str) -> None:
+        """Hold the checked graph on ``device`` with its adjacency rows: all that scoring needs (no labels)."""
+        self.device = torch.device(device)
+        self.data = to_device(data, self.device)
+        batch = self.data.batch if "batch" in self.data else None
+        self.s = adjacency_rows(self.data.edge_index, self.data.num_nodes, batch)
+
+    def setup(self, data: Data, splits: Tensor | None = None, device: torch.device | str = "cpu") -> None:
+        self._check_graph(data)
         labels = splits if isinstance(splits, Tensor) else (data[self.label] if self.label in data else None)
         if labels is None and self.val_fraction > 0:
             raise ValidationError(f"val_fraction={self.val_fraction} splits the nodes by their outlier labels, but "
@@ -430,11 +464,8 @@ class AnomalyTask(Task):
         if labels is not None:
             source = "the labels given as splits" if isinstance(splits, Tensor) else f"data.{self.label}"
             labels = self._check_labels(labels, data.num_nodes, source)
-        self.device = torch.device(device)
-        self.data = to_device(data, self.device)
+        self._set_graph(data, device)
         self.labels = None if labels is None else labels.to(self.device)
-        batch = self.data.batch if "batch" in self.data else None
-        self.s = adjacency_rows(self.data.edge_index, self.data.num_nodes, batch)
         # without labels there is nothing to score: the run trains, and predict() gives the scores
         self.splits = {} if labels is None else {"all": torch.arange(self.data.num_nodes, device=self.device)}
         if self.val_fraction > 0:
@@ -466,7 +497,7 @@ class AnomalyTask(Task):
         if outliers in (0, num_nodes):
             raise ValidationError(f"{outliers} of {num_nodes} nodes are outliers in {source}, so ROC-AUC is "
                                   f"undefined; it needs both outliers and inliers (delete the labels to train "
-                                  f"without evaluation)")
+                                  f"without evaluation; Trainer.predict(graph) scores a graph without labels)")
         return labels
 
     def split_names(self) -> Sequence[str]:
@@ -478,6 +509,7 @@ class AnomalyTask(Task):
                               f"structure error) or a regression loss on the attributes ('mse', 'l1', 'huber'), "
                               f"but {loss_name(loss_fn)} is a {kind} loss")
         super().check_loss(loss_fn, kind)
+        self.loss_fn = loss_fn  # scores before any training step use the configured loss, not the default
 
     def train_batches(self) -> Iterable[Data]:
         return [self.data]
@@ -519,6 +551,17 @@ class AnomalyTask(Task):
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
         return self.scores(model)
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Any, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        """Anomaly scores ``(N,)`` of every node of ``data``. Scoring needs no labels, so ``data[label]`` (or
+        ``splits``) is neither read nor checked: all-inlier or absent labels are fine here, unlike in evaluation."""
+        self._check_graph(data)
+        task = copy.copy(self)
+        task._set_graph(data, device)
+        task.labels, task.splits = None, {}
+        return task.scores(model)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:

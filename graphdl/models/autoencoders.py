@@ -41,9 +41,11 @@ positive and negative pairs, as PyG's ``GAE.test`` does.
 from __future__ import annotations
 
 import inspect
+import random
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -358,14 +360,30 @@ class ARGA(_GraphAutoEncoder):
             for p, flag in zip(self.discriminator.parameters(), flags):
                 p.requires_grad_(flag)
 
+    def _check_latent(self, z: Tensor) -> None:
+        """The embeddings must have the width :math:`D` was built for (torch's matmul error names neither)."""
+        expected = self.discriminator.lins[0].in_features
+        if z.dim() != 2 or z.size(-1) != expected:
+            name = type(self).__name__
+            if z.dim() != 2:
+                raise ConfigError(f"{name}: the encoder must give node embeddings of shape (num_nodes, width), "
+                                  f"got shape {tuple(z.shape)}")
+            width = z.size(-1)
+            raise ConfigError(f"{name}: the encoder gives embeddings of width {width}, but the discriminator was "
+                              f"built for width {expected} (the encoder's out_channels attribute when it has one, "
+                              f"else out_channels); build {name} with out_channels={width}, or set the encoder's "
+                              f"out_channels attribute to {width}")
+
     def reg_loss(self, z: Tensor) -> Tensor:
         r"""Encoder term :math:`\mathcal{L}_{\text{reg}}`; no gradient reaches :math:`D`."""
+        self._check_latent(z)
         with self._frozen_discriminator():
             logits = self.discriminator(z)
         return self._bce(logits, torch.ones_like(logits))
 
     def discriminator_loss(self, z: Tensor) -> Tensor:
         r"""Discriminator term :math:`\mathcal{L}_D` (``z`` is detached: no gradient reaches the encoder)."""
+        self._check_latent(z)
         real = self.discriminator(torch.randn_like(z))
         fake = self.discriminator(z.detach())
         return self._real_fake(real, fake)
@@ -385,6 +403,35 @@ class ARGVA(ARGA):
 def _decoder(model: nn.Module) -> Any:
     inner = unwrap_model(model)
     return inner.decode if hasattr(inner, "decode") else (lambda h, p: (h[p[0]] * h[p[1]]).sum(-1))
+
+
+class _CachedSplit(NamedTuple):
+    """A ``RandomLinkSplit`` made by :class:`ReconstructionTask`, and the random streams around it."""
+
+    graph: weakref.ref  #: the graph object split
+    edge_index: Tensor  #: its edges then (a graph given new edges is split again)
+    num_nodes: int
+    splits: Any  #: the (train, val, test) graphs
+    rng_before: tuple[Any, ...]
+    rng_after: tuple[Any, ...]
+
+
+def _rng_states(device: torch.device) -> tuple[Any, ...]:
+    """The streams ``RandomLinkSplit`` draws from: Python's (negative sampling), torch's CPU one and the device's."""
+    return (random.getstate(), torch.get_rng_state(),
+            torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
+
+
+def _same_rng_states(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return (a[0] == b[0] and torch.equal(a[1], b[1])
+            and (a[2] is None) == (b[2] is None) and (a[2] is None or torch.equal(a[2], b[2])))
+
+
+def _set_rng_states(states: tuple[Any, ...], device: torch.device) -> None:
+    random.setstate(states[0])
+    torch.set_rng_state(states[1])
+    if states[2] is not None:
+        torch.cuda.set_rng_state(states[2], device)
 
 
 _posterior_cache: dict[type, bool] = {}
@@ -413,7 +460,9 @@ class ReconstructionTask(Task):
     ``edge_label_index``/``edge_label`` are split by label). With
     ``splits=None`` the task splits ``data`` itself with
     ``RandomLinkSplit(num_val, num_test, split_labels=True,
-    add_negative_train_samples=False)`` under the Trainer's seed. Messages
+    add_negative_train_samples=False)`` under the Trainer's seed, once per
+    graph object: ``Trainer.evaluate(data)`` after ``fit(data)`` scores the
+    same held-out edges (a new graph object is split afresh). Messages
     pass over the training graph ``train.edge_index`` only.
 
     Each epoch is one full batch, as in PyG's ``examples/autoencoder.py``: the
@@ -456,12 +505,12 @@ class ReconstructionTask(Task):
             raise ConfigError(f"num_val and num_test are the shares of edges held out for validation and test: "
                               f"each in (0, 1), together below 1; got num_val={num_val}, num_test={num_test}")
         self.num_val, self.num_test, self.num_negatives = num_val, num_test, num_negatives
+        # RandomLinkSplit's split of a graph object, reused for it (evaluate(data) after fit(data)); see _split
+        self._split_cache: dict[int, _CachedSplit] = {}
 
     # ------------------------------------------------------------------ data
     def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
               device: torch.device | str = "cpu") -> None:
-        from torch_geometric.transforms import RandomLinkSplit
-
         from graphdl.validate import check_graph
 
         self.device = torch.device(device)
@@ -470,10 +519,7 @@ class ReconstructionTask(Task):
             if not isinstance(data, Data):
                 raise ValidationError("the autoencoder task needs a torch_geometric Data graph, or splits="
                                       "(train, val, test) from torch_geometric.transforms.RandomLinkSplit")
-            check_graph(data)
-            splits = RandomLinkSplit(num_val=self.num_val, num_test=self.num_test,
-                                     is_undirected=data.is_undirected(), split_labels=True,
-                                     add_negative_train_samples=False)(data)
+            splits = self._split(data)
         splits = link_split_graphs(splits)
         if not (isinstance(splits, (tuple, list)) and len(splits) == 3):
             raise ValidationError("splits must be the (train, val, test) graphs of "
@@ -495,6 +541,41 @@ class ReconstructionTask(Task):
         train_graph = random_link_split_train_graph(data if splits_given else None, splits)
         check_graph(train_graph)
         self.data = to_device(train_graph, self.device)  # message passing over the training edges only
+
+    def _split(self, data: Data) -> Any:
+        """``RandomLinkSplit`` of ``data``, made once per graph object (with the same edges and node count).
+
+        Splitting again would draw other held-out edges: ``Trainer.evaluate(data)`` after ``fit(data)`` would score
+        edges the model trained on. A different graph object, even an equal one, is split afresh. When the random
+        streams stand where they stood before the first split (a seeded refit), a reuse leaves them where that
+        split left them, so the run draws what it drew then.
+        """
+        from torch_geometric.transforms import RandomLinkSplit
+
+        from graphdl.validate import check_graph
+
+        device = data.edge_index.device if isinstance(data.edge_index, Tensor) else torch.device("cpu")
+        before = _rng_states(device)
+        hit = self._split_cache.get(id(data))
+        if (hit is not None and hit.graph() is data and hit.edge_index is data.edge_index
+                and hit.num_nodes == data.num_nodes):
+            if _same_rng_states(before, hit.rng_before):
+                _set_rng_states(hit.rng_after, device)
+            return hit.splits
+        check_graph(data)
+        splits = RandomLinkSplit(num_val=self.num_val, num_test=self.num_test, is_undirected=data.is_undirected(),
+                                 split_labels=True, add_negative_train_samples=False)(data)
+        cache, key = self._split_cache, id(data)
+        # the entry goes with the graph: a weak reference, whose callback drops it once the graph is freed
+        graph = weakref.ref(data, lambda _: cache.pop(key, None))
+        cache[key] = _CachedSplit(graph, data.edge_index, data.num_nodes, splits, before, _rng_states(device))
+        return splits
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles start without cached splits (weak references do not pickle)."""
+        state = dict(self.__dict__)
+        state["_split_cache"] = {}
+        return state
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         if not _takes_posterior(loss_fn):
@@ -549,6 +630,9 @@ class ReconstructionTask(Task):
         """Embeddings of the whole graph ``data`` (no split needed); with ``splits``, of their training graph."""
         if splits is not None:
             return super().predict_on(model, data, splits, device)
+        if not isinstance(data, Data):  # with_graph would name the task by its level ("link")
+            raise ValidationError(f"the autoencoder task predicts on one torch_geometric.data.Data graph, got "
+                                  f"{type(data).__name__}; for a dataset of one graph pass dataset[0]")
         return with_graph(self, data, device).encode(model)
 
     @torch.no_grad()
@@ -636,5 +720,8 @@ class AdversarialLinkTask(ReconstructionTask):
             optimizer.zero_grad(set_to_none=True)
             inner.discriminator_loss(z.detach()).backward()
             optimizer.step()
+        # D's gradients are spent: the Trainer clips the norm of every model gradient it finds (grad_clip), and
+        # stale ones of D would shrink the encoder's update
+        optimizer.zero_grad(set_to_none=True)
         loss = self.objective(model, z, batch, self.negatives(batch), loss_fn)
         return loss + self.reg_weight * inner.reg_loss(z)

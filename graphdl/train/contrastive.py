@@ -30,7 +30,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import dropout_edge, mask_feature
 
 from graphdl import validate as _validate
-from graphdl.errors import ConfigError
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.train.tasks import TASKS, NodeTask, Task, loss_name, model_inputs, one_row_each, to_device
 
 __all__ = ["ContrastiveTask"]
@@ -81,7 +81,11 @@ class ContrastiveTask(NodeTask):
 
     def setup(self, data: Data, splits: Mapping[str, Tensor] | None = None,
               device: torch.device | str = "cpu") -> None:
-        if isinstance(data, Data) and data.y is None and splits is None:  # no labels: train, nothing to score
+        if not isinstance(data, Data):  # the node task's message would name the node task
+            _validate.refuse_hetero(data, "contrastive")
+            raise ValidationError(f"the contrastive task needs one torch_geometric.data.Data graph, got "
+                                  f"{type(data).__name__}; for a dataset of one graph pass dataset[0]")
+        if data.y is None and splits is None:  # no labels: train, nothing to score
             _validate.check_graph(data)
             self.device = torch.device(device)
             self.splits, self.y, self._loader, self._sampler = {}, None, None, None
@@ -90,6 +94,14 @@ class ContrastiveTask(NodeTask):
             super().setup(data, splits, device)
         if self.data.x is None or not self.data.x.is_floating_point():
             raise ConfigError("the contrastive task needs floating-point node features data.x to mask or shuffle")
+
+    @torch.no_grad()
+    def predict_on(self, model: nn.Module, data: Data, splits: Any = None,
+                   device: torch.device | str = "cpu") -> Tensor:
+        if not isinstance(data, Data):  # with_graph would name the task by its level ("node")
+            raise ValidationError(f"the contrastive task predicts on one torch_geometric.data.Data graph, got "
+                                  f"{type(data).__name__}; for a dataset of one graph pass dataset[0]")
+        return super().predict_on(model, data, splits, device)
 
     def _embed(self, model: nn.Module, x: Tensor, edge_index: Tensor, kept: Tensor | None = None) -> Tensor:
         inputs = model_inputs(model, self.data)
