@@ -98,6 +98,10 @@ def _check_train_config(cfg: TrainConfig) -> None:
     from graphdl.errors import did_you_mean
 
     graphdl.datasets.entry(cfg.dataset)
+    if cfg.loss_kwargs and cfg.loss is None:  # the default loss is built by the benchmark, not from a name
+        raise ConfigError(f"--loss-kwargs needs --loss NAME: name the loss these arguments are for "
+                          f"(graphdl list losses), e.g. --loss cross_entropy --loss-kwargs "
+                          f"'{json.dumps(cfg.loss_kwargs)}'")
     if cfg.layer is not None:
         graphdl.layers.entry(cfg.layer)
     if cfg.loss is not None:

@@ -18,6 +18,7 @@ the key (with close matches) and the expected type.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -31,7 +32,11 @@ import yaml
 
 from graphdl.errors import ConfigError, did_you_mean
 
-__all__ = ["TrainConfig", "load_config", "MODEL_KEYS"]
+__all__ = ["TrainConfig", "load_config", "MODEL_KEYS", "MAX_SEEDS", "config_changes", "json_plain"]
+
+#: The most seeds one run takes: a larger number is a typo (``--seeds 1e11`` would exhaust memory listing them);
+#: a larger benchmark is split into runs with ``--first-seed``.
+MAX_SEEDS = 10_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -121,6 +126,9 @@ def _check_value(key: str, value: Any) -> Any:
     if key in ("seeds", "nproc", "epochs", "hidden_channels", "num_layers", "heads", "batch_size", "patience") \
             and value is not None and value < 1:
         raise ConfigError(f"config key {key!r} must be >= 1, got {value}")
+    if key == "seeds" and value > MAX_SEEDS:
+        raise ConfigError(f"config key 'seeds' must be at most {MAX_SEEDS} (the number of seeds of one run), got "
+                          f"{value}; split a larger benchmark into runs (graphdl bench run --first-seed K)")
     if key == "weight_decay" and value is not None and value < 0:
         raise ConfigError(f"config key 'weight_decay' must be >= 0, got {value}")
     if key == "jk" and value is not None and value not in _JK_MODES:
@@ -181,3 +189,25 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
         raise ConfigError(f"config file {path} holds no keys (it is empty or all comments); write the run's "
                           f"settings, e.g. 'dataset: cora', or leave --config out to run the defaults")
     return config_from_dict(values, source=str(path))
+
+
+_UNSET = object()
+
+
+def json_plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples as lists, other objects by their repr), for comparisons."""
+    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+
+
+def config_changes(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    """``["lr 0.01 -> 0.5", "monitor (unset) -> \"val_loss\""]``: the keys whose values differ (JSON-compared;
+    a key only one side has is ``(default)`` on the other), sorted, ``ignore`` left out."""
+    old, new = json_plain(old), json_plain(new)
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key in ignore or old.get(key, _UNSET) == new.get(key, _UNSET):
+            continue
+        show = ["(default)" if v is _UNSET else json.dumps(v) for v in (old.get(key, _UNSET), new.get(key, _UNSET))]
+        changes.append(f"{key} {show[0]} -> {show[1]}")
+    return changes
+

@@ -107,6 +107,7 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
     from graphdl.bench import format_table, run_config, run_suite, save_records
     from graphdl.bench.runner import environment
     from graphdl.cli import check_output_paths
+    from graphdl.config import MAX_SEEDS
     from graphdl.io import atomic_write_json, atomic_write_text
 
     check_output_paths(json=args.json, png=args.png, log=getattr(args, "log", None), md=getattr(args, "md", None))
@@ -116,6 +117,9 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
             raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
         if args.seeds is not None and args.seeds < 1:  # 0 ran one seed
             raise ConfigError(f"--seeds must be >= 1 (the number of seeds), got {args.seeds}")
+        if args.seeds is not None and args.seeds > MAX_SEEDS:  # listing them would exhaust memory
+            raise ConfigError(f"--seeds must be at most {MAX_SEEDS} per run, got {args.seeds}; split a larger "
+                              f"benchmark into runs with --first-seed K")
         seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
         if args.resume and not args.checkpoint_dir:
             raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")

@@ -26,7 +26,16 @@ def _key(record: dict[str, Any]) -> str:
                       sort_keys=True, default=str)
 
 
+def _numbers(group: list[dict[str, Any]], key: str) -> list[float] | None:
+    """Every record's ``key``, or None when one lacks it (then the pooled record has no such figure)."""
+    values = [r.get(key) for r in group]
+    ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return [float(v) for v in values] if ok else None
+
+
 def _pool(group: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    if len(group) == 1:  # nothing to pool: the record as it was written
+        return dict(group[0])
     seen: dict[int, str] = {}
     for record, name in zip(group, names):
         for seed in record.get("seeds") or []:
@@ -34,31 +43,41 @@ def _pool(group: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
                 raise ConfigError(f"seed {seed} of {record['dataset']}/{record['model']} (same configuration) is in "
                                   f"{seen[seed]} and in {name}; pass each seed once")
             seen[seed] = name
-    if not all(len(r.get("seeds") or []) == len(r["runs"]) for r in group):
+    if not all(isinstance(r.get("runs"), list) and r["runs"] and len(r.get("seeds") or []) == len(r["runs"])
+               for r in group):
         raise ConfigError(f"records of {group[0]['dataset']}/{group[0]['model']} without one seed per run cannot be "
                           f"merged; pass files written by graphdl bench run or graphdl train")
     order = np.argsort([s for r in group for s in r["seeds"]], kind="stable")
     merged = dict(group[0])
     for key in _PER_SEED:
-        if all(key in r for r in group):
+        if all(isinstance(r.get(key), list) and len(r[key]) == len(r["runs"]) for r in group):
             values = [v for r in group for v in r[key]]
             merged[key] = [values[i] for i in order]
-    curves = [r.get("curves") for r in group]
-    if all(curves):
-        merged["curves"] = {k: [c for r in curves for c in r[k]] for k in curves[0]}
-        merged["curves"] = {k: [v[i] for i in order] for k, v in merged["curves"].items()}
+        else:  # a piece without it: the first piece's values would pass for the pool's
+            merged.pop(key, None)
+    curves = [r.get("curves") if isinstance(r.get("curves"), dict) else None for r in group]
+    if all(curves):  # the curves every piece has, one per seed
+        keys = [k for k in curves[0] if all(isinstance(c.get(k), list) and len(c[k]) == len(r["runs"])
+                                            for c, r in zip(curves, group))]
+        pooled = {k: [c for curve in curves for c in curve[k]] for k in keys}
+        merged["curves"] = {k: [v[i] for i in order] for k, v in pooled.items()}
+    else:
+        merged.pop("curves", None)
     runs = np.asarray(merged["runs"], dtype=float)
     merged["mean"] = float(runs.mean())
     merged["std"] = float(runs.std(ddof=1)) if len(runs) > 1 else None
     if "valid_runs" in merged:
         merged["valid_mean"] = float(np.mean(merged["valid_runs"]))
-    merged["seconds"] = round(sum(r["seconds"] for r in group), 2)
-    weights = [sum(r.get("epochs_run") or [r["epochs"] * len(r["runs"])]) for r in group]
+    seconds = _numbers(group, "seconds")
+    merged["seconds"] = round(sum(seconds), 2) if seconds is not None else None
+    weights = [sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list) and r["epochs_run"]
+               else (r.get("epochs") or 0) * len(r["runs"]) for r in group]
     for key in ("seconds_per_epoch", "train_seconds_per_epoch"):
-        if all(r.get(key) is not None for r in group):
-            merged[key] = round(float(np.average([r[key] for r in group], weights=weights)), 4)
-    if all(r.get("peak_rss_mb") is not None for r in group):
-        merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in group)
+        values = _numbers(group, key)  # a piece without timing: the pool has none (n/a), not the others'
+        ok = values is not None and all(isinstance(w, (int, float)) and w > 0 for w in weights)
+        merged[key] = round(float(np.average(values, weights=weights)), 4) if ok else None
+    peaks = _numbers(group, "peak_rss_mb")
+    merged["peak_rss_mb"] = max(peaks) if peaks is not None else None
     return merged
 
 

@@ -66,11 +66,19 @@ def _peak_rss_mb() -> float:
 
 
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    from graphdl.config import MAX_SEEDS
+
     if isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
         raise ConfigError(f"seeds must be a positive number of seeds or a list of seeds, got {seeds!r}")
+    count = seeds if isinstance(seeds, int) else len(seeds)
+    if count > MAX_SEEDS:  # listing 1e11 seeds exhausts memory before the first trains
+        raise ConfigError(f"seeds must be at most {MAX_SEEDS} per run, got {count}; split a larger benchmark into "
+                          f"runs (graphdl bench run --first-seed K --seeds N)")
     out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not out:
         raise ConfigError("seeds is empty; give a number of seeds >= 1 or a list of seeds")
+    if not all(-2**63 <= s < 2**64 for s in out):  # seed_everything's range, checked before any seed trains
+        raise ConfigError(f"seeds must lie in [-2**63, 2**64) (torch.manual_seed's range), got {min(out)}..{max(out)}")
     return out
 
 
@@ -176,6 +184,64 @@ def _check_keys(family: str, cfg: dict[str, Any]) -> None:
                           f"Accepted keys for this dataset: {', '.join(sorted(accepted))}")
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+#: Configuration keys checked before the data loads: key -> (what it must be, test).
+_VALUE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "lr": ("a number > 0", lambda v: _is_number(v) and v > 0),
+    "weight_decay": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
+    "dropout": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "input_dropout": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "grad_clip": ("a number > 0 (the largest gradient norm) or null", lambda v: _is_number(v) and v > 0),
+    "epochs": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
+    "patience": ("an int >= 1 (the epochs without improvement before stopping; leave it out to train every "
+                 "epoch)", lambda v: _is_int(v) and v >= 1),
+    "batch_size": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
+    "eval_batch_size": ("an int >= 1 or null", lambda v: _is_int(v) and v >= 1),
+    "hidden_channels": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
+    "num_layers": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
+    "num_neighbors": ("a non-empty list of ints >= -1", lambda v: isinstance(v, list) and bool(v)
+                      and all(_is_int(n) and n >= -1 for n in v)),
+    "normalize_features": ("true or false", lambda v: isinstance(v, bool)),
+    "to_undirected": ("true or false", lambda v: isinstance(v, bool)),
+    "virtual_node": ("true or false", lambda v: isinstance(v, bool)),
+    "decay_first_layer_only": ("true or false", lambda v: isinstance(v, bool)),
+    "monitor": ("a metric name (a string such as \"val_loss\")", lambda v: isinstance(v, str) and bool(v.strip())),
+    "loss": ("a loss name (a string)", lambda v: isinstance(v, str) and bool(v.strip())),
+    "loss_kwargs": ("an object of the loss's keyword arguments", lambda v: isinstance(v, dict)),
+    "eval_splits": ("a list of split names", lambda v: isinstance(v, str) or (
+        isinstance(v, list) and bool(v) and all(isinstance(n, str) for n in v))),
+}
+
+
+def _check_values(cfg: dict[str, Any]) -> None:
+    """Values of the wrong type or range (``--set lr='"abc"'``, ``--set patience=0``), named before the data
+    loads; unset (null) values keep their defaults."""
+    from graphdl.train.tasks import canonical_split
+
+    for key, (expected, test) in _VALUE_CHECKS.items():
+        value = cfg.get(key)
+        if value is not None and not test(value):
+            raise ConfigError(f"configuration key {key!r} must be {expected}, got {type(value).__name__} {value!r}")
+    if cfg.get("loss_kwargs") and not cfg.get("loss"):
+        raise ConfigError("loss_kwargs needs loss: name the loss they are for (graphdl train --loss NAME, or "
+                          "--set loss='\"NAME\"'; graphdl list losses)")
+    splits = cfg.get("eval_splits")
+    if splits is not None:
+        given = [splits] if isinstance(splits, str) else splits
+        missing = [s for s in ("val", "test") if s not in {canonical_split(n) for n in given}]
+        if missing:  # the record's score is the test metric at the best validation epoch
+            raise ConfigError(f"eval_splits={given!r} leaves out {' and '.join(map(repr, missing))}: the benchmark "
+                              f"reports the test score at the best validation epoch, so eval_splits must include "
+                              f"'val' and 'test' (and may add 'train'); or leave eval_splits out to score every split")
+
+
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
@@ -227,21 +293,31 @@ def run_config(
         ``reference``/``reference_std``/``reference_source``, ``peak_rss_mb``,
         ``num_parameters``, ``config``, ``curves`` (per-seed learning curves).
     """
+    from graphdl import datasets
     from graphdl.distributed import is_main_process
     from graphdl.train import EarlyStopping, Trainer, seed_everything
-    from graphdl.train.resume import fit_with_checkpoints, refuse_to_overwrite, seed_dir
+    from graphdl.train.resume import check_resume, fit_with_checkpoints, refuse_to_overwrite, seed_dir
 
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
-        if int(epochs) < 1:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+            raise ConfigError(f"epochs must be an int >= 1 (the epochs per seed), got {type(epochs).__name__} "
+                              f"{epochs!r}")
+        if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         cfg["epochs"] = int(epochs)
     seed_list = _seed_list(seeds)
     family = family_of(dataset)
     _check_keys(family, cfg)
-    if checkpoint_dir is not None and not resume:  # before any seed trains, not when seed k is reached
-        for seed in seed_list:
-            refuse_to_overwrite(seed_dir(checkpoint_dir, seed))
+    _check_values(cfg)
+    # what a checkpoint folder is resumed with: a change (epochs aside) would not take effect
+    run_config_record = {"dataset": datasets.entry(dataset).name, **cfg}
+    if checkpoint_dir is not None:  # every seed, before any trains, not when seed k is reached
+        if resume:
+            check_resume(checkpoint_dir, seed_list, run_config_record, epochs=int(cfg["epochs"]))
+        else:
+            for seed in seed_list:
+                refuse_to_overwrite(seed_dir(checkpoint_dir, seed))
     prepared = _Prepared(dataset, family, cfg, root)
     name, label = prepared.name, cfg["model"]
     metric_name = prepared.metric().name
@@ -263,8 +339,14 @@ def run_config(
         metric_name = trainer.task.metric.name  # knn_acc when a metric-learning loss gives embeddings
         higher = trainer.task.metric.higher_is_better
         result = fit_with_checkpoints(trainer, prepared.data(), prepared.splits, checkpoint_dir=checkpoint_dir,
-                                      resume=resume, seed=seed)
+                                      resume=resume, seed=seed, config=run_config_record)
         key = f"test_{metric_name}"
+        absent = [k for k in (key, f"val_{metric_name}") if k not in result.best]
+        if absent:  # e.g. a finished seed's done.json from a run that did not score these splits
+            where = (f"{result.extra['checkpoint_dir']}/done.json (delete that folder to train the seed again)"
+                     if result.extra.get("skipped") else "the run")
+            raise ConfigError(f"seed {seed}: {where} logged no {', '.join(absent)}; the benchmark reports the test "
+                              f"score at the best validation epoch")
         runs.append(float(result.best[key]))
         valid_runs.append(float(result.best[f"val_{metric_name}"]))
         best_epochs.append(int(result.best_epoch))
@@ -274,7 +356,7 @@ def run_config(
         epochs_timed.append(result.epochs_trained)
         for split in ("train", "val", "test"):
             curves[split].append([float(h.get(f"{split}_{metric_name}", math.nan)) for h in result.history])
-        curves["train_loss"].append([float(h["train_loss"]) for h in result.history])
+        curves["train_loss"].append([float(h.get("train_loss", math.nan)) for h in result.history])
         if verbose and is_main_process():
             log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
                 f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
@@ -331,9 +413,15 @@ def _fmt(mean: float | None, std: float | None) -> str:
 
 def _runs_text(r: dict[str, Any]) -> str:
     """``10 x 200``; ``1 x 5 (ref. 100)`` when the reference trained for other epochs."""
-    text = f"{len(r['runs'])} x {r['epochs']}"
+    runs, epochs = r.get("runs"), r.get("epochs")
+    text = f"{len(runs) if isinstance(runs, list) else 'n/a'} x {epochs if epochs is not None else 'n/a'}"
     ref_epochs = r.get("reference_epochs")
-    return text + (f" (ref. {ref_epochs})" if ref_epochs and ref_epochs != r["epochs"] else "")
+    return text + (f" (ref. {ref_epochs})" if ref_epochs and epochs is not None and ref_epochs != epochs else "")
+
+
+def _seconds_text(value: Any) -> str:
+    """``0.153``; ``n/a`` for a record that has no timing (pooled from pieces of which one had none)."""
+    return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
 
 
 def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> str:
@@ -357,7 +445,7 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
         arrow = "↑" if r["higher_is_better"] else "↓"
         rows.append([r["dataset"], r["model"], f"{r['metric']} {arrow}", _fmt(r["mean"], r["std"]),
                      _runs_text(r), _fmt(r.get("reference"), r.get("reference_std")),
-                     r.get("reference_source") or "-", f"{r['seconds_per_epoch']:.3f}"])
+                     r.get("reference_source") or "-", _seconds_text(r.get("seconds_per_epoch"))])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -188,6 +188,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     overrides = {"model": model} if isinstance(model, str) else dict(model or {})
     overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options
     heads = overrides.pop("heads", None)  # graphdl train --heads: the attention heads of the hidden layers
+    if heads is not None and (isinstance(heads, bool) or not isinstance(heads, int) or heads < 1):
+        raise ConfigError(f"configuration key 'heads' must be an int >= 1, got {type(heads).__name__} {heads!r}")
     label = _label_of(family, overrides)
     known = _known_models(family)
     if label in known:

@@ -28,7 +28,7 @@ from graphdl.validate import require_int
 if TYPE_CHECKING:
     from graphdl.train.trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "MetricLogger"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "MetricLogger", "callback_name", "load_callback_states"]
 
 
 class Callback:
@@ -81,6 +81,16 @@ class _Monitor(Callback):
             self.mode = trainer.mode_for(self.monitor)
         return logs[self.monitor]
 
+    def _check_saved(self, state: dict[str, Any], **settings: Any) -> None:
+        """Refuse a checkpointed state kept under other settings (its best value is of another metric, or its
+        count of another patience); states of checkpoints written before these were saved are taken as they are."""
+        changed = [f"{k} {state[k]!r} -> {v!r}" for k, v in settings.items()
+                   if k in state and v is not None and state[k] is not None and state[k] != v]
+        if changed:
+            raise ConfigError(f"{type(self).__name__} was checkpointed with other settings ({', '.join(changed)}); "
+                              f"resume with the settings it was checkpointed with, or start afresh in another "
+                              f"checkpoint folder")
+
     def _improved(self, value: float, min_delta: float = 0.0) -> bool:
         if math.isnan(value):
             return False
@@ -120,9 +130,11 @@ class EarlyStopping(_Monitor):
                 trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "wait": self.wait}
+        return {"best": self.best, "wait": self.wait, "monitor": self.monitor, "patience": self.patience,
+                "min_delta": self.min_delta}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_saved(state, monitor=self.monitor, patience=self.patience, min_delta=self.min_delta)
         self.best, self.wait = state["best"], state["wait"]
 
 
@@ -156,8 +168,9 @@ class ModelCheckpoint(_Monitor):
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
             if self.dirpath is not None and _is_main(trainer):
-                atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs},
-                                  self.dirpath / "best.pt")
+                model_class = f"{type(trainer.model).__module__}.{type(trainer.model).__qualname__}"
+                atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs,
+                                   "model_class": model_class}, self.dirpath / "best.pt")
 
     def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
@@ -168,9 +181,11 @@ class ModelCheckpoint(_Monitor):
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state}
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state,
+                "monitor": self.monitor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._check_saved(state, monitor=self.monitor)
         self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
 
 
@@ -197,3 +212,45 @@ class MetricLogger(Callback):
         writer.writerows(history)
         with atomic_write(self.path, "w", encoding="utf-8", newline="") as handle:
             handle.write(buffer.getvalue())
+
+
+def callback_name(callback: Callback) -> str:
+    """The qualified class name a checkpoint files a callback's state under."""
+    return f"{type(callback).__module__}.{type(callback).__qualname__}"
+
+
+def load_callback_states(callbacks: list[Callback], states: list[dict[str, Any]], names: list[str] | None,
+                         source: str) -> None:
+    """Give each callback its checkpointed state, matched by class (the k-th of a class gets the k-th state saved
+    for that class), so that the list's order may change and stateless callbacks (a ``MetricLogger``; a state of
+    ``{}``) may be added or dropped. A stateful callback without a saved state, or a saved state without its
+    callback, raises :class:`ConfigError` naming it. ``names`` is ``None`` for checkpoints written before they
+    were saved: their non-empty states then go, in order, to the callbacks that have state."""
+    names = list(names) if names is not None and len(names) == len(states) else [None] * len(states)
+    unused = list(range(len(states)))
+    missing = []
+    for cb in callbacks:
+        name = callback_name(cb)
+        index = next((i for i in unused if names[i] == name), None)
+        if index is None and cb.state_dict():  # an unnamed (old) state: the next non-empty one
+            index = next((i for i in unused if names[i] is None and states[i]), None)
+        if index is None:
+            if cb.state_dict():
+                missing.append(type(cb).__name__)
+            continue
+        unused.remove(index)
+        try:
+            cb.load_state_dict(states[index])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise ConfigError(f"{source}: {exc}") from None
+            raise ConfigError(f"{source}: the saved state of {type(cb).__name__} does not fit it "
+                              f"({type(exc).__name__}: {exc}); it was written by another callback or version") from None
+    extra = [(names[i] or "a callback").rsplit(".", 1)[-1] for i in unused if states[i]]
+    if missing or extra:
+        what = "; ".join(filter(None, [
+            f"it holds no state for {', '.join(missing)} (added since)" if missing else "",
+            f"it holds the state of {', '.join(extra)}, which this trainer lacks (removed since)" if extra else ""]))
+        raise ConfigError(f"{source} was written with other stateful callbacks: {what}. Resume with the callbacks "
+                          f"it was written with (callbacks without state, such as a metric log, may change), or "
+                          f"start afresh in another checkpoint folder")

@@ -6,6 +6,7 @@
                                 scheduler, callbacks, history, epoch, RNG states of every rank)
     DIR/seed_<seed>/best.pt     weights of the best epoch so far
     DIR/seed_<seed>/done.json   the finished run's result; a resumed run skips this seed
+    DIR/seed_<seed>/config.json the run's configuration (``config=``), compared when it resumes
 
 Every file is written atomically (a temporary file in the same folder, then
 ``os.replace``), so a run killed at any moment leaves the previous complete
@@ -13,6 +14,14 @@ checkpoint; ``resume=True`` continues from it. The checkpoint holds the global
 RNG states, which drive dropout, negative and neighbour sampling and the
 DataLoader's shuffling, so the resumed run sees the same batches and ends with
 the same parameters and metrics, bit for bit, as a run that was never stopped.
+
+A resumed run continues the saved state, so a changed setting would not take
+effect while the results claimed it: a changed configuration (``config.json``),
+optimiser, learning rate, weight decay, monitored metric or stateful callback is
+refused before the seed trains on, naming the changes. Only ``epochs`` may change:
+more epochs extend the run (a finished seed continues from its ``last.pt``;
+one that stopped early stays as it is, as a longer run would have stopped there
+too); fewer are refused once a seed has trained more.
 """
 
 from __future__ import annotations
@@ -26,17 +35,21 @@ from typing import Any
 import torch
 
 from graphdl import distributed as _dist
+from graphdl.config import config_changes, json_plain
 from graphdl.errors import ConfigError
 from graphdl.io import atomic_write_json
 from graphdl.train.callbacks import ModelCheckpoint
 from graphdl.train.trainer import FitResult, Trainer
 
-__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "seed_dir", "latest_checkpoint", "read_done",
-           "DONE_FILE", "LAST_FILE"]
+__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "seed_dir", "latest_checkpoint",
+           "read_done", "DONE_FILE", "LAST_FILE", "CONFIG_FILE"]
 
 DONE_FILE = "done.json"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
+CONFIG_FILE = "config.json"
+#: The configuration key that may change on resume (checked against the epochs already trained instead)
+EPOCHS_KEY = "epochs"
 
 
 def seed_dir(checkpoint_dir: str | os.PathLike, seed: int | str) -> Path:
@@ -60,21 +73,143 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return path
 
 
-def read_done(folder: str | os.PathLike) -> FitResult | None:
-    """The :class:`FitResult` a finished seed left in ``folder/done.json``, or None."""
-    path = Path(folder) / DONE_FILE
+def _done_record(folder: Path) -> dict[str, Any] | None:
+    """The checked record of ``folder/done.json``, or None when the seed has not finished."""
+    path = folder / DONE_FILE
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        return FitResult(int(record["best_epoch"]), dict(record["best"]), list(record["history"]),
-                         float(record["seconds"]), str(record["monitor"]),
-                         train_seconds=float(record.get("train_seconds", 0.0)),
-                         epochs_trained=int(record.get("epochs_trained", len(record["history"]))),
-                         extra={"skipped": True, "checkpoint_dir": str(Path(folder))})
+        if not isinstance(record, dict):
+            raise TypeError(f"it holds a {type(record).__name__}, not an object")
+        history, best, monitor = record["history"], record["best"], record["monitor"]
+        if not isinstance(history, list) or not history or not all(isinstance(h, dict) for h in history):
+            raise ValueError("'history' is not a non-empty list of per-epoch metrics")
+        if not isinstance(best, dict) or not isinstance(monitor, str) or monitor not in best:
+            raise ValueError(f"'best' does not hold the monitored metric {monitor!r}")
+        int(record["best_epoch"]), float(record["seconds"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path} is not a valid record of a finished run ({type(exc).__name__}: {exc}); "
-                          f"delete it to run the seed again") from None
+        raise ConfigError(f"{path} is not a valid record of a finished run ({type(exc).__name__}: {exc}); delete "
+                          f"it to finish the seed again from its last.pt, or delete the folder {folder} to train "
+                          f"the seed afresh") from None
+    return record
+
+
+def read_done(folder: str | os.PathLike) -> FitResult | None:
+    """The :class:`FitResult` a finished seed left in ``folder/done.json``, or None."""
+    folder = Path(folder)
+    record = _done_record(folder)
+    if record is None:
+        return None
+    return FitResult(int(record["best_epoch"]), dict(record["best"]), list(record["history"]),
+                     float(record["seconds"]), str(record["monitor"]),
+                     train_seconds=float(record.get("train_seconds", 0.0)),
+                     epochs_trained=int(record.get("epochs_trained", len(record["history"]))),
+                     extra={"skipped": True, "checkpoint_dir": str(folder)})
+
+
+def _check_config(folder: Path, config: dict[str, Any]) -> None:
+    """Refuse to resume ``folder`` with a configuration other than the one in its ``config.json`` (``epochs``
+    aside); a folder written before configurations were recorded is not checked."""
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise TypeError(f"it holds a {type(saved).__name__}, not an object")
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a valid run configuration ({type(exc).__name__}: {exc}); delete the "
+                          f"folder {folder} to train the seed afresh") from None
+    changes = config_changes(saved, config, ignore=(EPOCHS_KEY,))
+    if changes:
+        raise ConfigError(f"{folder} was trained with another configuration: {', '.join(changes)}. A resumed run "
+                          f"continues the saved state, so the change would not take effect while the results "
+                          f"claimed it. Resume with the values it was trained with, or train the new "
+                          f"configuration in another --checkpoint-dir (and write it to another --json path)")
+
+
+def _too_many_epochs(source: str, trained: int, epochs: int) -> ConfigError:
+    return ConfigError(f"{source} has trained {trained} epochs, more than --epochs {epochs}; a resumed run cannot "
+                       f"undo epochs. Resume with --epochs {trained} or more, or train {epochs} epochs in another "
+                       f"--checkpoint-dir")
+
+
+def _cannot_extend(folder: Path, trained: int, epochs: int) -> ConfigError:
+    return ConfigError(f"{folder} holds a run that finished after {trained} epochs, and no {LAST_FILE} to continue "
+                       f"it to --epochs {epochs}; resume with --epochs {trained}, or delete the folder to train the "
+                       f"seed afresh")
+
+
+def _extends(record: dict[str, Any], epochs: int) -> bool:
+    """Whether a finished run must train on to reach ``epochs`` (not when it stopped early: a longer run would
+    have stopped there too; a record from before ``stopped_early`` was kept continues from ``last.pt``, whose
+    stop flag then decides)."""
+    return len(record["history"]) < epochs and not record.get("stopped_early")
+
+
+def _trained_epochs(path: Path) -> int:
+    """The epochs a ``last.pt`` holds, read without loading its tensors."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        return len(state["history"])
+    except Exception as exc:  # truncated or foreign file: torch raises many kinds
+        raise ConfigError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it is not a complete "
+                          f"graphdl checkpoint: delete the folder {path.parent} to train the seed afresh") from None
+
+
+def check_resume(checkpoint_dir: str | os.PathLike, seeds: Any, config: dict[str, Any] | None = None,
+                 epochs: int | None = None) -> None:
+    """Before any seed trains, check that every seed folder can be resumed as asked: its ``done.json`` and
+    ``best.pt`` are readable, its ``config.json`` matches ``config`` (``epochs`` aside), and no seed has trained
+    more than ``epochs``; raises :class:`ConfigError` naming the folder and the fix."""
+    for seed in seeds:
+        folder = seed_dir(checkpoint_dir, seed)
+        record = _done_record(folder)
+        last = latest_checkpoint(folder)
+        if config is not None and (record is not None or last is not None):  # state that a resume continues
+            _check_config(folder, config)
+        if record is not None:
+            best = folder / BEST_FILE
+            if best.is_file() and not zipfile.is_zipfile(best):
+                raise _unreadable_best(best, folder, "not a torch zip archive")
+            trained = len(record["history"])
+            if epochs is not None and trained > epochs:
+                raise _too_many_epochs(f"the finished run in {folder}", trained, epochs)
+            if epochs is not None and _extends(record, epochs) and last is None:
+                raise _cannot_extend(folder, trained, epochs)
+        elif epochs is not None and last is not None:
+            trained = _trained_epochs(last)
+            if trained > epochs:
+                raise _too_many_epochs(f"the checkpoint {last}", trained, epochs)
+
+
+def _unreadable_best(path: Path, folder: Path, why: str) -> ConfigError:
+    return ConfigError(f"{path} of a finished run cannot be read ({why}); it is damaged: delete the folder "
+                       f"{folder} to train that seed again")
+
+
+def _load_best(trainer: Trainer, folder: Path) -> None:
+    """Load a finished seed's best weights into ``trainer.model``, naming a damaged file or another model."""
+    path = folder / BEST_FILE
+    try:
+        state = torch.load(path, map_location=trainer.device, weights_only=False)
+    except Exception as exc:  # truncated or foreign file: torch raises many kinds
+        raise _unreadable_best(path, folder, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                               ) from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise _unreadable_best(path, folder, "it holds no model weights")
+    expected = f"{type(trainer.model).__module__}.{type(trainer.model).__qualname__}"
+    fix = ("resume with the configuration it was trained with, or train this one in another --checkpoint-dir "
+           "(and write it to another --json path)")
+    if state.get("model_class", expected) != expected:
+        raise ConfigError(f"{path} holds the weights of a {state['model_class']}, not of this {expected}: the seed "
+                          f"finished with another model; {fix}")
+    try:
+        trainer.model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ConfigError(f"{path} does not fit this model ({str(exc).splitlines()[0]} ...): the seed finished with "
+                          f"another model configuration; {fix}") from None
 
 
 def _checkpoint_callback(trainer: Trainer) -> ModelCheckpoint:
@@ -99,7 +234,7 @@ def refuse_to_overwrite(folder: str | os.PathLike) -> None:
 
 def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                          checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                         seed: int | str = 0) -> FitResult:
+                         seed: int | str = 0, config: dict[str, Any] | None = None) -> FitResult:
     """``trainer.fit(data, splits)`` with a resumable checkpoint every epoch in ``checkpoint_dir/seed_<seed>``.
 
     Args:
@@ -109,11 +244,19 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
         checkpoint_dir: Root folder; ``None`` just calls ``trainer.fit``.
         resume: Continue from the seed's newest complete checkpoint, or return
             the stored result (and load the best weights) when the seed has
-            finished (``done.json``). Without ``resume`` a seed folder that
-            already holds a checkpoint or a finished result raises
-            :class:`ConfigError` instead of overwriting it: hours of a long run
-            are not lost to a forgotten ``--resume``.
+            finished (``done.json``); a finished seed asked for more epochs
+            than it trained continues from its ``last.pt``. Without ``resume``
+            a seed folder that already holds a checkpoint or a finished result
+            raises :class:`ConfigError` instead of overwriting it: hours of a
+            long run are not lost to a forgotten ``--resume``.
         seed: Names the subfolder (one per seed of a multi-seed run).
+        config: The run's configuration (JSON values), kept in
+            ``config.json``; resuming with another one (``epochs`` aside)
+            raises :class:`ConfigError` naming the changed keys. The
+            Trainer's own settings (optimiser, learning rate, weight decay,
+            monitor, stateful callbacks) are checked against ``last.pt``
+            whenever a seed trains on; a finished seed's result is returned
+            as recorded (``result.monitor`` names its monitor).
 
     Returns:
         The :class:`FitResult`; ``result.extra["skipped"]`` is True when the
@@ -130,29 +273,47 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
             stale.unlink(missing_ok=True)
     checkpoint = _checkpoint_callback(trainer)
     checkpoint.dirpath = folder
-    resume_from = None
+    config = json_plain(config) if config is not None else None
+    resume_from, extend = None, False
     if resume:
-        done = read_done(folder)
-        if done is not None:
-            best = folder / BEST_FILE
-            if checkpoint.restore_best and best.is_file():
-                state = torch.load(best, map_location=trainer.device, weights_only=False)
-                trainer.model.load_state_dict(state["model"])
-            return done
-        resume_from = latest_checkpoint(folder)
+        record = _done_record(folder)
+        if config is not None and (record is not None or latest_checkpoint(folder) is not None):
+            _check_config(folder, config)
+        if record is not None:
+            # its result is returned as recorded (result.monitor names its monitor): only the epochs are checked;
+            # the Trainer's settings are when a seed trains on (load_checkpoint)
+            trainer.check_resume_settings(None, f"the finished run in {folder / DONE_FILE}",
+                                          trained_epochs=len(record["history"]))
+            extend = _extends(record, trainer.epochs)
+            if not extend:
+                if checkpoint.restore_best and (folder / BEST_FILE).is_file():
+                    _load_best(trainer, folder)
+                return read_done(folder)
+            resume_from = latest_checkpoint(folder)
+            if resume_from is None:
+                raise _cannot_extend(folder, len(record["history"]), trainer.epochs)
+        else:
+            resume_from = latest_checkpoint(folder)
     else:
         refuse_to_overwrite(folder)
+    if main and resume_from is None:  # the seed starts now: record its configuration (an older one is stale)
+        if config is not None:
+            atomic_write_json(folder / CONFIG_FILE, config)
+        else:
+            (folder / CONFIG_FILE).unlink(missing_ok=True)
     if _dist.is_distributed():
         import torch.distributed as dist
 
         dist.barrier()  # rank 0 has removed stale temporary files before anyone writes
+    if main and extend:  # the seed trains on: from now on an unfinished, longer run
+        (folder / DONE_FILE).unlink()
     result = trainer.fit(data, splits, resume_from=resume_from)
     result.extra.update({"resumed": resume_from is not None, "checkpoint_dir": str(folder)})
     if main:
         atomic_write_json(folder / DONE_FILE, {
             "seed": seed, "best_epoch": result.best_epoch, "best": result.best, "history": result.history,
             "seconds": result.seconds, "train_seconds": result.train_seconds,
-            "epochs_trained": result.epochs_trained, "monitor": result.monitor,
+            "epochs_trained": result.epochs_trained, "monitor": result.monitor, "epochs": trainer.epochs,
+            "stopped_early": bool(trainer.should_stop),
         })
     return result
-

@@ -33,7 +33,7 @@ from graphdl import distributed as _dist
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError, did_you_mean
 from graphdl.io import atomic_torch_save
-from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint
+from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint, callback_name, load_callback_states
 from graphdl.train.tasks import Task, canonical_split, resolve_task
 
 __all__ = ["Trainer", "FitResult", "seed_everything", "resolve_loss"]
@@ -708,6 +708,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callback_types": [callback_name(cb) for cb in self.callbacks],
+            "settings": self.resume_settings(),
             "task": self.task.state_dict(),
             "history": self.history,
             "epoch": self.epoch,
@@ -715,6 +717,46 @@ class Trainer:
             "rng": _rng_state(),
             "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
         }
+
+    def resume_settings(self) -> dict[str, Any]:
+        """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
+        (its ``defaults``: lr, betas...), the weight decay and the monitored metric. A resumed optimiser takes
+        its saved learning rate and state, so another value would not take effect; another monitor would select
+        the best epoch by a metric the saved best value is not of."""
+        from graphdl.config import json_plain
+
+        settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor}
+        if self.optimizer is not None:  # built by fit (and by load_checkpoint)
+            kind = type(self.optimizer)
+            settings.update(optimizer=f"{kind.__module__}.{kind.__qualname__}",
+                            optimizer_defaults=dict(self.optimizer.defaults))
+        return json_plain(settings)
+
+    def check_resume_settings(self, saved: Mapping[str, Any] | None, source: str,
+                              trained_epochs: int | None = None) -> None:
+        """Refuse to resume ``source`` (a checkpoint, or a finished run's record) with other
+        :meth:`resume_settings`, or with fewer ``epochs`` than it has ``trained_epochs``; ``saved`` is ``None``
+        for checkpoints written before settings were saved."""
+        from graphdl.config import config_changes
+
+        if trained_epochs is not None and trained_epochs > self.epochs:
+            raise ConfigError(f"{source} has trained {trained_epochs} epochs, more than epochs={self.epochs}; a "
+                              f"resumed run cannot undo epochs: resume with epochs >= {trained_epochs}, or train "
+                              f"{self.epochs} epochs afresh in another checkpoint folder")
+        if not saved:
+            return
+        saved = dict(saved)
+        current = {k: v for k, v in self.resume_settings().items() if k in saved}  # what the source recorded
+        old_defaults, new_defaults = saved.pop("optimizer_defaults", None), current.pop("optimizer_defaults", None)
+        changes = config_changes(saved, current)
+        if old_defaults is not None and saved.get("optimizer") == current.get("optimizer"):
+            common = set(old_defaults) & set(new_defaults)  # keys a torch version adds are not changes
+            changes += config_changes({k: old_defaults[k] for k in common}, {k: new_defaults[k] for k in common})
+        if changes:
+            raise ConfigError(f"{source} was trained with other settings ({', '.join(changes)}); a resumed run "
+                              f"continues the saved optimiser and best value, so these changes would not take "
+                              f"effect. Resume with the settings it was trained with, or start afresh in another "
+                              f"checkpoint folder")
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write :meth:`state_dict` to ``path`` atomically (temporary file, then rename).
@@ -751,23 +793,26 @@ class Trainer:
         expected = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
         if state.get("model_class") != expected:
             raise ConfigError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
+        if self.optimizer is None:
+            self._build_optimizer()
+        # before anything loads: a changed setting would silently not take effect, or fail inside torch
+        self.check_resume_settings(state.get("settings"), f"checkpoint {path}", trained_epochs=len(state["history"]))
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
             raise ConfigError(f"checkpoint {path} does not fit this model (different layers or sizes): "
                               f"{str(exc).splitlines()[0]}") from None
-        if state["loss"] is not None and isinstance(self.loss_fn, nn.Module):
-            self.loss_fn.load_state_dict(state["loss"])
-        if self.optimizer is None:
-            self._build_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])
+        try:
+            if state["loss"] is not None and isinstance(self.loss_fn, nn.Module):
+                self.loss_fn.load_state_dict(state["loss"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (KeyError, ValueError, RuntimeError) as exc:  # a checkpoint from before settings were saved
+            raise ConfigError(f"checkpoint {path} does not fit this trainer's loss or optimizer ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); resume with the loss and "
+                              f"optimizer it was written with") from None
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if len(state["callbacks"]) != len(self.callbacks):
-            raise ConfigError(f"checkpoint {path} was written with {len(state['callbacks'])} callbacks, "
-                              f"this trainer has {len(self.callbacks)}")
-        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
-            cb.load_state_dict(cb_state)
+        load_callback_states(self.callbacks, state["callbacks"], state.get("callback_types"), f"checkpoint {path}")
         self.task.load_state_dict(state.get("task") or {})
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
