@@ -54,10 +54,12 @@ implemented (they need pyg-lib).
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch_geometric.typing
 from torch import Tensor
@@ -70,6 +72,7 @@ from torch_geometric.sampler import (
     NodeSamplerInput,
     SamplerOutput,
 )
+from torch_geometric.sampler.base import NumNeighbors
 
 from graphdl.errors import ValidationError
 
@@ -93,15 +96,15 @@ def has_compiled_sampler() -> bool:
 
 
 def _check_num_neighbors(num_neighbors: Any) -> list[int]:
-    values = getattr(num_neighbors, "values", num_neighbors)  # PyG's NumNeighbors
+    values = num_neighbors.values if isinstance(num_neighbors, NumNeighbors) else num_neighbors
     if isinstance(values, dict):
         raise ValidationError(
             "num_neighbors: expected a list of ints (one fan-out per hop) for a homogeneous "
             f"graph, got a dict {values!r}. Per-edge-type fan-outs need HeteroData and "
             "PyG's NeighborLoader with pyg-lib."
         )
-    if isinstance(values, Tensor):
-        values = values.tolist()
+    if isinstance(values, (Tensor, np.ndarray)) and values.ndim == 1:
+        values = list(values)  # 0-d tensors / numpy scalars, checked one by one below
     if not isinstance(values, Sequence) or isinstance(values, str):
         raise ValidationError(
             f"num_neighbors: expected a list of ints such as [10, 5], got {num_neighbors!r}."
@@ -112,13 +115,28 @@ def _check_num_neighbors(num_neighbors: Any) -> list[int]:
             "num_neighbors: expected at least one hop, got an empty list. Pass one fan-out "
             "per hop, e.g. [10, 5] for two hops (-1 takes all neighbours)."
         )
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < -1]
+    ints = [_as_int(v) for v in values]
+    bad = [v for v, i in zip(values, ints) if i is None or i < -1]
     if bad:
+        def plain(items: list[Any]) -> list[Any]:  # tensor / numpy entries shown as the numbers they hold
+            return [v.item() if isinstance(v, (Tensor, np.generic)) and v.ndim == 0 else v for v in items]
+
         raise ValidationError(
             f"num_neighbors: every entry must be an int >= -1 (-1 = all neighbours, 0 = none), "
-            f"got {values!r} (invalid: {bad!r})."
+            f"got {plain(values)!r} (invalid: {plain(bad)!r})."
         )
-    return values
+    return ints  # type: ignore[return-value]
+
+
+def _as_int(value: Any) -> int | None:
+    """``value`` as a Python int when it is an integer (int, numpy or 0-d integer tensor; not a
+    bool or a float, however whole), else ``None``."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, Tensor) and value.dtype == torch.bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def _check_index(index: Tensor, num_nodes: int, name: str) -> Tensor:
@@ -136,24 +154,49 @@ def _check_index(index: Tensor, num_nodes: int, name: str) -> Tensor:
     return index
 
 
-def _check_input_nodes(input_nodes: Any, num_nodes: int) -> None:
-    """Validate what NodeLoader accepts as ``input_nodes`` for a ``Data`` object."""
+def _check_input_nodes(input_nodes: Any, num_nodes: int) -> Tensor | None:
+    """Validate ``input_nodes`` for a ``Data`` graph and return it as a tensor (a mask stays a mask).
+
+    NodeLoader turns anything but a tensor into ``torch.tensor(input_nodes, dtype=torch.long)``,
+    which reads a boolean mask given as a list or a numpy array as the indices 0 and 1; converting
+    here keeps it a mask, as it is validated.
+    """
     if input_nodes is None:
-        return
-    if isinstance(input_nodes, (str, tuple)):
+        return None
+    if isinstance(input_nodes, str) or (
+        isinstance(input_nodes, (tuple, list))
+        and len(input_nodes) == 2
+        and (input_nodes[0] is None or isinstance(input_nodes[0], str))
+    ):
         raise ValidationError(
-            f"input_nodes: expected a tensor of node indices or a boolean mask for a "
-            f"homogeneous graph, got {input_nodes!r}."
+            f"input_nodes: a (node type, nodes) pair or a node type name is for HeteroData; "
+            f"this is a homogeneous graph, so pass a tensor of node indices or a boolean mask, "
+            f"got {input_nodes!r}."
         )
-    nodes = input_nodes if isinstance(input_nodes, Tensor) else torch.as_tensor(input_nodes)
+    if isinstance(input_nodes, Tensor):
+        nodes = input_nodes
+    else:
+        try:
+            nodes = torch.as_tensor(np.asarray(input_nodes))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValidationError(
+                f"input_nodes: expected a tensor of node indices or a boolean mask, got "
+                f"{type(input_nodes).__name__} ({exc})."
+            ) from None
+    if nodes.dtype == torch.uint8:  # PyG reads it as indices, torch (deprecated) as a mask
+        raise ValidationError(
+            "input_nodes: got a torch.uint8 tensor, which is ambiguous (an old-style mask, or "
+            "indices?); pass input_nodes.bool() for a mask or input_nodes.long() for node indices."
+        )
     if nodes.dtype == torch.bool:
         if nodes.dim() != 1 or nodes.numel() != num_nodes:
             raise ValidationError(
                 f"input_nodes: a boolean mask needs one entry per node ({num_nodes}), got "
                 f"shape {tuple(nodes.shape)}."
             )
-        return
-    _check_index(nodes.view(-1), num_nodes, "input_nodes")
+        return nodes
+    _check_index(nodes.reshape(-1), num_nodes, "input_nodes")
+    return nodes
 
 
 # Vectorised sampling kernels ##################################################
@@ -224,8 +267,8 @@ class TorchNeighborSampler(BaseSampler):
         data: The graph; needs ``edge_index`` (``[2, E]``, ``j -> i`` as
             ``edge_index[:, e] = (j, i)``).
         num_neighbors: Fan-out per hop; ``-1`` takes all in-neighbours.
-        replace: Draw neighbours with replacement.
         subgraph_type: ``"directional"``, ``"bidirectional"`` or ``"induced"``.
+        replace: Draw neighbours with replacement.
         disjoint: Sample a separate tree for every seed node.
         temporal_strategy: Accepted for signature compatibility; only
             ``"uniform"`` is meaningful (temporal sampling is unsupported).
@@ -235,14 +278,18 @@ class TorchNeighborSampler(BaseSampler):
         share_memory: Move the CSC tensors to shared memory (for workers).
         directed: ``False`` is PyG's deprecated spelling of
             ``subgraph_type="induced"`` (with PyG's warning).
+        sample_direction: Only ``"forward"`` (in-neighbours) is implemented.
+
+    The arguments come in the order of PyG's ``NeighborSampler``, so
+    positional calls written for it mean the same here.
     """
 
     def __init__(
         self,
         data: Data,
         num_neighbors: Sequence[int],
-        replace: bool = False,
         subgraph_type: str | Any = "directional",
+        replace: bool = False,
         disjoint: bool = False,
         temporal_strategy: str = "uniform",
         time_attr: str | None = None,
@@ -250,6 +297,7 @@ class TorchNeighborSampler(BaseSampler):
         is_sorted: bool = False,
         share_memory: bool = False,
         directed: bool = True,
+        sample_direction: str = "forward",
     ) -> None:
         if not isinstance(data, Data):
             raise ValidationError(
@@ -262,6 +310,12 @@ class TorchNeighborSampler(BaseSampler):
                 f"time_attr/weight_attr: temporal and weighted sampling are not implemented "
                 f"in TorchNeighborSampler (got time_attr={time_attr!r}, "
                 f"weight_attr={weight_attr!r}). Install pyg-lib and use PyG's NeighborLoader."
+            )
+        if sample_direction != "forward":
+            raise ValidationError(
+                f"sample_direction={sample_direction!r}: TorchNeighborSampler samples in-neighbours "
+                "only (sample_direction='forward'); for out-neighbours pass the reversed graph, "
+                "edge_index.flip(0), or install pyg-lib and use PyG's NeighborSampler."
             )
         if not directed:  # PyG's deprecated spelling of an induced subgraph
             subgraph_type = "induced"
@@ -605,6 +659,7 @@ _SAMPLER_KEYS = (
     "is_sorted",
     "share_memory",
     "directed",
+    "sample_direction",
 )
 
 
@@ -660,7 +715,7 @@ def neighbor_loader(
     """
     _check_num_neighbors(num_neighbors)
     if isinstance(data, Data):
-        _check_input_nodes(input_nodes, int(data.num_nodes or 0))
+        input_nodes = _check_input_nodes(input_nodes, int(data.num_nodes or 0))
     if _use_pyg(backend):
         return NeighborLoader(
             data, num_neighbors, input_nodes=input_nodes, batch_size=batch_size,
