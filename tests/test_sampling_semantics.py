@@ -20,6 +20,7 @@ from torch_geometric.sampler.base import NumNeighbors
 from torch_geometric.sampler.neighbor_sampler import edge_sample
 from torch_geometric.utils import coalesce
 
+import graphdl
 from graphdl.errors import ValidationError
 from graphdl.sampling import TorchNeighborSampler, neighbor_loader
 
@@ -231,3 +232,17 @@ def test_node_task_mini_batches_cover_the_train_seeds_and_match_full_batch(graph
     assert all(sorted(e) == sorted(train.tolist()) for e in epochs)
     assert epochs[0] != epochs[1]
     assert [b.batch_size for b in small.train_batches()] == [16, 16, 16, 12]
+
+
+def test_node_task_names_a_last_batch_of_one_seed_for_batchnorm():
+    n = 21
+    data = Data(x=torch.randn(n, 4), edge_index=torch.empty(2, 0, dtype=torch.long), y=torch.randint(0, 2, (n,)))
+    data.train_mask = torch.arange(n) < 11
+    data.val_mask = data.test_mask = ~data.train_mask
+    model = graphdl.models.create("gnn", layer="gin", in_channels=4, hidden_channels=8, out_channels=2)
+    trainer = graphdl.Trainer(model, task="node", task_kwargs=dict(num_neighbors=[2, 2], batch_size=10), epochs=1,
+                              progress=False)
+    with pytest.raises(ValidationError, match=r"use a model without BatchNorm or a batch_size that leaves no last "
+                                              r"batch of one seed without neighbours \(11 training nodes, "
+                                              r"batch_size=10\)"):
+        trainer.fit(data)

@@ -659,8 +659,11 @@ class NodeTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
-            raise ValidationError("a training batch of one node cannot pass BatchNorm (it needs more than one "
-                                  "value per channel); use a model without BatchNorm or a larger graph")
+            fix = ("a larger graph" if self._loader is None else
+                   f"a batch_size that leaves no last batch of one seed without neighbours ({self.splits['train'].numel()} "
+                   f"training nodes, batch_size={self.batch_size})")
+            raise ValidationError(f"a training batch of one node cannot pass BatchNorm (it needs more than one "
+                                  f"value per channel); use a model without BatchNorm or {fix}")
         if self._loader is None:
             idx = self.splits["train"]
             out, y = one_row_each(_call(model, batch), batch.num_nodes, "node", "node")[idx], self.y[idx]
