@@ -194,18 +194,42 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
 _UNSET = object()
 
 
+#: The address in a default repr (``<function f at 0x7f...>``): another process gives the same object another one
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")
+
+
+def _plain_value(value: Any) -> Any:
+    """A value JSON cannot write: numpy and torch numbers and arrays as their Python values, other objects by
+    their repr without a memory address (a function is the same function in the process that resumes it)."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, type):
+        try:
+            return tolist()
+        except Exception:  # noqa: BLE001 - an object whose tolist is something else: its repr
+            pass
+    return _ADDRESS.sub("", repr(value))
+
+
 def json_plain(value: Any) -> Any:
-    """``value`` as JSON gives it back (tuples as lists, other objects by their repr), for comparisons."""
-    return json.loads(json.dumps(value, sort_keys=True, default=repr))
+    """``value`` as JSON gives it back (tuples as lists, numpy numbers as numbers, other objects by their repr
+    without a memory address), for comparisons; strings lose such addresses too (a file written before)."""
+    return json.loads(_ADDRESS.sub("", json.dumps(value, sort_keys=True, default=_plain_value)))
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal JSON values; NaN equals NaN (JSON writes both ``NaN``), 1 equals 1.0."""
+    if old is _UNSET or new is _UNSET:
+        return old is new
+    return old == new or json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True)
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
-    """``["lr 0.01 -> 0.5", "monitor (unset) -> \"val_loss\""]``: the keys whose values differ (JSON-compared;
-    a key only one side has is ``(default)`` on the other), sorted, ``ignore`` left out."""
+    """``["lr 0.01 -> 0.5", "monitor (default) -> \"val_loss\""]``: the keys whose values differ (JSON-compared,
+    see :func:`json_plain`; a key only one side has is ``(default)`` on the other), sorted, ``ignore`` left out."""
     old, new = json_plain(old), json_plain(new)
     changes = []
     for key in sorted(set(old) | set(new)):
-        if key in ignore or old.get(key, _UNSET) == new.get(key, _UNSET):
+        if key in ignore or _same(old.get(key, _UNSET), new.get(key, _UNSET)):
             continue
         show = ["(default)" if v is _UNSET else json.dumps(v) for v in (old.get(key, _UNSET), new.get(key, _UNSET))]
         changes.append(f"{key} {show[0]} -> {show[1]}")

@@ -110,7 +110,7 @@ def test_a_changed_monitor_is_refused_before_training(shared_data: Path, tmp_pat
     (seed_dir(ckpt, 0) / "done.json").unlink()
     before = _files(seed_dir(ckpt, 0))
     assert main(_cora(shared_data, ckpt, "--resume", "--epochs", "3", "--monitor", "val_loss")) == 2
-    assert 'monitor (default) -> "val_loss"' in _error(capsys)
+    assert 'monitor "val_acc" -> "val_loss"' in _error(capsys)  # the default it took, named
     assert _files(seed_dir(ckpt, 0)) == before  # best.pt untouched
     # the Trainer itself refuses too (a library run without a recorded configuration)
     folder = _unfinished(tmp_path / "lib")

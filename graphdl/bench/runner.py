@@ -30,7 +30,7 @@ from torch import nn
 
 from graphdl.bench.references import OFFICIAL_SECONDS_PER_EPOCH, reference_for
 from graphdl.bench.suites import SUITES, TRAIN_KEYS, default_config, family_of, resolve_suite, suite_runs
-from graphdl.errors import ConfigError, DataError
+from graphdl.errors import ConfigError, DataError, GraphDLError
 from graphdl.io import atomic_write_json
 
 __all__ = ["run_config", "run_suite", "save_records", "format_table", "environment", "REQUIRED_KEYS"]
@@ -104,14 +104,7 @@ class _Prepared:
 
     def metric(self) -> Any:
         """The benchmark's metric (a metric-learning loss's run reports ``knn_acc`` instead)."""
-        from graphdl.train.metrics import Metric, resolve_metric
-
-        if self.family == "planetoid":
-            from graphdl import datasets
-
-            evaluator = datasets.evaluator(self.name)
-            return Metric("acc", lambda y, p: evaluator.eval({"y_true": y, "y_pred": p})["acc"], True)
-        return resolve_metric(self.name)
+        return _benchmark_metric(self.family, self.name)
 
     def data(self) -> Any:
         return self.dataset if self.family == "ogbg-mol" else self.dataset[0]
@@ -152,6 +145,79 @@ class _Prepared:
         else:
             optimizer = "adam"
         return model, task, LinkBCELoss(), optimizer
+
+
+def _benchmark_metric(family: str, name: str) -> Any:
+    """The official metric of dataset ``name`` (read from its evaluator's description: no data is loaded)."""
+    from graphdl.train.metrics import Metric, resolve_metric
+
+    if family == "planetoid":
+        from graphdl import datasets
+
+        evaluator = datasets.evaluator(name)
+        return Metric("acc", lambda y, p: evaluator.eval({"y_true": y, "y_pred": p})["acc"], True)
+    return resolve_metric(name)
+
+
+#: Configuration keys the runner reads with a default when they are left out (``cfg.get(key, default)``)
+_TRAIN_DEFAULTS: dict[str, Any] = {"weight_decay": 0.0, "normalize_features": False, "to_undirected": False}
+
+
+def _model_defaults(family: str) -> dict[str, Any]:
+    """The model arguments' defaults (JSON scalars, not None) of ``family``'s model builder."""
+    import inspect
+
+    from graphdl.models.gnn import GNN, LinkGNN
+    from graphdl.models.ogb_mol import ogb_mol
+
+    builders = [GNN.__init__] + {"ogbg-mol": [ogb_mol], "ogbl": [LinkGNN.__init__]}.get(family, [])
+    defaults = {}
+    for builder in builders:  # the outer builder's defaults win (ogb_mol's norm "batch" over GNN's None)
+        for p in inspect.signature(builder).parameters.values():
+            if isinstance(p.default, (bool, int, float, str)):
+                defaults[p.name] = p.default
+    # set from the dataset, or by ogb_mol from other arguments (edge_dim: hidden_channels for edge-aware layers)
+    for key in ("in_channels", "out_channels", "num_nodes", "edge_dim"):
+        defaults.pop(key, None)
+    return defaults
+
+
+def resume_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration record of a checkpoint folder (``{"dataset": name, **configuration}``) as it takes
+    effect: the defaults it leaves out filled in (the model builder's, the runner's, the monitor the Trainer
+    picks), a null value of a key without default left out (as :func:`default_config` leaves unset options out)
+    and the layer named as the registry does (``GCN`` is ``gcn``). A folder resumed with the same configuration
+    spelt otherwise (``--jk last`` given or left out, ``--monitor val_acc``, ``residual: false`` in a YAML file)
+    then compares equal (:func:`graphdl.train.resume.fit_with_checkpoints`'s ``normalize_config``)."""
+    from graphdl import datasets, layers
+
+    out = dict(config)
+    try:
+        name = datasets.entry(str(out["dataset"])).name
+        family = family_of(name)
+    except (KeyError, GraphDLError):  # not a benchmark record: left as it is
+        return out
+    defaults = {**_model_defaults(family), **_TRAIN_DEFAULTS}
+    if family in ("planetoid", "ogbn") and out.get("num_neighbors"):
+        defaults["batch_size"] = 512  # _Prepared.build's seed nodes per mini-batch
+    try:  # the Trainer monitors the validation score of the benchmark's metric (given to the task, so a loss's
+        # kind does not change it), save a metric loss's (the task then scores embeddings by k-NN accuracy)
+        from graphdl import losses
+
+        loss = out.get("loss")
+        if loss is None or losses.entry_kind(losses.entry(str(loss))) != "metric":
+            defaults["monitor"] = f"val_{_benchmark_metric(family, name).name}"
+    except GraphDLError:
+        pass
+    out = {k: v for k, v in out.items() if v is not None or k in defaults}
+    for key, value in defaults.items():
+        out.setdefault(key, value)
+    if isinstance(out.get("layer"), str):
+        try:
+            out["layer"] = layers.entry(out["layer"]).name
+        except GraphDLError:  # an unknown name fails when the model is built
+            pass
+    return out
 
 
 def _check_keys(family: str, cfg: dict[str, Any]) -> None:
@@ -311,10 +377,11 @@ def run_config(
     _check_keys(family, cfg)
     _check_values(cfg)
     # what a checkpoint folder is resumed with: a change (epochs aside) would not take effect
-    run_config_record = {"dataset": datasets.entry(dataset).name, **cfg}
+    run_config_record = resume_config({"dataset": datasets.entry(dataset).name, **cfg})
     if checkpoint_dir is not None:  # every seed, before any trains, not when seed k is reached
         if resume:
-            check_resume(checkpoint_dir, seed_list, run_config_record, epochs=int(cfg["epochs"]))
+            check_resume(checkpoint_dir, seed_list, run_config_record, epochs=int(cfg["epochs"]),
+                         normalize_config=resume_config)
         else:
             for seed in seed_list:
                 refuse_to_overwrite(seed_dir(checkpoint_dir, seed))
@@ -339,7 +406,8 @@ def run_config(
         metric_name = trainer.task.metric.name  # knn_acc when a metric-learning loss gives embeddings
         higher = trainer.task.metric.higher_is_better
         result = fit_with_checkpoints(trainer, prepared.data(), prepared.splits, checkpoint_dir=checkpoint_dir,
-                                      resume=resume, seed=seed, config=run_config_record)
+                                      resume=resume, seed=seed, config=run_config_record,
+                                      normalize_config=resume_config)
         key = f"test_{metric_name}"
         absent = [k for k in (key, f"val_{metric_name}") if k not in result.best]
         if absent:  # e.g. a finished seed's done.json from a run that did not score these splits

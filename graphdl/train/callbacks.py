@@ -199,9 +199,11 @@ class MetricLogger(Callback):
         check_folder_path(self.path.parent, f"the metric log {self.path.name}")
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        if not _is_main(trainer):
-            return
-        history = trainer.history
+        if _is_main(trainer):
+            self.write(trainer.history)
+
+    def write(self, history: list[dict[str, float]]) -> None:
+        """Replace the file with ``history`` (one row per epoch), atomically."""
         if self.path.suffix == ".json":
             atomic_write_json(self.path, history)
             return

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from graphdl import distributed as _dist
 from graphdl.config import config_changes, json_plain
 from graphdl.errors import ConfigError
 from graphdl.io import atomic_write_json
-from graphdl.train.callbacks import ModelCheckpoint
+from graphdl.train.callbacks import MetricLogger, ModelCheckpoint
 from graphdl.train.trainer import FitResult, Trainer
 
 __all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "seed_dir", "latest_checkpoint",
@@ -108,9 +109,20 @@ def read_done(folder: str | os.PathLike) -> FitResult | None:
                      extra={"skipped": True, "checkpoint_dir": str(folder)})
 
 
-def _check_config(folder: Path, config: dict[str, Any]) -> None:
+#: ``config -> config``: the configuration as it takes effect (the defaults it leaves out filled in, names in one
+#: spelling), so that the same configuration spelt otherwise is not taken for a change
+Normalizer = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _normalized(config: dict[str, Any], normalize: Normalizer | None) -> dict[str, Any]:
+    config = json_plain(config)
+    return json_plain(normalize(config)) if normalize is not None else config
+
+
+def _check_config(folder: Path, config: dict[str, Any], normalize: Normalizer | None = None) -> None:
     """Refuse to resume ``folder`` with a configuration other than the one in its ``config.json`` (``epochs``
-    aside); a folder written before configurations were recorded is not checked."""
+    aside; both sides taken through ``normalize``); a folder written before configurations were recorded is not
+    checked."""
     path = folder / CONFIG_FILE
     if not path.is_file():
         return
@@ -121,7 +133,7 @@ def _check_config(folder: Path, config: dict[str, Any]) -> None:
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path} is not a valid run configuration ({type(exc).__name__}: {exc}); delete the "
                           f"folder {folder} to train the seed afresh") from None
-    changes = config_changes(saved, config, ignore=(EPOCHS_KEY,))
+    changes = config_changes(_normalized(saved, normalize), _normalized(config, normalize), ignore=(EPOCHS_KEY,))
     if changes:
         raise ConfigError(f"{folder} was trained with another configuration: {', '.join(changes)}. A resumed run "
                           f"continues the saved state, so the change would not take effect while the results "
@@ -159,16 +171,17 @@ def _trained_epochs(path: Path) -> int:
 
 
 def check_resume(checkpoint_dir: str | os.PathLike, seeds: Any, config: dict[str, Any] | None = None,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, normalize_config: Normalizer | None = None) -> None:
     """Before any seed trains, check that every seed folder can be resumed as asked: its ``done.json`` and
-    ``best.pt`` are readable, its ``config.json`` matches ``config`` (``epochs`` aside), and no seed has trained
-    more than ``epochs``; raises :class:`ConfigError` naming the folder and the fix."""
+    ``best.pt`` are readable, its ``config.json`` matches ``config`` (``epochs`` aside; both taken through
+    ``normalize_config``, as :func:`fit_with_checkpoints` does), and no seed has trained more than ``epochs``;
+    raises :class:`ConfigError` naming the folder and the fix."""
     for seed in seeds:
         folder = seed_dir(checkpoint_dir, seed)
         record = _done_record(folder)
         last = latest_checkpoint(folder)
         if config is not None and (record is not None or last is not None):  # state that a resume continues
-            _check_config(folder, config)
+            _check_config(folder, config, normalize_config)
         if record is not None:
             best = folder / BEST_FILE
             if best.is_file() and not zipfile.is_zipfile(best):
@@ -178,10 +191,17 @@ def check_resume(checkpoint_dir: str | os.PathLike, seeds: Any, config: dict[str
                 raise _too_many_epochs(f"the finished run in {folder}", trained, epochs)
             if epochs is not None and _extends(record, epochs) and last is None:
                 raise _cannot_extend(folder, trained, epochs)
-        elif epochs is not None and last is not None:
-            trained = _trained_epochs(last)
-            if trained > epochs:
-                raise _too_many_epochs(f"the checkpoint {last}", trained, epochs)
+        if epochs is not None and last is not None:  # a finished seed's too: see _check_last
+            _check_last(last, epochs)
+
+
+def _check_last(last: Path, epochs: int) -> None:
+    """Refuse ``epochs`` fewer than ``last.pt`` has trained. A finished seed's ``last.pt`` holds more epochs than
+    its ``done.json`` when a longer run that continued it was killed (``done.json`` is only replaced at the end):
+    its best.pt may then be of a later epoch, so the record is not returned for fewer epochs than that."""
+    trained = _trained_epochs(last)
+    if trained > epochs:
+        raise _too_many_epochs(f"the checkpoint {last}", trained, epochs)
 
 
 def _unreadable_best(path: Path, folder: Path, why: str) -> ConfigError:
@@ -234,7 +254,8 @@ def refuse_to_overwrite(folder: str | os.PathLike) -> None:
 
 def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                          checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-                         seed: int | str = 0, config: dict[str, Any] | None = None) -> FitResult:
+                         seed: int | str = 0, config: dict[str, Any] | None = None,
+                         normalize_config: Normalizer | None = None) -> FitResult:
     """``trainer.fit(data, splits)`` with a resumable checkpoint every epoch in ``checkpoint_dir/seed_<seed>``.
 
     Args:
@@ -256,7 +277,13 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
             Trainer's own settings (optimiser, learning rate, weight decay,
             monitor, stateful callbacks) are checked against ``last.pt``
             whenever a seed trains on; a finished seed's result is returned
-            as recorded (``result.monitor`` names its monitor).
+            as recorded (``result.monitor`` names its monitor); the trainer's
+            :class:`MetricLogger` files are written with its recorded history.
+        normalize_config: ``config -> config`` giving the configuration as
+            it takes effect (the defaults it leaves out filled in, names in
+            one spelling); ``config`` and the saved ``config.json`` are
+            compared through it, and ``config.json`` holds its result, so
+            that the same configuration spelt otherwise resumes.
 
     Returns:
         The :class:`FitResult`; ``result.extra["skipped"]`` is True when the
@@ -273,22 +300,29 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
             stale.unlink(missing_ok=True)
     checkpoint = _checkpoint_callback(trainer)
     checkpoint.dirpath = folder
-    config = json_plain(config) if config is not None else None
-    resume_from, extend = None, False
+    config = _normalized(config, normalize_config) if config is not None else None
+    resume_from = None
     if resume:
         record = _done_record(folder)
         if config is not None and (record is not None or latest_checkpoint(folder) is not None):
-            _check_config(folder, config)
+            _check_config(folder, config, normalize_config)
         if record is not None:
             # its result is returned as recorded (result.monitor names its monitor): only the epochs are checked;
             # the Trainer's settings are when a seed trains on (load_checkpoint)
             trainer.check_resume_settings(None, f"the finished run in {folder / DONE_FILE}",
                                           trained_epochs=len(record["history"]))
-            extend = _extends(record, trainer.epochs)
-            if not extend:
+            if not _extends(record, trainer.epochs):
+                last = latest_checkpoint(folder)
+                if last is not None:
+                    _check_last(last, trainer.epochs)
                 if checkpoint.restore_best and (folder / BEST_FILE).is_file():
                     _load_best(trainer, folder)
-                return read_done(folder)
+                result = read_done(folder)
+                if main:  # a metric log asked for on resume holds the finished seed's epochs too
+                    for callback in trainer.callbacks:
+                        if isinstance(callback, MetricLogger):
+                            callback.write(result.history)
+                return result
             resume_from = latest_checkpoint(folder)
             if resume_from is None:
                 raise _cannot_extend(folder, len(record["history"]), trainer.epochs)
@@ -305,8 +339,8 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
         import torch.distributed as dist
 
         dist.barrier()  # rank 0 has removed stale temporary files before anyone writes
-    if main and extend:  # the seed trains on: from now on an unfinished, longer run
-        (folder / DONE_FILE).unlink()
+    # a finished seed that trains on keeps its done.json until the longer run replaces it: a refused or failed
+    # resume loses nothing, and one killed on the way resumes from last.pt (it holds more epochs than the record)
     result = trainer.fit(data, splits, resume_from=resume_from)
     result.extra.update({"resumed": resume_from is not None, "checkpoint_dir": str(folder)})
     if main:
