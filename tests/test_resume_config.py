@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_geometric.data import Data
 
 import graphdl
 import graphdl.bench as bench
@@ -18,19 +17,10 @@ from graphdl.errors import ConfigError
 from graphdl.train import EarlyStopping, ModelCheckpoint, Trainer
 from graphdl.train.callbacks import MetricLogger
 from graphdl.train.resume import check_resume, fit_with_checkpoints, seed_dir
+from test_resume import _graph  # a small node-classification graph with masks (test_resume_cli imports it here)
 
 
 # ---------------------------------------------------------------------------- helpers
-def _graph(n: int = 60) -> Data:
-    gen = torch.Generator().manual_seed(0)
-    data = Data(x=torch.randn(n, 5, generator=gen), edge_index=torch.randint(0, n, (2, 240), generator=gen),
-                y=torch.randint(0, 3, (n,), generator=gen))
-    data.train_mask = torch.arange(n) < 40
-    data.val_mask = (torch.arange(n) >= 40) & (torch.arange(n) < 50)
-    data.test_mask = torch.arange(n) >= 50
-    return data
-
-
 def _trainer(epochs: int, callbacks=(), hidden: int = 8, **kw) -> Trainer:
     graphdl.seed_everything(0)
     model = graphdl.models.create("gnn", layer="sage", in_channels=5, hidden_channels=hidden, out_channels=3,
