@@ -2,11 +2,16 @@
 
 ::
 
-    graphdl list layers|losses|datasets|models|tasks [PATTERN]
+    graphdl list layers|losses|datasets|models|tasks [PATTERN] [--plugin MODULE]
     graphdl train --dataset cora --layer gcn --seeds 10 [--root DIR] [--json PATH] ...
     graphdl train --config run.yaml [flags that override the file]
     graphdl bench SUITE [--seeds N] [--epochs N] [--root DIR] [--json PATH]
     graphdl bench run DATASET MODEL [...] | graphdl bench report FILE... [...]   (= python -m graphdl.bench)
+
+Plugins registered in your own code (``@graphdl.layers.register("my_conv")``) are named after
+``--plugin MODULE`` (a module importable from the working folder, or a ``.py`` file; also
+``$GRAPHDL_PLUGINS``), e.g. ``graphdl train --plugin my_layers.py --layer my_conv``; those of installed
+distributions come through their entry points.
 
 Errors in the input end the command with one line on stderr
 (``graphdl: error: ...``) and exit code 2, never a traceback.
@@ -23,6 +28,7 @@ import argparse
 import json
 import os
 import sys
+import zlib
 from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,6 +40,64 @@ from graphdl.errors import ConfigError, GraphDLError
 __all__ = ["main"]
 
 FAMILIES = ("layers", "losses", "datasets", "models", "tasks")
+PLUGINS_ENV = "GRAPHDL_PLUGINS"  # modules or .py files to import first, os.pathsep-separated (--plugin)
+
+
+def _import_plugin(spec: str) -> None:
+    """Import ``spec``, a module name (importable from the working folder) or a ``.py`` file, so that the
+    plugins it registers with ``@graphdl.layers.register(...)`` and the like can be named on the command line."""
+    import importlib
+    import importlib.util
+
+    if spec.endswith(".py") or os.sep in spec or (os.altsep and os.altsep in spec):
+        path = Path(spec).resolve()
+        if not path.is_file():
+            raise ConfigError(f"--plugin {spec}: no such file; give a .py file or an importable module name")
+        name = path.stem  # the module's name in the listing's origin column, as if imported by name
+        loaded = sys.modules.get(name)
+        if loaded is not None and getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == path:
+            return  # imported already
+        if loaded is not None or not name.isidentifier():
+            name = f"_graphdl_plugin_{zlib.crc32(str(path).encode()):08x}_{name}"
+            if name in sys.modules:
+                return
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError(f"--plugin {spec}: cannot be imported as a Python file")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise ConfigError(f"--plugin {spec}: importing it failed: {type(exc).__name__}: {exc}") from exc
+        return
+    here = os.getcwd()
+    if "" not in sys.path and here not in sys.path:  # as `python -m` does: the console script leaves it out
+        sys.path.insert(0, here)
+    try:
+        importlib.import_module(spec)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and spec.split(".")[0] == exc.name.split(".")[0] and spec.startswith(exc.name):
+            raise ConfigError(f"--plugin {spec}: no module named {exc.name!r} importable from {here}; give a "
+                              f"module name or the path of a .py file") from exc
+        raise ConfigError(f"--plugin {spec}: importing it failed: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        raise ConfigError(f"--plugin {spec}: importing it failed: {type(exc).__name__}: {exc}") from exc
+
+
+def import_plugins(specs: Sequence[str] = ()) -> None:
+    """Import the ``--plugin`` modules and those named in ``$GRAPHDL_PLUGINS``, and record them all there, so
+    that the processes of ``--nproc`` import them too."""
+    given = [s for s in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if s.strip()]
+    for spec in specs:
+        spec = str(Path(spec).resolve()) if spec.endswith(".py") or os.sep in spec else spec
+        if spec not in given:
+            given.append(spec)
+    for spec in given:
+        _import_plugin(spec.strip())
+    if given:
+        os.environ[PLUGINS_ENV] = os.pathsep.join(given)
 BENCH_COMMANDS = ("run", "suite", "report")  # `graphdl bench run ...` is `python -m graphdl.bench run ...`
 
 
@@ -65,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command", "command_line")}
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "config", "command", "command_line", "plugin")}
     if args.config is not None:
         cfg = load_config(args.config)
         values = {f: getattr(cfg, f) for f in TrainConfig.__dataclass_fields__ if f != "extra"}
@@ -92,20 +156,35 @@ def check_output_paths(**paths: str | None) -> None:
             raise ConfigError(f"{option}: the folder {str(existing)!r} is not writable; choose another path")
 
 
+def _check_names(cfg: TrainConfig) -> None:
+    import graphdl
+
+    graphdl.datasets.entry(cfg.dataset)
+    if cfg.layer is not None:
+        graphdl.layers.entry(cfg.layer)
+    if cfg.loss is not None:
+        graphdl.losses.entry(cfg.loss)
+
+
 def _check_train_config(cfg: TrainConfig) -> None:
     """Names and paths the run needs, checked before any process starts or data loads."""
     import graphdl
     from graphdl.errors import did_you_mean
 
-    graphdl.datasets.entry(cfg.dataset)
+    from graphdl.errors import UnknownNameError
+
+    try:
+        _check_names(cfg)
+    except UnknownNameError as exc:  # a plugin of the user's own code is found after --plugin MODULE
+        if os.environ.get(PLUGINS_ENV) or not str(exc).startswith("unknown "):
+            raise
+        raise UnknownNameError(f"{exc} A plugin registered in your own code needs --plugin MODULE (the module "
+                               f"or .py file that registers it).") from None
     if cfg.loss_kwargs and cfg.loss is None:  # the default loss is built by the benchmark, not from a name
         raise ConfigError(f"--loss-kwargs needs --loss NAME: name the loss these arguments are for "
                           f"(graphdl list losses), e.g. --loss cross_entropy --loss-kwargs "
                           f"'{json.dumps(cfg.loss_kwargs)}'")
-    if cfg.layer is not None:
-        graphdl.layers.entry(cfg.layer)
     if cfg.loss is not None:
-        graphdl.losses.entry(cfg.loss)
         try:  # misspelt or missing arguments now, not after the data loads
             graphdl.losses.create(cfg.loss, **(cfg.loss_kwargs or {}))
         except ConfigError as exc:
@@ -189,6 +268,10 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+PLUGIN_HELP = ("import this module (a name importable from here, or a .py file) first, for the plugins it "
+               "registers (@graphdl.layers.register(...)); repeatable; also $GRAPHDL_PLUGINS")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandParser(prog="graphdl", description="Graph deep learning: plugins, training, benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list registered plugins")
     p.add_argument("family", choices=FAMILIES)
     p.add_argument("pattern", nargs="?", default=None, help="wildcard filter, e.g. 'gat*'")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help=PLUGIN_HELP)
     p.set_defaults(func=cmd_list)
 
     S = argparse.SUPPRESS  # only flags given on the command line override a config file
@@ -235,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir")
     p.add_argument("--nproc", type=int, help="processes on this machine (torch.distributed, gloo/NCCL)")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
     p.set_defaults(func=cmd_train, config=None)
 
     p = sub.add_parser("bench", help="run a benchmark suite beside the published numbers",
@@ -299,7 +385,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args
     # the launcher's children record the user's command line, not their own
     args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(["graphdl", *argv])
-    return run_command(lambda: args.func(args))
+
+    def command() -> int:
+        import_plugins(getattr(args, "plugin", None) or ())
+        return args.func(args)
+
+    return run_command(command)
 
 
 if __name__ == "__main__":

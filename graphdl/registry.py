@@ -92,6 +92,16 @@ def keyword_names(target: Callable) -> tuple[list[str], bool]:
     return names, False
 
 
+def _same_definition(old: Any, new: Any) -> bool:
+    """Whether ``new`` is ``old`` itself or its redefinition: the same ``__module__`` and ``__qualname__``
+    (a re-run notebook cell, ``importlib.reload``), so that registering it again is not a clash."""
+    if old is new:
+        return True
+    qualname = getattr(new, "__qualname__", None)
+    return (isinstance(qualname, str) and qualname == getattr(old, "__qualname__", None)
+            and getattr(new, "__module__", None) == getattr(old, "__module__", None))
+
+
 @dataclass(frozen=True)
 class Entry:
     """One registered plugin."""
@@ -130,6 +140,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}  # normalised primary name -> entry
         self._keys: dict[str, str] = {}  # normalised name or alias -> primary key
         self._plugins_loaded = False
+        self._failed: dict[str, str] = {}  # normalised entry-point name -> why that plugin is not registered
 
     # ------------------------------------------------------------------ writing
     def register(
@@ -159,11 +170,16 @@ class Registry:
                 return target
             return decorator
 
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or not normalize(name):
             raise ConfigError(f"a {self._singular} is registered under a non-empty string name, got {name!r}")
         if not callable(obj):
             raise ConfigError(f"{self._singular} {name!r}: a registered {self._singular} is a class or a factory "
                               f"function that builds one, got {type(obj).__name__} {obj!r}")
+        if isinstance(aliases, str):  # aliases="gat2" is one alias, not the aliases 'g', 'a', 't', '2'
+            aliases = (aliases,)
+        for alias in aliases:
+            if not isinstance(alias, str) or not normalize(alias):
+                raise ConfigError(f"{self._singular} {name!r}: an alias is a non-empty string name, got {alias!r}")
         entry = Entry(
             name=name,
             obj=obj,
@@ -177,15 +193,23 @@ class Registry:
         names = [name, *entry.aliases]
         keys = [normalize(n) for n in names]
         if not override:
+            redefined = set()
             for given, key in zip(names, keys):
                 if key in self._keys:
                     taken = self._entries[self._keys[key]]
+                    if normalize(taken.name) == keys[0] and _same_definition(taken.obj, obj):
+                        # the same object again, or a notebook cell / reloaded module that defines it anew:
+                        # the new definition replaces the old one (with its aliases), as override=True would
+                        redefined.add(self._keys[key])
+                        continue
                     as_name = "" if normalize(taken.name) == key else f" as {taken.name!r}"
                     raise DuplicateNameError(
                         f"{self.family} name {given!r} is already registered{as_name} (by "
                         f"{taken.origin}). Pick another name, or pass override=True "
                         f"to replace it."
                     )
+            for primary in redefined:
+                self._remove(primary)
         else:
             for key in keys:  # drop every trace of entries being replaced
                 if key in self._keys:
@@ -210,6 +234,9 @@ class Registry:
         if key not in self._keys and not self._plugins_loaded:
             self.load_plugins()
         if key not in self._keys:
+            if key in self._failed:
+                raise UnknownNameError(f"{self._singular} {name!r} is the {self._failed[key]}; fix or reinstall "
+                                       f"that distribution (or uninstall it). See `graphdl list {self.family}`.")
             raise UnknownNameError(self._unknown_message(name))
         return self._keys[key]
 
@@ -327,20 +354,35 @@ class Registry:
             try:
                 target = ep.load()
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break us
-                warnings.warn(
-                    f"graphdl: could not load {self.family} plugin {ep.name!r} "
-                    f"({ep.value}) from {dist}: {type(exc).__name__}: {exc}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                self._plugin_failed(ep.name, f"{self.family} plugin {ep.name!r} ({ep.value}) from {dist}, which "
+                                             f"could not be loaded: {type(exc).__name__}: {exc}",
+                                    f"graphdl: could not load {self.family} plugin {ep.name!r} "
+                                    f"({ep.value}) from {dist}: {type(exc).__name__}: {exc}")
                 continue
-            if isinstance(target, types.ModuleType) or normalize(ep.name) in self._keys:
-                continue  # a module that registered itself, or already there
+            if isinstance(target, types.ModuleType):
+                continue  # a module that registered itself
+            key = normalize(ep.name)
+            if key in self._keys:  # already there: registered by its own module when the entry point loaded it
+                taken = self._entries[self._keys[key]]
+                if taken.obj is not target:
+                    warnings.warn(f"graphdl: skipped {self.family} plugin {ep.name!r} ({ep.value}) from {dist}: "
+                                  f"the name is taken by {taken.name!r} from {taken.origin}",
+                                  RuntimeWarning, stacklevel=2)
+                continue
             try:
                 self.register(ep.name, target, origin=f"{dist} ({ep.value})")
             except ConfigError as exc:  # not a class or factory, or meta the family cannot use
-                warnings.warn(f"graphdl: skipped {self.family} plugin {ep.name!r} ({ep.value}) from {dist}: {exc}",
-                              RuntimeWarning, stacklevel=2)
+                self._plugin_failed(ep.name, f"{self.family} plugin {ep.name!r} ({ep.value}) from {dist}, which "
+                                             f"was skipped: {exc}",
+                                    f"graphdl: skipped {self.family} plugin {ep.name!r} ({ep.value}) from "
+                                    f"{dist}: {exc}")
+
+    def _plugin_failed(self, name: str, reason: str, warning: str) -> None:
+        """Warn about an entry point that did not register, and keep why for a later lookup of its name."""
+        with_key = normalize(name) if isinstance(name, str) else ""
+        if with_key:
+            self._failed[with_key] = reason
+        warnings.warn(warning, RuntimeWarning, stacklevel=3)
 
 
 class _RegistryModule(types.ModuleType):

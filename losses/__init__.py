@@ -4,8 +4,10 @@
 >>> loss = graphdl.losses.create("ntxent", temperature=0.1)
 """
 
+import weakref
+
 from graphdl.errors import ConfigError, did_you_mean
-from graphdl.registry import Entry, Registry, expose_as_module
+from graphdl.registry import Entry, Registry, expose_as_module, normalize
 
 
 def entry_kind(entry: Entry) -> str | None:
@@ -13,8 +15,28 @@ def entry_kind(entry: Entry) -> str | None:
     return entry.meta.get("kind") or (getattr(entry.obj, "kind", None) if isinstance(entry.obj, type) else None)
 
 
+#: loss object -> the entry whose factory :func:`create` built it (a factory's kind is not on the object)
+_BUILT: "weakref.WeakKeyDictionary[object, Entry]" = weakref.WeakKeyDictionary()
+
+
+def _remember(entry: Entry, loss: object) -> object:
+    """``on_create`` hook: keep which entry built ``loss``, so that :func:`entry_of` finds its kind."""
+    try:
+        _BUILT[loss] = entry
+    except TypeError:  # not weakly referenceable or not hashable: found by its class alone
+        pass
+    return loss
+
+
 def entry_of(loss: object) -> Entry | None:
-    """The registry entry whose class ``loss`` is an instance of (exactly), if any."""
+    """The registry entry that built ``loss`` with :func:`create`, else the one whose class ``loss`` is an
+    instance of (exactly), if any."""
+    try:
+        built = _BUILT.get(loss)
+    except TypeError:
+        built = None
+    if built is not None and LOSSES._entries.get(normalize(built.name)) is built:  # still registered
+        return built
     return next((e for e in LOSSES.entries() if e.obj is type(loss)), None)
 
 
@@ -28,7 +50,7 @@ def _check_kind(entry: Entry) -> None:
                           f"{', '.join(KINDS)} (they tell the Trainer how to call the loss)")
 
 
-LOSSES = Registry("losses", on_register=_check_kind)
+LOSSES = Registry("losses", on_register=_check_kind, on_create=_remember)
 expose_as_module(__name__, LOSSES)
 
 __all__ = ["LOSSES", "entry_kind", "entry_of"]
