@@ -218,3 +218,24 @@ def test_a_plugin_module_that_cannot_be_imported_is_one_error_line(user_plugin, 
     assert cli.main(["list", "layers", "--plugin", "bad_plugin.py"]) == 2
     assert capsys.readouterr().err == (f"graphdl: error: --plugin {user_plugin / 'bad_plugin.py'}: importing it "
                                        f"failed: RuntimeError: boom\n")
+
+
+def test_a_loss_taking_fewer_than_two_arguments_is_named_before_training():
+    class OneArgument(torch.nn.Module):
+        def forward(self, input):
+            return input.sum()
+
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    with pytest.raises(ConfigError, match=r"the loss OneArgument.forward\(input\) takes fewer than the two "
+                                          r"arguments the tasks give a loss \(the model's output and the target: "
+                                          r"forward\(input, target\)\); change its signature, or wrap it"):
+        graphdl.Trainer(model, loss=OneArgument(), task="node", progress=False)
+    with pytest.raises(ConfigError, match=r"the loss <lambda>\(out\) takes fewer than the two arguments"):
+        resolve_loss(lambda out: out.sum(), "cross_entropy")
+    # every registered loss and torch's own take them (some need constructor arguments, a different error)
+    for name in graphdl.losses.list():
+        try:
+            resolve_loss(name, "cross_entropy")
+        except ConfigError as exc:
+            assert "cannot be built from these arguments" in str(exc), (name, exc)
+    assert resolve_loss(torch.nn.MSELoss(), "cross_entropy")[1] == "regression"

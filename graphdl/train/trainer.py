@@ -109,6 +109,7 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
             raise ConfigError(f"{exc}{given}{hint}") from None
         # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one), else
         # that of the module a factory built
+        _check_takes_two(module)
         return module, losses.entry_kind(entry) or getattr(module, "kind", None)
     if loss_kwargs:
         raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
@@ -122,7 +123,26 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     kind = losses.entry_kind(entry) if entry is not None else getattr(loss, "kind", None)
     if kind is None:
         kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
+    _check_takes_two(loss)
     return loss, kind
+
+
+def _check_takes_two(loss: Any) -> None:
+    """Every task calls a loss with two positional arguments or more (output and target, embeddings and labels,
+    two scores and a sign, ...): a loss that takes fewer is named now, not with a TypeError at the first batch."""
+    target = loss.forward if isinstance(loss, nn.Module) else loss
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    params = signature.parameters.values()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 2 and not any(p.kind is p.VAR_POSITIONAL for p in params):
+        name = type(loss).__name__ if isinstance(loss, nn.Module) else getattr(loss, "__name__", repr(loss))
+        call = f"{name}.forward{signature}" if isinstance(loss, nn.Module) else f"{name}{signature}"
+        raise ConfigError(f"the loss {call} takes fewer than the two arguments the tasks give a loss (the "
+                          f"model's output and the target: forward(input, target)); change its signature, or "
+                          f"wrap it, e.g. loss=lambda out, y: my_loss(out)")
 
 
 #: torch.nn's losses by the kind of their graphdl namesakes, so that the tasks call them the same way
