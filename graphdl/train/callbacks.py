@@ -28,7 +28,7 @@ from graphdl.validate import require_int
 if TYPE_CHECKING:
     from graphdl.train.trainer import Trainer
 
-__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "MetricLogger", "callback_name", "load_callback_states"]
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "MetricLogger", "class_name", "load_callback_states"]
 
 
 class Callback:
@@ -168,9 +168,8 @@ class ModelCheckpoint(_Monitor):
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
             if self.dirpath is not None and _is_main(trainer):
-                model_class = f"{type(trainer.model).__module__}.{type(trainer.model).__qualname__}"
                 atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs,
-                                   "model_class": model_class}, self.dirpath / "best.pt")
+                                   "model_class": class_name(trainer.model)}, self.dirpath / "best.pt")
 
     def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
@@ -216,9 +215,10 @@ class MetricLogger(Callback):
             handle.write(buffer.getvalue())
 
 
-def callback_name(callback: Callback) -> str:
-    """The qualified class name a checkpoint files a callback's state under."""
-    return f"{type(callback).__module__}.{type(callback).__qualname__}"
+def class_name(obj: Any) -> str:
+    """``obj``'s qualified class name (``module.Class``), as checkpoints record the model, the optimiser and the
+    callback each state belongs to."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def load_callback_states(callbacks: list[Callback], states: list[dict[str, Any]], names: list[str] | None,
@@ -232,7 +232,7 @@ def load_callback_states(callbacks: list[Callback], states: list[dict[str, Any]]
     unused = list(range(len(states)))
     missing = []
     for cb in callbacks:
-        name = callback_name(cb)
+        name = class_name(cb)
         index = next((i for i in unused if names[i] == name), None)
         if index is None and cb.state_dict():  # an unnamed (old) state: the next non-empty one
             index = next((i for i in unused if names[i] is None and states[i]), None)

@@ -39,7 +39,7 @@ from graphdl import distributed as _dist
 from graphdl.config import config_changes, json_plain
 from graphdl.errors import ConfigError
 from graphdl.io import atomic_write_json
-from graphdl.train.callbacks import MetricLogger, ModelCheckpoint
+from graphdl.train.callbacks import MetricLogger, ModelCheckpoint, class_name
 from graphdl.train.trainer import FitResult, Trainer
 
 __all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "seed_dir", "latest_checkpoint",
@@ -100,8 +100,11 @@ def read_done(folder: str | os.PathLike) -> FitResult | None:
     """The :class:`FitResult` a finished seed left in ``folder/done.json``, or None."""
     folder = Path(folder)
     record = _done_record(folder)
-    if record is None:
-        return None
+    return None if record is None else _fit_result(record, folder)
+
+
+def _fit_result(record: dict[str, Any], folder: Path) -> FitResult:
+    """The :class:`FitResult` of a checked ``done.json`` record of ``folder``."""
     return FitResult(int(record["best_epoch"]), dict(record["best"]), list(record["history"]),
                      float(record["seconds"]), str(record["monitor"]),
                      train_seconds=float(record.get("train_seconds", 0.0)),
@@ -219,7 +222,7 @@ def _load_best(trainer: Trainer, folder: Path) -> None:
                                ) from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         raise _unreadable_best(path, folder, "it holds no model weights")
-    expected = f"{type(trainer.model).__module__}.{type(trainer.model).__qualname__}"
+    expected = class_name(trainer.model)
     fix = ("resume with the configuration it was trained with, or train this one in another --checkpoint-dir "
            "(and write it to another --json path)")
     if state.get("model_class", expected) != expected:
@@ -317,7 +320,7 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                     _check_last(last, trainer.epochs)
                 if checkpoint.restore_best and (folder / BEST_FILE).is_file():
                     _load_best(trainer, folder)
-                result = read_done(folder)
+                result = _fit_result(record, folder)
                 if main:  # a metric log asked for on resume holds the finished seed's epochs too
                     for callback in trainer.callbacks:
                         if isinstance(callback, MetricLogger):

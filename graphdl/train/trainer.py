@@ -33,7 +33,7 @@ from graphdl import distributed as _dist
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError, did_you_mean
 from graphdl.io import atomic_torch_save
-from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint, callback_name, load_callback_states
+from graphdl.train.callbacks import Callback, MetricLogger, ModelCheckpoint, class_name, load_callback_states
 from graphdl.train.tasks import Task, canonical_split, resolve_task
 
 __all__ = ["Trainer", "FitResult", "seed_everything", "resolve_loss"]
@@ -728,14 +728,14 @@ class Trainer:
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "callback_types": [callback_name(cb) for cb in self.callbacks],
+            "callback_types": [class_name(cb) for cb in self.callbacks],
             "settings": self.resume_settings(),
             "task": self.task.state_dict(),
             "history": self.history,
             "epoch": self.epoch,
             "should_stop": self.should_stop,
             "rng": _rng_state(),
-            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "model_class": class_name(self.model),
         }
 
     def resume_settings(self) -> dict[str, Any]:
@@ -747,9 +747,7 @@ class Trainer:
 
         settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor}
         if self.optimizer is not None:  # built by fit (and by load_checkpoint)
-            kind = type(self.optimizer)
-            settings.update(optimizer=f"{kind.__module__}.{kind.__qualname__}",
-                            optimizer_defaults=dict(self.optimizer.defaults))
+            settings.update(optimizer=class_name(self.optimizer), optimizer_defaults=dict(self.optimizer.defaults))
         return json_plain(settings)
 
     def check_resume_settings(self, saved: Mapping[str, Any] | None, source: str,
@@ -810,7 +808,7 @@ class Trainer:
             raise ConfigError(f"checkpoint {path} is not a resumable Trainer checkpoint (expected the keys "
                               f"{', '.join(required)}, as Trainer.save_checkpoint and ModelCheckpoint's "
                               f"last.pt hold; best.pt holds weights only)")
-        expected = f"{type(self.model).__module__}.{type(self.model).__qualname__}"
+        expected = class_name(self.model)
         if state.get("model_class") != expected:
             raise ConfigError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
         if self.optimizer is None:
