@@ -157,6 +157,7 @@ def check_output_paths(**paths: str | None) -> None:
 
 
 def _check_names(cfg: TrainConfig) -> None:
+    """The dataset, layer and loss the run names are registered (an UnknownNameError with close matches)."""
     import graphdl
 
     graphdl.datasets.entry(cfg.dataset)
@@ -169,9 +170,7 @@ def _check_names(cfg: TrainConfig) -> None:
 def _check_train_config(cfg: TrainConfig) -> None:
     """Names and paths the run needs, checked before any process starts or data loads."""
     import graphdl
-    from graphdl.errors import did_you_mean
-
-    from graphdl.errors import UnknownNameError
+    from graphdl.errors import UnknownNameError, did_you_mean
 
     try:
         _check_names(cfg)

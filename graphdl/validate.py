@@ -39,8 +39,8 @@ from torch_geometric.nn import GINEConv
 from graphdl.errors import ConfigError, ValidationError
 
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
-           "check_same_device", "check_call", "check_pairs", "check_layer_call", "layer_edge_dim",
-           "ignores_edge_attr", "all_finite", "inputs_checked", "owned_by", "require_int",
+           "check_same_device", "check_call", "check_node_features", "check_pairs", "check_layer_call",
+           "layer_edge_dim", "ignores_edge_attr", "all_finite", "inputs_checked", "owned_by", "require_int",
            "scans_enabled", "set_debug", "warn_if_train_overlaps", "DEBUG"]
 
 def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
@@ -245,6 +245,28 @@ def check_call(owner: str, x: Any, edge_index: Any, *, edge_weight: Any = None, 
                     scans_enabled(), edge_dim)
 
 
+def check_node_features(x: Any, in_channels: int | None, reference: Tensor | None = None, name: str = "x") -> None:
+    """Node features ``x`` ``(num_nodes, F)`` fit for a module built for ``in_channels`` features: float and of
+    that width when ``in_channels`` > 0 (``None`` or ``<= 0``, lazy, takes any width and category ids), of the
+    dtype of ``reference`` (a parameter) when float. Errors name ``name``; :func:`owned_by` prefixes the owner."""
+    if not isinstance(x, Tensor):
+        raise ValidationError(f"{name} must be a torch.Tensor of node features (num_nodes, num_features), "
+                              f"got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValidationError(f"{name} must have shape (num_nodes, num_features), got {tuple(x.shape)}; "
+                              f"a 1-d feature becomes one with .unsqueeze(-1)")
+    expects_floats = isinstance(in_channels, int) and in_channels > 0
+    if expects_floats and not x.is_floating_point():
+        raise ValidationError(f"{name} has dtype {x.dtype} but float features are expected; use "
+                              f"{name}.float(), or an encoder (e.g. AtomEncoder) for category ids")
+    if expects_floats and x.size(-1) != in_channels:
+        raise ValidationError(f"{name} has {x.size(-1)} features per node but in_channels={in_channels}; "
+                              f"build it with in_channels={x.size(-1)} or give it {in_channels} features")
+    if reference is not None and x.is_floating_point() and reference.is_floating_point() and x.dtype != reference.dtype:
+        raise ValidationError(f"{name} has dtype {x.dtype} but the parameters are {reference.dtype}; "
+                              f"convert with {name}.to({reference.dtype}) or the module with .to({x.dtype})")
+
+
 def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch: Any,
                 in_channels: int | tuple[int, int] | None, num_nodes: int | None, reference: Tensor | None,
                 scan: bool, edge_dim: tuple[int, str] | None = None) -> None:
@@ -259,23 +281,7 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
                                       "got None")
             sizes.append(None)
             continue
-        if not isinstance(part, Tensor):
-            raise ValidationError(f"{name} must be a torch.Tensor of node features (num_nodes, num_features), "
-                                  f"got {type(part).__name__}")
-        if part.dim() < 2:
-            raise ValidationError(f"{name} must have shape (num_nodes, num_features), got {tuple(part.shape)}; "
-                                  f"a 1-d feature becomes one with .unsqueeze(-1)")
-        expects_floats = isinstance(width, int) and width > 0
-        if expects_floats and not part.is_floating_point():
-            raise ValidationError(f"{name} has dtype {part.dtype} but float features are expected; use "
-                                  f"{name}.float(), or an encoder (e.g. AtomEncoder) for category ids")
-        if expects_floats and part.size(-1) != width:
-            raise ValidationError(f"{name} has {part.size(-1)} features per node but in_channels={width}; "
-                                  f"build it with in_channels={part.size(-1)} or give it {width} features")
-        if (reference is not None and part.is_floating_point() and reference.is_floating_point()
-                and part.dtype != reference.dtype):
-            raise ValidationError(f"{name} has dtype {part.dtype} but the parameters are {reference.dtype}; "
-                                  f"convert with {name}.to({reference.dtype}) or the module with .to({part.dtype})")
+        check_node_features(part, width, reference, name)
         sizes.append(part.size(-2))
     nodes = sizes[0] if sizes and sizes[0] is not None else num_nodes
     bipartite = len(sizes) == 2 and None not in sizes

@@ -63,6 +63,7 @@ from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
 from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device, unwrap_model
+from graphdl.validate import check_node_features, owned_by
 
 __all__ = [
     "AEOutput",
@@ -362,17 +363,8 @@ class MLPAutoEncoder(nn.Module):
         """Float ``(N, in_channels)`` features of the weights' dtype and device, as the GNN models check them
         (torch's own error, "mat1 and mat2 must have the same dtype", names neither the input nor the fix)."""
         owner, ref = owner or type(self).__name__, self.lins[0].weight
-        if not isinstance(x, Tensor) or x.dim() < 2:
-            got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
-            raise ValidationError(f"{owner}: x must be node features of shape (num_nodes, num_features), got {got}")
-        if not x.is_floating_point():
-            raise ValidationError(f"{owner}: x has dtype {x.dtype} but float features are expected; use x.float()")
-        if x.size(-1) != ref.size(1):
-            raise ValidationError(f"{owner}: x has {x.size(-1)} features per node but in_channels={ref.size(1)}; "
-                                  f"build it with in_channels={x.size(-1)} or give it {ref.size(1)} features")
-        if x.dtype != ref.dtype:
-            raise ValidationError(f"{owner}: x has dtype {x.dtype} but the parameters are {ref.dtype}; convert "
-                                  f"with x.to({ref.dtype}) or the module with .to({x.dtype})")
+        with owned_by(owner):
+            check_node_features(x, ref.size(1), ref)
         if x.device != ref.device:
             raise ValidationError(f"{owner}: x is on {x.device} but the parameters are on {ref.device}; move the "
                                   f"graph with data.to(device) or the module with .to(device)")

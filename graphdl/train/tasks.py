@@ -659,9 +659,10 @@ class NodeTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
+            seeds = self.splits["train"].numel()
             fix = ("a larger graph" if self._loader is None else
-                   f"a batch_size that leaves no last batch of one seed without neighbours ({self.splits['train'].numel()} "
-                   f"training nodes, batch_size={self.batch_size})")
+                   f"a batch_size that leaves no last batch of one seed without neighbours ({seeds} training "
+                   f"nodes, batch_size={self.batch_size})")
             raise ValidationError(f"a training batch of one node cannot pass BatchNorm (it needs more than one "
                                   f"value per channel); use a model without BatchNorm or {fix}")
         if self._loader is None:
