@@ -1,6 +1,8 @@
 """Resuming with the same configuration spelt otherwise is not refused: a default given explicitly or left out,
-a YAML file or flags, a layer's name in capitals, numpy numbers or a function (library runs); finished seeds get
-their --log file on resume; a refused or killed extension of a finished seed keeps its done.json."""
+a YAML file or flags, a layer's or loss's name in another spelling, numpy numbers or a function (library runs);
+finished seeds get their --log file on resume; a refused or killed extension of a finished seed keeps its
+done.json; a resume without --epochs continues to the epochs the run was asked for; another number of processes
+is refused."""
 
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+import graphdl.bench as bench
 
 from graphdl.bench.__main__ import main as bench_main
 from graphdl.cli import main
 from graphdl.config import config_changes, json_plain
 from graphdl.errors import ConfigError
 from graphdl.train.callbacks import Callback, MetricLogger
-from graphdl.train.resume import check_resume, fit_with_checkpoints, seed_dir
+from graphdl.train.resume import check_resume, fit_with_checkpoints, resumed_epochs, seed_dir
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_resume_config import _error, _files, _graph, _trainer  # noqa: E402
+from test_resume_config import _error, _files, _graph, _trainer, _unfinished  # noqa: E402
 
 
 def _train(root: Path, folder: Path, *extra: str) -> list[str]:
@@ -166,3 +171,51 @@ def test_a_refused_or_killed_extension_of_a_finished_seed_keeps_its_result(tmp_p
     straight = fit_with_checkpoints(_trainer(5), _graph(), checkpoint_dir=tmp_path / "straight")
     assert resumed.extra["resumed"] and resumed.history == straight.history and resumed.best == straight.best
     assert len(json.loads((folder / "done.json").read_text(encoding="utf-8"))["history"]) == 5
+
+
+def test_a_resume_without_epochs_continues_to_the_epochs_the_run_was_asked_for(shared_data: Path, tmp_path: Path,
+                                                                                capsys: pytest.CaptureFixture[str]
+                                                                                ) -> None:
+    ckpt = tmp_path / "ckpt"
+    assert main(_train(shared_data, ckpt, "--json", str(tmp_path / "a.json"))) == 0
+    # no --epochs: the finished 1-epoch seed is returned, not trained on to the configuration's 200
+    resume = [a for a in _train(shared_data, ckpt, "--resume", "--json", str(tmp_path / "b.json"))
+              if a not in ("--epochs", "1")]
+    assert main(resume) == 0, capsys.readouterr().err
+    assert _record(tmp_path / "b.json")["epochs_run"] == [1] and _record(tmp_path / "b.json")["epochs"] == 1
+    # a longer resume that stopped after seed 1 is completed for seed 0 too
+    run = {"root": shared_data, "device": "cpu", "verbose": False, "checkpoint_dir": tmp_path / "two"}
+    bench.run_config("cora", "gcn", seeds=2, epochs=1, **run)
+    bench.run_config("cora", "gcn", seeds=[1], epochs=2, resume=True, **run)
+    assert resumed_epochs(tmp_path / "two", [0, 1]) == 2
+    record = bench.run_config("cora", "gcn", seeds=2, resume=True, **run)
+    assert record["epochs"] == 2 and record["epochs_run"] == [2, 2]
+    # the library: an extension to 5 epochs killed after 3 is asked for 5 by its last.pt
+    fit_with_checkpoints(_trainer(2), _graph(), checkpoint_dir=tmp_path / "lib")
+    with pytest.raises(_Killed):
+        fit_with_checkpoints(_trainer(5, callbacks=[_KillAt(3)]), _graph(), checkpoint_dir=tmp_path / "lib",
+                             resume=True)
+    assert resumed_epochs(tmp_path / "lib", [0]) == 5 and resumed_epochs(tmp_path / "none", [0]) is None
+
+
+def test_the_default_loss_by_name_resumes_and_another_loss_is_refused(shared_data: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "ckpt"
+    assert main(_train(shared_data, ckpt, "--json", str(tmp_path / "a.json"))) == 0
+    for name in ("cross_entropy", "ce"):
+        assert main(_train(shared_data, ckpt, "--resume", "--loss", name)) == 0, capsys.readouterr().err
+    assert main(_train(shared_data, ckpt, "--resume", "--loss", "focal")) == 2
+    assert 'loss "cross_entropy" -> "focal"' in _error(capsys)
+    assert json.loads((seed_dir(ckpt, 0) / "config.json").read_text(encoding="utf-8"))["loss"] == "cross_entropy"
+
+
+def test_another_number_of_processes_is_refused_on_resume(tmp_path: Path) -> None:
+    folder = _unfinished(tmp_path)
+    state = torch.load(folder / "last.pt", weights_only=False)
+    assert state["settings"]["world_size"] == 1 and state["epochs"] == 2
+    state["settings"]["world_size"] = 2  # as `graphdl train --nproc 2` writes it
+    torch.save(state, folder / "last.pt")
+    before = _files(folder)
+    with pytest.raises(ConfigError, match=r"last\.pt was trained with other settings \(world_size 2 -> 1\)"):
+        fit_with_checkpoints(_trainer(4), _graph(), checkpoint_dir=tmp_path, resume=True)
+    assert _files(folder) == before

@@ -109,8 +109,8 @@ class _Prepared:
     def data(self) -> Any:
         return self.dataset if self.family == "ogbg-mol" else self.dataset[0]
 
-    def build(self) -> tuple[nn.Module, Any, nn.Module, Any]:
-        """(model, task, loss, optimizer) for one seed."""
+    def build(self) -> tuple[nn.Module, Any, Any]:
+        """(model, task, optimizer) for one seed; the loss is the configuration's (:func:`_default_loss`)."""
         cfg, kw = self.cfg, dict(self.model_kwargs)
         if self.family in ("planetoid", "ogbn"):
             from graphdl.models.gnn import GNN
@@ -119,7 +119,7 @@ class _Prepared:
             model = GNN(in_channels=self.dataset.num_features, out_channels=self.dataset.num_classes, **kw)
             sampled = {"num_neighbors": cfg["num_neighbors"], "batch_size": int(cfg.get("batch_size", 512))} \
                 if cfg.get("num_neighbors") else {}
-            return model, NodeTask(metric=self.metric(), **sampled), nn.CrossEntropyLoss(), "adam"
+            return model, NodeTask(metric=self.metric(), **sampled), "adam"
         if self.family == "ogbg-mol":
             from graphdl import losses
             from graphdl.models.ogb_mol import ogb_mol
@@ -132,10 +132,8 @@ class _Prepared:
             model = ogb_mol(num_tasks=width, **kw)
             task = GraphTask(metric=None if embeds else self.metric(), batch_size=int(cfg["batch_size"]),
                              eval_batch_size=cfg.get("eval_batch_size"))
-            loss = nn.BCEWithLogitsLoss() if "classification" in self.dataset.task_type else nn.MSELoss()
-            return model, task, loss, "adam"
+            return model, task, "adam"
         from graphdl.bench.ogbl import GroupClippedAdam, OGBLinkGNN, OGBLinkTask
-        from graphdl.losses.graph import LinkBCELoss
 
         model = OGBLinkGNN(in_channels=None, num_nodes=self.dataset[0].num_nodes, **kw)
         task = OGBLinkTask(metric=self.name, batch_size=cfg.get("batch_size"))
@@ -144,7 +142,7 @@ class _Prepared:
             optimizer: Any = lambda groups: GroupClippedAdam(groups, lr=lr, max_norm=float(clip))  # noqa: E731
         else:
             optimizer = "adam"
-        return model, task, LinkBCELoss(), optimizer
+        return model, task, optimizer
 
 
 def _benchmark_metric(family: str, name: str) -> Any:
@@ -157,6 +155,17 @@ def _benchmark_metric(family: str, name: str) -> Any:
         evaluator = datasets.evaluator(name)
         return Metric("acc", lambda y, p: evaluator.eval({"y_true": y, "y_pred": p})["acc"], True)
     return resolve_metric(name)
+
+
+def _default_loss(family: str, name: str) -> str:
+    """The registered loss a configuration without ``loss`` trains with: cross-entropy for node classes,
+    binary cross-entropy on logits or squared error for OGB molecules (by the dataset's task type) and
+    binary cross-entropy over positive and sampled negative edges for links."""
+    if family == "ogbg-mol":
+        from graphdl import datasets
+
+        return "bce_with_logits" if "classification" in datasets.info(name).task_type else "mse"
+    return "link_bce" if family == "ogbl" else "cross_entropy"
 
 
 #: Configuration keys the runner reads with a default when they are left out (``cfg.get(key, default)``)
@@ -184,12 +193,13 @@ def _model_defaults(family: str) -> dict[str, Any]:
 
 def resume_config(config: dict[str, Any]) -> dict[str, Any]:
     """The configuration record of a checkpoint folder (``{"dataset": name, **configuration}``) as it takes
-    effect: the defaults it leaves out filled in (the model builder's, the runner's, the monitor the Trainer
-    picks), a null value of a key without default left out (as :func:`default_config` leaves unset options out)
-    and the layer named as the registry does (``GCN`` is ``gcn``). A folder resumed with the same configuration
-    spelt otherwise (``--jk last`` given or left out, ``--monitor val_acc``, ``residual: false`` in a YAML file)
-    then compares equal (:func:`graphdl.train.resume.fit_with_checkpoints`'s ``normalize_config``)."""
-    from graphdl import datasets, layers
+    effect: the defaults it leaves out filled in (the model builder's, the runner's, the loss and the monitor
+    the Trainer picks), a null value of a key without default left out (as :func:`default_config` leaves unset
+    options out) and the layer and loss named as the registries do (``GCN`` is ``gcn``, ``ce`` is
+    ``cross_entropy``). A folder resumed with the same configuration spelt otherwise (``--jk last`` given or
+    left out, ``--loss cross_entropy``, ``--monitor val_acc``, ``residual: false`` in a YAML file) then
+    compares equal (:func:`graphdl.train.resume.fit_with_checkpoints`'s ``normalize_config``)."""
+    from graphdl import datasets, layers, losses
 
     out = dict(config)
     try:
@@ -200,23 +210,25 @@ def resume_config(config: dict[str, Any]) -> dict[str, Any]:
     defaults = {**_model_defaults(family), **_TRAIN_DEFAULTS}
     if family in ("planetoid", "ogbn") and out.get("num_neighbors"):
         defaults["batch_size"] = 512  # _Prepared.build's seed nodes per mini-batch
+    if out.get("loss") is None:  # run_config's default, by name: --loss cross_entropy is the same run
+        out["loss"] = _default_loss(family, name)
+    if not out.get("loss_kwargs"):
+        out.pop("loss_kwargs", None)
     try:  # the Trainer monitors the validation score of the benchmark's metric (given to the task, so a loss's
         # kind does not change it), save a metric loss's (the task then scores embeddings by k-NN accuracy)
-        from graphdl import losses
-
-        loss = out.get("loss")
-        if loss is None or losses.entry_kind(losses.entry(str(loss))) != "metric":
+        if losses.entry_kind(losses.entry(str(out["loss"]))) != "metric":
             defaults["monitor"] = f"val_{_benchmark_metric(family, name).name}"
     except GraphDLError:
         pass
     out = {k: v for k, v in out.items() if v is not None or k in defaults}
     for key, value in defaults.items():
         out.setdefault(key, value)
-    if isinstance(out.get("layer"), str):
-        try:
-            out["layer"] = layers.entry(out["layer"]).name
-        except GraphDLError:  # an unknown name fails when the model is built
-            pass
+    for key, registry in (("layer", layers), ("loss", losses)):  # named as the registry does: GCN is gcn
+        if isinstance(out.get(key), str):
+            try:
+                out[key] = registry.entry(out[key]).name
+            except GraphDLError:  # an unknown name fails when the model or loss is built
+                pass
     return out
 
 
@@ -339,7 +351,8 @@ def run_config(
             the official example's configuration; see
             :func:`graphdl.bench.suites.default_config`.
         seeds: Number of seeds (``0 .. seeds-1``) or a list of seeds.
-        epochs: Epochs per seed; ``None`` keeps the configuration's.
+        epochs: Epochs per seed; ``None`` keeps the configuration's, or on
+            ``resume`` those the checkpointed run was asked for.
         root: Data root; ``None`` uses ``$GRAPHDL_DATA`` or the user cache.
         progress: Show the Trainer's progress bar.
         verbose: Print one line per seed.
@@ -362,7 +375,7 @@ def run_config(
     from graphdl import datasets
     from graphdl.distributed import is_main_process
     from graphdl.train import EarlyStopping, Trainer, seed_everything
-    from graphdl.train.resume import check_resume, fit_with_checkpoints, refuse_to_overwrite, seed_dir
+    from graphdl.train.resume import check_resume, fit_with_checkpoints, refuse_to_overwrite, resumed_epochs, seed_dir
 
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
@@ -373,6 +386,10 @@ def run_config(
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         cfg["epochs"] = int(epochs)
     seed_list = _seed_list(seeds)
+    if epochs is None and resume and checkpoint_dir is not None:  # continue to the epochs the run was asked for
+        asked = resumed_epochs(checkpoint_dir, seed_list)
+        if asked is not None:
+            cfg["epochs"] = asked
     family = family_of(dataset)
     _check_keys(family, cfg)
     _check_values(cfg)
@@ -396,9 +413,10 @@ def run_config(
     started = time.perf_counter()
     for seed in seed_list:
         seed_everything(seed)
-        model, task, loss, optimizer = prepared.build()
+        model, task, optimizer = prepared.build()
         num_parameters = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-        trainer = Trainer(model, loss=cfg.get("loss") or loss, loss_kwargs=cfg.get("loss_kwargs"), task=task, optimizer=optimizer, lr=float(cfg["lr"]),
+        trainer = Trainer(model, loss=cfg.get("loss") or _default_loss(family, name),
+                          loss_kwargs=cfg.get("loss_kwargs"), task=task, optimizer=optimizer, lr=float(cfg["lr"]),
                           weight_decay=float(cfg.get("weight_decay", 0.0)), epochs=int(cfg["epochs"]),
                           progress=progress, device=device, eval_splits=cfg.get("eval_splits"),
                           monitor=cfg.get("monitor"), log_path=_seed_log_path(log_path, seed, len(seed_list)),

@@ -18,7 +18,8 @@ the same parameters and metrics, bit for bit, as a run that was never stopped.
 A resumed run continues the saved state, so a changed setting would not take
 effect while the results claimed it: a changed configuration (``config.json``),
 optimiser, learning rate, weight decay, monitored metric or stateful callback is
-refused before the seed trains on, naming the changes. Only ``epochs`` may change:
+refused before the seed trains on, naming the changes. Only ``epochs`` may change
+(left out, the run continues to the epochs it was asked for: :func:`resumed_epochs`):
 more epochs extend the run (a finished seed continues from its ``last.pt``;
 one that stopped early stays as it is, as a longer run would have stopped there
 too); fewer are refused once a seed has trained more.
@@ -42,8 +43,8 @@ from graphdl.io import atomic_write_json
 from graphdl.train.callbacks import MetricLogger, ModelCheckpoint, class_name
 from graphdl.train.trainer import FitResult, Trainer
 
-__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "seed_dir", "latest_checkpoint",
-           "read_done", "DONE_FILE", "LAST_FILE", "CONFIG_FILE"]
+__all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "resumed_epochs", "seed_dir",
+           "latest_checkpoint", "read_done", "DONE_FILE", "LAST_FILE", "CONFIG_FILE"]
 
 DONE_FILE = "done.json"
 LAST_FILE = "last.pt"
@@ -163,14 +164,40 @@ def _extends(record: dict[str, Any], epochs: int) -> bool:
     return len(record["history"]) < epochs and not record.get("stopped_early")
 
 
-def _trained_epochs(path: Path) -> int:
-    """The epochs a ``last.pt`` holds, read without loading its tensors."""
+def _last_epochs(path: Path) -> tuple[int, int]:
+    """The epochs a ``last.pt`` has trained and those its run was asked for (the trained ones in a checkpoint
+    from before they were kept), read without loading its tensors."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        return len(state["history"])
+        trained = len(state["history"])
+        return trained, int(state.get("epochs", trained))
     except Exception as exc:  # truncated or foreign file: torch raises many kinds
         raise ConfigError(f"checkpoint {path} cannot be read ({type(exc).__name__}); it is not a complete "
                           f"graphdl checkpoint: delete the folder {path.parent} to train the seed afresh") from None
+
+
+def resumed_epochs(checkpoint_dir: str | os.PathLike, seeds: Any) -> int | None:
+    """The epochs the run in ``checkpoint_dir`` was asked for, which a resume that names none continues to: the
+    most that any of ``seeds`` was asked for by its ``done.json``, ``last.pt`` or ``config.json`` (so a longer
+    resume that was killed part-way is completed), or None when no seed has started."""
+    asked: list[int] = []
+    for seed in seeds:
+        folder = seed_dir(checkpoint_dir, seed)
+        record = _done_record(folder)
+        if record is not None:
+            asked.append(int(record.get("epochs") or len(record["history"])))
+        last = latest_checkpoint(folder)
+        if last is not None:
+            asked.append(_last_epochs(last)[1])
+        config = folder / CONFIG_FILE
+        if config.is_file():
+            try:
+                value = json.loads(config.read_text(encoding="utf-8")).get(EPOCHS_KEY)
+            except (OSError, ValueError, AttributeError):
+                value = None  # check_resume names a damaged config.json
+            if isinstance(value, int) and not isinstance(value, bool):
+                asked.append(value)
+    return max(asked) if asked else None
 
 
 def check_resume(checkpoint_dir: str | os.PathLike, seeds: Any, config: dict[str, Any] | None = None,
@@ -202,7 +229,7 @@ def _check_last(last: Path, epochs: int) -> None:
     """Refuse ``epochs`` fewer than ``last.pt`` has trained. A finished seed's ``last.pt`` holds more epochs than
     its ``done.json`` when a longer run that continued it was killed (``done.json`` is only replaced at the end):
     its best.pt may then be of a later epoch, so the record is not returned for fewer epochs than that."""
-    trained = _trained_epochs(last)
+    trained = _last_epochs(last)[0]
     if trained > epochs:
         raise _too_many_epochs(f"the checkpoint {last}", trained, epochs)
 

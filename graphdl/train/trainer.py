@@ -733,6 +733,7 @@ class Trainer:
             "task": self.task.state_dict(),
             "history": self.history,
             "epoch": self.epoch,
+            "epochs": self.epochs,  # the run's target: a resume that names none continues to it
             "should_stop": self.should_stop,
             "rng": _rng_state(),
             "model_class": class_name(self.model),
@@ -740,12 +741,15 @@ class Trainer:
 
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
-        (its ``defaults``: lr, betas...), the weight decay and the monitored metric. A resumed optimiser takes
-        its saved learning rate and state, so another value would not take effect; another monitor would select
-        the best epoch by a metric the saved best value is not of."""
+        (its ``defaults``: lr, betas...), the weight decay, the monitored metric and the number of processes. A
+        resumed optimiser takes its saved learning rate and state, so another value would not take effect;
+        another monitor would select the best epoch by a metric the saved best value is not of; another number
+        of processes would shard the batches and restore the random states otherwise, so the run would not
+        continue as it started."""
         from graphdl.config import json_plain
 
-        settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor}
+        settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor,
+                                    "world_size": self.world_size}
         if self.optimizer is not None:  # built by fit (and by load_checkpoint)
             settings.update(optimizer=class_name(self.optimizer), optimizer_defaults=dict(self.optimizer.defaults))
         return json_plain(settings)
