@@ -75,6 +75,7 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import NumNeighbors
 
 from graphdl.errors import ValidationError
+from graphdl.validate import refuse_uint8
 
 __all__ = [
     "TorchNeighborSampler",
@@ -183,11 +184,7 @@ def _check_input_nodes(input_nodes: Any, num_nodes: int) -> Tensor | None:
                 f"input_nodes: expected a tensor of node indices or a boolean mask, got "
                 f"{type(input_nodes).__name__} ({exc})."
             ) from None
-    if nodes.dtype == torch.uint8:  # PyG reads it as indices, torch (deprecated) as a mask
-        raise ValidationError(
-            "input_nodes: got a torch.uint8 tensor, which is ambiguous (an old-style mask, or "
-            "indices?); pass input_nodes.bool() for a mask or input_nodes.long() for node indices."
-        )
+    refuse_uint8("input_nodes", nodes)
     if nodes.dtype == torch.bool:
         if nodes.dim() != 1 or nodes.numel() != num_nodes:
             raise ValidationError(

@@ -428,6 +428,15 @@ def check_layer_call(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str,
                reference=next(module.parameters(), None), edge_dim=layer_edge_dim(module))
 
 
+def refuse_uint8(name: str, index: Tensor, items: str = "node") -> None:
+    """Refuse a ``torch.uint8`` split: torch indexes with it as an old-style mask, PyG and ``.long()`` read it as
+    0/1 indices, so either reading may be the wrong one."""
+    if index.dtype == torch.uint8:
+        raise ValidationError(f"{name} is a torch.uint8 tensor, which is ambiguous (an old-style mask, or "
+                              f"indices?); convert it with .bool() if it is a mask or with .long() if it holds "
+                              f"{items} indices")
+
+
 def check_split_index(index: Any, size: int, name: str = "split") -> Any:
     """A split of ``size`` items: a boolean mask of length ``size`` or integer indices in ``[0, size)``.
 
@@ -441,6 +450,7 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
         raise ValidationError(f"{name} must be a boolean mask or integer indices, got {type(index).__name__}")
     if index.is_floating_point() or index.is_complex():
         raise ValidationError(f"{name} must be a boolean mask or integer indices, got dtype {index.dtype}")
+    refuse_uint8(name, index, "item")
     if index.dtype == torch.bool:
         if index.numel() != size:
             raise ValidationError(f"{name} mask has {index.numel()} entries but there are {size} items")

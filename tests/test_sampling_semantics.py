@@ -188,7 +188,7 @@ def test_a_uint8_mask_is_refused_not_read_as_indices(graph):
 
     mask = torch.zeros(N, dtype=torch.uint8)
     mask[[3, 40, 77]] = 1
-    with pytest.raises(ValidationError, match=r"input_nodes: got a torch\.uint8 tensor.*\.bool\(\)"):
+    with pytest.raises(ValidationError, match=r"input_nodes is a torch\.uint8 tensor.*\.bool\(\)"):
         neighbor_loader(graph, [2], input_nodes=mask, batch_size=8)
     labelled = graph.clone()
     labelled.y = torch.randint(3, (N,))
@@ -198,6 +198,14 @@ def test_a_uint8_mask_is_refused_not_read_as_indices(graph):
     task = NodeTask(num_neighbors=[2])
     task.setup(labelled, {"train": mask.bool()})
     assert task.splits["train"].tolist() == [3, 40, 77]
+    # graph level: the same refusal, not graphs 0 and 1 taken as the training set
+    from graphdl.train.tasks import GraphTask
+
+    graphs = [Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([i % 2]))
+              for i in range(6)]
+    with pytest.raises(ValidationError, match=r"splits\['train'\] is a torch\.uint8 tensor.*\.bool\(\) if it is a "
+                                              r"mask or with \.long\(\) if it holds item indices"):
+        GraphTask().setup(graphs, {"train": torch.tensor([1, 1, 1, 1, 0, 0], dtype=torch.uint8)})
 
 
 # --- the node task's mini-batches --------------------------------------------------

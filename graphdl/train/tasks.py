@@ -519,10 +519,7 @@ def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
     if split.is_floating_point() or split.is_complex():
         raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got dtype "
                               f"{split.dtype}; a 0/1 float mask becomes one with .bool()")
-    if split.dtype == torch.uint8:  # torch indexes with it as a (deprecated) mask, .long() makes it 0/1 indices
-        raise ValidationError(f"{name} is a torch.uint8 tensor, which is ambiguous (an old-style mask, or "
-                              f"indices?); convert it with .bool() if it is a mask or with .long() if it holds node "
-                              f"indices")
+    _validate.refuse_uint8(name, split)
     if split.dim() == 2 and split.size(0) == num_nodes and split.size(1) > 1:
         raise ValidationError(f"{name} has shape {tuple(split.shape)}: {split.size(1)} splits, one per column (the "
                               f"layout of PyG's WebKB, WikipediaNetwork and Actor masks); train on one of them, e.g. "
