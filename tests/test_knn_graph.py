@@ -17,7 +17,7 @@ from graphdl.graphs import knn_graph, radius_graph
 def search(request, monkeypatch):
     """CPU tensors take the k-d tree; the all-pairs search (that of GPU tensors) is run here by substitution."""
     if request.param == "all_pairs":
-        monkeypatch.setattr(knn_module, "_kd_tree", knn_module._all_pairs)
+        monkeypatch.setattr(knn_module, "_kd_tree", lambda *args: knn_module._all_pairs(*args[:-1]))  # no workers
     return request.param
 
 
@@ -89,6 +89,19 @@ def test_knn_graph_names_bad_input():
         knn_graph(torch.tensor([[0.0], [float("nan")]]), 1)
     with pytest.raises(ValidationError, match=r"knn_graph: flow must be 'source_to_target' or 'target_to_source'"):
         knn_graph(x, 2, flow="both")
+    with pytest.raises(ConfigError, match=r"knn_graph's num_workers must be an int >= 1, got 0"):
+        knn_graph(x, 2, num_workers=0)
+    with pytest.raises(ValidationError, match=r"radius_graph: batch holds graph index 1, but batch_size=1 graphs; "
+                                              r"pass the number of graphs \(batch.max\(\) \+ 1\)"):
+        radius_graph(x, 1.0, torch.tensor([0, 0, 1, 1]), batch_size=1)
+
+
+def test_pyg_keyword_arguments_are_taken():
+    """Code written for PyG's knn_graph/radius_graph passes num_workers and batch_size; the result is the same."""
+    torch.manual_seed(0)
+    x, batch = torch.randn(40, 3), torch.arange(4).repeat_interleave(10)
+    for build, size in ((knn_graph, 3), (radius_graph, 1.5)):
+        assert torch.equal(build(x, size, batch, num_workers=2, batch_size=4), build(x, size, batch))
 
 
 def _radius_reference(x: torch.Tensor, r: float, batch: torch.Tensor, loop: bool) -> set[tuple[int, int]]:

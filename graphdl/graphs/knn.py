@@ -42,7 +42,8 @@ _CHUNK = 1 << 25
 
 
 def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False,
-              flow: str = "source_to_target", cosine: bool = False) -> Tensor:
+              flow: str = "source_to_target", cosine: bool = False, num_workers: int | None = None,
+              batch_size: int | None = None) -> Tensor:
     """The k-NN graph of the rows of ``x``, as PyG's ``torch_geometric.nn.knn_graph``.
 
     Args:
@@ -56,6 +57,10 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
             (``edge_index[1]`` holds the node, sorted); ``"target_to_source"``
             the other way.
         cosine: Cosine distance instead of Euclidean.
+        num_workers: Threads of the k-d tree search on CPU; ``None``: torch's
+            (``torch.get_num_threads()``). No effect on GPU.
+        batch_size: The number of graphs, as PyG's (which takes it to skip
+            reading ``batch.max()``); checked against ``batch`` if given.
 
     Returns:
         ``edge_index`` ``(2, E)``, long, on ``x``'s device; ties between equal
@@ -65,12 +70,13 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
     ``cKDTree``, graph by graph) and a GPU tensor by comparing all pairs of a
     graph (in blocks of about 128 MB).
     """
-    x, batch = _checked("knn_graph", x, k, batch, flow)
-    return _neighbour_graph(x, k, None, batch, loop, flow, cosine)
+    x, batch = _checked("knn_graph", x, k, batch, flow, num_workers, batch_size)
+    return _neighbour_graph(x, k, None, batch, loop, flow, cosine, num_workers)
 
 
 def radius_graph(x: Tensor, r: float, batch: Tensor | None = None, loop: bool = False,
-                 max_num_neighbors: int = 32, flow: str = "source_to_target") -> Tensor:
+                 max_num_neighbors: int = 32, flow: str = "source_to_target", num_workers: int | None = None,
+                 batch_size: int | None = None) -> Tensor:
     """The graph linking the nodes of a graph at Euclidean distance at most ``r``, as PyG's
     ``torch_geometric.nn.radius_graph`` (SchNet's and DimeNet's interaction graph).
 
@@ -81,20 +87,21 @@ def radius_graph(x: Tensor, r: float, batch: Tensor | None = None, loop: bool = 
         loop: Link each node to itself.
         max_num_neighbors: At most this many edges into each node: its
             nearest ones within ``r`` (torch-cluster keeps the first found).
-        flow: As for :func:`knn_graph`.
+        flow, num_workers, batch_size: As for :func:`knn_graph`.
 
     Returns:
         ``edge_index`` ``(2, E)`` sorted by the receiving node (``edge_index[1]``
         for ``"source_to_target"``).
     """
-    x, batch = _checked("radius_graph", x, max_num_neighbors, batch, flow, name="max_num_neighbors")
+    x, batch = _checked("radius_graph", x, max_num_neighbors, batch, flow, num_workers, batch_size,
+                        name="max_num_neighbors")
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 or r == float("inf"):
         raise ValidationError(f"radius_graph: r must be a finite distance > 0, got {r!r}")
-    return _neighbour_graph(x, max_num_neighbors, float(r), batch, loop, flow, False)
+    return _neighbour_graph(x, max_num_neighbors, float(r), batch, loop, flow, False, num_workers)
 
 
 def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | None, loop: bool, flow: str,
-                     cosine: bool) -> Tensor:
+                     cosine: bool, num_workers: int | None) -> Tensor:
     """Edges into each node from its ``k`` nearest nodes of its graph (within ``radius`` if given)."""
     x = x.detach()
     if cosine:  # on unit vectors the Euclidean order is the cosine order: |a - b|^2 = 2 - 2 cos(a, b)
@@ -105,15 +112,17 @@ def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | No
         x, batch = x[order], batch[order]
     if batch is None:
         batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    search = _kd_tree if x.device.type == "cpu" else _all_pairs
-    edge_index = search(x, batch, k, loop, radius)
+    if x.device.type == "cpu":
+        edge_index = _kd_tree(x, batch, k, loop, radius, num_workers or torch.get_num_threads())
+    else:
+        edge_index = _all_pairs(x, batch, k, loop, radius)
     if order is not None:
         edge_index = order[edge_index]
         edge_index = edge_index[:, torch.sort(edge_index[1], stable=True).indices]
     return edge_index if flow == "source_to_target" else edge_index.flip(0)
 
 
-def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None) -> Tensor:
+def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None, workers: int) -> Tensor:
     """(neighbour, node) pairs by a k-d tree per graph; ``batch`` sorted."""
     from scipy.spatial import cKDTree
 
@@ -125,7 +134,7 @@ def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None)
             pts = points[start:start + n]
             want = min(k + (0 if loop else 1), n)
             bound = np.inf if radius is None else np.nextafter(radius, np.inf)  # SciPy's bound is strict
-            _, idx = cKDTree(pts).query(pts, k=want, distance_upper_bound=bound, workers=torch.get_num_threads())
+            _, idx = cKDTree(pts).query(pts, k=want, distance_upper_bound=bound, workers=workers)
             idx = torch.from_numpy(np.asarray(idx, dtype=np.int64).reshape(n, want))
             node = torch.arange(n).view(-1, 1).expand_as(idx)
             keep = idx < n  # SciPy marks a missing neighbour (beyond the bound) with n
@@ -170,13 +179,18 @@ def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | Non
     return torch.stack([torch.cat(sources), torch.cat(targets)])
 
 
-def _checked(owner: str, x: Any, k: Any, batch: Any, flow: Any, name: str = "k") -> tuple[Tensor, Tensor | None]:
+def _checked(owner: str, x: Any, k: Any, batch: Any, flow: Any, num_workers: Any, batch_size: Any,
+             name: str = "k") -> tuple[Tensor, Tensor | None]:
     """``x`` as ``(N, F)`` and ``batch``, after checking every argument; errors start with ``owner``."""
     if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() not in (1, 2):
         got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
         raise ValidationError(f"{owner}: x must be a float tensor (num_nodes, num_features), got {got}")
     x = x.view(-1, 1) if x.dim() == 1 else x
     require_int(owner, name, k)
+    if num_workers is not None:
+        require_int(owner, "num_workers", num_workers)
+    if batch_size is not None:
+        require_int(owner, "batch_size", batch_size)
     if flow not in ("source_to_target", "target_to_source"):
         raise ValidationError(f"{owner}: flow must be 'source_to_target' or 'target_to_source', got {flow!r}")
     if not bool(torch.isfinite(x).all()):
@@ -193,4 +207,7 @@ def _checked(owner: str, x: Any, k: Any, batch: Any, flow: Any, name: str = "k")
             raise ValidationError(f"{owner}: batch is on {batch.device} but x on {x.device}; move one of them")
         if batch.numel() and int(batch.min()) < 0:
             raise ValidationError(f"{owner}: batch holds negative graph indices")
+        if batch_size is not None and batch.numel() and int(batch.max()) >= batch_size:
+            raise ValidationError(f"{owner}: batch holds graph index {int(batch.max())}, but batch_size={batch_size} "
+                                  f"graphs; pass the number of graphs (batch.max() + 1) or leave batch_size out")
     return x, batch
