@@ -21,6 +21,7 @@ score: fit it with ``monitor="train_loss"`` and take the embeddings from
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from torch_geometric.utils import dropout_edge, mask_feature
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.train.tasks import TASKS, NodeTask, Task, loss_name, model_inputs, one_row_each, to_device
+from graphdl.train.tasks import TASKS, NodeTask, Task, _call, loss_name, one_row_each, to_device
 
 __all__ = ["ContrastiveTask"]
 
@@ -104,11 +105,15 @@ class ContrastiveTask(NodeTask):
         return super().predict_on(model, data, splits, device)
 
     def _embed(self, model: nn.Module, x: Tensor, edge_index: Tensor, kept: Tensor | None = None) -> Tensor:
-        inputs = model_inputs(model, self.data)
+        # a shallow copy of the graph with the view's features and edges, called as the model's forward takes a
+        # graph (forward(x, edge_index, ...), forward(x) or forward(data)), as predict and the k-NN scores call it
+        view = copy.copy(self.data)
+        view.x, view.edge_index = x, edge_index
         if kept is not None:  # the dropped edges' weights and attributes go with them
-            inputs = {k: v[kept] if k in ("edge_weight", "edge_attr") else v for k, v in inputs.items()}
-        z = model(x, edge_index, **inputs)
-        return one_row_each(z, self.data.num_nodes, "contrastive", "node")
+            for key in ("edge_weight", "edge_attr"):
+                if view.get(key) is not None:
+                    view[key] = view[key][kept]
+        return one_row_each(_call(model, view), self.data.num_nodes, "contrastive", "node")
 
     def _view(self, model: nn.Module, view: int) -> Tensor:
         x, _ = mask_feature(self.data.x, p=self.mask_feature[view], mode="col")
