@@ -31,6 +31,7 @@ from graphdl.train.tasks import (
     TASKS,
     Task,
     _call,
+    _holds_graphs,
     _knn_acc,
     _output_target_loss,
     _refuse_pair_losses,
@@ -87,15 +88,26 @@ class InductiveNodeTask(Task):
                                   "dataset passed as data")
         self.device = torch.device(device)
         self.subsets: dict[str, Any] = {}
+        indices: dict[str, Tensor] = {}
         if data is not None:
             _validate.check_dataset(data, task="inductive_node")
         for name, part in splits.items():  # graphs, or indices into the dataset ``data``
-            graphs = part if data is None else _subset(data, _validate.check_split_index(part, len(data),
-                                                                                           f"splits[{name!r}]"))
+            if data is None:
+                graphs = part
+            else:
+                if _holds_graphs(part):  # check_split_index would fail inside torch.as_tensor
+                    raise ValidationError(f"splits[{name!r}] holds graphs, but with a dataset as data the splits "
+                                          f"are indices into it; pass data=None with splits of graphs, or index "
+                                          f"tensors into data")
+                index = indices[canonical_split(name)] = _validate.check_split_index(part, len(data),
+                                                                                    f"splits[{name!r}]")
+                graphs = _subset(data, index)
             _check_node_targets(graphs, f"splits[{name!r}]")
             self.subsets[canonical_split(name)] = graphs
         if "train" not in self.subsets:
             raise ValidationError(f"splits need a 'train' entry, got {', '.join(map(repr, splits))}")
+        if indices:  # as the node and graph tasks: held-out graphs that are also trained on measure fit
+            _validate.warn_if_train_overlaps(indices, len(data), "graphs")
 
     def split_names(self) -> Sequence[str]:
         return tuple(self.subsets)
@@ -115,7 +127,8 @@ class InductiveNodeTask(Task):
 
     @torch.no_grad()
     def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
-        """The mean over the split's nodes of the loss of each evaluation batch, computed as in training."""
+        """The mean over the split's labelled targets of the loss of each evaluation batch, computed as in
+        training."""
         graphs = self.subsets[canonical_split(split)]
         return batch_mean_loss(self, model, DataLoader(graphs, batch_size=self.eval_batch_size), loss_fn, "num_nodes")
 

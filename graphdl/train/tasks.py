@@ -149,12 +149,18 @@ def one_row_each(out: Any, count: int, task: str, per: str) -> Tensor:
 # ---------------------------------------------------------------------------- losses by kind
 def batch_mean_loss(task: Task, model: nn.Module, batches: Iterable[Data], loss_fn: Any, count: str) -> float:
     """``task.train_loss`` over ``batches``, averaged with each batch weighted by its ``count``
-    (``num_graphs``, ``num_nodes``): the loss of a held-out split that is evaluated in batches."""
+    (``num_graphs``, ``num_nodes``), or with float targets by its labelled ones (each batch's loss leaves NaN
+    targets, OGB's missing labels, out): the loss of a held-out split that is evaluated in batches, whatever the
+    batch size. NaN when no target of the split is labelled."""
     total, items = 0.0, 0
     for batch in batches:
-        total += float(task.train_loss(model, batch, loss_fn)) * getattr(batch, count)
-        items += getattr(batch, count)
-    return total / items
+        y = batch.y
+        floats = isinstance(y, Tensor) and y.is_floating_point()
+        weight = int((~torch.isnan(y)).sum()) if floats else getattr(batch, count)
+        if weight:  # a batch without labelled targets has a NaN loss and no weight
+            total += float(task.train_loss(model, batch, loss_fn)) * weight
+            items += weight
+    return total / items if items else float("nan")
 
 
 def loss_name(loss_fn: Any) -> str:
