@@ -442,10 +442,13 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
 
     Returns ``index`` unchanged (or as a tensor when it was a list/range).
     """
-    if isinstance(index, (list, tuple, range)):
-        index = torch.as_tensor(list(index), dtype=torch.long)
-    elif not isinstance(index, Tensor) and hasattr(index, "__array__"):
-        index = torch.as_tensor(index)
+    if isinstance(index, (list, tuple, range)) or (not isinstance(index, Tensor) and hasattr(index, "__array__")):
+        try:  # the dtype read from the values: a list of booleans is a mask, floats are refused below
+            index = torch.as_tensor(index if hasattr(index, "__array__") else list(index),
+                                    dtype=None if len(index) else torch.long)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValidationError(f"{name} must be a boolean mask or integer indices, got a {type(index).__name__} "
+                                  f"that is neither ({exc})") from None
     if not isinstance(index, Tensor):
         raise ValidationError(f"{name} must be a boolean mask or integer indices, got {type(index).__name__}")
     if index.is_floating_point() or index.is_complex():
