@@ -79,5 +79,10 @@ def test_seeded_runs_repeat_and_graph_size_is_checked() -> None:
                                               r"nodes"):
         NegativeSampler(torch.tensor([[0], [12]]), 12)
     assert NegativeSampler(edge_index, np.int64(12)).num_nodes == 12
-    with pytest.raises(ValidationError, match="negative sampling needs at least 2 nodes, got num_nodes=1"):
+    with pytest.raises(ValidationError, match=r"negative sampling needs num_nodes as an int >= 2 \(a graph of at "
+                                              r"least 2 nodes\), got int 1"):
         NegativeSampler(torch.zeros(2, 0, dtype=torch.long), 1)
+    with pytest.raises(ValidationError, match=r"needs num_nodes as an int >= 2 .*got Tensor tensor\(12\)"):
+        NegativeSampler(edge_index, torch.tensor(12))  # data.num_nodes is an int; a tensor is named as such
+    with pytest.raises(ValidationError, match=r"the number of negatives must be an int, got float 2\.5"):
+        NegativeSampler(edge_index, 12)(2.5)  # it drew 2 pairs

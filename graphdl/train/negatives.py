@@ -61,7 +61,8 @@ class NegativeSampler:
 
     def __init__(self, edge_index: Tensor, num_nodes: int) -> None:
         if isinstance(num_nodes, bool) or not isinstance(num_nodes, numbers.Integral) or num_nodes < 2:
-            raise ValidationError(f"negative sampling needs at least 2 nodes, got num_nodes={num_nodes!r}")
+            raise ValidationError(f"negative sampling needs num_nodes as an int >= 2 (a graph of at least 2 nodes), "
+                                  f"got {type(num_nodes).__name__} {num_nodes!r}")
         num_nodes = int(num_nodes)
         # a float index or one past num_nodes would number other pairs than its edges: nothing or the wrong
         # pairs would be excluded
@@ -79,6 +80,9 @@ class NegativeSampler:
         return self.edges[pos] == ids
 
     def __call__(self, num_samples: int) -> Tensor:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
+            raise ValidationError(f"the number of negatives must be an int, got {type(num_samples).__name__} "
+                                  f"{num_samples!r}")
         device = self.edges.device
         want = min(int(num_samples), self.num_negatives)
         if want <= 0:
