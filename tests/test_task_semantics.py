@@ -70,17 +70,20 @@ def test_contrastive_training_calls_the_encoder_as_its_forward_takes_the_graph(l
 
 
 def test_grace_views_drop_the_dropped_edges_weights_for_a_whole_graph_encoder() -> None:
-    """The view passed to forward(data) holds the view's edges, their own weights, and the masked features."""
+    """The view passed to forward(data) holds the view's edges, their own weights and other per-edge fields, and the
+    masked features."""
     seen = []
 
     class Recorder(_WholeGraph):
         def forward(self, data: Data) -> torch.Tensor:
             if self.training:
                 seen.append((data.x.clone(), data.edge_index.clone(), data.edge_weight.clone()))
+                assert torch.equal(data.edge_type, data.edge_weight.long() % 3)  # any per-edge field follows
             return super().forward(data)
 
     graph = _graph()
     graph.edge_weight = torch.arange(graph.num_edges, dtype=torch.float)  # weight i marks edge i
+    graph.edge_type = torch.arange(graph.num_edges) % 3
     Trainer(Recorder(), "grace", "contrastive", epochs=1, seed=0, task_kwargs={"drop_edge": 0.5, "mask_feature": 0.5},
             progress=False).fit(graph)
     assert len(seen) == 2

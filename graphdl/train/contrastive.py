@@ -108,11 +108,11 @@ class ContrastiveTask(NodeTask):
         # a shallow copy of the graph with the view's features and edges, called as the model's forward takes a
         # graph (forward(x, edge_index, ...), forward(x) or forward(data)), as predict and the k-NN scores call it
         view = copy.copy(self.data)
+        if kept is not None:  # the dropped edges' weights, attributes and types go with them
+            for key in self.data.keys():
+                if key != "edge_index" and self.data.is_edge_attr(key) and isinstance(self.data[key], Tensor):
+                    view[key] = self.data[key][kept]
         view.x, view.edge_index = x, edge_index
-        if kept is not None:  # the dropped edges' weights and attributes go with them
-            for key in ("edge_weight", "edge_attr"):
-                if view.get(key) is not None:
-                    view[key] = view[key][kept]
         return one_row_each(_call(model, view), self.data.num_nodes, "contrastive", "node")
 
     def _view(self, model: nn.Module, view: int) -> Tensor:
