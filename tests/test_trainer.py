@@ -123,6 +123,25 @@ def test_reports_test_at_best_validation_epoch_and_restores_that_state(cora):
 
 
 
+def test_a_nan_score_is_never_the_best_epoch(cora):
+    """A monitored value that is NaN at the first epoch was kept as the best (no comparison with NaN is true),
+    while ModelCheckpoint restored another epoch's weights: the result named other figures than the model held."""
+    from graphdl.train.metrics import Metric
+
+    calls = []
+
+    def acc_after_first_epoch(y, pred):
+        calls.append(1)
+        return float("nan") if len(calls) <= 3 else float((pred.argmax(-1) == y.view(-1)).float().mean())
+
+    task = graphdl.train.NodeTask(metric=Metric("acc", acc_after_first_epoch))
+    trainer = Trainer(gcn(), "cross_entropy", task, epochs=5, seed=0, progress=False)
+    result = trainer.fit(cora)
+    assert np.isnan(result.history[0]["val_acc"]) and result.best_epoch > 0
+    assert result.best["val_acc"] == max(h["val_acc"] for h in result.history[1:])
+    assert trainer.evaluate(split="val") == {"val_acc": result.best["val_acc"]}  # the restored weights' score
+
+
 def test_one_callback_and_one_eval_split_may_be_given_bare(cora):
     assert len(Trainer(gcn(), callbacks=None).callbacks) == 1  # None: no callbacks but the default checkpoint
     stop = EarlyStopping(patience=1, min_delta=1.0)  # no epoch improves by 1.0: stops after epoch 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import numbers
 import os
 import random
@@ -678,9 +679,13 @@ class Trainer:
             raise ConfigError("no epoch was run (was the run already complete when resumed?)")
         self._monitored(self.history[0])
         sign = 1.0 if self.mode_for(self.monitor) == "max" else -1.0
+
+        def rank(i: int) -> tuple[float, int]:  # a NaN value is the worst, as the callbacks take it
+            value = float(self.history[i][self.monitor])
+            return (-math.inf if math.isnan(value) else sign * value), -i
+
         # First epoch reaching the best value, as PyG's and OGB's examples pick it.
-        best_index = max(range(len(self.history)),
-                         key=lambda i: (sign * self.history[i][self.monitor], -i))
+        best_index = max(range(len(self.history)), key=rank)
         return int(self.history[best_index]["epoch"]), dict(self.history[best_index])
 
     @torch.no_grad()
