@@ -339,10 +339,37 @@ def grid_pool(x: Tensor, edge_index: Tensor, num_out_nodes: int, reduce: str = "
     src, dst = edge_index
     msg = x.index_select(0, src)
     if reduce == "max":
-        return scatter(msg, dst, dim=0, dim_size=num_out_nodes, reduce="max")
+        return _first_max(msg, dst, num_out_nodes)
     if kernel_numel is not None:
         return scatter(msg, dst, dim=0, dim_size=num_out_nodes, reduce="sum") / kernel_numel
     return scatter(msg, dst, dim=0, dim_size=num_out_nodes, reduce="mean")
+
+
+def _first_max(msg: Tensor, dst: Tensor, num_out_nodes: int) -> Tensor:
+    r"""Max of each output node's messages, differentiated as :func:`~torch.nn.functional.max_pool2d`.
+
+    The gradient of :math:`\max_j m_j` goes to the first maximal message (in
+    edge order, which is window order on grid graphs), as ``max_pool2d`` sends
+    it to the first maximum of the window. ``scatter(reduce="max")`` is not
+    usable here: its backward splits the gradient among ties and counts the
+    zero it starts from as one, so a window whose maximum is exactly 0 passed
+    on only half of its gradient. Output nodes without messages are 0.
+    """
+    num_edges = msg.size(0)
+    if num_edges == 0:
+        return msg.new_zeros((num_out_nodes, *msg.shape[1:]))
+    with torch.no_grad():
+        best = scatter(msg, dst, dim=0, dim_size=num_out_nodes, reduce="max")
+        hit = msg == best.index_select(0, dst)
+        if msg.is_floating_point():
+            hit |= torch.isnan(msg)
+        pos = torch.arange(num_edges, device=msg.device).view(-1, *([1] * (msg.dim() - 1))).expand_as(msg)
+        first = scatter(torch.where(hit, pos, num_edges), dst, dim=0, dim_size=num_out_nodes, reduce="min")
+        empty = ~torch.zeros(num_out_nodes, dtype=torch.bool, device=msg.device).index_fill_(0, dst, True)
+    out = msg.gather(0, first.clamp(max=num_edges - 1))
+    if bool(empty.any()):
+        out = out.masked_fill(empty.view(-1, *([1] * (msg.dim() - 1))), 0)
+    return out
 
 
 def _pool_graph(graph: Data, reduce: str, count_include_pad: bool = True) -> Tensor:
