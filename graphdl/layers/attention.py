@@ -191,6 +191,10 @@ class CompleteMultiheadAttention(MessagePassing):
         if unbatched:
             query, key, value = query[:, None], key[:, None], value[:, None]
             if key_padding_mask is not None:
+                # checked before the batch axis is added: the shape check below would quote it
+                if isinstance(key_padding_mask, Tensor) and key_padding_mask.dim() != 1:
+                    raise ValidationError(f"complete_mha: for unbatched (L, E) inputs key_padding_mask must be 1D "
+                                          f"(S,) = ({key.size(0)},), got {tuple(key_padding_mask.shape)}")
                 key_padding_mask = key_padding_mask[None]
         elif self.batch_first:
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
@@ -378,8 +382,9 @@ class CompleteMultiheadAttention(MessagePassing):
         _check_supported(mha)
         layer = cls(mha.embed_dim, None, mha.num_heads, mha.dropout, mha.in_proj_bias is not None, mha.kdim,
                     mha.vdim, mha.batch_first, lower)
-        layer.load_from_torch(mha)
-        return layer.to(device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype)
+        # convert before copying: a float64 module's weights copied into float32 ones were rounded
+        layer.to(device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype)
+        return layer.load_from_torch(mha)
 
     def load_from_torch(self, mha: nn.MultiheadAttention) -> CompleteMultiheadAttention:
         """Copy the weights of ``mha`` into this layer (hyper-parameters must match)."""

@@ -74,6 +74,16 @@ def _check_spec(layer: str, graph_spec: GridSpec, kernel_size: tuple[int, int], 
         )
 
 
+def _check_num_pixels(layer: str, x: Tensor, num_images: int, spec: GridSpec) -> None:
+    """``x`` must have one row per input pixel of the grid graph's images."""
+    if x.size(0) != num_images * spec.height * spec.width:
+        raise ValidationError(
+            f"{layer}: the grid graph holds {num_images} image(s) of {spec.height}x{spec.width} pixels, "
+            f"{num_images * spec.height * spec.width} pixel nodes, but the node features have {x.size(0)} rows; "
+            f"pass the features of this graph's pixels (graph.x)"
+        )
+
+
 def _sort_by_offset(edge_index: Tensor, offset: Tensor, num_offsets: int,
                     layer: str) -> tuple[Tensor, list[int]]:
     """Group the edges by offset: (edge_index sorted by offset, edges per offset)."""
@@ -128,7 +138,8 @@ class GridConv(MessagePassing):
           :math:`(N H W, C_{in})` with a grid graph, or node features with
           ``edge_index`` :math:`(2, |\mathcal{E}|)`, ``offset``
           :math:`(|\mathcal{E}|)` and ``size`` ``(num_src, num_dst)`` (needed
-          unless the output grid is the input grid: stride 1, "same" padding)
+          unless the output grid is the input grid: stride 1, "same" padding;
+          likewise for a graph without grid metadata)
         - output: :math:`(N, C_{out}, H_{out}, W_{out})` for images,
           :math:`(N H_{out} W_{out}, C_{out})` for graphs
     """
@@ -191,12 +202,15 @@ class GridConv(MessagePassing):
         if graph is None:
             return self._forward_images(x, method)
         if isinstance(graph, Data):
-            return self._forward_graph(x, graph, method)
+            return self._forward_graph(x, graph, method, size)
         if offset is None:
             raise ValidationError("grid_conv: with an edge_index, pass the kernel offset of each edge as "
                                   "`offset` (and size=(num_src, num_dst) for a strided or padded grid)")
         resolve_method("grid_conv", self.lower, method, False, "a bare edge_index carries no grid geometry")
         self._check_features(x)
+        if not isinstance(graph, Tensor) or graph.dim() != 2 or graph.size(0) != 2 or graph.dtype != torch.long:
+            got = f"{graph.dtype} of shape {tuple(graph.shape)}" if isinstance(graph, Tensor) else type(graph).__name__
+            raise ValidationError(f"grid_conv: edge_index must be a long tensor of shape (2, num_edges), got {got}")
         return self._message_passing(x, graph, offset.view(-1).long(), self._bare_size(x, size), None)
 
     def _bare_size(self, x: Tensor, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -249,16 +263,20 @@ class GridConv(MessagePassing):
                                     (n * h * w, n * spec.out_height * spec.out_width), counts)
         return nodes_to_images(out, n, spec.out_height, spec.out_width)
 
-    def _forward_graph(self, x: Tensor, graph: Data, method: str | None) -> Tensor:
+    def _forward_graph(self, x: Tensor, graph: Data, method: str | None,
+                       size: tuple[int, int] | None = None) -> Tensor:
         self._check_features(x)
         if "meta" in graph:
             spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
             _check_spec("grid_conv", spec, self.kernel_size, self.stride, self.padding, self.dilation)
             n = graph["meta"].size(0)
+            _check_num_pixels("grid_conv", x, n, spec)
             size = (n * spec.height * spec.width, n * spec.out_height * spec.out_width)
-            regular = is_regular_grid(graph, spec) and x.size(0) == size[0]
+            regular = is_regular_grid(graph, spec)
         else:
-            spec, n, regular, size = None, 0, False, None
+            # no geometry: as for a bare edge_index, the output grid's size must be given unless it is
+            # the input grid (it silently had one row per input node, the surplus rows only the bias)
+            spec, n, regular, size = None, 0, False, self._bare_size(x, size)
         if resolve_method("grid_conv", self.lower, method, regular,
                           "the graph has no grid metadata or its edges were changed") == "dense":
             assert spec is not None
@@ -289,8 +307,9 @@ class GridConv(MessagePassing):
             raise ValidationError(f"grid_conv.from_torch expects a torch.nn.Conv2d, got {type(conv).__name__}")
         layer = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                     _torch_padding(conv), conv.dilation, conv.bias is not None, lower)
-        layer.load_from_torch(conv)
-        return layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
+        # convert before copying: a float64 module's weights copied into float32 ones were rounded
+        layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
+        return layer.load_from_torch(conv)
 
     def load_from_torch(self, conv: nn.Conv2d) -> GridConv:
         """Copy the weights of ``conv`` into this layer (hyper-parameters must match)."""
@@ -482,7 +501,8 @@ class GridPool(nn.Module):
         spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
         n = graph["meta"].size(0)
-        regular = is_regular_grid(graph, spec) and x.size(0) == n * spec.height * spec.width and self._dense_ok
+        _check_num_pixels("grid_pool", x, n, spec)
+        regular = is_regular_grid(graph, spec) and self._dense_ok
         if resolve_method("grid_pool", self.lower, method, regular, why + " or the graph is not regular") == "dense":
             return images_to_nodes(self._dense(nodes_to_images(x, n, spec.height, spec.width)))
         return grid_pool(x, graph.edge_index, n * spec.out_height * spec.out_width, self.reduce,

@@ -253,6 +253,15 @@ class _ChainRNN(MessagePassing):
         if unbatched:
             x = x.unsqueeze(0 if self.batch_first else 1)
             if hx is not None:
+                # checked before the batch axis is added: the shape check below would quote it
+                for s in (hx if isinstance(hx, (tuple, list)) else (hx,)):
+                    if isinstance(s, Tensor) and s.dim() != 2:
+                        raise ValidationError(
+                            f"{self.registry_name}: for unbatched (T, F) input the initial state must be 2D "
+                            f"(num_layers*num_directions, hidden) = "
+                            f"({self.num_layers * self.num_directions}, {self.hidden_size}), got "
+                            f"{tuple(s.shape)}; for a batch of one pass input[:, None] (input[None] with "
+                            f"batch_first)")
                 hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, (tuple, list)) else hx.unsqueeze(1)
         seq = x if self.batch_first else x.transpose(0, 1)  # (N, T, F)
         n, t = seq.shape[:2]
@@ -395,8 +404,9 @@ class _ChainRNN(MessagePassing):
                                   f"are not supported")
         layer = cls(module.input_size, module.hidden_size, module.num_layers, module.bias, module.batch_first,
                     module.dropout, module.bidirectional, lower)
-        layer.load_from_torch(module)
-        return layer.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
+        # convert before copying: a float64 module's weights copied into float32 ones were rounded
+        layer.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
+        return layer.load_from_torch(module)
 
     def load_from_torch(self, module: nn.RNNBase) -> _ChainRNN:
         """Copy the weights of a torch.nn module into this layer (hyper-parameters must match)."""
