@@ -8,13 +8,17 @@ A stack of :math:`L` layers computes, for :math:`\\ell = 1, \\dots, L`,
     \\mathbf{A}))\\big)\\Big) \\;[+\\, \\mathbf{H}^{(\\ell-1)}]
 
 with an optional virtual node :math:`\\mathbf{V}` per graph (``virtual_node``),
-an optional residual term (``residual``), and the last layer left plain
+an optional residual term (``residual``; with a virtual node, OGB's residual
+update :math:`\\mathbf{V} \\leftarrow \\mathbf{V} + \\mathrm{drop}(\\mathrm{MLP}(\\cdot))`
+too), and the last layer left plain
 (``plain_last``: no norm, activation or dropout) or OGB-style (norm and dropout,
 no activation). Jumping knowledge (``jk``) combines the layer outputs.
 """
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -53,8 +57,12 @@ class GNN(nn.Module):
         dropout: Dropout after each hidden layer.
         input_dropout: Dropout on the input features (PyG's Planetoid examples).
         activation: Activation by name (PyG's resolver: ``relu``, ``elu``, ...).
-        norm: Normalisation by name (``batch``, ``layer``, ...) or ``None``.
-        residual: Add each layer's input to its output where widths agree.
+        norm: Normalisation by name (``batch``, ``layer``, ...) or ``None``;
+            graph-wise norms (``layer``, ``graph``, ``instance``, ...) get
+            ``batch`` and normalise each graph on its own, as in PyG's ``BasicGNN``.
+        residual: Add each layer's input to its output where widths agree;
+            with ``virtual_node``, also the virtual node's embedding to its
+            update, as OGB's ``GNN_node_Virtualnode`` does.
         jk: Jumping knowledge: ``last``, ``cat``, ``max`` or ``sum``.
         plain_last: Leave the last layer without norm, activation and dropout;
             with ``False`` it gets norm and dropout but no activation (OGB).
@@ -97,10 +105,10 @@ class GNN(nn.Module):
         decay_first_layer_only: bool = False,
     ) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout < 1.0 or not 0.0 <= input_dropout < 1.0:
-            raise ConfigError(f"dropout must lie in [0, 1), got dropout={dropout}, input_dropout={input_dropout}")
+        _validate.require_int("gnn", "num_layers", num_layers)
+        if not all(isinstance(p, numbers.Real) and not isinstance(p, bool) and 0.0 <= p < 1.0
+                   for p in (dropout, input_dropout)):
+            raise ConfigError(f"dropout must lie in [0, 1), got dropout={dropout!r}, input_dropout={input_dropout!r}")
         if jk not in JK_MODES:
             raise ConfigError(f"jk must be one of {JK_MODES}, got {jk!r}")
         for name, width in (("in_channels", in_channels), ("hidden_channels", hidden_channels),
@@ -139,6 +147,7 @@ class GNN(nn.Module):
 
         self.embedding = None
         if node_encoder is None and in_channels is None:
+            _validate.require_int("gnn", "num_nodes", num_nodes)
             self.embedding = nn.Embedding(num_nodes, hidden_channels)
             in_channels = hidden_channels
         self.node_encoder = node_encoder
@@ -167,11 +176,19 @@ class GNN(nn.Module):
                                       f"of its own with last_layer_kwargs, e.g. {{'heads': 1}}.)") from None
             use_norm = norm is not None and not (last and plain_last)
             self.norms.append(resolve.normalization(norm, c_out) if use_norm else nn.Identity())
+        # Graph-wise norms (PyG's LayerNorm in its default "graph" mode, GraphNorm, InstanceNorm, PairNorm)
+        # normalise over all nodes unless given ``batch``: a graph's output then depends on the other graphs
+        # of its batch. PyG's BasicGNN passes ``batch`` to the norms that take it; so does this stack.
+        self.norm_takes_batch = [_takes_batch(n) for n in self.norms]
         if self.uses_edge_attr and _validate.ignores_edge_attr(self.convs[0]):
             if edge_encoder is not None:
                 raise ConfigError(f"the {self.layer_name} layers were built without edge_dim, so they would ignore "
                                   f"the edge_encoder's features; give edge_dim=<the encoder's output width>")
             self.uses_edge_attr = False  # as gcn's, these layers then take no edge features
+        elif not self.uses_edge_attr and edge_encoder is not None:  # its parameters would never train
+            raise ConfigError(f"the {self.layer_name} layers take no edge features (edge_attr), so the "
+                              f"edge_encoder would never be called; leave it out, or pick a layer that takes "
+                              f"them (gine, ogb_gin, or gat/gatv2/transformer with edge_dim)")
         self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
                               if edge_encoder is not None else None)
         self.act = resolve.activation(activation)
@@ -253,15 +270,16 @@ class GNN(nn.Module):
             else:
                 x = conv(x, edge_index)
             if not (last and self.plain_last):
-                x = norm(x)
+                x = norm(x, batch) if self.norm_takes_batch[i] else norm(x)
                 if not last:
                     x = self.act(x)
                 x = F.dropout(x, self.dropout, self.training)
             if self.residual and x.shape == h_in.shape:
                 x = x + h_in
             if vn is not None and not last:
-                vn = self.vn_mlps[i](global_add_pool(h_in, batch, size=vn.size(0)) + vn)
-                vn = F.dropout(vn, self.dropout, self.training)
+                update = self.vn_mlps[i](global_add_pool(h_in, batch, size=vn.size(0)) + vn)
+                update = F.dropout(update, self.dropout, self.training)
+                vn = vn + update if self.residual else update  # OGB's residual covers the virtual node too
             outs.append(x)
         if self.jk == "last":
             return x
@@ -307,6 +325,11 @@ class GNN(nn.Module):
 MODELS.register("gnn", GNN, summary="Node-level GNN stack over any registered layer")
 
 
+def _takes_batch(norm: nn.Module) -> bool:
+    """Whether ``norm.forward`` takes a ``batch`` vector (graph-wise norms), as PyG's ``BasicGNN`` checks."""
+    return "batch" in inspect.signature(norm.forward).parameters
+
+
 def hadamard(z: Tensor, pairs: Tensor) -> Tensor:
     r"""Rows :math:`\mathbf{z}_i \odot \mathbf{z}_j` for the node pairs ``pairs`` of shape ``(2, P)``.
 
@@ -349,6 +372,7 @@ class MLPDecoder(nn.Module):
     def __init__(self, channels: int, hidden_channels: int | None = None, num_layers: int = 3,
                  dropout: float = 0.0) -> None:
         super().__init__()
+        _validate.require_int("MLPDecoder", "num_layers", num_layers)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"MLPDecoder dropout must lie in [0, 1), got {dropout}")
         hidden_channels = hidden_channels or channels
@@ -424,6 +448,8 @@ class GraphGNN(nn.Module):
 
     def reset_parameters(self) -> None:
         self.encoder.reset_parameters()
+        if hasattr(self.pool, "reset_parameters"):  # a configured aggregation (Set2Set's LSTM) learns too
+            self.pool.reset_parameters()
         self.head.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,

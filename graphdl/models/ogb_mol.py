@@ -80,9 +80,13 @@ def ogb_mol(
             :class:`~graphdl.layers.ogb.BondEncoder` per layer through
             ``GraphGNN``'s ``edge_encoder`` factory; one without ignores bonds.
         virtual_node: Add OGB's virtual node.
-        hidden_channels, num_layers, dropout, jk, pool, residual: As in OGB's
-            ``GNN`` (``emb_dim``, ``num_layer``, ``drop_ratio``, ``JK``,
+        hidden_channels, num_layers, dropout, pool, residual: As in OGB's
+            ``GNN`` (``emb_dim``, ``num_layer``, ``drop_ratio``,
             ``graph_pooling``, ``residual``).
+        jk: :class:`~graphdl.models.gnn.GNN`'s jumping knowledge. ``"last"`` is
+            OGB's default ``JK``; GNN's ``"sum"`` adds the layer outputs through
+            a linear layer, while OGB's ``JK="sum"`` also adds the atom
+            encoder's output and has no linear layer.
         norm, activation, plain_last: OGB's are batch norm and ReLU after every
             layer, the last one normalised but not activated.
         **gnn_kwargs: Further :class:`graphdl.models.gnn.GNN` arguments.
