@@ -21,8 +21,8 @@ from graphdl.layers import LAYERS
 
 
 def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
-    if heads < 1:
-        raise ValidationError(f"{layer}: heads must be >= 1, got {heads}")
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ValidationError(f"{layer}: heads must be an int >= 1, got {heads!r}")
     if not concat:
         return out_channels
     if out_channels % heads:
@@ -106,6 +106,9 @@ def graphconv(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.Graph
 @LAYERS.register("cheb", edge_weight=True,
                  summary="Chebyshev spectral convolution (Defferrard et al., 2016), PyG ChebConv")
 def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygnn.ChebConv:
+    # PyG asserts K > 0 with no message, and a float K fails inside range()
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise ValidationError(f"cheb: K (the Chebyshev polynomial order, K hops) must be an int >= 1, got {K!r}")
     return pygnn.ChebConv(in_channels, out_channels, K=K, **kwargs)
 
 
