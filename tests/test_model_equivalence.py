@@ -163,3 +163,12 @@ def test_a_cheb_order_that_is_not_a_positive_int_is_named(K) -> None:
                                               rf">= 1, got {K}$"):
         graphdl.layers.create("cheb", 4, 8, K=K)
     assert len(graphdl.layers.create("cheb", 4, 8, K=1).lins) == 1
+
+
+@pytest.mark.parametrize("layer", ["gin", "gine", "edgeconv", "ogb_gin"])
+def test_a_zero_hidden_width_is_refused_not_replaced_by_the_default(layer) -> None:
+    """hidden_channels=0 fell back to the default width (``hidden or default``) without a word."""
+    with pytest.raises(ConfigError, match=rf"^{layer}'s hidden_channels must be an int >= 1, got 0$"):
+        graphdl.layers.create(layer, in_channels=4, out_channels=8, hidden_channels=0)
+    conv = graphdl.layers.create(layer, in_channels=4, out_channels=8, hidden_channels=5)
+    assert 5 in {m.out_features for m in conv.modules() if isinstance(m, torch.nn.Linear)}

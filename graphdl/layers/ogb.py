@@ -33,7 +33,7 @@ from torch_geometric.utils import degree
 
 from graphdl.errors import ValidationError
 from graphdl.layers import LAYERS
-from graphdl.validate import scans_enabled
+from graphdl.validate import require_int, scans_enabled
 
 __all__ = ["AtomEncoder", "BondEncoder", "OGBGINConv", "OGBGCNConv", "atom_feature_dims", "bond_feature_dims"]
 
@@ -200,7 +200,8 @@ class OGBGINConv(MessagePassing):
                  hidden_channels: int | None = None, train_eps: bool = True) -> None:
         super().__init__(aggr="add")
         self.in_channels, self.out_channels = in_channels, out_channels
-        hidden = hidden_channels or 2 * out_channels
+        hidden = 2 * out_channels if hidden_channels is None else hidden_channels
+        require_int("ogb_gin", "hidden_channels", hidden)  # 0 fell back to the default silently
         self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                  nn.Linear(hidden, out_channels))
         if train_eps:

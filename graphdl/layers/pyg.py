@@ -18,6 +18,7 @@ from torch import nn
 
 from graphdl.errors import ConfigError, ValidationError
 from graphdl.layers import LAYERS
+from graphdl.validate import require_int
 
 
 def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
@@ -34,10 +35,11 @@ def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
     return out_channels // heads
 
 
-def _mlp(in_channels: int, out_channels: int, hidden: int | None, batch_norm: bool) -> nn.Sequential:
+def _mlp(layer: str, in_channels: int, out_channels: int, hidden: int | None, batch_norm: bool) -> nn.Sequential:
     """``Linear -> [BatchNorm] -> ReLU -> Linear``; the first layer infers its width (PyG's lazy
     ``Linear``) when ``in_channels`` is -1."""
-    hidden = hidden or out_channels
+    hidden = out_channels if hidden is None else hidden
+    require_int(layer, "hidden_channels", hidden)  # 0 fell back to out_channels silently
     mid: list[nn.Module] = [nn.BatchNorm1d(hidden)] if batch_norm else []
     first = pygnn.Linear(-1, hidden) if in_channels == -1 else nn.Linear(in_channels, hidden)
     return nn.Sequential(first, *mid, nn.ReLU(), nn.Linear(hidden, out_channels))
@@ -82,7 +84,7 @@ def transformer(in_channels: int, out_channels: int, heads: int = 1, concat: boo
 @LAYERS.register("gin", summary="Graph isomorphism network (Xu et al., 2019), PyG GINConv with a 2-layer MLP")
 def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
         batch_norm: bool = True, train_eps: bool = False, **kwargs: Any) -> pygnn.GINConv:
-    return _with_in_channels(pygnn.GINConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+    return _with_in_channels(pygnn.GINConv(_mlp("gin", in_channels, out_channels, hidden_channels, batch_norm),
                                            train_eps=train_eps, **kwargs), in_channels)
 
 
@@ -94,7 +96,7 @@ def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
     if in_channels == -1 and edge_dim is not None:
         raise ConfigError("gine: with edge_dim the edge features are mapped to the node width, which "
                           "in_channels=-1 leaves unknown; give in_channels")
-    return _with_in_channels(pygnn.GINEConv(_mlp(in_channels, out_channels, hidden_channels, batch_norm),
+    return _with_in_channels(pygnn.GINEConv(_mlp("gine", in_channels, out_channels, hidden_channels, batch_norm),
                                             train_eps=train_eps, edge_dim=edge_dim, **kwargs), in_channels)
 
 
@@ -115,5 +117,6 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
 @LAYERS.register("edgeconv", summary="Edge convolution (Wang et al., 2019) on a given graph, PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
-    mlp = _mlp(-1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False)  # [x_i, x_j - x_i]
+    # the MLP sees [x_i, x_j - x_i]
+    mlp = _mlp("edgeconv", -1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False)
     return _with_in_channels(pygnn.EdgeConv(mlp, aggr=aggr, **kwargs), in_channels)
