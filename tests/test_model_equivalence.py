@@ -3,6 +3,8 @@ molecule example (``examples/graphproppred/mol``), plus the model options the re
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -172,3 +174,15 @@ def test_a_zero_hidden_width_is_refused_not_replaced_by_the_default(layer) -> No
         graphdl.layers.create(layer, in_channels=4, out_channels=8, hidden_channels=0)
     conv = graphdl.layers.create(layer, in_channels=4, out_channels=8, hidden_channels=5)
     assert 5 in {m.out_features for m in conv.modules() if isinstance(m, torch.nn.Linear)}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_layers": 1}, "ogb_mol's num_layers must be an int >= 2, got 1"),
+    ({"num_layers": "3"}, "ogb_mol's num_layers must be an int >= 2, got '3'"),  # a TypeError from '<' before
+    ({"layer": None}, "ogb_mol's layer must be a registered layer name ('gin', 'gcn', ...), got NoneType None"),
+])
+def test_ogb_mol_names_settings_of_the_wrong_type(kwargs, message) -> None:
+    from graphdl.models.ogb_mol import ogb_mol
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        ogb_mol(2, **kwargs)

@@ -94,8 +94,10 @@ def ogb_mol(
     from graphdl import layers
 
     require_int("ogb_mol", "num_tasks", num_tasks)
-    if num_layers < 2:
-        raise ConfigError(f"num_layers must be >= 2 for the OGB molecule models (as in OGB), got {num_layers}")
+    require_int("ogb_mol", "num_layers", num_layers, minimum=2)  # as OGB's GNN, which refuses fewer
+    if not isinstance(layer, str):
+        raise ConfigError(f"ogb_mol's layer must be a registered layer name ('gin', 'gcn', ...), got "
+                          f"{type(layer).__name__} {layer!r}")
     name = _OGB_LAYER.get(layer.lower(), layer)
     entry = layers.entry(name)
     if entry.meta.get("edge_attr") and entry.obj not in (ogb_layers.OGBGINConv, ogb_layers.OGBGCNConv):
