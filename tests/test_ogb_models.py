@@ -179,7 +179,7 @@ def test_bad_inputs_give_clear_errors() -> None:
         AtomEncoder(8)(torch.rand(3, 9))
     with pytest.raises(ValidationError, match=r"shape \(N, <= 3\)"):
         BondEncoder(8)(torch.zeros(3, 5, dtype=torch.long))
-    with pytest.raises(ConfigError, match="num_layers must be >= 2"):
+    with pytest.raises(ConfigError, match="ogb_mol.s num_layers must be an int >= 2"):
         ogb_mol(1, num_layers=1)
     with pytest.raises(ConfigError, match=r"^ogb_mol's num_tasks must be an int >= 1, got 0$"):  # a 0-wide head
         ogb_mol(0)
