@@ -218,12 +218,52 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         base.update(copy.deepcopy(_DATASET_CHANGES.get(key, {})))
     if family == "ogbg-mol" and "layer" in overrides and "model" not in overrides:
         overrides["model"] = label
+    known_layer, known_virtual = base.get("layer"), base.get("virtual_node")
     base.update(overrides)
     base["model"] = label
+    if label in known:
+        _check_label(dataset, family, label, known_layer, known_virtual, base)
     if heads is not None:  # the output layer keeps its own heads (GAT's: one), else one head
         base["layer_kwargs"] = {**base.get("layer_kwargs", {}), "heads": heads}
         base["last_layer_kwargs"] = {"heads": 1, **base.get("last_layer_kwargs", {})}
     return base
+
+
+def _layer_name(family: str, layer: Any) -> str:
+    """The registered layer ``layer`` names (OGB molecules' ``gin``/``gcn`` are OGB's convs), to compare."""
+    from graphdl import layers
+    from graphdl.errors import GraphDLError
+
+    name = str(layer)
+    if family == "ogbg-mol":
+        from graphdl.models.ogb_mol import _OGB_LAYER
+
+        name = _OGB_LAYER.get(name.lower(), name)
+    try:
+        return layers.entry(name).name
+    except GraphDLError:  # an unknown layer fails when the model is built
+        return normalize(name)
+
+
+def _check_label(dataset: str, family: str, label: str, known_layer: Any, known_virtual: Any,
+                 cfg: dict[str, Any]) -> None:
+    """A known model label whose layer (or virtual node) the overrides change is refused: the record is
+    labelled by ``model`` and printed beside that model's reference (``model: gcn`` with ``layer: gat``
+    put GAT's accuracy beside Kipf & Welling's GCN)."""
+    layer = cfg.get("layer")
+    if known_layer is not None and _layer_name(family, layer) != _layer_name(family, known_layer):
+        raise ConfigError(
+            f"model {label!r} is the configuration of layer {known_layer!r}, but layer {layer!r} is set, so the "
+            f"record would be labelled {label!r} and set beside the reference of {label!r}. To train {layer!r}, name "
+            f"the model after what it trains: graphdl bench run {dataset} {layer}, graphdl train --dataset "
+            f"{dataset} --layer {layer}, or the configuration {{'layer': {layer!r}}} without 'model'.")
+    virtual = cfg.get("virtual_node")
+    if known_virtual is not None and bool(virtual) != bool(known_virtual):
+        other = f"{known_layer}{'' if known_virtual else '-virtual'}"
+        raise ConfigError(
+            f"model {label!r} has {'a' if known_virtual else 'no'} virtual node, but virtual_node is "
+            f"{'true' if virtual else 'false'}, so the record would be labelled {label!r} and set beside "
+            f"the reference of {label!r}. Name the model after what it trains: {other!r}.")
 
 
 @dataclass(frozen=True)
