@@ -22,6 +22,8 @@ from graphdl.errors import ConfigError
 # what a record needs to be tabled: every record names its case; a finished one ("status" ok) has its figures
 _CASE_KEYS = ("dataset", "model")
 _RESULT_KEYS = ("metric", "higher_is_better", "mean", "std", "seconds_per_epoch")
+# figures the table prints with a number format: a number or null (null prints "-")
+_NUMBER_KEYS = ("mean", "std", "reference", "reference_std")
 
 
 def _records(paths: Sequence[str]) -> list[tuple[str, dict]]:
@@ -42,6 +44,11 @@ def _records(paths: Sequence[str]) -> list[tuple[str, dict]]:
             if missing:
                 raise ConfigError(f"{path}: record {i} has no {', '.join(missing)}; it is not a result record "
                                   "(pass files written by --json of graphdl bench or graphdl train)")
+            for key in _NUMBER_KEYS:  # the table formats them as numbers
+                value = record.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise ConfigError(f"{path}: record {i} has {key} {value!r}, not a number; write it as a "
+                                      f"number (e.g. 0.815, without quotes) or null")
             out.append((path, record))
     return out
 

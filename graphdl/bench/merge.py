@@ -68,6 +68,8 @@ def _pool(group: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
     merged["std"] = float(runs.std(ddof=1)) if len(runs) > 1 else None
     if "valid_runs" in merged:
         merged["valid_mean"] = float(np.mean(merged["valid_runs"]))
+    else:  # a piece without validation scores: the first piece's mean would pass for the pool's
+        merged.pop("valid_mean", None)
     seconds = _numbers(group, "seconds")
     merged["seconds"] = round(sum(seconds), 2) if seconds is not None else None
     weights = [sum(r["epochs_run"]) if isinstance(r.get("epochs_run"), list) and r["epochs_run"]

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from graphdl.errors import ConfigError
 from graphdl.io import atomic_write
 
 __all__ = ["plot_curves"]
 
 
 def _band(runs: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs, mean and std over seeds (runs of unequal length are cut to the shortest)."""
+    """Epochs, mean and std over seeds (runs of unequal length are cut to the shortest).
+
+    The std is the sample std (``ddof=1``), as the records' ``std``; an epoch that only one
+    seed scored has none (NaN: no band there).
+    """
     length = min(len(r) for r in runs)
     arr = np.asarray([r[:length] for r in runs], dtype=float)
-    return np.arange(length), np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+    with warnings.catch_warnings():  # an epoch with fewer than two scores: NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.arange(length), np.nanmean(arr, axis=0), np.nanstd(arr, axis=0, ddof=1)
 
 
 def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str | None = None) -> Path:
@@ -32,9 +40,11 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    records = [r for r in records if r.get("status") == "ok" and r.get("curves")]
+    # a record without status is finished, as for the table and merge_records
+    records = [r for r in records if r.get("status", "ok") == "ok" and r.get("curves")]
     if not records:
-        raise ValueError("no finished record with learning curves to plot")
+        raise ConfigError("no finished record has learning curves to plot (a record pooled from pieces of which "
+                          "one kept no curves has none); leave out the plot (--png), or pass records with 'curves'")
     cols = min(3, len(records))
     rows = math.ceil(len(records) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
