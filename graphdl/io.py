@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
     path = Path(path)
     check_folder_path(path.parent, path.name).mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    # mkstemp makes 0600: a file that is replaced keeps its permissions (one made private stays private),
+    # a new one gets the usual ones
+    try:
+        permissions = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        permissions = 0o666 & ~_umask()
+    os.chmod(tmp, permissions)
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
