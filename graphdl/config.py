@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -41,7 +42,41 @@ MAX_SEEDS = 10_000
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader reading floats as YAML 1.2 does: ``1e-3`` is a number (YAML 1.1 wants ``1.0e-3``
-    and PyYAML reads ``1e-3`` as a string, the way learning rates are usually written)."""
+    and PyYAML reads ``1e-3`` as a string, the way learning rates are usually written); integers too
+    (:func:`_construct_int`); a key given twice in one mapping is refused."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # YAML keeps the last of two equal keys, so the first value was silently ignored; keys that ``<<``
+        # merges in may be overridden (that is what merging is for), so they are not counted
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
+            try:
+                if key in lines:
+                    raise ConfigError(f"key {key!r} is given twice (lines {lines[key]} and {line}); keep one")
+                lines[key] = line
+            except TypeError:  # an unhashable key: the base class names it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+    """Integers as YAML 1.2 reads them: ``010`` is ten and ``1:30`` is text (YAML 1.1 reads octal eight and
+    base-60 ninety); ``0x1f``, ``0b101`` and ``1_000`` as before."""
+    text = loader.construct_scalar(node)
+    digits = text.replace("_", "")
+    if ":" in digits:
+        return text
+    if re.fullmatch(r"[-+]?[0-9]+", digits):
+        return int(digits, 10)
+    return loader.construct_yaml_int(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9][0-9_]*$"),  # 08: eight
+                              list("-+0123456789"))
 
 
 _Loader.add_implicit_resolver(
@@ -118,7 +153,9 @@ def _check_value(key: str, value: Any) -> Any:
     if isinstance(value, bool) and bool not in allowed:
         raise ConfigError(f"config key {key!r} must be {_describe(allowed)}, got {value!r}")
     if isinstance(value, int) and float in allowed and not isinstance(value, bool):
-        return float(value)
+        if abs(value) > sys.float_info.max:  # float() would raise OverflowError
+            raise ConfigError(f"config key {key!r} must be a finite number, got an int too large for a float")
+        value = float(value)
     if not isinstance(value, allowed):
         raise ConfigError(f"config key {key!r} must be {_describe(allowed)}, got {type(value).__name__} {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -157,11 +194,15 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
     if not isinstance(values, dict):
         raise ConfigError(f"{source} must hold a mapping of keys to values, got {type(values).__name__}")
     cfg = TrainConfig()
+    given: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = str(raw_key).replace("-", "_")
         if key not in _FIELDS or key == "extra":
             raise ConfigError(f"unknown key {raw_key!r} in {source}.{did_you_mean(key, [k for k in _FIELDS if k != 'extra'])}"
                               f" Known keys: {', '.join(k for k in _FIELDS if k != 'extra')}")
+        if key in given:  # hidden_channels and hidden-channels: the later would silently win
+            raise ConfigError(f"{source}: {given[key]!r} and {raw_key!r} are the same key; keep one")
+        given[key] = raw_key
         setattr(cfg, key, _check_value(key, value))
     return cfg
 
@@ -183,6 +224,8 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
         values = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except ConfigError as exc:  # a key given twice
+        raise ConfigError(f"config file {path}: {exc}") from None
     except (ValueError, RecursionError, OverflowError) as exc:  # e.g. a timestamp out of range
         raise ConfigError(f"config file {path} is not valid YAML: {type(exc).__name__}: {exc}") from None
     if values is None:  # not {}: a run of every default from a file whose keys were all commented out
