@@ -200,3 +200,15 @@ def test_report_names_a_figure_that_is_not_a_number(tmp_path: Path, capsys: pyte
                                        f"write it as a number (e.g. 0.815, without quotes) or null\n")
     path.write_text(json.dumps({"records": [_record([0], reference=None, std=0.01)]}))
     assert bench_main(["report", str(path)]) == 0
+
+
+def test_a_null_override_turns_a_configured_setting_off() -> None:
+    """--set grad_clip=null was dropped as an unset option, so ogbl-ddi kept clipping at 1.0 while the runner's
+    message offered null; a null now removes the setting, and the model's name keeps its default."""
+    from graphdl.bench.suites import default_config
+
+    assert default_config("ogbl-ddi", "sage")["grad_clip"] == 1.0
+    assert "grad_clip" not in default_config("ogbl-ddi", {"model": "sage", "grad_clip": None})
+    assert default_config("ogbn-arxiv", "gcn")["norm"] == "batch"
+    assert "norm" not in default_config("ogbn-arxiv", {"model": "gcn", "norm": None})
+    assert default_config("cora", {"model": None, "layer": None})["model"] == "gcn"

@@ -177,6 +177,9 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
             dict of overrides that may name it by ``model`` or by ``layer``
             (with ``virtual_node`` for OGB molecules); ``None`` for the
             dataset's default (GCN, GIN with virtual node, GraphSAGE, GCN).
+            An override of ``None`` (``--set grad_clip=null``) removes the
+            setting, which then takes its default: no gradient clipping, no
+            norm, full-batch training, every epoch.
             ``heads`` sets the hidden layers' ``layer_kwargs["heads"]``; the output
             layer keeps the heads its configuration gives it, else one.
 
@@ -186,7 +189,10 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     """
     family = family_of(dataset)
     overrides = {"model": model} if isinstance(model, str) else dict(model or {})
-    overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options
+    # null turns a configured setting off (grad_clip, norm, num_neighbors, patience...); for the model's name it
+    # is no override
+    unset = [k for k, v in overrides.items() if v is None and k not in ("model", "layer", "heads")]
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     heads = overrides.pop("heads", None)  # graphdl train --heads: the attention heads of the hidden layers
     if heads is not None and (isinstance(heads, bool) or not isinstance(heads, int) or heads < 1):
         raise ConfigError(f"configuration key 'heads' must be an int >= 1, got {type(heads).__name__} {heads!r}")
@@ -220,6 +226,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         overrides["model"] = label
     known_layer, known_virtual = base.get("layer"), base.get("virtual_node")
     base.update(overrides)
+    for key in unset:
+        base.pop(key, None)
     base["model"] = label
     if label in known:
         _check_label(dataset, family, label, known_layer, known_virtual, base)
