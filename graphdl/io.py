@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -44,14 +44,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
     """Open a temporary file beside ``path``; on success rename it to ``path``."""
     path = Path(path)
     check_folder_path(path.parent, path.name).mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes 0600: a file that is replaced keeps its permissions (one made private stays private),
-    # a new one gets the usual ones
-    try:
-        permissions = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        permissions = 0o666 & ~_umask()
-    os.chmod(tmp, permissions)
+    # created as open() creates files (0666 less the umask, applied by the OS: reading the umask means setting
+    # it, a race with other threads); a file that is replaced keeps its permissions (a private one stays so)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -62,12 +65,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
