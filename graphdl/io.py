@@ -41,7 +41,8 @@ def check_folder_path(folder: str | os.PathLike, what: str) -> Path:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``."""
+    """Open a temporary file beside ``path``; on success flush it to disk, rename it to ``path`` and sync the
+    folder, so that a crash at any moment leaves the old file or the new one, whole."""
     path = Path(path)
     check_folder_path(path.parent, path.name).mkdir(parents=True, exist_ok=True)
     # created as open() creates files (0666 less the umask, applied by the OS: reading the umask means setting
@@ -61,6 +62,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -84,3 +86,13 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to ``path`` atomically."""
     with atomic_write(path, "wb") as handle:
         torch.save(obj, handle)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a crash (POSIX: fsync the folder; not possible on Windows)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
