@@ -84,6 +84,10 @@ class LpDistance(Distance):
     (of the :math:`L_p`-normalised embeddings by default), raised to ``power``."""
 
     def compute_mat(self, x: Tensor, y: Tensor) -> Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            # torch.cdist has no half-precision kernel ("cdist" not implemented for 'Half'): compute in
+            # float32 (still O(BR) memory) and return the input's dtype, as the other distances do
+            return torch.cdist(x.float(), y.float(), p=self.p).to(x.dtype)
         return torch.cdist(x, y, p=self.p)
 
     def pairwise(self, x: Tensor, y: Tensor) -> Tensor:
