@@ -41,6 +41,15 @@ class _Divergence(Loss):
         check_tensor(self._owner, "input", input, allow_inf=True)
         check_tensor(self._owner, "target", target, allow_inf=self.log_target)
         check_same_shape(self._owner, "input", input, "target", target)
+        if self.from_logits or self.reduction == "batchmean":
+            # dim picks the softmax axis and the batch axis of "batchmean" (dim % ndim): out of range it
+            # failed deep in log_softmax, or silently divided "batchmean" by the wrong size
+            nd = max(input.dim(), 1)
+            if not -nd <= self.dim < nd:
+                raise ValidationError(
+                    f"{self._owner}: dim={self.dim} is not a dimension of the input of shape "
+                    f"{tuple(input.shape)}; pass the class dimension, in [{-nd}, {nd - 1}] (e.g. dim=-1)."
+                )
         if self.from_logits:
             input = F.log_softmax(input, dim=self.dim)
         else:

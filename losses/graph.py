@@ -31,17 +31,20 @@ MAX_LOGSTD = 10.0
 
 
 def _check_edges(owner: str, name: str, edge_index: Tensor, num_nodes: int) -> Tensor:
-    if not isinstance(edge_index, Tensor) or edge_index.is_floating_point() or edge_index.dim() != 2 \
-            or edge_index.size(0) != 2:
-        shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
+    if not isinstance(edge_index, Tensor) or edge_index.is_floating_point() or edge_index.is_complex() \
+            or edge_index.dtype == torch.bool or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        shape = (f"{edge_index.dtype} of shape {tuple(edge_index.shape)}" if isinstance(edge_index, Tensor)
+                 else type(edge_index).__name__)
         raise ValidationError(
             f"{owner}: {name} must be an integer tensor of shape (2, num_edges), got {shape}."
         )
-    if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValidationError(
-            f"{owner}: {name} holds node index {int(edge_index.max())}, outside [0, {num_nodes}) -- "
-            f"the rows of the node embeddings."
-        )
+    if edge_index.numel():
+        lo, hi = int(edge_index.min()), int(edge_index.max())
+        if lo < 0 or hi >= num_nodes:  # name the index that is out of range, a negative one first
+            raise ValidationError(
+                f"{owner}: {name} holds node index {lo if lo < 0 else hi}, outside [0, {num_nodes}) -- "
+                f"the rows of the node embeddings."
+            )
     return edge_index
 
 
@@ -214,6 +217,8 @@ class VGAELoss(_GraphLoss):
         check_tensor(owner, "mu", mu, ndim=2)
         check_tensor(owner, "logstd", logstd, ndim=2)
         check_same_shape(owner, "mu", mu, "logstd", logstd)
+        # z is sampled from (mu, logstd): another row count silently set the KL's 1/N to mu's rows
+        check_same_shape(owner, "z", z, "mu", mu)
         n = z.size(0)
         pos_ei = _check_edges(owner, "pos_edge_index", pos_edge_index, n)
         if neg_edge_index is None:

@@ -75,6 +75,19 @@ class MarginRankingLoss(_Ranking):
         check_tensor(self._owner, "input2", input2)
         check_same_shape(self._owner, "input1", input1, "input2", input2)
         _check_pm1(self._owner, "target", target)
+        # torch accepts a target of input1's rank that broadcasts to it, and fails deep in its kernel on
+        # any other (a scalar, a (n, 1) column for (n,) scores, another length)
+        try:
+            torch.broadcast_shapes(target.shape, input1.shape)
+            fits = target.dim() == input1.dim()
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValidationError(
+                f"{self._owner}: target must have the shape of input1, {tuple(input1.shape)} (one 1 or -1 "
+                f"per pair), got shape {tuple(target.shape)}. Pass e.g. torch.ones_like(input1) to rank "
+                f"every input1 above its input2."
+            )
         return F.margin_ranking_loss(input1, input2, target.to(input1.dtype), margin=self.margin,
                                      reduction=self.reduction)
 
