@@ -111,6 +111,13 @@ class LinkBCELoss(_GraphLoss):
         if isinstance(target, Tensor) and target.is_floating_point():
             pos = check_tensor(owner, "pos_score", input)
             neg = check_tensor(owner, "neg_score", target)
+            if pos.dim() > 1 and pos.size(-1) != 1 or neg_edge_index is not None:  # embeddings, a float index
+                raise ValidationError(
+                    f"{owner}: with a float second argument the inputs are edge logits, loss(pos_score, "
+                    f"neg_score), one per edge; got input of shape {tuple(pos.shape)}"
+                    f"{' and a third argument' if neg_edge_index is not None else ''}. For node embeddings "
+                    f"pass the edges as an integer tensor: loss(z, pos_edge_index.long(), neg_edge_index)."
+                )
         else:
             z = check_tensor(owner, "z", input, ndim=2)
             pos_ei = _check_edges(owner, "pos_edge_index", target, z.size(0))

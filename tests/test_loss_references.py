@@ -106,3 +106,19 @@ def test_vgae_posterior_of_another_shape_than_z_is_named() -> None:
     z, pos = torch.randn(6, 4), torch.tensor([[0, 1], [1, 2]])
     with pytest.raises(ValidationError, match=r"z and mu must have the same shape, got \(6, 4\) and \(5, 4\)"):
         L.create("vgae")(z, torch.randn(5, 4), torch.zeros(5, 4), pos, pos.flip(0))
+
+
+def test_link_bce_names_embeddings_given_with_a_float_edge_index() -> None:
+    """A float edge_index selected the score form, so the (N, F) embeddings were taken as positive logits."""
+    loss = graphdl.losses.create("link_bce")
+    z, edges = torch.randn(6, 4), torch.tensor([[0, 1, 2], [3, 4, 5]])
+    with pytest.raises(ValidationError, match=r"LinkBCELoss: with a float second argument the inputs are edge logits, "
+                                              r"loss\(pos_score, neg_score\), one per edge; got input of shape "
+                                              r"\(6, 4\)\. For node embeddings pass the edges as an integer tensor"):
+        loss(z, edges.float())
+    with pytest.raises(ValidationError, match=r"got input of shape \(3,\) and a third argument"):
+        loss(torch.randn(3), edges.float(), edges)
+    pos, neg = torch.randn(3), torch.randn(5)
+    expected = F.softplus(-pos).mean() + F.softplus(neg).mean()
+    torch.testing.assert_close(loss(pos, neg), expected)
+    torch.testing.assert_close(loss(pos[:, None], neg[:, None]), expected)
