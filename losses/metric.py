@@ -78,10 +78,18 @@ class MetricBatch:
         self.same = ref_emb is None or ref_emb is embeddings
         if self.same:
             if ref_labels is not None and ref_labels is not labels:
-                raise ValidationError(
-                    f"{owner}: ref_labels was given without ref_emb. Pass ref_emb (the reference "
-                    f"embeddings) together with ref_labels, or drop ref_labels."
-                )
+                if ref_emb is None:
+                    raise ValidationError(
+                        f"{owner}: ref_labels was given without ref_emb. Pass ref_emb (the reference "
+                        f"embeddings) together with ref_labels, or drop ref_labels."
+                    )
+                if not (isinstance(ref_labels, Tensor) and isinstance(labels, Tensor)
+                        and ref_labels.shape == labels.shape and bool((ref_labels == labels).all())):
+                    raise ValidationError(
+                        f"{owner}: ref_emb is the embeddings tensor itself, but ref_labels differ from labels; "
+                        f"the same embeddings have one set of labels: drop ref_emb and ref_labels, or pass "
+                        f"another reference set."
+                    )
             ref = emb
         else:
             ref = check_tensor(owner, "ref_emb", ref_emb, ndim=2)

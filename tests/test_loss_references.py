@@ -122,3 +122,16 @@ def test_link_bce_names_embeddings_given_with_a_float_edge_index() -> None:
     expected = F.softplus(-pos).mean() + F.softplus(neg).mean()
     torch.testing.assert_close(loss(pos, neg), expected)
     torch.testing.assert_close(loss(pos[:, None], neg[:, None]), expected)
+
+
+def test_ref_emb_that_is_the_embeddings_with_a_copy_of_the_labels_is_the_plain_call() -> None:
+    """ref_emb=embeddings with ref_labels=labels.clone() was refused as 'ref_labels was given without ref_emb'."""
+    loss = graphdl.losses.create("triplet", margin=0.2)
+    torch.manual_seed(0)
+    emb, labels = torch.randn(8, 4), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    torch.testing.assert_close(loss(emb, labels, ref_emb=emb, ref_labels=labels.clone()), loss(emb, labels))
+    with pytest.raises(ValidationError, match=r"ref_emb is the embeddings tensor itself, but ref_labels differ from "
+                                              r"labels"):
+        loss(emb, labels, ref_emb=emb, ref_labels=labels.flip(0))
+    with pytest.raises(ValidationError, match=r"ref_labels was given without ref_emb"):
+        loss(emb, labels, ref_labels=labels.clone())
