@@ -121,6 +121,11 @@ def _one_vs_rest(y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor]:
     ``average_precision_score(y, p[:, 1])``); other targets pass unchanged."""
     if _class_labels(y_true, y_pred):
         y_pred = _upcast(y_pred).float()
+        low, high = (int(y_true.min()), int(y_true.max())) if y_true.numel() else (0, 0)
+        if low < 0 or high >= y_pred.size(-1):  # torch's one_hot would fail with no word of which output is missing
+            raise ValidationError(f"the targets hold class labels in [{low}, {high}], but the predictions have "
+                                  f"{y_pred.size(-1)} outputs per item (classes 0..{y_pred.size(-1) - 1}); give the "
+                                  f"model one output per class, or remap the labels")
         if y_pred.size(-1) == 2:
             return y_true.reshape(-1, 1), (y_pred[:, 1] - y_pred[:, 0]).unsqueeze(-1)
         return torch.nn.functional.one_hot(y_true.view(-1).long(), y_pred.size(-1)).float(), y_pred.softmax(-1)

@@ -535,7 +535,7 @@ def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
         if split.numel() != num_nodes:
             raise ValidationError(f"{name} mask has {split.numel()} entries but the graph has "
                                   f"{num_nodes} nodes; a mask needs one entry per node")
-        return split.nonzero().view(-1)
+        return split.reshape(-1).nonzero().view(-1)  # a (N, 1) mask too: its nonzero() has two columns
     split = split.view(-1).long()
     if split.numel() and (int(split.min()) < 0 or int(split.max()) >= num_nodes):
         raise ValidationError(f"{name} indices must lie in [0, {num_nodes - 1}], got "
@@ -655,6 +655,11 @@ class NodeTask(Task):
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("node", loss_fn, kind)
         _score_regression_by_rmse(self, kind)
+        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
+            # the outputs are embeddings: f1, rocauc, ... would read their dimensions as class logits
+            raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs node embeddings, which "
+                              f"{self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on the "
+                              f"embeddings)")
         super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Any]:
@@ -873,6 +878,7 @@ class LinkTask(Task):
             raise ValidationError("the link task needs splits: OGB's get_edge_split() dict or the "
                                   "(train, val, test) graphs of torch_geometric.transforms.RandomLinkSplit")
         check_graph(data, task="link")
+        self._check_node_ids(data.num_nodes)
         self.data = to_device(data, self.device)
         self.pos = {k: v.to(self.device) for k, v in self.pos.items()}
         self.neg = {k: v.to(self.device) for k, v in self.neg.items()}
@@ -913,6 +919,18 @@ class LinkTask(Task):
         self.negatives = NegativeSampler(self.data.edge_index, self.data.num_nodes)
         self.corrupt_targets = (self.negative_sampling == "targets" if self.negative_sampling is not None
                                 else bool(self.neg_targets))
+
+    def _check_node_ids(self, num_nodes: int) -> None:
+        """Every split's node ids index the graph's ``num_nodes`` nodes (decoding would fail deep inside
+        torch on a larger id, and a ``decode`` that indexes ``z[pairs]`` read a negative one from the end)."""
+        for what, parts in (("positive pairs", self.pos), ("negative pairs", self.neg),
+                            ("negative targets", self.neg_targets)):
+            for name, ids in parts.items():
+                if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_nodes):
+                    raise ValidationError(f"the {name!r} split's {what} hold node ids in [{int(ids.min())}, "
+                                          f"{int(ids.max())}], but the graph has {num_nodes} nodes (ids 0.."
+                                          f"{num_nodes - 1}); give the splits of this graph (its dataset's "
+                                          f"get_edge_split()), with the node ids it uses")
 
     def _borrowed(self) -> str:
         """The held-out split whose negatives score the train split when it has none: ``val``, else the first."""
@@ -1142,8 +1160,11 @@ class GraphTask(Task):
             batch = batch.to(self.device)
             out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
             preds.append(out)
-            ys.append(batch.y.view(len(out), -1) if batch.y.is_floating_point() or out.size(-1) == 1
-                      else batch.y.view(-1))
+            # class labels beside one logit per class as one label per graph; any other target (0/1 multi-label
+            # integers, floats, beside a 1-D output too) as a row per graph, whatever the size of the batch
+            y = batch.y
+            labels = not y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1 and y.numel() == len(out)
+            ys.append(y.view(-1) if labels else y.view(len(out), -1))
         return torch.cat(ys), torch.cat(preds)
 
     @torch.no_grad()
