@@ -186,3 +186,12 @@ def test_a_split_given_as_a_python_list_keeps_its_kind() -> None:
     with pytest.raises(ValidationError, match=r"splits\['train'\] must be a boolean mask or integer indices, got a "
                                               r"list that is neither"):
         graphdl.train.GraphTask().setup(graphs, {"train": ["a", "b"]})
+
+
+def test_inductive_task_refuses_a_logit_metric_for_a_metric_losss_embeddings() -> None:
+    """As the node and graph tasks: f1 would read the embedding dimensions of a metric loss as class logits."""
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=3, hidden_channels=4, out_channels=4)
+    with pytest.raises(graphdl.errors.ConfigError, match=r"'triplet' is a metric loss: the model outputs node "
+                                                         r"embeddings, which 'f1' cannot score; use metric='acc'"):
+        Trainer(model, "triplet", InductiveNodeTask(metric="f1"))
+    assert Trainer(model, "triplet", InductiveNodeTask()).task.metric.name == "knn_acc"

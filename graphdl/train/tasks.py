@@ -423,13 +423,19 @@ class Task:
         """Called by the Trainer with its loss and the loss's kind, before any training.
 
         Refuse (``ConfigError``) a loss this task cannot call; with a metric loss
-        (``kind="metric"``) the model outputs embeddings, so ``acc`` becomes ``knn_acc``.
+        (``kind="metric"``) the model outputs embeddings, scored by ``knn_acc`` (a metric given
+        other than ``acc`` is refused: it would read the embeddings as class logits).
         """
         if kind == "divergence" and getattr(loss_fn, "log_target", False):
             raise ConfigError(f"{loss_name(loss_fn)} is built with log_target=True, but the {type(self).__name__} "
                               f"gives divergences probability targets (class distributions, or one-hot class "
                               f"labels); build it with log_target=False")
-        if kind == "metric" and self.metric.name == "acc":
+        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
+            if self.metric_given:  # the outputs are embeddings: f1, rocauc, ... would read them as class logits
+                raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs {self.level} "
+                                  f"embeddings, which {self.metric.name!r} cannot score; use metric='acc' (k-NN "
+                                  f"accuracy on the embeddings)")
+        if kind == "metric" and self.metric.name != "knn_acc":
             self.metric = Metric("knn_acc", self.metric.fn, True)
         if _takes_probabilities(loss_fn) and self.metric.name in ("acc", "f1"):
             # they threshold one output at 0, a logit; p > 1/2 is logit(p) > 0 (argmax is unchanged)
@@ -655,11 +661,6 @@ class NodeTask(Task):
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("node", loss_fn, kind)
         _score_regression_by_rmse(self, kind)
-        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
-            # the outputs are embeddings: f1, rocauc, ... would read their dimensions as class logits
-            raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs node embeddings, which "
-                              f"{self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on the "
-                              f"embeddings)")
         super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Any]:
@@ -1129,12 +1130,6 @@ class GraphTask(Task):
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("graph", loss_fn, kind)
         _score_regression_by_rmse(self, kind)
-        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
-            if self.metric_given:
-                raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs graph embeddings, "
-                                  f"which {self.metric.name!r} cannot score; use metric='acc' (k-NN accuracy on "
-                                  f"the embeddings)")
-            self.metric = Metric("knn_acc", self.metric.fn, True)
         super().check_loss(loss_fn, kind)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
