@@ -457,7 +457,7 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
     if index.dtype == torch.bool:
         if index.numel() != size:
             raise ValidationError(f"{name} mask has {index.numel()} entries but there are {size} items")
-        return index
+        return index.reshape(-1)  # an (N, 1) column mask (as OGB's (N, 1) labels give) is the flat mask
     flat = index.reshape(-1)
     if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= size):
         raise ValidationError(f"{name} indices must lie in [0, {size - 1}], got "

@@ -195,3 +195,14 @@ def test_inductive_task_refuses_a_logit_metric_for_a_metric_losss_embeddings() -
                                                          r"embeddings, which 'f1' cannot score; use metric='acc'"):
         Trainer(model, "triplet", InductiveNodeTask(metric="f1"))
     assert Trainer(model, "triplet", InductiveNodeTask()).task.metric.name == "knn_acc"
+
+
+def test_a_column_boolean_mask_splits_graphs_as_the_flat_mask() -> None:
+    """An (N, 1) mask (from OGB's (N, 1) labels) failed with an IndexError in the overlap check."""
+    graphs = [Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([i % 2]))
+              for i in range(5)]
+    mask = torch.tensor([True, False, True, True, False])
+    flat, column = graphdl.train.GraphTask(), graphdl.train.GraphTask()
+    flat.setup(graphs, {"train": mask, "test": ~mask})
+    column.setup(graphs, {"train": mask.view(-1, 1), "test": (~mask).view(-1, 1)})
+    assert [int(g.y) for g in column.subsets["train"]] == [int(g.y) for g in flat.subsets["train"]] == [0, 0, 1]
