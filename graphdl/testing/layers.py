@@ -4,15 +4,16 @@
 >>> check_layer("my_conv")            # a registered name, or a class / factory
 
 Checks: output shape; permutation equivariance (permuting the nodes permutes
-the output rows); ``reset_parameters`` reproducible under a seed; a
-``state_dict`` round trip gives the same outputs; gradients reach every
+the output rows); ``reset_parameters`` resets every trainable parameter,
+reproducibly under a seed; a ``state_dict`` round trip into a layer built
+under another seed gives the same outputs; gradients reach every
 parameter; nodes without edges and a graph without edges give finite outputs;
 built by ``graphdl.layers.create``, the layer raises a
 ``ValidationError`` for an out-of-range ``edge_index``, NaN features and a
 feature width other than ``in_channels`` (so its forward must take
 ``(x, edge_index, ...)`` and it must set ``in_channels``), and gives the same
-outputs as without the checks. Each failure raises ``AssertionError`` naming
-the layer and check.
+outputs as without the checks. The layer must not write into its inputs.
+Each failure raises ``AssertionError`` naming the layer and check.
 """
 
 from __future__ import annotations
@@ -74,21 +75,31 @@ class _Case:
         self.edge_weight, self.edge_attr = bool(meta.get("edge_weight")), bool(meta.get("edge_attr"))
         self.in_channels, self.out_channels, self.seed = in_channels, out_channels, seed
         self.kwargs = dict(kwargs)
+        self.check = ""  # the check running, for failures raised by run()
         self.graph = random_graph(in_channels=in_channels, seed=seed)
         if self.edge_attr:
             self.kwargs.setdefault("edge_dim", self.graph["edge_attr"].size(1))
 
-    def build(self) -> nn.Module:
-        torch.manual_seed(self.seed)
+    def build(self, seed: int | None = None) -> nn.Module:
+        torch.manual_seed(self.seed if seed is None else seed)
         return self.factory(self.in_channels, self.out_channels, **self.kwargs)
 
     def run(self, module: nn.Module, graph: dict[str, Tensor] | None = None) -> Tensor:
         g = graph or self.graph
+        # The layer gets copies: one that writes into its inputs (x.mul_(2), edge_weight /= deg) is named
+        # as such, rather than corrupting the shared graph and failing a later check for another reason.
+        given = {key: g[key].clone() for key in ("x", "edge_index", "edge_weight", "edge_attr")}
         if self.edge_attr:
-            return module(g["x"], g["edge_index"], edge_attr=g["edge_attr"])
-        if self.edge_weight:
-            return module(g["x"], g["edge_index"], g["edge_weight"])
-        return module(g["x"], g["edge_index"])
+            out = module(given["x"], given["edge_index"], edge_attr=given["edge_attr"])
+        elif self.edge_weight:
+            out = module(given["x"], given["edge_index"], given["edge_weight"])
+        else:
+            out = module(given["x"], given["edge_index"])
+        for key, value in given.items():
+            if value.shape != g[key].shape or not torch.allclose(value, g[key], rtol=0, atol=0, equal_nan=True):
+                raise self.fail(self.check, f"forward modified its input {key} in place; work on a copy "
+                                            f"(x = x * 2, not x.mul_(2))")
+        return out
 
     def fail(self, check: str, detail: str) -> AssertionError:
         return AssertionError(f"layer {self.name!r} fails the {check} check: {detail}")
@@ -120,6 +131,8 @@ def _permutation(case: _Case) -> None:
 
 
 def _reset(case: _Case) -> None:
+    """Two resets under one seed give the same state, although every trainable parameter was moved in
+    between (so a reset_parameters() that skips a parameter, or does nothing, fails)."""
     module = case.build()
     if not hasattr(module, "reset_parameters"):
         raise case.fail("reset_parameters", "the layer has no reset_parameters() method")
@@ -128,25 +141,34 @@ def _reset(case: _Case) -> None:
         torch.manual_seed(case.seed + 7)
         module.reset_parameters()
         states.append(copy.deepcopy(module.state_dict()))
+        with torch.no_grad():
+            for p in module.parameters():
+                if p.requires_grad:
+                    p.add_(1.0)  # as training would have moved them
     for key in states[0]:
         if not torch.equal(states[0][key], states[1][key]):
-            raise case.fail("reset_parameters", f"{key!r} differs between two resets under the same seed")
+            raise case.fail("reset_parameters", f"{key!r} differs between two resets under the same seed (with "
+                                                f"the parameters changed in between: does reset_parameters() "
+                                                f"reset {key!r}?)")
 
 
 def _state_dict(case: _Case) -> None:
     a = case.build().eval()
-    b = case.build().eval()
-    torch.manual_seed(case.seed + 3)
-    if hasattr(b, "reset_parameters"):
-        b.reset_parameters()
+    # built under another seed, so that a tensor that state_dict() misses (a plain tensor attribute rather
+    # than a parameter or buffer) differs between a and b and changes the outputs
+    b = case.build(seed=case.seed + 3).eval()
     b.load_state_dict(a.state_dict())
     with torch.no_grad():
         if not torch.allclose(case.run(a), case.run(b)):
-            raise case.fail("state_dict round trip", "a copy loaded from state_dict() gives other outputs")
+            raise case.fail("state_dict round trip", "a copy loaded from state_dict() gives other outputs (a "
+                                                     "tensor kept as a plain attribute rather than an "
+                                                     "nn.Parameter or a buffer?)")
 
 
 def _gradients(case: _Case) -> None:
     module = case.build().train()
+    if not any(p.requires_grad for p in module.parameters()):
+        return  # a layer without trainable parameters (pure propagation) has no gradient to reach
     out = case.run(module)
     (out * torch.randn_like(out)).sum().backward()
     missing = [name for name, p in module.named_parameters()
@@ -240,6 +262,7 @@ def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out
         raise ValueError(f"unknown check {unknown[0]!r}; the checks are {', '.join(LAYER_CHECKS)}")
     case = _Case(layer, in_channels, out_channels, kwargs, seed)
     for name in checks or tuple(LAYER_CHECKS):
+        case.check = name
         try:
             LAYER_CHECKS[name](case)
         except AssertionError:
