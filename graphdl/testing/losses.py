@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.gradcheck import GradcheckError
 
 from graphdl.errors import ValidationError
 from graphdl.registry import keyword_names
@@ -207,6 +208,11 @@ def check_loss(
             assert out.dim() == 0, f"{name}[{red}]: expected a scalar, got shape {tuple(out.shape)}"
         else:
             assert out.dim() >= 1, f"{name}[{red}]: expected a tensor of terms, got a scalar"
+        # a value without a graph would fail in backward() with torch's bare RuntimeError
+        assert out.requires_grad, (
+            f"{name}[{red}]: the value carries no gradient (it does not require grad); is a tensor detached "
+            f"(.detach(), .item(), .numpy()) or computed under torch.no_grad() on the way?"
+        )
         out.sum().backward()
         leaves = _leaves((args, kwargs))
         for i, t in enumerate(leaves):
@@ -251,8 +257,10 @@ def check_loss(
             torch.manual_seed(seed)
             return module(*a, **k)
 
-        assert torch.autograd.gradcheck(fn, tuple(leaves), eps=1e-6, atol=1e-5, rtol=1e-4), (
-            f"{name}: gradcheck failed"
-        )
+        try:
+            torch.autograd.gradcheck(fn, tuple(leaves), eps=1e-6, atol=1e-5, rtol=1e-4)
+        except GradcheckError as exc:  # it raises rather than return False
+            raise AssertionError(f"{name}: gradcheck failed: with reduction={red!r}, the gradient autograd "
+                                 f"computes is not the numerical one (a wrong custom backward?): {exc}") from None
 
     return {"name": name, "kind": kind, "reductions": reductions, "values": values}
