@@ -266,16 +266,17 @@ class Registry:
         """The class or factory registered under ``name``."""
         return self.entry(name).obj
 
-    def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def create(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Instantiate the plugin ``name`` with the given arguments (then the ``on_create`` hook).
 
         Arguments the plugin does not take raise :class:`ConfigError` naming
-        the plugin, the closest accepted keyword and all it accepts.
+        the plugin, the closest accepted keyword and all it accepts. ``name`` is
+        positional-only, so a plugin may itself take a ``name=`` keyword.
         """
         obj = self.build(name, *args, **kwargs)
         return obj if self.on_create is None else self.on_create(self.entry(name), obj)
 
-    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """:meth:`create` without the ``on_create`` hook (for containers that check inputs themselves)."""
         entry = self.entry(name)
         try:

@@ -61,7 +61,7 @@ class LayerRegistry(Registry):
     word, or fail deep inside with a negative dimension.
     """
 
-    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         entry = self.entry(name)
         widths = _widths(entry.obj, args, kwargs)
         in_channels = widths.get("in_channels")
