@@ -22,7 +22,7 @@ import types
 import typing
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
@@ -211,9 +211,17 @@ class Registry:
             for primary in redefined:
                 self._remove(primary)
         else:
-            for key in keys:  # drop every trace of entries being replaced
-                if key in self._keys:
-                    self._remove(self._keys[key])
+            for key in keys:  # an entry whose name is taken is replaced; one that only has a taken alias loses it
+                if key not in self._keys:
+                    continue
+                primary = self._keys[key]
+                if key == primary:
+                    self._remove(primary)
+                else:
+                    held = self._entries[primary]
+                    self._entries[primary] = replace(held, aliases=tuple(a for a in held.aliases
+                                                                         if normalize(a) != key))
+                    del self._keys[key]
         self._entries[keys[0]] = entry
         for key in keys:
             self._keys[key] = keys[0]

@@ -162,6 +162,14 @@ def test_duplicate_raises_unless_override(reg):
     assert "first" not in reg  # the replaced entry's aliases go with it
 
 
+def test_override_of_an_alias_takes_the_alias_only(reg):
+    """override=True with a name that is another entry's alias removed that whole entry, name and all."""
+    reg.register("gamma", Beta, aliases=("first",), override=True)
+    assert reg.get("first") is Beta and reg.get("alpha_conv") is Alpha
+    assert reg.entry("alpha_conv").aliases == ()
+    assert reg.list() == ["alpha_conv", "BetaNet", "gamma"]
+
+
 def test_unregister(reg):
     reg.unregister("first")
     assert "alpha_conv" not in reg and reg.list() == ["BetaNet"]
