@@ -367,6 +367,12 @@ class TorchNeighborSampler(BaseSampler):
             for t in (self.colptr, self.row, self.perm):
                 if t is not None:
                     t.share_memory_()
+        self._g2l: Tensor | None = None  # _sample_shared's lookup, built at the first batch of each process
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_g2l"] = None  # a DataLoader worker builds its own rather than receive an N-entry copy
+        return state
 
     # PyG interface ###########################################################
 
@@ -506,9 +512,23 @@ class TorchNeighborSampler(BaseSampler):
         return self.perm[pos] if self.perm is not None else pos
 
     def _sample_shared(self, seed: Tensor) -> SamplerOutput:
-        # g2l: global node id -> local id (position in `nodes`); first seed wins.
+        # g2l: global node id -> local id (position in `nodes`); first seed wins. One N-entry table serves every
+        # batch: only the entries of the sampled nodes are written, and they are reset afterwards, so a batch
+        # costs its sample's size, not a fresh N-entry table (0.9 GB on ogbn-papers100M). Not for concurrent
+        # use by threads; DataLoader workers are processes, each with its own table.
+        if self._g2l is None or self._g2l.numel() != self.num_nodes:
+            self._g2l = torch.full((self.num_nodes,), _UNSEEN, dtype=torch.long)
+        g2l = self._g2l
+        try:
+            out = self._sample_shared_with(seed, g2l)
+        except BaseException:
+            g2l.fill_(_UNSEEN)  # which entries were written is not known: reset them all
+            raise
+        g2l[out.node] = _UNSEEN
+        return out
+
+    def _sample_shared_with(self, seed: Tensor, g2l: Tensor) -> SamplerOutput:
         num_seeds = seed.numel()
-        g2l = torch.full((self.num_nodes,), _UNSEEN, dtype=torch.long)
         g2l.scatter_reduce_(0, seed, torch.arange(num_seeds), "amin")
 
         nodes, rows, cols, edges = [seed], [], [], []

@@ -254,3 +254,45 @@ def test_node_task_names_a_last_batch_of_one_seed_for_batchnorm():
                                               r"batch of one seed without neighbours \(11 training nodes, "
                                               r"batch_size=10\)"):
         trainer.fit(data)
+
+
+# --- one lookup table for every batch -------------------------------------------------
+
+
+def test_the_shared_lookup_is_reset_after_every_batch_and_after_a_failure(graph, monkeypatch):
+    """The global -> local table is allocated once and only its sampled entries are reset; a batch after a failed
+    one (and after another batch) samples exactly what a fresh sampler samples."""
+    import pickle
+
+    import graphdl.sampling as sampling
+
+    seeds = torch.tensor([5, 17, 5, 90])
+
+    def sampled(sampler):
+        torch.manual_seed(3)
+        out = sampler.sample(seeds)
+        return out.node, out.row, out.col, out.edge
+
+    fresh = sampled(TorchNeighborSampler(graph, [3, 2]))
+    sampler = TorchNeighborSampler(graph, [3, 2])
+    sampler.sample(torch.arange(40))  # another batch first
+    table = sampler._g2l
+    assert bool((table == sampling._UNSEEN).all())
+    assert all(torch.equal(a, b) for a, b in zip(sampled(sampler), fresh)) and sampler._g2l is table
+
+    calls = []
+    hop = TorchNeighborSampler._hop
+
+    def failing_second_hop(self, frontier, k):
+        calls.append(k)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a Ctrl-C in the middle of a batch
+        return hop(self, frontier, k)
+
+    monkeypatch.setattr(TorchNeighborSampler, "_hop", failing_second_hop)
+    with pytest.raises(KeyboardInterrupt):
+        sampler.sample(seeds)
+    monkeypatch.setattr(TorchNeighborSampler, "_hop", hop)
+    assert bool((table == sampling._UNSEEN).all())
+    assert all(torch.equal(a, b) for a, b in zip(sampled(sampler), fresh))
+    assert pickle.loads(pickle.dumps(sampler))._g2l is None  # a DataLoader worker builds its own
