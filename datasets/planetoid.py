@@ -34,6 +34,8 @@ PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 PLANETOID_SPLITS = ("public", "full", "geom-gcn", "random")
 RAW_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 URL = "https://github.com/kimiyoung/planetoid/raw/master/data"
+#: Where PyG downloads the 10 geom-gcn split files (``<name>_split_0.6_0.2_<i>.npz``) from.
+GEOM_GCN_URL = "https://raw.githubusercontent.com/graphdml-uiuc-jlu/geom-gcn/master/splits"
 
 #: (nodes, classes) as published, for the registry summary and :class:`DatasetInfo`.
 _STATS = {"cora": (2708, 7), "citeseer": (3327, 6), "pubmed": (19717, 3)}
@@ -158,6 +160,10 @@ class PlanetoidSpec:
                 f"{did_you_mean(split, PLANETOID_SPLITS)} Planetoid splits: "
                 f"{', '.join(PLANETOID_SPLITS)}."
             )
+        if "split" in kwargs:
+            # Planetoid lower-cases ``split`` for its folders but applies the "full" and "random"
+            # masks only for the exact lower-case string: split="Full" gave the public masks.
+            kwargs = {**kwargs, "split": split}
         with dataset_lock(dataset_source(root, "planetoid", self.pyg_name)):
             return self._load(self.folder(root, split), split, download, kwargs)
 
@@ -182,11 +188,20 @@ class PlanetoidSpec:
             lambda loader_kwargs: Planetoid(str(folder.work_root), self.pyg_name, **loader_kwargs),
             kwargs,
             url=URL,
-            fetch=f"Download each file from {URL}/<file name> into {str(folder.source / prefix / 'raw')!r}",
+            fetch=self.fetch_hint(folder, split),
             download=download_allowed(download),
             find_corrupt=find_corrupt,
             processed_dirs=(f"{prefix}processed",),
         )
+
+    def fetch_hint(self, folder: DatasetFolder, split: str = "public") -> str:
+        """How to fetch the raw files by hand (for missing-file errors)."""
+        raw = str(folder.source / ("geom-gcn/raw" if split == "geom-gcn" else "raw"))
+        if split != "geom-gcn":
+            return f"Download each file from {URL}/<file name> into {raw!r}"
+        lower = self.pyg_name.lower()  # the split files are not in the Planetoid repository
+        return (f"Download each ind.{lower}.* file from {URL}/<file name> and each "
+                f"{lower}_split_0.6_0.2_<i>.npz file from {GEOM_GCN_URL}/<file name> into {raw!r}")
 
     def info_fields(self) -> dict[str, Any]:
         """The fields of :class:`graphdl.datasets.DatasetInfo` for this dataset."""
