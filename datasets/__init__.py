@@ -114,7 +114,8 @@ def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any
         DataError: the root is not a folder, files are missing and cannot be
             downloaded, or a file is corrupt; the message says what to fix.
         PreTransformError: the ``pre_transform`` / ``pre_filter`` raised while
-            the raw files were processed (the original error is its cause).
+            the raw files were processed (the original error is its cause), or
+            the ``pre_transform`` returned no ``Data`` graph.
     """
     entry = DATASETS.entry(name)
     for key in ("transform", "pre_transform", "pre_filter"):

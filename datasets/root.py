@@ -367,6 +367,16 @@ def prepare_folder(
     """
     source = dataset_source(root, family, dir_name)
     family_root = source.parent
+    for path in (family_root, source):
+        # a file here made the folder look read-only and empty: "files missing", or a silent
+        # download into the cache
+        if path.exists() and not path.is_dir():
+            raise DataError(
+                f"dataset {name!r}: {str(path)!r} is a file, not a folder, so the dataset cannot be "
+                f"read from or written to {str(source)!r}. Move that file away (the datasets sit in "
+                f"<root>/{family}/{dir_name}/ in the official layout), or pass root= / set {DATA_ENV} "
+                f"to another folder."
+            )
     expected = tuple(expected)
     if is_writable_dir(source):
         return DatasetFolder(name, source, family_root, dir_name, expected, copied=False)
@@ -519,7 +529,8 @@ def check_loader_kwargs(dataset: str, loader: type, kwargs: Mapping[str, Any], s
 
 
 class PreTransformError(GraphDLError, RuntimeError):
-    """The user's ``pre_transform`` or ``pre_filter`` raised while the raw files were processed."""
+    """The user's ``pre_transform`` or ``pre_filter`` raised (or the ``pre_transform`` returned no graph)
+    while the raw files were processed."""
 
 
 #: The record of the pre_transform / pre_filter, kept in each processed folder.
@@ -538,15 +549,30 @@ class _Guarded:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return self.func(*args, **kwargs)
+            result = self.func(*args, **kwargs)
         except Exception as exc:
             raise _UserCodeFailed(self.role, self.func, exc) from exc
+        if self.role == "pre_transform":
+            from torch_geometric.data.data import BaseData
+
+            from graphdl.datasets.fingerprint import describe
+
+            if not isinstance(result, BaseData):
+                # a forgotten ``return data`` failed later inside PyG's collate, read as a bad data file
+                got = "None" if result is None else f"a {type(result).__name__} ({describe(result)})"
+                error = _WrongReturn(f"returned {got}, not a Data graph (a missing 'return data'?)")
+                raise _UserCodeFailed(self.role, self.func, error)
+        return result
 
     def __repr__(self) -> str:
         return repr(self.func)
 
     def __str__(self) -> str:
         return str(self.func)
+
+
+class _WrongReturn(TypeError):
+    """Internal: a user ``pre_transform`` returned something that is not a graph."""
 
 
 class _UserCodeFailed(Exception):
@@ -611,9 +637,10 @@ def _user_code_error(folder: DatasetFolder, failed: _UserCodeFailed) -> PreTrans
     from graphdl.datasets.fingerprint import describe
 
     error = failed.error
+    what = str(error) if isinstance(error, _WrongReturn) else f"raised {type(error).__name__}: {error}"
     return PreTransformError(
-        f"dataset {folder.name!r}: the {failed.role} {describe(failed.func)} raised "
-        f"{type(error).__name__}: {error} while processing the raw files in {str(folder.work_dir)!r}. "
+        f"dataset {folder.name!r}: the {failed.role} {describe(failed.func)} {what} while processing the raw "
+        f"files in {str(folder.work_dir)!r}. "
         f"The error is in that {failed.role}, not in the data files: fix it (it is given one Data graph and "
         f"must return {'True or False' if failed.role == 'pre_filter' else 'a Data graph'}) and load again; "
         f"no processed files were kept."
