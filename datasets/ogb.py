@@ -36,6 +36,7 @@ from graphdl.datasets.root import (
     download_allowed,
     first_corrupt_gzip,
     prepare_folder,
+    remove_processed,
     run_official_loader,
 )
 from graphdl.errors import DataError, UnknownNameError, ValidationError, did_you_mean
@@ -153,7 +154,13 @@ class OGBSpec:
 
     def folder(self, root: str | os.PathLike | None = None) -> DatasetFolder:
         """Locate the dataset (copying a read-only root to the cache)."""
-        return prepare_folder(self.name, "ogb", self.folder_name(root), self.expected_files(), root)
+        folder = prepare_folder(self.name, "ogb", self.folder_name(root), self.expected_files(), root)
+        stale = folder.work_root / f"{self.dir_name}_pyg"
+        if self.official and folder.copied and folder.dir_name == self.dir_name and os.path.lexists(stale):
+            # The cache copy of a ``_pyg`` folder the source no longer has: the official loader
+            # prefers any ``<dir_name>_pyg`` under its root and would load that old copy.
+            remove_processed(stale)
+        return folder
 
     def _check_release(self, folder: DatasetFolder, download: bool) -> None:
         """Avoid OGB's interactive "dataset has been updated" prompt.
