@@ -24,7 +24,7 @@ from graphdl.datasets.root import (
     prepare_folder,
     run_official_loader,
 )
-from graphdl.errors import UnknownNameError, ValidationError, did_you_mean
+from graphdl.errors import ConfigError, UnknownNameError, ValidationError, did_you_mean
 
 __all__ = ["PlanetoidSpec", "AccuracyEvaluator", "PLANETOID", "PLANETOID_SPLITS"]
 
@@ -160,6 +160,11 @@ class PlanetoidSpec:
                 f"{did_you_mean(split, PLANETOID_SPLITS)} Planetoid splits: "
                 f"{', '.join(PLANETOID_SPLITS)}."
             )
+        sizes = [k for k in ("num_train_per_class", "num_val", "num_test") if k in kwargs]
+        if sizes and split != "random":  # Planetoid reads them for the random split only
+            raise ConfigError(f"{', '.join(sizes)} set the sizes of split='random'; the {split!r} split of "
+                              f"{self.name!r} has fixed sizes, so they would be ignored. Pass split='random' with "
+                              f"them, or leave them out.")
         if "split" in kwargs:
             # Planetoid lower-cases ``split`` for its folders but applies the "full" and "random"
             # masks only for the exact lower-case string: split="Full" gave the public masks.

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import graphdl.datasets as datasets
-from graphdl.errors import DataError
+from graphdl.errors import ConfigError, DataError
 
 
 @pytest.fixture(autouse=True)
@@ -139,3 +139,13 @@ def test_the_cache_copy_of_a_pyg_folder_the_source_no_longer_has_is_not_loaded(s
     assert torch.equal(dataset._data.x, official._data.x)
     split = datasets.split_indices(dataset)
     assert all(torch.equal(split[part], expected[part]) for part in expected)
+
+
+def test_split_sizes_outside_the_random_split_are_refused(shared_data: Path, tmp_path: Path) -> None:
+    """Planetoid reads num_train_per_class / num_val / num_test for split='random' only: load("cora", num_val=300)
+    quietly gave the public 500-node validation set."""
+    with pytest.raises(ConfigError, match=r"^num_val set the sizes of split='random'; the 'public' split of 'cora' "
+                                          r"has fixed sizes, so they would be ignored"):
+        datasets.load("cora", root=shared_data, num_val=300)
+    data = datasets.load("cora", root=shared_data, split="random", num_val=300, num_test=400)[0]
+    assert int(data.val_mask.sum()) == 300 and int(data.test_mask.sum()) == 400
