@@ -16,20 +16,7 @@ import torch
 
 import graphdl.datasets as datasets
 from graphdl.errors import ConfigError, DataError
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-    monkeypatch.delenv("GRAPHDL_DATA", raising=False)
-    monkeypatch.delenv("GRAPHDL_OFFLINE", raising=False)
-
-
-def _writable_copy(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("processed"))
-    for path in [dst, *dst.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
-    return dst
+from test_datasets_cache import _isolated_env, _writable_copy  # noqa: F401 (an autouse fixture: a cache per test)
 
 
 def _masks(dataset) -> tuple[torch.Tensor, ...]:  # noqa: ANN001
