@@ -41,6 +41,8 @@ positive and negative pairs, as PyG's ``GAE.test`` does.
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 import random
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
@@ -110,8 +112,7 @@ class VariationalGNNEncoder(nn.Module):
                  layer: str = "gcn", dropout: float = 0.0, activation: str = "relu",
                  layer_kwargs: dict[str, Any] | None = None, **gnn_kwargs: Any) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
+        require_int("VariationalGNNEncoder", "num_layers", num_layers)  # the trunk would name its own count
         self.trunk = (GNN(layer=layer, in_channels=in_channels, hidden_channels=hidden_channels,
                           out_channels=hidden_channels, num_layers=num_layers - 1, dropout=dropout,
                           activation=activation, layer_kwargs=layer_kwargs, **gnn_kwargs)
@@ -129,6 +130,15 @@ class VariationalGNNEncoder(nn.Module):
         for module in (self.trunk, self.conv_mu, self.conv_logstd):
             if module is not None:
                 module.reset_parameters()
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """One group; with the trunk's ``decay_first_layer_only``, its first layer decayed and the rest (later trunk
+        layers, both heads) not, as :meth:`GNN.optimizer_groups <graphdl.models.gnn.GNN.optimizer_groups>`."""
+        if self.trunk is None or not self.trunk.decay_first_layer_only:
+            return [{"params": list(self.parameters()), "weight_decay": weight_decay}]
+        first = {id(p) for p in self.trunk.convs[0].parameters()}
+        return [{"params": [p for p in self.parameters() if id(p) in first], "weight_decay": weight_decay},
+                {"params": [p for p in self.parameters() if id(p) not in first], "weight_decay": 0.0}]
 
     def _conv(self, conv: nn.Module, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
         if self.uses_edge_weight and edge_weight is not None:
@@ -193,6 +203,19 @@ class _GraphAutoEncoder(nn.Module):
         for module in self.encoder.modules():
             if module is not self.encoder and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """The encoder's groups when it defines them, then any other parameters (decayed).
+
+        The Trainer asks the model, not its encoder: without this, a GNN encoder's ``decay_first_layer_only``
+        was ignored and every encoder weight decayed.
+        """
+        encoder = self.encoder
+        groups = ([dict(g) for g in encoder.optimizer_groups(weight_decay)] if hasattr(encoder, "optimizer_groups")
+                  else [{"params": list(encoder.parameters()), "weight_decay": weight_decay}])
+        seen = {id(p) for g in groups for p in g["params"]}
+        rest = [p for p in self.parameters() if id(p) not in seen]
+        return groups + ([{"params": rest, "weight_decay": weight_decay}] if rest else [])
 
     def encode(self, x: Tensor, edge_index: Tensor, **kwargs: Any) -> Tensor:
         r"""Node embeddings :math:`\mathbf{Z}`; a variational model stores ``mu`` and ``logstd``."""
@@ -331,6 +354,8 @@ class ARGA(_GraphAutoEncoder):
     def __init__(self, in_channels: int | None = None, hidden_channels: int = 32, out_channels: int = 16,
                  num_layers: int = 2, layer: str = "gcn", variational: bool = False,
                  discriminator_hidden: int = 64, discriminator_layers: int = 3, **kwargs: Any) -> None:
+        require_int(type(self).__name__, "discriminator_hidden", discriminator_hidden)  # 0 built a constant D
+        require_int(type(self).__name__, "discriminator_layers", discriminator_layers)
         self.variational = variational
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, layer, **kwargs)
         from graphdl import losses
@@ -345,9 +370,12 @@ class ARGA(_GraphAutoEncoder):
         self.discriminator.reset_parameters()
 
     def optimizer_groups(self, weight_decay: float) -> list[dict[str, Any]]:
-        """The encoder's parameters only: the discriminator has its own optimiser (in the task)."""
+        """The encoder's groups only (:meth:`GAE.optimizer_groups`): the discriminator has its own optimiser (in the
+        task)."""
         disc = {id(p) for p in self.discriminator.parameters()}
-        return [{"params": [p for p in self.parameters() if id(p) not in disc], "weight_decay": weight_decay}]
+        groups = [{**g, "params": [p for p in g["params"] if id(p) not in disc]}
+                  for g in super().optimizer_groups(weight_decay)]
+        return [g for g in groups if g["params"]]
 
     @contextmanager
     def _frozen_discriminator(self) -> Iterator[None]:
@@ -434,6 +462,11 @@ def _set_rng_states(states: tuple[Any, ...], device: torch.device) -> None:
         torch.cuda.set_rng_state(states[2], device)
 
 
+def _real(value: Any) -> bool:
+    """A real number (not a bool, a string or a tensor), for settings compared with bounds."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 _posterior_cache: dict[type, bool] = {}
 
 
@@ -501,9 +534,9 @@ class ReconstructionTask(Task):
                               f"got {given!r}")
         self.other_metric = resolve_metric(names[self.metric.name])
         require_int("the autoencoder task", "num_negatives", num_negatives)
-        if not (0 < num_val < 1 and 0 < num_test < 1 and num_val + num_test < 1):
+        if not (_real(num_val) and _real(num_test) and 0 < num_val < 1 and 0 < num_test < 1 and num_val + num_test < 1):
             raise ConfigError(f"num_val and num_test are the shares of edges held out for validation and test: "
-                              f"each in (0, 1), together below 1; got num_val={num_val}, num_test={num_test}")
+                              f"each in (0, 1), together below 1; got num_val={num_val!r}, num_test={num_test!r}")
         self.num_val, self.num_test, self.num_negatives = num_val, num_test, num_negatives
         # RandomLinkSplit's split of a graph object, reused for it (evaluate(data) after fit(data)); see _split
         self._split_cache: dict[int, _CachedSplit] = {}
@@ -670,9 +703,11 @@ class AdversarialLinkTask(ReconstructionTask):
     def __init__(self, metric: str | Metric = "rocauc", discriminator_lr: float = 0.001,
                  discriminator_steps: int = 5, reg_weight: float = 1.0, **kwargs: Any) -> None:
         super().__init__(metric, **kwargs)
-        if discriminator_lr <= 0 or discriminator_steps < 1 or reg_weight < 0:
-            raise ConfigError(f"need discriminator_lr > 0, discriminator_steps >= 1 and reg_weight >= 0, got "
-                              f"{discriminator_lr}, {discriminator_steps}, {reg_weight}")
+        owner = "the adversarial_autoencoder task"
+        require_int(owner, "discriminator_steps", discriminator_steps)  # range(2.5) failed in the first step
+        for name, value, low in (("discriminator_lr", discriminator_lr, "> 0"), ("reg_weight", reg_weight, ">= 0")):
+            if not (_real(value) and math.isfinite(value) and (value > 0 if low == "> 0" else value >= 0)):
+                raise ConfigError(f"{owner}'s {name} must be a number {low}, got {value!r}")
         self.discriminator_lr, self.discriminator_steps = discriminator_lr, discriminator_steps
         self.reg_weight = reg_weight
         self.discriminator_optimizer: torch.optim.Optimizer | None = None
