@@ -63,7 +63,7 @@ from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
 from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device, unwrap_model
-from graphdl.validate import check_node_features, owned_by
+from graphdl.validate import check_node_features, owned_by, require_int
 
 __all__ = [
     "AEOutput",
@@ -246,8 +246,8 @@ class DOMINANT(nn.Module):
                  dropout: float = 0.0, activation: str = "relu", sigmoid_s: bool = False,
                  layer_kwargs: dict[str, Any] | None = None) -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ConfigError(f"DOMINANT needs num_layers >= 2 (encoder and decoder), got {num_layers}")
+        # an encoder and a decoder; the GNN stacks would name their own halves of the count (4.0 -> "got 2.0")
+        require_int("DOMINANT", "num_layers", num_layers, minimum=2)
         enc, dec = num_layers // 2, num_layers - num_layers // 2
         common = dict(layer=layer, hidden_channels=hidden_channels, dropout=dropout, activation=activation,
                       layer_kwargs=layer_kwargs)
@@ -346,8 +346,8 @@ class MLPAutoEncoder(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 4, dropout: float = 0.0,
                  activation: str = "relu") -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ConfigError(f"MLPAutoEncoder needs num_layers >= 2, got {num_layers}")
+        require_int("MLPAutoEncoder", "num_layers", num_layers, minimum=2)
+        require_int("MLPAutoEncoder", "hidden_channels", hidden_channels)  # 0 built a code of width 0
         enc, dec = num_layers // 2, num_layers - num_layers // 2
         dims = [in_channels] + [hidden_channels] * enc + [hidden_channels] * (dec - 1) + [in_channels]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -422,8 +422,9 @@ class AnomalyTask(Task):
             given = metric if isinstance(metric, str) else self.metric.name
             raise ConfigError(f"the anomaly task ranks nodes by their anomaly scores, which have no threshold; "
                               f"metric must be 'rocauc' or 'ap', got {given!r}")
-        if not 0.0 <= val_fraction < 1.0:
-            raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+        real = isinstance(val_fraction, numbers.Real) and not isinstance(val_fraction, bool)
+        if not (real and 0.0 <= val_fraction < 1.0):  # a string failed in the comparison, naming nothing
+            raise ConfigError(f"val_fraction must lie in [0, 1), got {val_fraction!r}")
         self.label, self.val_fraction = label, val_fraction
         self.loss_fn: nn.Module | None = None
 
@@ -469,6 +470,15 @@ class AnomalyTask(Task):
                 val.append(idx[:cut])
                 test.append(idx[cut:])
             self.splits["val"], self.splits["test"] = torch.cat(val), torch.cat(test)
+            for name in ("val", "test"):  # else the first evaluation fails, in the metric, naming neither
+                held = self.labels[self.splits[name]]
+                outliers = int(held.sum())
+                if outliers in (0, held.numel()):
+                    raise ValidationError(
+                        f"val_fraction={self.val_fraction} leaves {outliers} outliers among the {held.numel()} nodes "
+                        f"of the {name} split, so its ROC-AUC is undefined; the graph has {int(self.labels.sum())} "
+                        f"outliers: pick a val_fraction that puts outliers and inliers in both val and test, or "
+                        f"leave val_fraction at 0")
 
     def _check_labels(self, labels: Any, num_nodes: int, source: str) -> Tensor:
         """Labels as a ``(N,)`` long tensor of 0 (inlier) and 1 (outlier), both present: anything else was
