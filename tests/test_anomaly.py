@@ -285,3 +285,17 @@ def test_anomaly_task_trains_with_a_regression_loss_on_the_attributes() -> None:
     result = graphdl.Trainer(graphdl.models.create("mlp_ae", in_channels=12), loss="mse", task="anomaly", epochs=2,
                              progress=False, monitor="train_loss").fit(graph)
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_the_loss_reduction_is_the_one_the_loss_was_built_with() -> None:
+    """The task averaged the node scores whatever the loss's reduction: reduction="sum" trained on the mean."""
+    graph = inject_outliers(_graph(), m=5, n_structural=2, n_contextual=5, k=5, seed=0)
+
+    def first_loss(reduction: str) -> float:
+        graphdl.seed_everything(0)
+        model = graphdl.models.create("dominant", in_channels=12, hidden_channels=16)
+        trainer = graphdl.Trainer(model, loss="dominant", loss_kwargs={"reduction": reduction}, task="anomaly",
+                                  lr=1e-3, epochs=1, seed=0, progress=False, monitor="train_loss")
+        return trainer.fit(graph).history[0]["train_loss"]
+
+    assert first_loss("sum") == pytest.approx(graph.num_nodes * first_loss("mean"), rel=1e-5)

@@ -525,8 +525,10 @@ class AnomalyTask(Task):
 
     def _loss(self, loss_fn: nn.Module, out: AEOutput, reduce: bool) -> Tensor:
         if hasattr(loss_fn, "node_scores"):
-            scores = loss_fn.node_scores(self.data.x, out.x_hat, self.s if out.s_hat is not None else None, out.s_hat)
-            return scores.mean() if reduce else scores
+            s = self.s if out.s_hat is not None else None
+            # reduced as the loss reduces ("sum" too), not always averaged
+            return loss_fn(self.data.x, out.x_hat, s, out.s_hat) if reduce else loss_fn.node_scores(
+                self.data.x, out.x_hat, s, out.s_hat)
         if reduce:  # a plain regression loss (e.g. "mse") on the attributes
             return loss_fn(out.x_hat, self.data.x)
         return torch.linalg.vector_norm(self.data.x - out.x_hat, dim=1)
