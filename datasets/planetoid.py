@@ -249,11 +249,15 @@ def split_indices_planetoid(dataset: Any, split: str | int | None = None) -> dic
             )
         masks = {key: mask[:, int(split)] for key, mask in masks.items()}
     elif split is not None and str(split).lower() != loaded:
+        # a number picks one of geom-gcn's ten splits; a name is the split to load
+        indexed = isinstance(split, int) or str(split).isdigit()
+        fix = (f"load the dataset with split='geom-gcn' (its 10 splits), then call split_indices(dataset, "
+               f"split={split!r})" if indexed else
+               f"load the dataset with split={str(split).lower()!r} (one of {', '.join(PLANETOID_SPLITS)}), then "
+               f"call split_indices(dataset)")
         raise UnknownNameError(
             f"split {split!r} is not available for {getattr(dataset, 'name', 'this dataset')}, "
-            f"which was loaded with split={loaded!r}. Planetoid fixes the split at load time: "
-            f"load the dataset with split={str(split).lower()!r} (one of "
-            f"{', '.join(PLANETOID_SPLITS)}), then call split_indices(dataset)."
+            f"which was loaded with split={loaded!r}. Planetoid fixes the split at load time: {fix}."
         )
     return {key: mask.nonzero(as_tuple=False).view(-1) for key, mask in masks.items()}
 

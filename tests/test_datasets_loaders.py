@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import graphdl.datasets as datasets
-from graphdl.errors import ConfigError, DataError
+from graphdl.errors import ConfigError, DataError, UnknownNameError
 from test_datasets_cache import _isolated_env, _writable_copy  # noqa: F401 (an autouse fixture: a cache per test)
 
 
@@ -136,3 +136,16 @@ def test_split_sizes_outside_the_random_split_are_refused(shared_data: Path, tmp
         datasets.load("cora", root=shared_data, num_val=300)
     data = datasets.load("cora", root=shared_data, split="random", num_val=300, num_test=400)[0]
     assert int(data.val_mask.sum()) == 300 and int(data.test_mask.sum()) == 400
+
+
+def test_a_split_number_on_a_dataset_without_geom_gcn_splits_points_to_them(shared_data: Path) -> None:
+    """split=0 on the random split said to load with split='0', which is no Planetoid split."""
+    cora = datasets.load("cora", root=shared_data)
+    with pytest.raises(UnknownNameError, match=r"split 0 is not available for Cora, which was loaded with "
+                                               r"split='public'\. Planetoid fixes the split at load time: load the "
+                                               r"dataset with split='geom-gcn' \(its 10 splits\), then call "
+                                               r"split_indices\(dataset, split=0\)\.$"):
+        datasets.split_indices(cora, split=0)
+    with pytest.raises(UnknownNameError, match=r"load the dataset with split='full' \(one of public, full, "
+                                               r"geom-gcn, random\)"):
+        datasets.split_indices(cora, split="Full")
