@@ -267,14 +267,15 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def config_changes(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
-    """``["lr 0.01 -> 0.5", "monitor (default) -> \"val_loss\""]``: the keys whose values differ (JSON-compared,
-    see :func:`json_plain`; a key only one side has is ``(default)`` on the other), sorted, ``ignore`` left out."""
+    """``["lr 0.01 -> 0.5", "monitor (not set) -> \"val_loss\""]``: the keys whose values differ (JSON-compared,
+    see :func:`json_plain`; a key only one side has is ``(not set)`` on the other: an option without a default
+    value, or a setting turned off with null), sorted, ``ignore`` left out."""
     old, new = json_plain(old), json_plain(new)
     changes = []
     for key in sorted(set(old) | set(new)):
         if key in ignore or _same(old.get(key, _UNSET), new.get(key, _UNSET)):
             continue
-        show = ["(default)" if v is _UNSET else json.dumps(v) for v in (old.get(key, _UNSET), new.get(key, _UNSET))]
+        show = ["(not set)" if v is _UNSET else json.dumps(v) for v in (old.get(key, _UNSET), new.get(key, _UNSET))]
         changes.append(f"{key} {show[0]} -> {show[1]}")
     return changes
 

@@ -67,7 +67,7 @@ def test_a_changed_configuration_is_refused_naming_old_and_new_values(shared_dat
     (seed_dir(ckpt, 0) / "done.json").unlink()
     before = _files(seed_dir(ckpt, 0))
     assert main(_cora(shared_data, ckpt, "--resume", "--weight-decay", "0.01", "--num-neighbors", "5", "5")) == 2
-    assert "num_neighbors (default) -> [5, 5], weight_decay 0.0005 -> 0.01" in _error(capsys)
+    assert "num_neighbors (not set) -> [5, 5], weight_decay 0.0005 -> 0.01" in _error(capsys)
     assert _files(seed_dir(ckpt, 0)) == before
     # the same configuration resumes; a metric log (stateless callback) may be added on resume
     assert main(_cora(shared_data, ckpt, "--resume", "--log", str(tmp_path / "log.csv"))) == 0
