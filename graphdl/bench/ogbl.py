@@ -12,10 +12,16 @@ so that results are comparable to the leaderboard:
   ``clip_grad_norm_`` calls (the Trainer's ``grad_clip`` clips them jointly);
 * the loss is ``link_bce`` (:class:`~graphdl.losses.graph.LinkBCELoss`), the
   example's ``-log σ(pos).mean() - log(1 - σ(neg)).mean()`` (the sum of two
-  means, twice BCE over the concatenation, which matters under clipping);
+  means, twice BCE over the concatenation, which matters under clipping),
+  computed stably with ``softplus``: the example's float32
+  ``-log(1 - σ(neg) + 1e-15)`` stops at 34.5 with no gradient once σ(neg)
+  rounds to 1 (logits of about 17 and up), ``link_bce`` does not;
 * :class:`OGBLinkTask` scores the ``train`` split on the example's
   ``eval_train`` edges: as many training edges as validation edges, drawn with
-  ``torch.manual_seed(12345)``, against the validation negatives; and it gives
+  ``torch.manual_seed(12345)``, against the validation negatives; it ranks the
+  sigmoid probabilities the example's ``LinkPredictor`` outputs, not logits
+  (the Evaluator counts positives strictly above the K-th negative, so
+  probabilities tied at 1.0 are misses there); and it gives
   the model a sparse adjacency (``torch.sparse_csr``, what the example's
   ``ToSparseTensor`` does with torch-sparse) instead of ``edge_index``, so that
   PyG's convs aggregate with one sparse-dense product instead of materialising
@@ -133,7 +139,10 @@ class OGBLinkTask(LinkTask):
         for split in map(canonical_split, splits):
             pos_pairs = self.eval_train if split == "train" else self.pos[split]
             neg_pairs = self.neg[split if split in self.neg else self._borrowed()]
-            pos = torch.cat([self._decode(model, z, p) for p in pos_pairs.split(chunk, dim=1)])
-            neg = torch.cat([self._decode(model, z, p) for p in neg_pairs.split(chunk, dim=1)])
+            # The example's LinkPredictor ends in torch.sigmoid and its Evaluator ranks those probabilities
+            # (positives strictly above the K-th negative): in float32, near-equal large logits tie there (all
+            # from ~17 up at 1.0), so score the same probabilities.
+            pos = torch.cat([self._decode(model, z, p).sigmoid() for p in pos_pairs.split(chunk, dim=1)])
+            neg = torch.cat([self._decode(model, z, p).sigmoid() for p in neg_pairs.split(chunk, dim=1)])
             out[f"{split}_{self.metric.name}"] = self.metric(pos, neg)
         return out
