@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data, HeteroData
+from torch_geometric.data.storage import N_KEYS
 from torch_geometric.nn import GINEConv
 
 from graphdl.errors import ConfigError, ValidationError
@@ -507,7 +508,7 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
     store = getattr(dataset, "_data", None)
     slices = getattr(dataset, "slices", None)
     if isinstance(store, Data) and isinstance(slices, dict) and "edge_index" in slices:
-        _check_collated(store, slices, require_nodes)
+        _check_collated(store, slices, require_nodes, getattr(dataset, "_indices", None))
         if require_y and store.get("y") is None:
             per = "node" if task == "inductive_node" else "graph"
             raise ValidationError(f"the graphs of the dataset have no targets y; the {task} task trains on one "
@@ -542,31 +543,69 @@ def check_dataset(dataset: Any, max_items: int = 10_000, require_y: bool = False
                                   f"same shape, e.g. [1] for a label or [1, num_tasks] for several targets")
 
 
-def _check_collated(store: Data, slices: dict[str, Tensor], require_nodes: bool) -> None:
+def _nodes_per_graph(store: Data, slices: dict[str, Tensor], num_stored: int) -> Tensor | None:
+    """The node count of each graph of a collated storage, as ``dataset[i].num_nodes`` reads it; None if unknown.
+
+    PyG's collate keeps the graphs' own ``num_nodes`` in ``_num_nodes`` (``store.num_nodes`` is their sum), and
+    otherwise a graph counts the rows of its first node-level attribute (``x``, ``pos``, ...), never those of an
+    edge-level one such as ``edge_weight``.
+    """
+    counts = getattr(store._store, "_num_nodes", None)
+    if isinstance(counts, (list, tuple)) and len(counts) == num_stored:
+        try:
+            return torch.tensor([int(n) for n in counts], dtype=torch.long)
+        except (TypeError, ValueError, RuntimeError):  # a graph without a count: read it off its attributes
+            pass
+    key = next((k for k in slices if k in N_KEYS), None) or next((k for k in slices if "node" in k), None)
+    if key is None or not isinstance(store.get(key), Tensor) or slices[key].numel() != num_stored + 1:
+        return None
+    return slices[key].diff()
+
+
+def _check_collated(store: Data, slices: dict[str, Tensor], require_nodes: bool,
+                    indices: Any = None) -> None:
+    """The checks of :func:`check_dataset` on a collated storage, vectorised; ``indices`` are the stored graphs a
+    subset (``dataset[idx]``) holds, in its order (``None``: all of them). Only those graphs are checked, and a
+    graph is named by its index in the dataset as given."""
     edge_index = store.edge_index
     check_edge_index(edge_index, None, name="edge_index (collated dataset)")
-    edges_per_graph = slices["edge_index"].diff()
-    key = "x" if "x" in slices else next((k for k in slices if k not in ("edge_index", "edge_attr", "y")), None)
-    if key is not None and store.get(key) is not None:
-        nodes_per_graph = slices[key].diff()
-    elif "num_nodes" in store:
-        nodes_per_graph = torch.as_tensor(store.num_nodes).view(-1)
-    else:
-        return
-    if require_nodes and nodes_per_graph.numel() and not bool((nodes_per_graph > 0).all()):
-        raise ValidationError(_EMPTY_GRAPH.format(int((nodes_per_graph == 0).nonzero()[0])))
-    if edge_index.numel():
-        bound = nodes_per_graph.repeat_interleave(edges_per_graph)
-        bad = (edge_index < 0).any(0) | (edge_index >= bound).any(0)
-        if bool(bad.any()):
-            edge = int(bad.nonzero()[0])
-            graph = int(torch.searchsorted(slices["edge_index"], torch.tensor(edge), right=True)) - 1
-            raise ValidationError(f"graph {graph} of the dataset: edge_index holds node index "
-                                  f"{edge_index[:, edge].tolist()} but the graph has "
-                                  f"{int(nodes_per_graph[graph])} nodes; remove or remap those edges")
-    x = store.get("x")
-    if isinstance(x, Tensor) and not all_finite(x):
-        row = int((~torch.isfinite(x)).any(-1).nonzero()[0]) if x.dim() > 1 else 0
-        graph = int(torch.searchsorted(slices["x"], torch.tensor(row), right=True)) - 1
-        raise ValidationError(f"graph {graph} of the dataset: x holds NaN or infinite values; impute or drop them")
+    num_stored = slices["edge_index"].numel() - 1
+    graph_ids = torch.arange(num_stored)
+    if indices is None:
+        position = graph_ids
+    else:  # the first index at which the subset holds each stored graph; -1 for those it leaves out
+        chosen = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
+        position = torch.full((num_stored,), chosen.numel(), dtype=torch.long).scatter_reduce(
+            0, chosen, torch.arange(chosen.numel()), "amin")
+        position[position == chosen.numel()] = -1
 
+    def first(bad: Tensor) -> int | None:
+        """The stored graph flagged in ``bad`` that comes first in the dataset as given (None if none is)."""
+        bad = bad & (position >= 0)
+        if not bool(bad.any()):
+            return None
+        return int(position.masked_fill(~bad, torch.iinfo(torch.long).max).argmin())
+
+    nodes_per_graph = _nodes_per_graph(store, slices, num_stored)
+    if nodes_per_graph is not None:
+        if require_nodes and (graph := first(nodes_per_graph == 0)) is not None:
+            raise ValidationError(_EMPTY_GRAPH.format(int(position[graph])))
+        if edge_index.numel():
+            edges_per_graph = slices["edge_index"].diff()
+            graph_of_edge = graph_ids.repeat_interleave(edges_per_graph)
+            bound = nodes_per_graph.repeat_interleave(edges_per_graph).to(edge_index.device)  # slices stay on CPU
+            bad = ((edge_index < 0).any(0) | (edge_index >= bound).any(0)).cpu()
+            if bool(bad.any()) and (graph := first(torch.zeros(num_stored, dtype=torch.bool).index_fill_(
+                    0, graph_of_edge[bad], True))) is not None:
+                edge = int((bad & (graph_of_edge == graph)).nonzero()[0])
+                raise ValidationError(f"graph {int(position[graph])} of the dataset: edge_index holds node index "
+                                      f"{edge_index[:, edge].tolist()} but the graph has "
+                                      f"{int(nodes_per_graph[graph])} nodes; remove or remap those edges")
+    x = store.get("x")
+    if isinstance(x, Tensor) and "x" in slices and not all_finite(x):
+        rows_bad = (~torch.isfinite(x).reshape(x.size(0), -1).all(-1)).cpu()
+        graph_of_row = graph_ids.repeat_interleave(slices["x"].diff())
+        graph = first(torch.zeros(num_stored, dtype=torch.bool).index_fill_(0, graph_of_row[rows_bad], True))
+        if graph is not None:
+            raise ValidationError(f"graph {int(position[graph])} of the dataset: x holds NaN or infinite values; "
+                                  f"impute or drop them")
