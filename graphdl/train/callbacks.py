@@ -96,7 +96,10 @@ class _Monitor(Callback):
             return False
         if self.best is None:
             return True
-        return value > self.best + min_delta if self.mode == "max" else value < self.best - min_delta
+        best = self.best
+        if math.isnan(best):  # ModelCheckpoint keeps a NaN first epoch: it ranks as the worst value, as in Trainer
+            best = -math.inf if self.mode == "max" else math.inf
+        return value > best + min_delta if self.mode == "max" else value < best - min_delta
 
 
 class EarlyStopping(_Monitor):
@@ -164,7 +167,9 @@ class ModelCheckpoint(_Monitor):
         self.best_state, self.best_epoch = None, None
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        if self._improved(self._value(trainer, logs, "ModelCheckpoint")):
+        # the first epoch's state is kept even when its value is NaN: the Trainer reports the first epoch when
+        # every value is NaN (NaN ranks as the worst), so the model must end in that epoch's state
+        if self._improved(self._value(trainer, logs, "ModelCheckpoint")) or self.best_state is None:
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
             if self.dirpath is not None and _is_main(trainer):
