@@ -817,6 +817,11 @@ def test_a_device_this_torch_build_lacks_is_named():
     # before: a RuntimeError from model.to(device) (mps, xpu) after the Trainer had been half built
     with pytest.raises(ConfigError, match=r"^device 'xpu' cannot be used here \(.*\); use device='cpu'"):
         Trainer(model, device="xpu", progress=False)
+    # a backend whose torch module is missing raised ModuleNotFoundError; 'meta' passed and failed in training
+    with pytest.raises(ConfigError, match=r"^device 'hpu' cannot be used here \(.*\); use device='cpu'"):
+        Trainer(model, device="hpu", progress=False)
+    with pytest.raises(ConfigError, match=r"^device 'meta' holds no data and cannot train; use device='cpu'"):
+        Trainer(model, device="meta", progress=False)
 
 
 def test_split_names_given_as_evaluates_data_are_named():

@@ -371,9 +371,12 @@ class Trainer:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {str(self.device)!r} was asked for but CUDA is not available in this "
                               f"torch build or machine; use device='cpu'")
+        if self.device.type == "meta":  # tensors without data: training would fail deep inside
+            raise ConfigError("device 'meta' holds no data and cannot train; use device='cpu'"
+                              + (" or 'cuda'" if torch.cuda.is_available() else ""))
         try:  # another device type, or a device index this machine lacks, would fail when the model moves
             torch.empty(0, device=self.device)
-        except (RuntimeError, AssertionError) as exc:
+        except Exception as exc:  # RuntimeError, AssertionError; ModuleNotFoundError for a backend not installed
             raise ConfigError(f"device {str(self.device)!r} cannot be used here ({str(exc).split('. ')[0]}); "
                               f"use device='cpu'" + (f" or one of cuda:0..cuda:{torch.cuda.device_count() - 1}"
                                                      if torch.cuda.is_available() else "")) from None
