@@ -121,6 +121,21 @@ def test_missing_dataset_is_recorded_and_the_suite_goes_on(tmp_path: Path, monke
     assert table[4:] == ["", "[1] " + records[0]["status"]]
 
 
+def test_a_suite_names_a_root_that_is_a_file_and_bad_epochs_before_any_entry(tmp_path: Path) -> None:
+    """Every entry failed on a root that is a file, so the suite ended 'not run' everywhere with exit code 0."""
+    from graphdl.cli import main
+    from graphdl.errors import DataError
+
+    (tmp_path / "afile").write_text("x")
+    lines: list[str] = []
+    with pytest.raises(DataError, match=r"data root .*afile' \(from the root argument\) is not a folder"):
+        bench.run_suite("quick", root=tmp_path / "afile", log=lines.append)
+    with pytest.raises(ConfigError, match=r"^epochs must be >= 1, got -1$"):
+        bench.run_suite("quick", epochs=-1, root=tmp_path, log=lines.append)
+    assert lines == []  # nothing started
+    assert main(["bench", "quick", "--root", str(tmp_path / "afile")]) == 2
+
+
 def test_link_bce_is_the_ogb_examples_loss() -> None:
     """The link task calls link_bce(pos, neg): the example's sum of two means."""
     pos, neg = torch.randn(6), torch.randn(4)

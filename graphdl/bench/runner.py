@@ -320,6 +320,16 @@ def _check_values(cfg: dict[str, Any]) -> None:
                               f"'val' and 'test' (and may add 'train'); or leave eval_splits out to score every split")
 
 
+def _checked_epochs(epochs: Any) -> int:
+    """``epochs`` (epochs per seed) as an int >= 1, else a :class:`ConfigError`."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+        raise ConfigError(f"epochs must be an int >= 1 (the epochs per seed), got {type(epochs).__name__} "
+                          f"{epochs!r}")
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    return int(epochs)
+
+
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
@@ -379,12 +389,7 @@ def run_config(
 
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
-            raise ConfigError(f"epochs must be an int >= 1 (the epochs per seed), got {type(epochs).__name__} "
-                              f"{epochs!r}")
-        if epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {epochs}")
-        cfg["epochs"] = int(epochs)
+        cfg["epochs"] = _checked_epochs(epochs)
     seed_list = _seed_list(seeds)
     if epochs is None and resume and checkpoint_dir is not None:  # continue to the epochs the run was asked for
         asked = resumed_epochs(checkpoint_dir, seed_list)
@@ -612,6 +617,11 @@ def run_suite(
                               f"{', '.join(e.key for e in suite_runs(name))}")
     if seeds is not None:
         _seed_list(seeds)
+    if epochs is not None:
+        _checked_epochs(epochs)
+    from graphdl.datasets.root import resolve_root
+
+    resolve_root(root)  # a root that is a file fails every entry: named once, before any runs
     json_file = Path(json_path) if json_path is not None else None
     plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
     meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
