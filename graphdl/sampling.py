@@ -635,12 +635,22 @@ class TorchNeighborSampler(BaseSampler):
         weight = getattr(neg, f"{endpoint}_weight", None)
         if weight is None:
             return torch.randint(self.num_nodes, (num,))
-        if weight.numel() != self.num_nodes:
+        name = f"neg_sampling.{endpoint}_weight"
+        # An [N, 1] weight has N entries, but torch.multinomial would draw per row (then torch.cat fails).
+        if not isinstance(weight, Tensor) or weight.dim() != 1 or weight.numel() != self.num_nodes:
+            got = f"shape {tuple(weight.shape)}" if isinstance(weight, Tensor) else type(weight).__name__
             raise ValidationError(
-                f"neg_sampling.{endpoint}_weight: expected one weight per node "
-                f"({self.num_nodes}), got {weight.numel()}."
+                f"{name}: expected a 1-D tensor of one weight per node ({self.num_nodes}), got {got}."
             )
-        return torch.multinomial(weight.cpu().float(), num, replacement=True)
+        weight = weight.cpu().float()
+        # torch.multinomial would fail mid-epoch with "invalid multinomial distribution" (calling a NaN "< 0").
+        if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()) or not float(weight.sum()) > 0:
+            raise ValidationError(
+                f"{name}: weights must be finite and >= 0 with a positive sum (the relative chance "
+                f"of drawing each node as a negative), got min {float(weight.min())}, "
+                f"sum {float(weight.sum())}."
+            )
+        return torch.multinomial(weight, num, replacement=True)
 
     @staticmethod
     def _check_homogeneous(input_type: Any, time: Tensor | None, time_name: str) -> None:
@@ -787,28 +797,38 @@ def link_neighbor_loader(
         **kwargs: Sampler and loader options, as for LinkNeighborLoader.
     """
     _check_num_neighbors(num_neighbors)
-    if isinstance(data, Data) and edge_label_index is not None:
-        if (
-            not isinstance(edge_label_index, Tensor)
-            or edge_label_index.dim() != 2
-            or edge_label_index.size(0) != 2
-        ):
-            shape = tuple(edge_label_index.shape) if isinstance(edge_label_index, Tensor) else None
+    if isinstance(data, Data):
+        if edge_label_index is not None:
+            if (
+                not isinstance(edge_label_index, Tensor)
+                or edge_label_index.dim() != 2
+                or edge_label_index.size(0) != 2
+            ):
+                shape = tuple(edge_label_index.shape) if isinstance(edge_label_index, Tensor) else None
+                raise ValidationError(
+                    f"edge_label_index: expected a tensor of shape [2, num_links], got "
+                    f"{shape or type(edge_label_index).__name__}."
+                )
+            _check_index(edge_label_index.reshape(-1), int(data.num_nodes or 0), "edge_label_index")
+            num_links, which = edge_label_index.size(1), ""
+        elif data.edge_index is None:  # LinkLoader would fail on data.edge_index[0]
             raise ValidationError(
-                f"edge_label_index: expected a tensor of shape [2, num_links], got "
-                f"{shape or type(edge_label_index).__name__}."
+                "edge_label_index: None takes every edge of data.edge_index as a seed link, but data "
+                "has no edge_index; pass edge_label_index (shape [2, num_links]) or set data.edge_index."
             )
-        _check_index(edge_label_index.reshape(-1), int(data.num_nodes or 0), "edge_label_index")
+        else:
+            # The seed links are all edges, so edge_label needs one label per edge: LinkLoader does not
+            # check, and would silently ignore extra labels or fail mid-epoch on too few.
+            num_links = data.edge_index.size(-1)
+            which = ", one per edge of data.edge_index as edge_label_index is None"
         if edge_label is not None and not isinstance(edge_label, Tensor):
             raise ValidationError(
                 f"edge_label: expected a tensor of one label per link, got {type(edge_label).__name__}; "
                 f"convert it with torch.as_tensor(edge_label)."
             )
-        if edge_label is not None and edge_label.size(0) != edge_label_index.size(1):
-            raise ValidationError(
-                f"edge_label: expected one label per link ({edge_label_index.size(1)}), got "
-                f"{edge_label.size(0)}."
-            )
+        if edge_label is not None and (edge_label.dim() == 0 or edge_label.size(0) != num_links):
+            got = "a 0-d tensor" if edge_label.dim() == 0 else edge_label.size(0)
+            raise ValidationError(f"edge_label: expected one label per link ({num_links}{which}), got {got}.")
     if _use_pyg(backend):
         return LinkNeighborLoader(
             data, num_neighbors, edge_label_index=edge_label_index, edge_label=edge_label,
