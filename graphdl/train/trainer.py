@@ -19,7 +19,7 @@ import numbers
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,13 +186,32 @@ def _check_settings(*, epochs: Any, lr: Any, weight_decay: Any, seed: Any, grad_
         raise ConfigError(f"epochs must be an int >= 1, got {epochs!r}")
     if not is_real(lr) or not lr > 0:
         raise ConfigError(f"lr must be a number > 0, got {lr!r}")
+    if not math.isfinite(lr):  # inf > 0: one step left NaN weights, and a one-epoch run no error
+        raise ConfigError(f"lr must be a finite number > 0, got {lr!r}")
     if not is_real(weight_decay) or not weight_decay >= 0:
         raise ConfigError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not math.isfinite(weight_decay):
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     if seed is not None and not _is_torch_seed(seed):  # refused here, not when fit() seeds
         raise ConfigError(f"seed must be None or an int in [-2**63, 2**64) (torch.manual_seed's range), "
                           f"got {seed!r}")
     if grad_clip is not None and (not is_real(grad_clip) or not grad_clip > 0):  # a negative norm flips gradients
         raise ConfigError(f"grad_clip must be a number > 0 (the largest gradient norm) or None, got {grad_clip!r}")
+
+
+def _check_argument_types(*, task_kwargs: Any, loss_kwargs: Any, ddp_kwargs: Any, monitor: Any,
+                          eval_splits: Any) -> None:
+    """Refuse arguments of the wrong type when the Trainer is built, not with a bare TypeError or AttributeError
+    from inside it (``task_kwargs=["metric"]``: "argument after ** must be a mapping")."""
+    for name, value, what in (("task_kwargs", task_kwargs, "the task's arguments"),
+                              ("loss_kwargs", loss_kwargs, "the loss's arguments"),
+                              ("ddp_kwargs", ddp_kwargs, "DistributedDataParallel's arguments")):
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{name} must be a dict of {what}, got {type(value).__name__}")
+    if monitor is not None and not isinstance(monitor, str):
+        raise ConfigError(f"monitor must be a metric name such as 'val_acc' or None, got {type(monitor).__name__}")
+    if eval_splits is not None and not isinstance(eval_splits, (str, Iterable)):
+        raise ConfigError(f"eval_splits must be a split name or a list of them, got {type(eval_splits).__name__}")
 
 
 def _callback_list(callbacks: Callback | Sequence[Callback] | None) -> list[Callback]:
@@ -353,6 +372,8 @@ class Trainer:
         if isinstance(optimizer, str) and optimizer.lower() not in _OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}.{did_you_mean(optimizer.lower(), _OPTIMIZERS)} "
                               f"Known: {', '.join(_OPTIMIZERS)}, or pass a factory params -> Optimizer")
+        _check_argument_types(task_kwargs=task_kwargs, loss_kwargs=loss_kwargs, ddp_kwargs=ddp_kwargs,
+                              monitor=monitor, eval_splits=eval_splits)
         self.task = resolve_task(task, **(task_kwargs or {}))
         # a task reused from another Trainer starts from its own metric, not the one adapted to that loss
         self.task.metric = getattr(self.task, "constructed_metric", self.task.metric)
@@ -389,7 +410,8 @@ class Trainer:
         self.epochs, self.scheduler_factory = epochs, scheduler
         self.monitor = monitor or getattr(self.task, "default_monitor", None) or f"val_{self.task.metric.name}"
         self.seed, self.progress, self.grad_clip = seed, progress, grad_clip
-        self.eval_splits = [eval_splits] if isinstance(eval_splits, str) else eval_splits
+        self.eval_splits = [eval_splits] if isinstance(eval_splits, str) else (
+            None if eval_splits is None else list(eval_splits))  # a generator would be spent by the first fit
         self.callbacks: list[Callback] = _callback_list(callbacks)
         if not any(isinstance(c, ModelCheckpoint) for c in self.callbacks):
             self.callbacks.append(ModelCheckpoint())
@@ -459,10 +481,12 @@ class Trainer:
         raise ConfigError(f"cannot tell whether {name!r} should go up or down; pass mode='max' or 'min'")
 
     def parameters(self) -> list[nn.Parameter]:
-        """The model's trainable parameters and the loss's, if it has any."""
+        """The model's trainable parameters and the loss's, if it has any (each once: a loss may hold one of the
+        model's layers, whose gradient the clipped norm must count once)."""
         params = [p for p in self.model.parameters() if p.requires_grad]
         if isinstance(self.loss_fn, nn.Module):
-            params += [p for p in self.loss_fn.parameters() if p.requires_grad]
+            own = {id(p) for p in params}
+            params += [p for p in self.loss_fn.parameters() if p.requires_grad and id(p) not in own]
         return params
 
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -471,8 +495,13 @@ class Trainer:
             groups = [dict(g) for g in self.model.optimizer_groups(self.weight_decay)]
         else:
             groups = [{"params": list(self.model.parameters()), "weight_decay": self.weight_decay}]
-        if isinstance(self.loss_fn, nn.Module) and any(True for _ in self.loss_fn.parameters()):
-            groups.append({"params": list(self.loss_fn.parameters()), "weight_decay": 0.0})
+        if isinstance(self.loss_fn, nn.Module):
+            # a parameter the loss shares with the model (a layer it holds) is trained once, as the model's: torch
+            # refuses one in two groups
+            model_params = {id(p) for p in self.model.parameters()}
+            loss_params = [p for p in self.loss_fn.parameters() if id(p) not in model_params]
+            if loss_params:
+                groups.append({"params": loss_params, "weight_decay": 0.0})
         for group in groups:
             group["params"] = [p for p in group["params"] if p.requires_grad]
         return [g for g in groups if g["params"]]
@@ -481,16 +510,24 @@ class Trainer:
         groups = self._param_groups()
         if not groups:
             raise ConfigError("the model has no trainable parameters")
-        spec = self.optimizer_spec
+        spec, factory = self.optimizer_spec, False
         if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):  # a class: the Trainer's lr
             self.optimizer = spec(groups, lr=self.lr)
         elif callable(spec):
-            self.optimizer = spec(groups)
+            self.optimizer, factory = spec(groups), True
         else:
             self.optimizer = _OPTIMIZERS[spec.lower()](groups, lr=self.lr)
         if not isinstance(self.optimizer, torch.optim.Optimizer):
             raise ConfigError(f"the optimizer factory returned {type(self.optimizer).__name__}, not a "
                               f"torch.optim.Optimizer; return one built on the parameter groups it is given")
+        decay = self.optimizer.defaults.get("weight_decay")
+        if factory and isinstance(decay, numbers.Real) and decay != 0 and decay != self.weight_decay:
+            # the groups' own weight_decay wins over the optimizer's: the factory's would silently not apply
+            name = type(self.optimizer).__name__
+            raise ConfigError(f"the optimizer factory built {name} with weight_decay={decay!r}, but the parameter "
+                              f"groups it is given carry the Trainer's weight_decay={self.weight_decay!r}, which "
+                              f"overrides it; pass weight_decay={decay!r} to the Trainer (or build {name} with "
+                              f"weight_decay={self.weight_decay!r})")
         try:
             self.scheduler = self.scheduler_factory(self.optimizer) if self.scheduler_factory else None
         except TypeError as exc:  # e.g. scheduler=StepLR, whose step_size has no default
@@ -500,6 +537,11 @@ class Trainer:
         if self.scheduler is not None and not callable(getattr(self.scheduler, "step", None)):
             raise ConfigError(f"the scheduler factory returned {type(self.scheduler).__name__}, which has no step(); "
                               f"return an LR scheduler built on the optimizer it is given")
+        scheduled = getattr(self.scheduler, "optimizer", self.optimizer)
+        if scheduled is not self.optimizer:  # it would change the learning rate of an optimizer never stepped
+            raise ConfigError(f"the scheduler factory returned a {type(self.scheduler).__name__} of another "
+                              f"optimizer ({type(scheduled).__name__}); build it on the optimizer it is given, "
+                              f"e.g. lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=50)")
         if isinstance(self.scheduler, ReduceLROnPlateau) and self.scheduler.mode != self.mode_for(self.monitor):
             raise ConfigError(f"ReduceLROnPlateau(mode={self.scheduler.mode!r}) is stepped with {self.monitor!r}, "
                               f"which improves as it goes {'up' if self.mode_for(self.monitor) == 'max' else 'down'}; "
@@ -749,17 +791,20 @@ class Trainer:
 
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
-        (its ``defaults``: lr, betas...), the weight decay, the monitored metric and the number of processes. A
-        resumed optimiser takes its saved learning rate and state, so another value would not take effect;
-        another monitor would select the best epoch by a metric the saved best value is not of; another number
-        of processes would shard the batches and restore the random states otherwise, so the run would not
-        continue as it started."""
+        (its ``defaults``: lr, betas...), the LR scheduler's class, the weight decay, the monitored metric and the
+        number of processes. A resumed optimiser takes its saved learning rate and state, so another value would not
+        take effect; another scheduler would drop or misread the saved schedule; another monitor would select the
+        best epoch by a metric the saved best value is not of; another number of processes would shard the batches
+        and restore the random states otherwise, so the run would not continue as it started."""
         from graphdl.config import json_plain
 
         settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor,
                                     "world_size": self.world_size}
-        if self.optimizer is not None:  # built by fit (and by load_checkpoint)
-            settings.update(optimizer=class_name(self.optimizer), optimizer_defaults=dict(self.optimizer.defaults))
+        if self.optimizer is not None:  # built by fit (and by load_checkpoint), with the scheduler
+            # the scheduler's class: a resume without one kept the decayed learning rate constant, and another
+            # class took a state that is not its own
+            settings.update(optimizer=class_name(self.optimizer), optimizer_defaults=dict(self.optimizer.defaults),
+                            scheduler=class_name(self.scheduler) if self.scheduler is not None else None)
         return json_plain(settings)
 
     def check_resume_settings(self, saved: Mapping[str, Any] | None, source: str,
@@ -840,7 +885,7 @@ class Trainer:
             raise ConfigError(f"checkpoint {path} does not fit this trainer's loss or optimizer ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); resume with the loss and "
                               f"optimizer it was written with") from None
-        if self.scheduler is not None and state["scheduler"] is not None:
+        if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         load_callback_states(self.callbacks, state["callbacks"], state.get("callback_types"), f"checkpoint {path}")
         self.task.load_state_dict(state.get("task") or {})

@@ -1,0 +1,145 @@
+"""The Trainer's core loop against plain torch, and the settings it must refuse rather than silently misapply.
+
+Tiny graphs built here, so that each test runs in well under a second.
+"""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from graphdl.errors import ConfigError
+from graphdl.train import ModelCheckpoint, Trainer
+
+
+def tiny_graph(n: int = 20, features: int = 4, classes: int = 3) -> Data:
+    gen = torch.Generator().manual_seed(0)
+    train = torch.zeros(n, dtype=torch.bool)
+    train[: n // 2] = True
+    return Data(x=torch.randn(n, features, generator=gen), edge_index=torch.randint(0, n, (2, 3 * n), generator=gen),
+                y=torch.arange(n) % classes, train_mask=train, val_mask=~train, test_mask=~train)
+
+
+class Linear(torch.nn.Module):
+    """A model of the node features alone: ``model(x)``."""
+
+    def __init__(self, features: int = 4, classes: int = 3) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(features, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+def trainer(model: torch.nn.Module, **kwargs) -> Trainer:
+    kwargs = {"epochs": 3, "progress": False, "device": "cpu", "seed": 1,
+              "callbacks": [ModelCheckpoint(restore_best=False)], **kwargs}
+    return Trainer(model, kwargs.pop("loss", "cross_entropy"), "node", **kwargs)
+
+
+def test_an_optimizer_factorys_own_weight_decay_is_not_silently_replaced_by_the_trainers():
+    """Each parameter group the factory is given carries the Trainer's weight_decay, which overrides the one the
+    factory builds the optimizer with: SGD(groups, weight_decay=0.5) trained without any decay."""
+    data = tiny_graph()
+    with pytest.raises(ConfigError, match=r"the optimizer factory built SGD with weight_decay=0\.5, but the "
+                                          r"parameter groups it is given carry the Trainer's weight_decay=0\.0, "
+                                          r"which overrides it; pass weight_decay=0\.5 to the Trainer"):
+        trainer(Linear(), optimizer=lambda groups: torch.optim.SGD(groups, lr=0.1, weight_decay=0.5)).fit(data)
+
+    # the same decay given to the Trainer trains as plain SGD with it
+    torch.manual_seed(0)
+    ours = Linear()
+    ref = copy.deepcopy(ours)
+    trainer(ours, weight_decay=0.5, optimizer=lambda groups: torch.optim.SGD(groups, lr=0.1, weight_decay=0.5)).fit(data)
+    opt = torch.optim.SGD(ref.parameters(), lr=0.1, weight_decay=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(ref(data.x)[data.train_mask], data.y[data.train_mask]).backward()
+        opt.step()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_a_resume_with_another_scheduler_or_none_is_refused(tmp_path):
+    """The checkpoint's scheduler state was dropped (resumed without one: the decayed learning rate stayed
+    constant) or loaded into a scheduler of another class, and the run went on as if it continued exactly."""
+    data = tiny_graph()
+    step = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)  # noqa: E731
+    trainer(Linear(), epochs=2, scheduler=step, callbacks=[ModelCheckpoint(tmp_path)]).fit(data)
+    last = tmp_path / "last.pt"
+    cosine = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)  # noqa: E731
+    for scheduler, change in [(None, r'scheduler "torch\.optim\.lr_scheduler\.StepLR" -> null'),
+                              (cosine, r'scheduler "torch\.optim\.lr_scheduler\.StepLR" -> '
+                                       r'"torch\.optim\.lr_scheduler\.CosineAnnealingLR"')]:
+        with pytest.raises(ConfigError, match=rf"was trained with other settings \({change}\)"):
+            trainer(Linear(), epochs=4, scheduler=scheduler, callbacks=[ModelCheckpoint(tmp_path)]).fit(
+                data, resume_from=last)
+    # the same scheduler resumes, and ends where an uninterrupted run ends
+    resumed = trainer(Linear(), epochs=4, scheduler=step, callbacks=[ModelCheckpoint(tmp_path)])
+    resumed.fit(data, resume_from=last)
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.1 ** 4)
+
+
+def test_a_scheduler_built_on_another_optimizer_is_refused():
+    """scheduler=lambda _: StepLR(my_opt, ...) scheduled an optimizer the Trainer never steps: the learning rate
+    silently stayed constant."""
+    other = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    with pytest.raises(ConfigError, match=r"the scheduler factory returned a StepLR of another optimizer \(SGD\); "
+                                          r"build it on the optimizer it is given"):
+        trainer(Linear(), scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(other, step_size=1)).fit(tiny_graph())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": float("inf")}, r"^lr must be a finite number > 0, got inf$"),
+    ({"weight_decay": float("inf")}, r"^weight_decay must be a finite number >= 0, got inf$"),
+])
+def test_an_infinite_learning_rate_or_weight_decay_is_refused(kwargs, message):
+    """lr=inf passed the check (inf > 0): one epoch ended with NaN weights and no error."""
+    with pytest.raises(ConfigError, match=message):
+        trainer(Linear(), epochs=1, **kwargs)
+
+
+class SharedHeadLoss(torch.nn.Module):
+    """A loss that holds one of the model's layers (weight tying): its parameters are the model's too."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(out, target) + 0.1 * self.head.weight.square().sum()
+
+
+def test_a_loss_sharing_parameters_with_the_model_trains_them_once():
+    """torch refused the optimizer ("some parameters appear in more than one parameter group", a ValueError from
+    deep inside); clipping must also count each shared gradient once."""
+    data = tiny_graph()
+    torch.manual_seed(0)
+    ours = Linear()
+    ref = copy.deepcopy(ours)
+    trainer(ours, loss=SharedHeadLoss(ours.lin), grad_clip=0.05, lr=0.1).fit(data)
+    loss_fn = SharedHeadLoss(ref.lin)
+    opt = torch.optim.Adam(ref.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        loss_fn(ref(data.x)[data.train_mask], data.y[data.train_mask]).backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.05)
+        opt.step()
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"task_kwargs": ["metric"]}, r"^task_kwargs must be a dict of the task's arguments, got list$"),
+    ({"loss_kwargs": ["margin"]}, r"^loss_kwargs must be a dict of the loss's arguments, got list$"),
+    ({"ddp_kwargs": [1]}, r"^ddp_kwargs must be a dict of DistributedDataParallel's arguments, got list$"),
+    ({"monitor": 3}, r"^monitor must be a metric name such as 'val_acc' or None, got int$"),
+    ({"eval_splits": 3}, r"^eval_splits must be a split name or a list of them, got int$"),
+])
+def test_arguments_of_the_wrong_type_are_named_when_the_trainer_is_built(kwargs, message):
+    """Each failed with a bare TypeError or AttributeError from inside (argument after ** must be a mapping,
+    'int' object has no attribute 'split', 'int' object is not iterable)."""
+    with pytest.raises(ConfigError, match=message):
+        Trainer(Linear(), "cross_entropy", "node", progress=False, device="cpu", **kwargs)
