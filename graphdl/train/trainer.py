@@ -5,8 +5,9 @@
 >>> result.test                          # test metrics at the best validation epoch
 
 Each epoch runs the task's training batches, then evaluates every split once
-(as PyG's and OGB's example loops do) and logs ``train_loss`` and
-``<split>_<metric>``. The test score reported is the one at the epoch with the
+(as PyG's and OGB's example loops do) and logs ``train_loss`` (the mean of
+the epoch's batch losses, each batch counting once; ``<split>_loss`` weighs
+batches by their items) and ``<split>_<metric>``. The test score reported is the one at the epoch with the
 best validation score, and the model ends in that epoch's state.
 """
 
