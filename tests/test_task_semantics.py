@@ -206,3 +206,23 @@ def test_a_column_boolean_mask_splits_graphs_as_the_flat_mask() -> None:
     flat.setup(graphs, {"train": mask, "test": ~mask})
     column.setup(graphs, {"train": mask.view(-1, 1), "test": (~mask).view(-1, 1)})
     assert [int(g.y) for g in column.subsets["train"]] == [int(g.y) for g in flat.subsets["train"]] == [0, 0, 1]
+
+
+def test_train_loss_weighs_batches_by_their_labelled_targets_as_the_held_out_loss() -> None:
+    """train_loss was the plain mean of batch means: a last batch of one graph counted as much as a full one,
+    so train_loss and val_loss were not comparable."""
+    gen = torch.Generator().manual_seed(0)
+    graphs = []
+    for i in range(7):
+        y = torch.randn(1, 2, generator=gen)
+        if i % 3 == 0:
+            y[0, 1] = float("nan")  # OGB-style missing target
+        graphs.append(Data(x=torch.randn(4, 3, generator=gen), edge_index=torch.tensor([[0, 1, 2], [1, 2, 3]]), y=y))
+    torch.manual_seed(0)
+    model = graphdl.models.create("graph_gnn", layer="gcn", in_channels=3, hidden_channels=4, out_channels=2,
+                                  dropout=0.0)
+    task = graphdl.train.GraphTask(batch_size=3, metric="rmse")
+    trainer = Trainer(model, "mse", task, optimizer="sgd", lr=1e-30, epochs=1, seed=0, progress=False,
+                      monitor="val_loss")  # weights do not move: every batch sees the same model
+    history = trainer.fit(graphs, {"train": torch.arange(7), "val": torch.arange(7)}).history
+    assert history[0]["train_loss"] == pytest.approx(history[0]["val_loss"], rel=1e-6)

@@ -40,6 +40,7 @@ from graphdl.train.tasks import (
     _subset,
     batch_mean_loss,
     canonical_split,
+    labelled_items,
     one_row_each,
 )
 
@@ -119,6 +120,9 @@ class InductiveNodeTask(Task):
 
     def train_batches(self) -> Iterable[Any]:
         return DataLoader(self.subsets["train"], batch_size=self.batch_size, shuffle=True)
+
+    def batch_weight(self, batch: Any) -> float:
+        return float(labelled_items(batch, "num_nodes"))
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         batch = batch.to(self.device)

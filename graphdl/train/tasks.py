@@ -154,13 +154,20 @@ def batch_mean_loss(task: Task, model: nn.Module, batches: Iterable[Data], loss_
     batch size. NaN when no target of the split is labelled."""
     total, items = 0.0, 0
     for batch in batches:
-        y = batch.y
-        floats = isinstance(y, Tensor) and y.is_floating_point()
-        weight = int((~torch.isnan(y)).sum()) if floats else getattr(batch, count)
+        weight = labelled_items(batch, count)
         if weight:  # a batch without labelled targets has a NaN loss and no weight
             total += float(task.train_loss(model, batch, loss_fn)) * weight
             items += weight
     return total / items if items else float("nan")
+
+
+def labelled_items(batch: Data, count: str) -> int:
+    """What a batch's mean loss averages over: its labelled float targets (NaN ones are left out), else its
+    ``count`` (``num_graphs``, ``num_nodes``)."""
+    y = batch.y
+    if isinstance(y, Tensor) and y.is_floating_point():
+        return int((~torch.isnan(y)).sum())
+    return int(getattr(batch, count))
 
 
 def loss_name(loss_fn: Any) -> str:
@@ -463,6 +470,11 @@ class Task:
         """The scalar loss of one training batch."""
         raise _not_implemented(self, "train_loss")
 
+    def batch_weight(self, batch: Any) -> float:
+        """How much a training batch counts in the epoch's ``train_loss``: the items its loss averages over
+        (graphs, seed nodes, labelled targets), as PyG's example loops weigh it; 1 by default."""
+        return 1.0
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
         """``{f"{split}_{metric}": value}`` for each requested split."""
@@ -665,6 +677,9 @@ class NodeTask(Task):
 
     def train_batches(self) -> Iterable[Any]:
         return [self.data] if self._loader is None else self._loader
+
+    def batch_weight(self, batch: Any) -> float:
+        return float(batch.batch_size) if self._loader is not None else 1.0  # a sampled batch's seed nodes
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
@@ -1126,6 +1141,9 @@ class GraphTask(Task):
 
     def train_batches(self) -> Iterable[Any]:
         return self._train_loader
+
+    def batch_weight(self, batch: Any) -> float:
+        return float(labelled_items(batch, "num_graphs"))
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         _refuse_pair_losses("graph", loss_fn, kind)

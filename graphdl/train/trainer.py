@@ -5,9 +5,10 @@
 >>> result.test                          # test metrics at the best validation epoch
 
 Each epoch runs the task's training batches, then evaluates every split once
-(as PyG's and OGB's example loops do) and logs ``train_loss`` (the mean of
-the epoch's batch losses, each batch counting once; ``<split>_loss`` weighs
-batches by their items) and ``<split>_<metric>``. The test score reported is the one at the epoch with the
+(as PyG's and OGB's example loops do) and logs ``train_loss`` (the batch
+losses averaged with each batch weighted by the items its loss covers,
+:meth:`Task.batch_weight`, as ``<split>_loss`` and PyG's example loops weigh
+them) and ``<split>_<metric>``. The test score reported is the one at the epoch with the
 best validation score, and the model ends in that epoch's state.
 """
 
@@ -649,7 +650,7 @@ class Trainer:
         model.train()
         if isinstance(loss_fn, nn.Module):
             loss_fn.train()
-        total, count = torch.zeros((), device=self.device), 0
+        total, count, weights = torch.zeros((), device=self.device), 0, 0.0
         for batch in task.train_batches():
             optimizer.zero_grad(set_to_none=True)
             loss = task.train_loss(model, batch, loss_fn)
@@ -660,14 +661,13 @@ class Trainer:
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
             optimizer.step()
-            total += loss.detach().reshape(())  # a (1,)-shaped loss counts as the scalar it holds
-            count += 1
+            weight = task.batch_weight(batch)  # the items its mean loss covers (graphs, seeds, targets)
+            total += loss.detach().reshape(()) * weight  # a (1,)-shaped loss counts as the scalar it holds
+            count, weights = count + 1, weights + weight
         if count == 0:
             raise ValidationError("the training split produced no batch; is it empty?")
-        if _dist.is_distributed():
-            value = float(self._all_reduce_mean(total / count))
-        else:
-            value = float(total) / count
+        mean = total / weights if weights else total * math.nan
+        value = float(self._all_reduce_mean(mean)) if _dist.is_distributed() else float(mean)
         if not np.isfinite(value):
             raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
                                   f"rate or check the inputs for NaN/inf")
