@@ -975,6 +975,9 @@ class LinkTask(Task):
         size = self.batch_size or pos.size(1)
         return [pos[:, perm[i:i + size]] for i in range(0, pos.size(1), size)]
 
+    def batch_weight(self, batch: Tensor) -> float:
+        return float(batch.size(-1))  # its positive pairs (the examples' num_examples)
+
     @staticmethod
     def _decode(model: nn.Module, z: Tensor, pairs: Tensor) -> Tensor:
         model = unwrap_model(model)
