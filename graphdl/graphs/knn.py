@@ -25,6 +25,7 @@ tensor([[1, 0, 1],
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,8 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
         flow: ``"source_to_target"``: edges run from the neighbour to the node
             (``edge_index[1]`` holds the node, sorted); ``"target_to_source"``
             the other way.
-        cosine: Cosine distance instead of Euclidean.
+        cosine: Cosine distance instead of Euclidean; a zero vector is at
+            distance 1 (similarity 0) from every non-zero one, as in scikit-learn.
         num_workers: Threads of the k-d tree search on CPU; ``None``: torch's
             (``torch.get_num_threads()``). No effect on GPU.
         batch_size: The number of graphs, as PyG's (which takes it to skip
@@ -104,8 +106,10 @@ def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | No
                      cosine: bool, num_workers: int | None) -> Tensor:
     """Edges into each node from its ``k`` nearest nodes of its graph (within ``radius`` if given)."""
     x = x.detach()
-    if cosine:  # on unit vectors the Euclidean order is the cosine order: |a - b|^2 = 2 - 2 cos(a, b)
-        x = torch.nn.functional.normalize(x, dim=-1)
+    if x.size(1) == 0:  # no features: every point is the origin of R^0, all distances 0
+        x = x.new_zeros(x.size(0), 1)
+    if cosine:
+        x = _on_unit_sphere(x)
     order = None
     if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
         order = torch.sort(batch, stable=True).indices  # each graph's nodes contiguous
@@ -122,12 +126,44 @@ def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | No
     return edge_index if flow == "source_to_target" else edge_index.flip(0)
 
 
+def _on_unit_sphere(x: Tensor) -> Tensor:
+    r"""Rows of ``x`` as points whose Euclidean order is the cosine order:
+    :math:`\mathbf{x} \mapsto (\mathbf{x} / \lVert \mathbf{x} \rVert, 0)`, for which
+    :math:`\lVert \mathbf{a} - \mathbf{b} \rVert^2 = 2 - 2 \cos(\mathbf{a}, \mathbf{b})`, and a zero vector
+    :math:`\mapsto (\mathbf{0}, 1)`, at :math:`\sqrt{2}` from every unit vector: cosine similarity 0, distance 1,
+    as scikit-learn's (``F.normalize`` would leave it at the origin, at distance 1 from all, i.e. cosine distance
+    1/2, nearer than any vector at more than 60 degrees). Each row is first divided by its largest
+    :math:`|x_f|`, so that its norm neither overflows nor underflows."""
+    top = x.abs().amax(dim=-1, keepdim=True)
+    x = x / top.masked_fill(top == 0, 1)
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)  # in [1, sqrt(F)], or 0
+    zero = norm == 0
+    return torch.cat([x / norm.masked_fill(zero, 1), zero.to(x.dtype)], dim=-1)
+
+
+def _unit_scaled(points: Tensor, radius: float | None) -> tuple[Tensor, float | None]:
+    r"""``points`` and ``radius`` times the power of two :math:`2^{-e}` that brings the largest :math:`|x|` into
+    :math:`[\tfrac12, 1)`. It is exact, so the order of the distances and the test :math:`d \le r` are kept,
+    and the squared differences of the distance can no longer overflow to infinity (coordinates beyond about
+    :math:`10^{19}` in float32, :math:`10^{154}` in float64, which dropped every edge) nor underflow to 0 (all
+    coordinates below about :math:`10^{-19}` in float32, which tied every pair)."""
+    top = float(points.abs().max()) if points.numel() else 0.0
+    if top == 0.0:
+        return points, radius
+    e = math.frexp(top)[1]  # top = m 2^e, 1/2 <= m < 1
+    for part in (e // 2, e - e // 2):  # two steps: 2^-e alone may not fit the dtype (float16, subnormals)
+        points = points * 2.0 ** -part
+        radius = None if radius is None else radius * 2.0 ** -part
+    return points, radius
+
+
 def _kd_tree(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | None, workers: int) -> Tensor:
     """(neighbour, node) pairs by a k-d tree per graph; ``batch`` sorted."""
     from scipy.spatial import cKDTree
 
     counts = torch.bincount(batch).tolist() if batch.numel() else []
-    points = x.cpu().double().numpy()
+    points, radius = _unit_scaled(x.cpu().double(), radius)
+    points = points.numpy()
     sources, targets, start = [], [], 0
     for n in counts:
         if n:
@@ -153,6 +189,7 @@ def _all_pairs(x: Tensor, batch: Tensor, k: int, loop: bool, radius: float | Non
     """(neighbour, node) pairs by comparing every pair of nodes of each graph; ``batch`` sorted."""
     if x.size(0) == 0:
         return torch.empty(2, 0, dtype=torch.long, device=x.device)
+    x, radius = _unit_scaled(x, radius)
     dense, present = to_dense_batch(x, batch)  # (B, n, F): graphs padded to the largest
     sizes = present.sum(1)
     first = torch.cumsum(sizes, 0) - sizes  # index of each graph's first node

@@ -49,8 +49,11 @@ class DynamicEdgeConv(nn.Module):
                  aggr: str = "max", cosine: bool = False) -> None:
         super().__init__()
         validate.require_int("dynamic_edgeconv", "in_channels", in_channels)
+        validate.require_int("dynamic_edgeconv", "out_channels", out_channels)
         validate.require_int("dynamic_edgeconv", "k", k)
-        hidden = hidden_channels or out_channels
+        if hidden_channels is not None:  # torch fails deep inside on a negative width, builds a zero-width one for 0
+            validate.require_int("dynamic_edgeconv", "hidden_channels", hidden_channels)
+        hidden = out_channels if hidden_channels is None else hidden_channels
         self.in_channels, self.out_channels, self.k, self.cosine = in_channels, out_channels, k, cosine
         mlp = nn.Sequential(nn.Linear(2 * in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
         self.conv = EdgeConv(mlp, aggr=aggr)
