@@ -148,7 +148,8 @@ class OGBSpec:
 
         The official loader prefers the ``_pyg`` folder when it exists.
         """
-        if self.official and dataset_source(root, "ogb", f"{self.dir_name}_pyg").is_dir():
+        # exists(), as the official loader tests it: a file of that name is then named by prepare_folder
+        if self.official and dataset_source(root, "ogb", f"{self.dir_name}_pyg").exists():
             return f"{self.dir_name}_pyg"
         return self.dir_name
 

@@ -54,7 +54,7 @@ def test_missing_geom_gcn_files_name_where_the_split_files_come_from(shared_data
 
 # ------------------------------------------------------------------ roots
 @pytest.mark.parametrize("name,where", [("ogbg-molesol", "ogb/ogbg_molesol"), ("ogbg-molesol", "ogb"),
-                                        ("cora", "planetoid/Cora")])
+                                        ("ogbg-molesol", "ogb/ogbg_molesol_pyg"), ("cora", "planetoid/Cora")])
 def test_a_file_where_the_dataset_folder_belongs_is_named(tmp_path: Path, name: str, where: str) -> None:
     """The root is a folder, but the dataset (or family) folder in it is a file: it read as "10 file(s) missing
     ... move the folder to <that file>", and with downloads on the dataset was silently fetched into the cache."""
