@@ -133,6 +133,10 @@ class OGBSpec:
                 files.append("raw/edge-feat.csv.gz")
             if self.level in ("graph", "node"):
                 files.append(f"raw/{self.level}-label.csv.gz")
+            for key in ("additional node files", "additional edge files"):  # ogbn-arxiv's node_year, ...
+                names = str(meta.get(key) or "None")
+                if names.strip().lower() not in ("none", "nan", ""):
+                    files += [f"raw/{name.strip()}.csv.gz" for name in names.split(",")]
             ext = "pt" if self.level == "link" else "csv.gz"
             files += [f"split/{meta['split']}/{part}.{ext}" for part in ("train", "valid", "test")]
         files.append(self.release_file)

@@ -81,6 +81,11 @@ def test_missing_ogb_files_with_graphdl_offline(tmp_path: Path, monkeypatch: pyt
     for name in ("raw/edge.csv.gz", "raw/graph-label.csv.gz", "split/scaffold/train.csv.gz", "RELEASE_v1.txt"):
         assert name in message
     assert "$GRAPHDL_OFFLINE" in message and "csv_mol_download/hiv.zip" in message
+    # the additional files of master.csv are named too: they failed inside the official loader
+    with pytest.raises(DataError, match=r"raw/node_year\.csv\.gz"):
+        datasets.load("ogbn-arxiv", root=tmp_path)
+    with pytest.raises(DataError, match=r"raw/edge_weight\.csv\.gz.*raw/edge_year\.csv\.gz"):
+        datasets.load("ogbl-collab", root=tmp_path)
 
 
 def test_failed_ogb_download_names_files_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
