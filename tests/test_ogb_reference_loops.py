@@ -11,21 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from graphdl.bench.ogbl import OGBLinkGNN, OGBLinkTask
-
-
-def _small_ddi(n: int = 40) -> tuple[Any, dict]:
-    """A small simple undirected graph in ogbl-ddi's split format (as tests/test_bench.py builds it)."""
-    from torch_geometric.data import Data
-
-    gen = torch.Generator().manual_seed(0)
-    pairs = torch.combinations(torch.arange(n)).t()
-    edges = pairs[:, torch.randperm(pairs.size(1), generator=gen)[:300]]
-    train, valid, test = edges[:, :200], edges[:, 200:240], edges[:, 240:]
-    data = Data(edge_index=torch.cat([train, train.flip(0)], dim=1), num_nodes=n)
-    splits = {"train": {"edge": train.t()},
-              "valid": {"edge": valid.t(), "edge_neg": torch.randint(0, n, (60, 2), generator=gen)},
-              "test": {"edge": test.t(), "edge_neg": torch.randint(0, n, (60, 2), generator=gen)}}
-    return data, splits
+from test_bench import _small_ddi  # a small graph in ogbl-ddi's split format
 
 
 def _official_ddi_test(h: torch.Tensor, lins: torch.nn.ModuleList, split_edge: dict) -> dict[str, float]:
