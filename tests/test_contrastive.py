@@ -68,7 +68,7 @@ def test_contrastive_task_refuses_other_losses_and_bad_rates():
                                           r"views\) or 'dgi' \(a corrupted graph\), but 'cross_entropy' is not one"):
         Trainer(torch.nn.Linear(4, 4), "cross_entropy", "contrastive", progress=False)
     for bad in ((0.2, 1.5), 1.5, "0.2", (0.1, 0.2, 0.3)):
-        message = rf"^the contrastive task's drop_edge must be a rate in \[0, 1\) or two of them, one per view, got "
+        message = r"^the contrastive task's drop_edge must be a rate in \[0, 1\) or two of them, one per view, got "
         with pytest.raises(ConfigError, match=message + re.escape(repr(bad)) + "$"):
             Trainer(torch.nn.Linear(4, 4), "grace", "contrastive", task_kwargs={"drop_edge": bad}, progress=False)
     # one rate serves both views (it was "'float' object is not iterable")

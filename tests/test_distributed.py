@@ -11,7 +11,6 @@ the per-rank gradients is the single process's gradient, up to rounding.
 import json
 import os
 
-import pytest
 import torch
 from torch_geometric.data import Data
 from torch_geometric.datasets import FakeDataset

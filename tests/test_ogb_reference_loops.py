@@ -5,8 +5,6 @@ The transcriptions follow the ogb repository's ``examples/linkproppred/ddi/gnn.p
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 

@@ -3,12 +3,10 @@ fail, losses built by registered factories, and the command line naming plugins 
 
 import sys
 import textwrap
-import warnings
 from importlib import metadata
 
 import pytest
 import torch
-from torch_geometric.nn import SAGEConv
 
 import graphdl
 from graphdl import cli
