@@ -8,6 +8,7 @@ for binary (sigmoid) and multi-class (softmax) targets.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -47,6 +48,22 @@ def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binar
             + ("float 0/1 targets" if binary else "class probabilities") + " shaped like the input.")
 
 
+def _check_broadcasts(owner: str, name: str, w: Tensor | None, input: Tensor) -> None:
+    """Refuse a ``weight`` / ``pos_weight`` that does not broadcast to the input's shape (aligned on the last
+    dimension, as torch): torch fails deep inside, or, beside a 1-D input, scores an outer product."""
+    if w is None:
+        return
+    try:
+        fits = torch.broadcast_shapes(w.shape, input.shape) == input.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValidationError(
+            f"{owner}: {name} of shape {tuple(w.shape)} does not broadcast to the input of shape "
+            f"{tuple(input.shape)} (shapes align on the last dimension); give one {name} per class, shape "
+            f"({input.size(-1) if input.dim() else 1},), or for one per sample of an (N, C) input shape (N, 1).")
+
+
 def check_binary_targets(owner: str, target: Tensor) -> None:
     """Refuse binary targets outside [0, 1] (0/1 labels or probabilities): with class ids 2, 3, ... beside one
     logit torch's binary cross-entropy returns a number, even a negative one, without a word."""
@@ -76,6 +93,7 @@ def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int 
             f"{owner}: class-index target must have shape {tuple(input.shape[:1] + input.shape[2:])} "
             f"for input of shape {tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}."
         )
+    target = target.long()  # compare as int64: in uint8, ignore_index=-100 would equal class id 156
     kept = target if ignore_index is None else target[target != ignore_index]
     classes = input.size(1) if input.dim() > 1 else 1
     if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= classes):
@@ -155,7 +173,9 @@ class CrossEntropyLoss(_Classification):
         if self.weight is not None and self.weight.numel() != input.size(1):
             raise ValidationError(f"{self._owner}: weight holds {self.weight.numel()} class weights, but the input "
                                   f"scores {input.size(1)} classes; give one weight per class.")
-        return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+        # the weights in the input's dtype: torch refuses float32 weights (a list becomes one) beside float64 input
+        weight = None if self.weight is None else self.weight.to(input.dtype)
+        return F.cross_entropy(input, target, weight=weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
 
 
@@ -188,6 +208,8 @@ class BCEWithLogitsLoss(_Classification):
         target = target.to(input.dtype) if not target.is_floating_point() else target
         check_tensor(self._owner, "target", target)
         check_binary_targets(self._owner, target)
+        _check_broadcasts(self._owner, "weight", self.weight, input)
+        _check_broadcasts(self._owner, "pos_weight", self.pos_weight, input)
         return F.binary_cross_entropy_with_logits(input, target, weight=self.weight,
                                                   pos_weight=self.pos_weight, reduction=self.reduction)
 
@@ -215,7 +237,7 @@ class FocalLoss(_Classification):
 
     Args:
         gamma: focusing parameter :math:`\gamma \ge 0`.
-        alpha: balance weight (see above) or ``None``.
+        alpha: balance weight (see above): a number (a 0-dim tensor is one), a per-class tensor, or ``None``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
 
@@ -224,7 +246,9 @@ class FocalLoss(_Classification):
         super().__init__(reduction)
         self.gamma = check_number(self._owner, "gamma", gamma, low=0.0,
                                   hint="gamma=0 gives the cross-entropy; 2 is the usual choice.")
-        if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        # a number: also a numpy scalar or a 0-dim tensor (``torch.tensor(0.25)``), not a one-class weight
+        if (isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)) or (
+                isinstance(alpha, Tensor) and alpha.dim() == 0):
             alpha = check_number(self._owner, "alpha", alpha, low=0.0, high=1.0)
             self.alpha = alpha
         elif alpha is None:
@@ -251,10 +275,11 @@ class FocalLoss(_Classification):
                 loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
             return self._reduce(loss)
         _class_targets(self._owner, input, target)
+        target = target.long()  # int64 ids: a uint8 target would index alpha as a mask, int8/int16 not at all
         if isinstance(self.alpha, Tensor) and self.alpha.numel() != input.size(1):
             raise ValidationError(f"{self._owner}: alpha holds {self.alpha.numel()} class weights, but the input "
                                   f"scores {input.size(1)} classes; give one weight per class.")
-        logp_t = F.log_softmax(input, dim=1).gather(1, target.long().unsqueeze(1)).squeeze(1)
+        logp_t = F.log_softmax(input, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
         loss = -logp_t
         if self.gamma:
             loss = loss * _modulating(1 - logp_t.exp(), self.gamma)
