@@ -149,6 +149,9 @@ class CrossEntropyLoss(_Classification):
                  label_smoothing: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
         self.register_buffer("weight", _optional_tensor(self._owner, "weight", weight))
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):  # int(1.5) is 1
+            raise ValidationError(f"{self._owner}: ignore_index must be an int (a class id the loss skips), got "
+                                  f"{type(ignore_index).__name__} {ignore_index!r}.")
         self.ignore_index = int(ignore_index)
         self.label_smoothing = check_number(self._owner, "label_smoothing", label_smoothing,
                                             low=0.0, high=1.0)
@@ -249,12 +252,19 @@ class FocalLoss(_Classification):
         # a number: also a numpy scalar or a 0-dim tensor (``torch.tensor(0.25)``), not a one-class weight
         if (isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)) or (
                 isinstance(alpha, Tensor) and alpha.dim() == 0):
+            if float(alpha) == -1:  # torchvision's sigmoid_focal_loss spells "no weighting" alpha=-1
+                raise ValidationError(f"{self._owner}: alpha=-1 is torchvision's 'no class weighting'; here pass "
+                                      f"alpha=None for that, or a weight in [0, 1].")
             alpha = check_number(self._owner, "alpha", alpha, low=0.0, high=1.0)
             self.alpha = alpha
         elif alpha is None:
             self.alpha = None
         else:
             self.register_buffer("alpha", _optional_tensor(self._owner, "alpha", alpha))
+            if self.alpha.dim() != 1 or bool((self.alpha < 0).any()) or not bool(torch.isfinite(self.alpha).all()):
+                raise ValidationError(f"{self._owner}: a per-class alpha must be a 1-D tensor of finite weights >= 0, "
+                                      f"one per class, got shape {tuple(self.alpha.shape)} with values "
+                                      f"{self.alpha.flatten()[:5].tolist()}.")
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         check_tensor(self._owner, "input", input)

@@ -111,3 +111,18 @@ def test_bce_weights_that_do_not_broadcast_to_the_input_are_named():
                        ((xk, tk), {"weight": torch.rand(3, 1, dtype=DT), "pos_weight": torch.rand(3, 1, dtype=DT)})):
         torch.testing.assert_close(L.create("bce_with_logits", reduction="none", **kw)(a, b),
                                    nn.BCEWithLogitsLoss(reduction="none", **kw)(a, b))
+
+
+def test_settings_that_torch_would_misread_are_named() -> None:
+    """ignore_index=1.5 was cut to 1 by int(); alpha=-1 (torchvision's 'no weighting') was refused without the
+    alpha=None hint; a per-class alpha of shape (1, C) or with negative weights went through."""
+    with pytest.raises(ValidationError, match=r"ignore_index must be an int \(a class id the loss skips\), got "
+                                              r"float 1\.5"):
+        graphdl.losses.create("cross_entropy", ignore_index=1.5)
+    with pytest.raises(ValidationError, match=r"alpha=-1 is torchvision's 'no class weighting'; here pass "
+                                              r"alpha=None"):
+        graphdl.losses.create("focal", alpha=-1)
+    for alpha in (torch.ones(1, 3), torch.tensor([0.5, -0.1, 0.6])):
+        with pytest.raises(ValidationError, match=r"a per-class alpha must be a 1-D tensor of finite weights >= 0"):
+            graphdl.losses.create("focal", alpha=alpha)
+    assert graphdl.losses.create("cross_entropy", ignore_index=np.int64(3)).ignore_index == 3
