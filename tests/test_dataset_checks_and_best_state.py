@@ -1,8 +1,11 @@
 """check_dataset on collated datasets (graphs without x, edge attributes, subsets) checks each graph as
-``dataset[i]`` gives it, and the model ends in the state of the epoch the result reports, NaN scores included."""
+``dataset[i]`` gives it, the model ends in the state of the epoch the result reports, NaN scores included, and
+a JSON metric log stays strict JSON."""
 
 import copy
+import json
 from math import inf, nan
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,3 +142,14 @@ def test_the_model_ends_in_the_state_of_the_epoch_the_result_reports(scores, bes
     assert result.best_epoch == best_epoch  # NaN ranks as the worst score; ties go to the first epoch
     final = trainer.model.state_dict()
     assert all(torch.equal(final[k], states.states[best_epoch][k]) for k in final)
+
+
+def test_a_json_metric_log_is_strict_json(tmp_path: Path) -> None:
+    """A NaN metric was written as bare NaN, which strict JSON readers (jq, JavaScript) refuse."""
+    from graphdl.train.callbacks import MetricLogger
+
+    MetricLogger(tmp_path / "log.json").write([{"epoch": 0, "val_loss": float("nan"), "val_acc": 0.5,
+                                                "train_loss": float("inf")}])
+    text = (tmp_path / "log.json").read_text(encoding="utf-8")
+    rows = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert rows == [{"epoch": 0, "val_loss": None, "val_acc": 0.5, "train_loss": None}]

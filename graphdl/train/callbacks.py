@@ -194,7 +194,8 @@ class ModelCheckpoint(_Monitor):
 
 
 class MetricLogger(Callback):
-    """Write the per-epoch metrics to ``path`` (``.csv`` or ``.json``), rewritten atomically each epoch."""
+    """Write the per-epoch metrics to ``path`` (``.csv`` or ``.json``, where NaN and infinite values are
+    ``null``), rewritten atomically each epoch."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -208,8 +209,9 @@ class MetricLogger(Callback):
 
     def write(self, history: list[dict[str, float]]) -> None:
         """Replace the file with ``history`` (one row per epoch), atomically."""
-        if self.path.suffix == ".json":
-            atomic_write_json(self.path, history)
+        if self.path.suffix == ".json":  # NaN and inf as null: bare NaN is not JSON (jq, JavaScript refuse it)
+            atomic_write_json(self.path, [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                           for k, v in row.items()} for row in history])
             return
         fields = list(dict.fromkeys(k for row in history for k in row))
         buffer = io.StringIO()
