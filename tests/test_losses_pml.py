@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 import graphdl
 from graphdl.losses.distances import CosineSimilarity, DotProductSimilarity, LpDistance
 
-pml_losses = pytest.importorskip("pytorch_metric_learning.losses")
-pml_miners = pytest.importorskip("pytorch_metric_learning.miners")
-pml_dist = pytest.importorskip("pytorch_metric_learning.distances")
+# a test dependency (pyproject's test extra): imported, not skipped, so that its absence fails loudly
+import pytorch_metric_learning.distances as pml_dist  # noqa: E402
+import pytorch_metric_learning.losses as pml_losses  # noqa: E402
+import pytorch_metric_learning.miners as pml_miners  # noqa: E402
 
 L = graphdl.losses
 
