@@ -86,6 +86,10 @@ __all__ = [
 
 _SUBGRAPH_TYPES = ("directional", "bidirectional", "induced")
 _UNSEEN = torch.iinfo(torch.long).max  # "no local id yet" in the global -> local map
+#: Graphs with more nodes keep one global -> local table for every batch (see ``_sample_shared``): measured on
+#: random graphs of in-degree 10, fan-out [10, 5], 512 seeds, a fresh table is cheaper up to 1M nodes (5.1 vs
+#: 5.5 ms per batch) and the reused one from 3M (6.5 vs 7.9 ms)
+_REUSE_TABLE_ABOVE = 1 << 21
 
 
 def has_compiled_sampler() -> bool:
@@ -512,10 +516,13 @@ class TorchNeighborSampler(BaseSampler):
         return self.perm[pos] if self.perm is not None else pos
 
     def _sample_shared(self, seed: Tensor) -> SamplerOutput:
-        # g2l: global node id -> local id (position in `nodes`); first seed wins. One N-entry table serves every
-        # batch: only the entries of the sampled nodes are written, and they are reset afterwards, so a batch
-        # costs its sample's size, not a fresh N-entry table (0.9 GB on ogbn-papers100M). Not for concurrent
-        # use by threads; DataLoader workers are processes, each with its own table.
+        # g2l: global node id -> local id (position in `nodes`); first seed wins. On a large graph one N-entry
+        # table serves every batch: only the entries of the sampled nodes are written, and they are reset
+        # afterwards, so a batch costs its sample's size, not a fresh N-entry table (0.9 GB on
+        # ogbn-papers100M). Not for concurrent use by threads; DataLoader workers are processes, each with its
+        # own table.
+        if self.num_nodes <= _REUSE_TABLE_ABOVE:  # a fresh table costs less than resetting the sampled entries
+            return self._sample_shared_with(seed, torch.full((self.num_nodes,), _UNSEEN, dtype=torch.long))
         if self._g2l is None or self._g2l.numel() != self.num_nodes:
             self._g2l = torch.full((self.num_nodes,), _UNSEEN, dtype=torch.long)
         g2l = self._g2l

@@ -273,7 +273,9 @@ def test_the_shared_lookup_is_reset_after_every_batch_and_after_a_failure(graph,
         out = sampler.sample(seeds)
         return out.node, out.row, out.col, out.edge
 
-    fresh = sampled(TorchNeighborSampler(graph, [3, 2]))
+    fresh = sampled(TorchNeighborSampler(graph, [3, 2]))  # a small graph: a fresh table per batch
+    monkeypatch.setattr(sampling, "_REUSE_TABLE_ABOVE", 0)  # the table a large graph keeps, on this one
+    assert all(torch.equal(a, b) for a, b in zip(sampled(TorchNeighborSampler(graph, [3, 2])), fresh))
     sampler = TorchNeighborSampler(graph, [3, 2])
     sampler.sample(torch.arange(40))  # another batch first
     table = sampler._g2l
