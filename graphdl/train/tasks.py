@@ -437,12 +437,11 @@ class Task:
             raise ConfigError(f"{loss_name(loss_fn)} is built with log_target=True, but the {type(self).__name__} "
                               f"gives divergences probability targets (class distributions, or one-hot class "
                               f"labels); build it with log_target=False")
-        if kind == "metric" and self.metric.name not in ("acc", "knn_acc"):
-            if self.metric_given:  # the outputs are embeddings: f1, rocauc, ... would read them as class logits
+        if kind == "metric" and self.metric.name != "knn_acc":
+            if self.metric.name != "acc" and self.metric_given:  # f1, rocauc, ... would read embeddings as logits
                 raise ConfigError(f"{loss_name(loss_fn)} is a metric loss: the model outputs {self.level} "
                                   f"embeddings, which {self.metric.name!r} cannot score; use metric='acc' (k-NN "
                                   f"accuracy on the embeddings)")
-        if kind == "metric" and self.metric.name != "knn_acc":
             self.metric = Metric("knn_acc", self.metric.fn, True)
         if _takes_probabilities(loss_fn) and self.metric.name in ("acc", "f1"):
             # they threshold one output at 0, a logit; p > 1/2 is logit(p) > 0 (argmax is unchanged)
