@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from graphdl.errors import ConfigError
-from graphdl.train import ModelCheckpoint, Trainer
+from graphdl.train import Callback, ModelCheckpoint, Trainer
 
 
 def tiny_graph(n: int = 20, features: int = 4, classes: int = 3) -> Data:
@@ -143,3 +143,47 @@ def test_arguments_of_the_wrong_type_are_named_when_the_trainer_is_built(kwargs,
     'int' object has no attribute 'split', 'int' object is not iterable)."""
     with pytest.raises(ConfigError, match=message):
         Trainer(Linear(), "cross_entropy", "node", progress=False, device="cpu", **kwargs)
+
+
+class _RecordLossState(Callback):
+    """Copies the loss's state at the end of every epoch."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        self.states.append(copy.deepcopy(trainer.loss_fn.state_dict()))
+
+
+def test_a_loss_with_parameters_ends_in_the_state_of_the_reported_epoch(tmp_path):
+    """ArcFace's class centres belong to the trained model as much as the encoder's weights: before, the model was
+    restored to the best epoch and the centres stayed those of the last epoch (and best.pt held no centres)."""
+    data = tiny_graph()
+    record = _RecordLossState()
+    # the training loss falls, so monitoring it for its maximum picks the first epoch, not the last
+    checkpoint = ModelCheckpoint(tmp_path, monitor="train_loss", mode="max")
+    fit = trainer(Linear(4, 8), loss="arcface", loss_kwargs={"num_classes": 3, "embedding_size": 8}, epochs=4,
+                  callbacks=[record, checkpoint])
+    fit.fit(data)
+    assert checkpoint.best_epoch == 0
+    final = fit.loss_fn.state_dict()
+    assert not all(torch.equal(final[k], record.states[-1][k]) for k in final)  # the last epoch's are not kept
+    assert all(torch.equal(final[k], record.states[0][k]) for k in final)
+    saved = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert all(torch.equal(saved["loss"][k], record.states[0][k]) for k in final)
+
+
+def test_a_finished_seed_loads_its_losss_best_state_with_the_models(tmp_path):
+    """A finished seed resumed returns its record and loads best.pt: the loss's centres of that epoch too."""
+    from graphdl.train.resume import fit_with_checkpoints
+
+    def build() -> Trainer:
+        return trainer(Linear(4, 8), loss="arcface", loss_kwargs={"num_classes": 3, "embedding_size": 8}, epochs=3,
+                       seed=5, callbacks=[ModelCheckpoint()])
+
+    first = build()
+    fit_with_checkpoints(first, tiny_graph(), checkpoint_dir=tmp_path, seed=0)
+    again = build()
+    assert not all(torch.equal(v, first.loss_fn.state_dict()[k]) for k, v in again.loss_fn.state_dict().items())
+    fit_with_checkpoints(again, tiny_graph(), checkpoint_dir=tmp_path, resume=True, seed=0)
+    assert all(torch.equal(v, first.loss_fn.state_dict()[k]) for k, v in again.loss_fn.state_dict().items())

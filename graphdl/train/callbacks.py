@@ -21,6 +21,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from torch import nn
+
 from graphdl.errors import ConfigError, did_you_mean
 from graphdl.io import atomic_torch_save, atomic_write, atomic_write_json, check_folder_path
 from graphdl.validate import require_int
@@ -144,6 +146,8 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Keep the best model state (by ``monitor``) and restore it when fitting ends.
 
+    A loss with a state of its own (ArcFace's class centres, say) is kept and
+    restored with the model, so the two stay of the same epoch.
     With ``dirpath`` the best weights are also written to ``dirpath/best.pt``
     (atomically); the full resumable trainer state is written every
     ``every_n_epochs`` to ``dirpath/last.pt``, after every callback has
@@ -160,11 +164,12 @@ class ModelCheckpoint(_Monitor):
         self.every_n_epochs = every_n_epochs
         self.restore_best = restore_best
         self.best_state: dict[str, Any] | None = None
+        self.best_loss_state: dict[str, Any] | None = None
         self.best_epoch: int | None = None
 
     def on_fit_start(self, trainer: Trainer) -> None:
         super().on_fit_start(trainer)
-        self.best_state, self.best_epoch = None, None
+        self.best_state, self.best_loss_state, self.best_epoch = None, None, None
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         # the first epoch's state is kept even when its value is NaN: the Trainer reports the first epoch when
@@ -172,9 +177,13 @@ class ModelCheckpoint(_Monitor):
         if self._improved(self._value(trainer, logs, "ModelCheckpoint")) or self.best_state is None:
             self.best, self.best_epoch = logs[self.monitor], trainer.epoch
             self.best_state = copy.deepcopy(trainer.model.state_dict())
+            self.best_loss_state = _loss_state(trainer)
             if self.dirpath is not None and _is_main(trainer):
-                atomic_torch_save({"model": self.best_state, "epoch": trainer.epoch, "logs": logs,
-                                   "model_class": class_name(trainer.model)}, self.dirpath / "best.pt")
+                saved = {"model": self.best_state, "epoch": trainer.epoch, "logs": logs,
+                         "model_class": class_name(trainer.model)}
+                if self.best_loss_state is not None:
+                    saved["loss"] = self.best_loss_state
+                atomic_torch_save(saved, self.dirpath / "best.pt")
 
     def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
@@ -183,14 +192,26 @@ class ModelCheckpoint(_Monitor):
     def on_fit_end(self, trainer: Trainer) -> None:
         if self.restore_best and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
+            if self.best_loss_state is not None:
+                trainer.loss_fn.load_state_dict(self.best_loss_state)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state,
-                "monitor": self.monitor}
+                "best_loss_state": self.best_loss_state, "monitor": self.monitor}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._check_saved(state, monitor=self.monitor)
         self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
+        self.best_loss_state = state.get("best_loss_state")  # absent from checkpoints of before it was kept
+
+
+def _loss_state(trainer: Trainer) -> dict[str, Any] | None:
+    """A copy of the loss's state (parameters and buffers), or None for a loss without one."""
+    loss = trainer.loss_fn
+    if not isinstance(loss, nn.Module):
+        return None
+    state = loss.state_dict()
+    return copy.deepcopy(state) if state else None
 
 
 class MetricLogger(Callback):

@@ -4,7 +4,7 @@
 
     DIR/seed_<seed>/last.pt     full trainer state after the newest epoch (model, optimiser,
                                 scheduler, callbacks, history, epoch, RNG states of every rank)
-    DIR/seed_<seed>/best.pt     weights of the best epoch so far
+    DIR/seed_<seed>/best.pt     weights of the best epoch so far (and the loss's, if it has any)
     DIR/seed_<seed>/done.json   the finished run's result; a resumed run skips this seed
     DIR/seed_<seed>/config.json the run's configuration (``config=``), compared when it resumes
 
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from graphdl import distributed as _dist
 from graphdl.config import config_changes, json_plain
@@ -257,6 +258,8 @@ def _load_best(trainer: Trainer, folder: Path) -> None:
                           f"finished with another model; {fix}")
     try:
         trainer.model.load_state_dict(state["model"])
+        if isinstance(state.get("loss"), dict) and isinstance(trainer.loss_fn, nn.Module):
+            trainer.loss_fn.load_state_dict(state["loss"])
     except RuntimeError as exc:
         raise ConfigError(f"{path} does not fit this model ({str(exc).splitlines()[0]} ...): the seed finished with "
                           f"another model configuration; {fix}") from None
