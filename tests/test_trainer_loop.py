@@ -187,3 +187,15 @@ def test_a_finished_seed_loads_its_losss_best_state_with_the_models(tmp_path):
     assert not all(torch.equal(v, first.loss_fn.state_dict()[k]) for k, v in again.loss_fn.state_dict().items())
     fit_with_checkpoints(again, tiny_graph(), checkpoint_dir=tmp_path, resume=True, seed=0)
     assert all(torch.equal(v, first.loss_fn.state_dict()[k]) for k, v in again.loss_fn.state_dict().items())
+
+
+def test_a_resume_with_other_scheduler_arguments_is_refused(tmp_path):
+    """The saved scheduler state holds StepLR's step_size and gamma and silently replaced the new ones: resumed
+    with gamma=0.5 the run went on decaying by 0.1."""
+    data = tiny_graph()
+    trainer(Linear(), epochs=2, scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.1),
+            callbacks=[ModelCheckpoint(tmp_path)]).fit(data)
+    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    with pytest.raises(ConfigError, match=r"was trained with other settings \(gamma 0\.1 -> 0\.5\)"):
+        trainer(Linear(), epochs=4, scheduler=halve, callbacks=[ModelCheckpoint(tmp_path)]).fit(
+            data, resume_from=tmp_path / "last.pt")

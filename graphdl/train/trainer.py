@@ -159,6 +159,14 @@ _TORCH_KINDS: dict[str, tuple[type, ...]] = {
 }
 
 
+def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
+    """The arguments of the scheduler's constructor that its ``state_dict`` holds (StepLR's ``step_size`` and
+    ``gamma``, ReduceLROnPlateau's ``factor`` and ``patience``, ...): loading a saved state restores them."""
+    state = scheduler.state_dict() if callable(getattr(scheduler, "state_dict", None)) else {}
+    names = inspect.signature(type(scheduler).__init__).parameters
+    return {k: state[k] for k in names if k in state and k not in ("self", "optimizer", "last_epoch", "verbose")}
+
+
 def _check_loss_value(loss: Any, loss_fn: Any) -> None:
     """One batch's loss must be a scalar tensor that backpropagates to the model (or the loss's parameters)."""
     if isinstance(loss, Tensor) and loss.numel() == 1 and loss.requires_grad:
@@ -792,7 +800,7 @@ class Trainer:
 
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
-        (its ``defaults``: lr, betas...), the LR scheduler's class, the weight decay, the monitored metric and the
+        (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored metric and the
         number of processes. A resumed optimiser takes its saved learning rate and state, so another value would not
         take effect; another scheduler would drop or misread the saved schedule; another monitor would select the
         best epoch by a metric the saved best value is not of; another number of processes would shard the batches
@@ -806,6 +814,8 @@ class Trainer:
             # class took a state that is not its own
             settings.update(optimizer=class_name(self.optimizer), optimizer_defaults=dict(self.optimizer.defaults),
                             scheduler=class_name(self.scheduler) if self.scheduler is not None else None)
+            if self.scheduler is not None:  # its saved state holds them and would silently win over new ones
+                settings["scheduler_arguments"] = _scheduler_arguments(self.scheduler)
         return json_plain(settings)
 
     def check_resume_settings(self, saved: Mapping[str, Any] | None, source: str,
@@ -823,11 +833,14 @@ class Trainer:
             return
         saved = dict(saved)
         current = {k: v for k, v in self.resume_settings().items() if k in saved}  # what the source recorded
-        old_defaults, new_defaults = saved.pop("optimizer_defaults", None), current.pop("optimizer_defaults", None)
+        # arguments are compared only between objects of one class: another class is named as such
+        arguments = {name: (saved.pop(key, None), current.pop(key, None))
+                     for name, key in (("optimizer", "optimizer_defaults"), ("scheduler", "scheduler_arguments"))}
         changes = config_changes(saved, current)
-        if old_defaults is not None and saved.get("optimizer") == current.get("optimizer"):
-            common = set(old_defaults) & set(new_defaults)  # keys a torch version adds are not changes
-            changes += config_changes({k: old_defaults[k] for k in common}, {k: new_defaults[k] for k in common})
+        for name, (old, new) in arguments.items():
+            if old is not None and new is not None and saved.get(name) == current.get(name):
+                common = set(old) & set(new)  # keys a torch version adds are not changes
+                changes += config_changes({k: old[k] for k in common}, {k: new[k] for k in common})
         if changes:
             raise ConfigError(f"{source} was trained with other settings ({', '.join(changes)}); a resumed run "
                               f"continues the saved optimiser and best value, so these changes would not take "
