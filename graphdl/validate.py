@@ -438,8 +438,9 @@ def refuse_uint8(name: str, index: Tensor, items: str = "node") -> None:
                               f"{items} indices")
 
 
-def check_split_index(index: Any, size: int, name: str = "split") -> Any:
-    """A split of ``size`` items: a boolean mask of length ``size`` or integer indices in ``[0, size)``.
+def check_split_index(index: Any, size: int, name: str = "split", item: str = "item") -> Any:
+    """A split of ``size`` items (``item`` names one: ``"node"``, ``"graph"``): a boolean mask of length ``size``
+    or integer indices in ``[0, size)``.
 
     Returns ``index`` unchanged (or as a tensor when it was a list/range).
     """
@@ -453,11 +454,13 @@ def check_split_index(index: Any, size: int, name: str = "split") -> Any:
     if not isinstance(index, Tensor):
         raise ValidationError(f"{name} must be a boolean mask or integer indices, got {type(index).__name__}")
     if index.is_floating_point() or index.is_complex():
-        raise ValidationError(f"{name} must be a boolean mask or integer indices, got dtype {index.dtype}")
-    refuse_uint8(name, index, "item")
+        raise ValidationError(f"{name} must be a boolean mask or integer indices, got dtype {index.dtype}; a 0/1 "
+                              f"float mask becomes one with .bool()")
+    refuse_uint8(name, index, item)
     if index.dtype == torch.bool:
         if index.numel() != size:
-            raise ValidationError(f"{name} mask has {index.numel()} entries but there are {size} items")
+            raise ValidationError(f"{name} mask has {index.numel()} entries but there are {size} {item}s; a mask "
+                                  f"needs one entry per {item}")
         return index.reshape(-1)  # an (N, 1) column mask (as OGB's (N, 1) labels give) is the flat mask
     flat = index.reshape(-1)
     if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= size):

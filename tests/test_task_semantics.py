@@ -188,6 +188,21 @@ def test_a_split_given_as_a_python_list_keeps_its_kind() -> None:
         graphdl.train.GraphTask().setup(graphs, {"train": ["a", "b"]})
 
 
+def test_the_node_task_reads_its_splits_as_the_graph_task_does() -> None:
+    """The node task had checks of its own: it refused a list or a NumPy array that the graph task takes, and its
+    float mask hint and counts differed."""
+    data = Data(x=torch.randn(5, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([0, 1, 0, 1, 1]))
+    task = graphdl.train.NodeTask()
+    task.setup(data, {"train": [True, False, True, True, False], "val": torch.tensor([1, 4]).numpy()})
+    assert task.splits["train"].tolist() == [0, 2, 3] and task.splits["val"].tolist() == [1, 4]
+    with pytest.raises(ValidationError, match=r"^split 'train' must be a boolean mask or integer indices, got dtype "
+                                              r"torch.float32; a 0/1 float mask becomes one with .bool\(\)$"):
+        graphdl.train.NodeTask().setup(data, {"train": [1.0, 0.0, 1.0, 0.0, 0.0]})
+    with pytest.raises(ValidationError, match=r"^splits\['train'\] mask has 3 entries but there are 5 graphs; a mask "
+                                              r"needs one entry per graph$"):
+        graphdl.train.GraphTask().setup([data] * 5, {"train": [True, False, True]})
+
+
 def test_inductive_task_refuses_a_logit_metric_for_a_metric_losss_embeddings() -> None:
     """As the node and graph tasks: f1 would read the embedding dimensions of a metric loss as class logits."""
     model = graphdl.models.create("gnn", layer="gcn", in_channels=3, hidden_channels=4, out_channels=4)

@@ -226,7 +226,7 @@ def test_bad_inputs_are_refused_before_training():
         (Data(x=torch.full((5, 4), float("nan")), edge_index=torch.tensor([[0], [1]]), y=y, train_mask=mask),
          r"x holds NaN or infinite values in 5 rows"),
         (Data(x=x, edge_index=torch.tensor([[0], [1]]), y=y, train_mask=mask[:3]),
-         r"split 'train' mask has 3 entries but the graph has 5 nodes"),
+         r"split 'train' mask has 3 entries but there are 5 nodes"),
     ]
     for data, message in cases:
         with pytest.raises(ValidationError, match=message):

@@ -128,12 +128,12 @@ def test_device_mismatch_is_named():
 def test_mismatched_masks_and_targets():
     data = _data()
     data.train_mask = torch.ones(6)  # float 0/1 "mask": would silently be read as indices 0 and 1
-    with pytest.raises(ValidationError, match=r"split 'train' must be a boolean mask or an integer index tensor, "
+    with pytest.raises(ValidationError, match=r"split 'train' must be a boolean mask or integer indices, "
                                               r"got dtype torch.float32; .*\.bool\(\)"):
         _fit(data)
     data = _data()
     data.val_mask = torch.ones(4, dtype=torch.bool)
-    with pytest.raises(ValidationError, match=r"split 'val' mask has 4 entries but the graph has 6 nodes"):
+    with pytest.raises(ValidationError, match=r"split 'val' mask has 4 entries but there are 6 nodes; a mask needs one entry per node"):
         _fit(data)
     data = _data()
     with pytest.raises(ValidationError, match=r"split 'test' indices must lie in \[0, 5\], got \[0, 9\]"):

@@ -301,7 +301,7 @@ class GNN(nn.Module):
             x = None
             if n_id is not None and _validate.scans_enabled():
                 with _validate.owned_by(type(self).__name__):
-                    _validate.check_split_index(n_id, self.embedding.num_embeddings, name="n_id")
+                    _validate.check_split_index(n_id, self.embedding.num_embeddings, "n_id", "node")
             num_nodes = self.embedding.num_embeddings if n_id is None else n_id.numel()
         elif x is None:
             one_graph = ("build the model with in_channels=None and num_nodes=<number of nodes> to learn one "

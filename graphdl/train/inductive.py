@@ -101,7 +101,7 @@ class InductiveNodeTask(Task):
                                           f"are indices into it; pass data=None with splits of graphs, or index "
                                           f"tensors into data")
                 index = indices[canonical_split(name)] = _validate.check_split_index(part, len(data),
-                                                                                    f"splits[{name!r}]")
+                                                                                    f"splits[{name!r}]", "graph")
                 graphs = _subset(data, index)
             _check_node_targets(graphs, f"splits[{name!r}]")
             self.subsets[canonical_split(name)] = graphs

@@ -535,29 +535,16 @@ def with_graph(task: Task, data: Any, device: torch.device | str) -> Any:
 
 
 # ---------------------------------------------------------------------------- node level
-def _index(split: Tensor, num_nodes: int, name: str) -> Tensor:
-    if not isinstance(split, Tensor):
-        raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got "
-                              f"{type(split).__name__}")
-    if split.is_floating_point() or split.is_complex():
-        raise ValidationError(f"{name} must be a boolean mask or an integer index tensor, got dtype "
-                              f"{split.dtype}; a 0/1 float mask becomes one with .bool()")
-    _validate.refuse_uint8(name, split)
-    if split.dim() == 2 and split.size(0) == num_nodes and split.size(1) > 1:
+def _index(split: Any, num_nodes: int, name: str) -> Tensor:
+    """The node indices of a split given as a mask or as indices (a tensor, list or array); see
+    :func:`graphdl.validate.check_split_index`."""
+    if isinstance(split, Tensor) and split.dim() == 2 and split.size(0) == num_nodes and split.size(1) > 1:
         raise ValidationError(f"{name} has shape {tuple(split.shape)}: {split.size(1)} splits, one per column (the "
                               f"layout of PyG's WebKB, WikipediaNetwork and Actor masks); train on one of them, e.g. "
                               f"splits={{'train': data.train_mask[:, 0], 'val': data.val_mask[:, 0], "
                               f"'test': data.test_mask[:, 0]}}")
-    if split.dtype == torch.bool:
-        if split.numel() != num_nodes:
-            raise ValidationError(f"{name} mask has {split.numel()} entries but the graph has "
-                                  f"{num_nodes} nodes; a mask needs one entry per node")
-        return split.reshape(-1).nonzero().view(-1)  # a (N, 1) mask too: its nonzero() has two columns
-    split = split.view(-1).long()
-    if split.numel() and (int(split.min()) < 0 or int(split.max()) >= num_nodes):
-        raise ValidationError(f"{name} indices must lie in [0, {num_nodes - 1}], got "
-                              f"[{int(split.min())}, {int(split.max())}]")
-    return split
+    split = _validate.check_split_index(split, num_nodes, name, "node")
+    return split.nonzero().view(-1) if split.dtype == torch.bool else split.reshape(-1).long()
 
 
 @TASKS.register("node", summary="Node classification or regression (full batch or neighbour sampling)")
@@ -1110,7 +1097,7 @@ class GraphTask(Task):
             self.subsets, self._graphs = _graphs_by_split(data, splits)
         else:
             _validate.check_dataset(data, require_y=True, require_nodes=True)
-            indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]")
+            indices = {canonical_split(k): _validate.check_split_index(v, len(data), f"splits[{k!r}]", "graph")
                        for k, v in splits.items()}
             _validate.warn_if_train_overlaps(indices, len(data), "graphs")
             self.subsets, self._graphs = {k: _subset(data, v) for k, v in indices.items()}, data
