@@ -204,7 +204,7 @@ def test_a_uint8_mask_is_refused_not_read_as_indices(graph):
     graphs = [Data(x=torch.randn(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([i % 2]))
               for i in range(6)]
     with pytest.raises(ValidationError, match=r"splits\['train'\] is a torch\.uint8 tensor.*\.bool\(\) if it is a "
-                                              r"mask or with \.long\(\) if it holds item indices"):
+                                              r"mask or with \.long\(\) if it holds graph indices"):
         GraphTask().setup(graphs, {"train": torch.tensor([1, 1, 1, 1, 0, 0], dtype=torch.uint8)})
 
 
