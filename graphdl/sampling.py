@@ -756,6 +756,8 @@ def neighbor_loader(
             shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
+    # refused here, not at the first batch the sampler draws
+    TorchNeighborSampler._check_homogeneous(None, loader_kw.get("input_time"), "input_time")
     sampler = loader_kw.pop("neighbor_sampler", None)
     if sampler is None:
         sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)
@@ -843,6 +845,7 @@ def link_neighbor_loader(
             batch_size=batch_size, shuffle=shuffle, **kwargs,
         )
     sampler_kw, loader_kw = _split_kwargs(dict(kwargs))
+    TorchNeighborSampler._check_homogeneous(None, loader_kw.get("edge_label_time"), "edge_label_time")
     sampler = loader_kw.pop("neighbor_sampler", None)
     if sampler is None:
         sampler = TorchNeighborSampler(data, num_neighbors, **sampler_kw)

@@ -103,3 +103,13 @@ def test_negative_sampling_weights_choose_the_negatives(graph):
     out = sampler.sample_from_edges(inputs, neg)
     negatives = out.node[out.metadata[1][:, 4:]]
     assert set(negatives.unique().tolist()) <= {3, 11}
+
+
+def test_seed_times_are_refused_when_the_loader_is_built(graph):
+    """Temporal sampling is not implemented: the loader was built and the error came at the first batch."""
+    from graphdl.sampling import neighbor_loader
+
+    with pytest.raises(ValidationError, match=r"^edge_label_time: temporal sampling is not implemented"):
+        link_neighbor_loader(graph, [2], edge_label_time=torch.zeros(graph.num_edges), backend="torch")
+    with pytest.raises(ValidationError, match=r"^input_time: temporal sampling is not implemented"):
+        neighbor_loader(graph, [2], input_time=torch.zeros(graph.num_nodes), backend="torch")
