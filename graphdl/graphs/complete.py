@@ -9,6 +9,7 @@ Masks remove edges (or weight them).
 
 from __future__ import annotations
 
+import operator
 from functools import lru_cache
 from typing import Any
 
@@ -47,16 +48,29 @@ def _edges(n: int, m: int, self_loops: bool) -> Tensor:
     return ei
 
 
+def _check_count(value: Any, name: str) -> int:
+    try:
+        count = operator.index(value) if not isinstance(value, bool) else 0
+    except TypeError:
+        count = 0
+    if count < 1:
+        raise ValidationError(f"{name} must be an int >= 1, got {value!r}")
+    return count
+
+
+def _check_loops(self_loops: bool, num_sources: int | None) -> None:
+    if not self_loops and num_sources is not None:
+        raise ValidationError("self_loops=False only makes sense for a complete graph (num_sources=None)")
+
+
 def complete_edges(n: int, m: int | None = None, self_loops: bool = True,
                    device: torch.device | str = "cpu") -> Tensor:
     """Edges ``j -> i`` of the complete graph on ``n`` nodes (or from ``m`` sources to ``n`` targets)."""
-    return _edges(int(n), int(n if m is None else m), bool(self_loops)).to(device)
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name} must be an int >= 1, got {value!r}")
-    return value
+    n = _check_count(n, "n")
+    m = n if m is None else _check_count(m, "m")
+    _check_loops(self_loops, None if m == n else m)
+    # a copy: the cached tensor is shared by every later call and graph
+    return _edges(n, m, bool(self_loops)).to(device, copy=True)
 
 
 def complete(n: int, num_sources: int | None = None, *, batch_size: int | None = None,
@@ -79,8 +93,9 @@ def complete(n: int, num_sources: int | None = None, *, batch_size: int | None =
     """
     n = _check_count(n, "n")
     m = n if num_sources is None else _check_count(num_sources, "num_sources")
-    if not self_loops and num_sources is not None:
-        raise ValidationError("self_loops=False only makes sense for a complete graph (num_sources=None)")
+    _check_loops(self_loops, num_sources)
+    if x is not None and not isinstance(x, Tensor):
+        raise ValidationError(f"x must be a tensor of node features, got {type(x).__name__}")
     size = torch.tensor([[n, m, int(self_loops)]])
 
     def one(features: Tensor | None) -> CompleteGraph:
@@ -100,11 +115,22 @@ def complete(n: int, num_sources: int | None = None, *, batch_size: int | None =
 
 
 def is_complete(graph: Data) -> bool:
-    """Whether ``graph`` is an unedited complete self-attention graph (equal sizes, self-loops)."""
+    """Whether ``graph`` is an unedited complete self-attention graph (equal sizes, self-loops).
+
+    Compares the edges with those :func:`complete` builds, in its order (graph, target, source): a graph
+    whose edges were reordered (e.g. coalesced) or replaced with as many others is not complete.
+    """
     if "complete_size" not in graph:
         return False
     size = graph["complete_size"]
     if size.dim() != 2 or size.size(1) != 3 or not bool((size == size[:1]).all()):
         return False
     n, m, loops = (int(v) for v in size[0])
-    return n == m and loops == 1 and graph.edge_index.size(1) == size.size(0) * n * n
+    ei = graph.edge_index
+    if n != m or loops != 1 or not isinstance(ei, Tensor) or ei.dim() != 2 or ei.size(0) != 2 \
+            or ei.size(1) != size.size(0) * n * n:
+        return False
+    # graph g of the batch holds the edges of complete(n) shifted by g*n
+    b, base = size.size(0), _edges(n, n, True).to(ei.device)
+    shift = torch.arange(b, device=ei.device).mul_(n).view(1, b, 1)
+    return torch.equal(ei.reshape(2, b, n * n) - shift, base.view(2, 1, n * n).expand(2, b, n * n))

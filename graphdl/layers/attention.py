@@ -85,8 +85,13 @@ class CompleteMultiheadAttention(MessagePassing):
         if out_channels is not None and out_channels != in_channels:
             raise ValidationError(f"{name}: out_channels must equal in_channels={in_channels} (the output has "
                                   f"embed_dim features, as in torch.nn.MultiheadAttention), got {out_channels}")
-        if num_heads < 1 or in_channels % num_heads:
+        if in_channels < 1 or num_heads < 1:
+            raise ValidationError(f"{name}: embed_dim and num_heads must be >= 1, got embed_dim={in_channels} and "
+                                  f"num_heads={num_heads}")
+        if in_channels % num_heads:
             raise ValidationError(f"{name}: embed_dim={in_channels} must be divisible by num_heads={num_heads}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValidationError(f"{name}: dropout is a probability in [0, 1], got {dropout}")
         resolve_method(name, lower, None, True)
         self.embed_dim = self.in_channels = self.out_channels = int(in_channels)
         self.num_heads = int(num_heads)
@@ -157,6 +162,14 @@ class CompleteMultiheadAttention(MessagePassing):
             if is_causal:
                 raise ValidationError("complete_mha: is_causal applies to tensor inputs; on a graph keep only "
                                       "the edges j -> i with j <= i")
+            unused = [name for name, arg in (("value", value), ("key_padding_mask", key_padding_mask),
+                                             ("attn_mask", attn_mask)) if arg is not None]
+            if isinstance(query, Data) and key is not None:
+                unused.insert(0, "key")
+            if unused:  # they would be ignored
+                raise ValidationError(f"complete_mha: {', '.join(unused)} apply to tensor inputs, not to a graph "
+                                      f"(layer(graph) or layer(x, graph)); on a graph remove the masked edges "
+                                      f"from edge_index instead")
             if isinstance(query, Data):
                 return self._forward_graph(query.x, query, need_weights, method)
             return self._forward_graph(query, key, need_weights, method)
@@ -164,6 +177,9 @@ class CompleteMultiheadAttention(MessagePassing):
             raise ValidationError(f"complete_mha: query must be a tensor or a graph, got {type(query).__name__}")
         key = query if key is None else key
         value = key if value is None else value
+        for name, t in (("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise ValidationError(f"complete_mha: {name} must be a tensor, got {type(t).__name__}")
         return self._forward_tensor(query, key, value, key_padding_mask, need_weights, attn_mask,
                                     average_attn_weights, method, is_causal)
 
@@ -360,7 +376,14 @@ class CompleteMultiheadAttention(MessagePassing):
                                   f"cross attention call the layer with tensors, layer(query, key, value), query "
                                   f"of shape {'(N, L, E)' if self.batch_first else '(L, N, E)'} and key/value "
                                   f"{'(N, S, E)' if self.batch_first else '(S, N, E)'}")
-        regular = is_complete(graph) and x.size(0) == graph["complete_size"].size(0) * int(graph["complete_size"][0, 0])
+        # the graph's own node count, where it states one (graph.num_nodes would guess from edge_index)
+        num_nodes = graph.num_nodes if "num_nodes" in graph or isinstance(graph.x, Tensor) else None
+        if num_nodes is not None and x.size(0) != num_nodes:
+            raise ValidationError(f"complete_mha: the graph has {num_nodes} nodes but the node features have "
+                                  f"{x.size(0)} rows; pass one row per node (the graph's x)")
+        # is_complete compares every edge: skip it when message passing is asked for anyway
+        regular = ((method or self.lower) not in ("message_passing", False) and is_complete(graph)
+                   and x.size(0) == graph["complete_size"].size(0) * int(graph["complete_size"][0, 0]))
         if resolve_method("complete_mha", self.lower, method, regular,
                           "the graph is not an unedited complete graph") == "dense":
             b, n = graph["complete_size"].size(0), int(graph["complete_size"][0, 0])
@@ -384,6 +407,7 @@ class CompleteMultiheadAttention(MessagePassing):
                     mha.vdim, mha.batch_first, lower)
         # convert before copying: a float64 module's weights copied into float32 ones were rounded
         layer.to(device=mha.out_proj.weight.device, dtype=mha.out_proj.weight.dtype)
+        layer.train(mha.training)  # an eval-mode module converts to one without dropout
         return layer.load_from_torch(mha)
 
     def load_from_torch(self, mha: nn.MultiheadAttention) -> CompleteMultiheadAttention:
@@ -419,6 +443,7 @@ class CompleteMultiheadAttention(MessagePassing):
         mha = nn.MultiheadAttention(self.embed_dim, self.num_heads, self.dropout, self.in_proj_bias is not None,
                                     kdim=self.kdim, vdim=self.vdim, batch_first=self.batch_first,
                                     device=ref.device, dtype=ref.dtype)
+        mha.train(self.training)
         with torch.no_grad():
             for pname in ["in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"]:
                 if getattr(self, pname) is not None:
