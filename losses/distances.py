@@ -51,6 +51,11 @@ class Distance:
         raise NotImplementedError
 
     def __call__(self, query: Tensor, ref: Tensor | None = None) -> Tensor:
+        if ref is not None and ref.dtype != query.dtype:
+            # one common dtype, as torch's elementwise ops: cdist and matmul refuse mixed dtypes (LpDistance
+            # accepted a float16 query beside a float32 ref but not the reverse)
+            dtype = torch.promote_types(query.dtype, ref.dtype)
+            query, ref = query.to(dtype), ref.to(dtype)
         q = self.maybe_normalize(query)
         r = q if ref is None or ref is query else self.maybe_normalize(ref)
         mat = self.compute_mat(q, r)

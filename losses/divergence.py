@@ -52,6 +52,15 @@ class _Divergence(Loss):
                 )
         if self.from_logits:
             input = F.log_softmax(input, dim=self.dim)
+            # a +inf logit, or a distribution whose logits are all -inf, has no softmax: log_softmax gives
+            # NaN, which kl_div returned as NaN and js_div's p > 0 tests turned into a negative "divergence"
+            if bool(torch.isnan(input.detach()).any()):
+                raise ValidationError(
+                    f"{self._owner}: input holds logits with no softmax along dim={self.dim}: "
+                    f"{int(torch.isnan(input.detach()).sum())} entries of log_softmax(input) are NaN (a +inf "
+                    f"logit, or a distribution whose logits are all -inf); give each distribution finite "
+                    f"logits, e.g. input.clamp(min=-1e4, max=1e4)."
+                )
         else:
             self._check_range("input", input, log=True,
                               fix=f"pass input.log_softmax(dim={self.dim}), or logits with from_logits=True")

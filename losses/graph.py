@@ -285,7 +285,8 @@ class DGILoss(_GraphLoss):
 
     def discriminate(self, z: Tensor, summary: Tensor) -> Tensor:
         """Logits :math:`\\mathbf{h}^{\\top}\\mathbf{W}\\mathbf{s}` of each row of ``z``."""
-        return z @ (self.weight.to(z.dtype) @ summary)
+        # in z's dtype, as W: a summary of another dtype (pos_z.float().mean(0) for bfloat16 z) failed in matmul
+        return z @ (self.weight.to(z.dtype) @ summary.to(z.dtype))
 
     def forward(self, pos_z: Tensor, neg_z: Tensor, summary: Tensor | None = None) -> Tensor:
         owner, d = self._owner, self.hidden_channels
@@ -295,6 +296,9 @@ class DGILoss(_GraphLoss):
                 raise ValidationError(f"{owner}: {name} has {t.size(1)} features but hidden_channels={d}; "
                                       f"build the loss with hidden_channels={t.size(1)}.")
         if summary is None:
+            if pos_z.size(0) == 0:  # the mean of no rows is NaN, which the summary check blamed on training
+                raise ValidationError(f"{owner}: pos_z has no rows, so the default summary (the sigmoid of their "
+                                      f"mean) is undefined; pass the embeddings of at least one node, or summary=.")
             summary = torch.sigmoid(pos_z.mean(0))
         check_tensor(owner, "summary", summary, ndim=1)
         if summary.numel() != d:
