@@ -49,8 +49,10 @@ def chain_edges(lengths: Sequence[int], bidirectional: bool = False,
                 device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
     """``(edge_index, direction)`` of disjoint chains with the given lengths (nodes numbered consecutively)."""
     parts, dirs, start = [], [], 0
-    for length in lengths:
-        ei, d = _single_edges(int(length), bidirectional)
+    for i, length in enumerate(lengths):
+        if int(length) < 0:
+            raise ValidationError(f"chain_edges: length {i} is {int(length)}; chain lengths must be >= 0")
+        ei, d = _single_edges(max(int(length), 1), bidirectional)  # a chain of 0 nodes has no edges either
         parts.append(ei + start)
         dirs.append(d)
         start += int(length)
@@ -127,17 +129,41 @@ def is_plain_chain(graph: Data) -> bool:
     """Whether ``graph`` is the untouched output of :func:`chain` (so a recurrent layer may lower it).
 
     Checks that the nodes of each sequence are consecutive and in time order
-    and that the number of edges is that of the chains (and their reverses).
+    and that the edges are exactly those of the chains (``t-1 -> t``), or of
+    the chains and their reverses (``t+1 -> t``), each once and, where the
+    graph has ``direction``, labelled 0 (forward) and 1 (backward).
     """
     if "lengths" not in graph or "time" not in graph or "edge_index" not in graph:
         return False
     lengths = graph["lengths"].view(-1)
     n = int(lengths.sum())
-    if graph.num_nodes != n or graph["time"].numel() != n or int(lengths.min()) < 1:
+    if (graph.num_nodes != n or graph["time"].numel() != n or lengths.numel() == 0
+            or int(lengths.min()) < 1):
         return False
+    time = graph["time"].view(-1)
     ptr = torch.cumsum(lengths, 0) - lengths
     batch = torch.repeat_interleave(torch.arange(lengths.numel(), device=lengths.device), lengths)
-    if not bool((graph["time"] == torch.arange(n, device=lengths.device) - ptr[batch]).all()):
+    if not bool((time == torch.arange(n, device=lengths.device) - ptr[batch]).all()):
         return False
-    e = graph.edge_index.size(1)
-    return e in (n - lengths.numel(), 2 * (n - lengths.numel()))
+    src, dst = graph.edge_index
+    e, m = src.numel(), n - lengths.numel()
+    if e not in (m, 2 * m):
+        return False
+    if e == 0:
+        return True
+    if int(torch.minimum(src, dst).min()) < 0 or int(torch.maximum(src, dst).max()) >= n:
+        return False
+    # nodes are consecutive and in time order: t-1 -> t is (v-1, v) with time[v] > 0, t+1 -> t is (v+1, v)
+    fwd = (dst == src + 1) & (time[dst] > 0)
+    bwd = (dst == src - 1) & (time[src] > 0)
+    if not bool((fwd | bwd).all()) or int(fwd.sum()) != m:
+        return False  # an edge that is no chain edge, or a unidirectional chain without all its forward edges
+    # m forward and e - m backward edges: the chains (and reverses) iff no edge is repeated
+    if m and (int(torch.bincount(dst[fwd], minlength=n).max()) > 1
+              or (e > m and int(torch.bincount(dst[bwd], minlength=n).max()) > 1)):
+        return False
+    if "direction" in graph:
+        direction = graph["direction"].view(-1)
+        if direction.numel() != e or not bool(((direction == 0) == fwd).all() & ((direction == 1) == bwd).all()):
+            return False
+    return True

@@ -105,13 +105,12 @@ class _ChainRNN(MessagePassing):
                  lower: bool | str = "auto") -> None:
         super().__init__(aggr="add")
         name = self.registry_name
-        if in_channels < 1 or out_channels < 1:
-            raise ValidationError(f"{name}: in_channels and out_channels must be >= 1, got "
-                                  f"{in_channels} and {out_channels}")
-        if num_layers < 1:
-            raise ValidationError(f"{name}: num_layers must be >= 1, got {num_layers}")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValidationError(f"{name}: dropout must lie in [0, 1], got {dropout}")
+        for what, value in (("in_channels", in_channels), ("out_channels", out_channels), ("num_layers", num_layers)):
+            # int() would truncate a float (torch.nn raises a TypeError)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{name}: {what} must be an int >= 1, got {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout <= 1.0:
+            raise ValidationError(f"{name}: dropout must lie in [0, 1], got {dropout!r}")
         resolve_method(name, lower, None, True)
         self.input_size = self.in_channels = int(in_channels)
         self.hidden_size = int(out_channels)
@@ -254,8 +253,9 @@ class _ChainRNN(MessagePassing):
             x = x.unsqueeze(0 if self.batch_first else 1)
             if hx is not None:
                 # checked before the batch axis is added: the shape check below would quote it
+                want = (self.num_layers * self.num_directions, self.hidden_size)
                 for s in (hx if isinstance(hx, (tuple, list)) else (hx,)):
-                    if isinstance(s, Tensor) and s.dim() != 2:
+                    if isinstance(s, Tensor) and tuple(s.shape) != want:
                         raise ValidationError(
                             f"{self.registry_name}: for unbatched (T, F) input the initial state must be 2D "
                             f"(num_layers*num_directions, hidden) = "
@@ -346,8 +346,10 @@ class _ChainRNN(MessagePassing):
                                   f"sequence (0 <= time < length)")
         if edge_index is None:
             edge_index, direction = chain_edges(lengths.tolist(), self.bidirectional, x.device)
-        fwd = edge_index if direction is None else edge_index[:, direction == 0]
-        bwd = edge_index[:, direction == 1] if direction is not None else edge_index[:, :0]
+        if direction is None:  # edges against time order are the backward ones, as chain() labels them
+            direction = (time[edge_index[1]] < time[edge_index[0]]).long()
+        fwd = edge_index[:, direction == 0]
+        bwd = edge_index[:, direction == 1]
         if bwd.size(1) == 0:
             bwd = fwd.flip(0)  # backward messages travel along the reversed chain
         schedules = [_schedule(time, fwd, batch, num_seqs, "forward")]
@@ -406,6 +408,7 @@ class _ChainRNN(MessagePassing):
                     module.dropout, module.bidirectional, lower)
         # convert before copying: a float64 module's weights copied into float32 ones were rounded
         layer.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
+        layer.train(module.training)  # an eval-mode module applies no dropout; nor may its copy
         return layer.load_from_torch(module)
 
     def load_from_torch(self, module: nn.RNNBase) -> _ChainRNN:
@@ -438,6 +441,7 @@ class _ChainRNN(MessagePassing):
         module = self.torch_cls(self.input_size, self.hidden_size, self.num_layers, bias=self.bias,
                                 batch_first=self.batch_first, dropout=self.dropout,
                                 bidirectional=self.bidirectional, device=ref.device, dtype=ref.dtype)
+        module.train(self.training)
         with torch.no_grad():
             for pname in self._flat_weights_names:
                 getattr(module, pname).copy_(getattr(self, pname))
