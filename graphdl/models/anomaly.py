@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
-from torch_geometric.utils import remove_self_loops, scatter, to_dense_adj, to_dense_batch
+from torch_geometric.utils import coalesce, remove_self_loops, scatter, to_dense_adj, to_dense_batch
 
 from graphdl.errors import ConfigError, ValidationError
 from graphdl.losses import LOSSES
@@ -120,8 +120,13 @@ def _column_mask(batch: Tensor) -> Tensor:
 
 
 def neighbor_distance(z: Tensor, edge_index: Tensor) -> Tensor:
-    r""":math:`\lVert \mathbf{z}_i - \operatorname{mean}_{j \in \mathcal{N}(i)} \mathbf{z}_j \rVert_2` over in-neighbours (self loops left out; 0 if isolated)."""
+    r""":math:`\lVert \mathbf{z}_i - \operatorname{mean}_{j \in \mathcal{N}(i)} \mathbf{z}_j \rVert_2` over in-neighbours (self loops left out; 0 if isolated).
+
+    :math:`\mathcal{N}(i)` is a set: a duplicated edge (an injected clique edge that already existed) counts once,
+    as in :func:`adjacency_rows`.
+    """
     edge_index, _ = remove_self_loops(edge_index)
+    edge_index = coalesce(edge_index, num_nodes=z.size(0))  # a repeated edge weighed its neighbour twice
     src, dst = edge_index
     mean = scatter(z[src], dst, dim=0, dim_size=z.size(0), reduce="mean")
     has = torch.zeros(z.size(0), dtype=torch.bool, device=z.device)
@@ -134,6 +139,9 @@ def knn_distance(z: Tensor, k: int, batch: Tensor | None = None, chunk: int = 10
 
     A graph with fewer than ``k + 1`` nodes uses all of its other nodes.
     """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:  # k=0 gave all-zero scores
+        raise ValidationError(f"knn_distance: k (the number of nearest nodes averaged) must be an int >= 1, "
+                              f"got {k!r}")
     if _single(batch):
         n = z.size(0)
         kk = min(k, n - 1)
@@ -339,7 +347,8 @@ class MLPAutoEncoder(nn.Module):
     r"""Feature-only auto-encoder: :math:`\hat{\mathbf{x}}_i = \mathrm{MLP}_{\text{dec}}(\mathrm{MLP}_{\text{enc}}(\mathbf{x}_i))`.
 
     The same widths as :class:`DOMINANT` with linear layers in place of
-    message passing (PyGOD's ``MLPAE``); the edges are ignored, so the score is
+    message passing (PyGOD's ``MLPAE``, whose PyG ``MLP`` also batch-normalises
+    the hidden layers; none here); the edges are ignored, so the score is
     the attribute error alone.
     """
 
@@ -348,6 +357,9 @@ class MLPAutoEncoder(nn.Module):
         super().__init__()
         require_int("MLPAutoEncoder", "num_layers", num_layers, minimum=2)
         require_int("MLPAutoEncoder", "hidden_channels", hidden_channels)  # 0 built a code of width 0
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+            # 1.0 zeroed every hidden unit in training; a string failed at the first forward
+            raise ConfigError(f"MLPAutoEncoder's dropout must lie in [0, 1), got {dropout!r}")
         enc, dec = num_layers // 2, num_layers - num_layers // 2
         dims = [in_channels] + [hidden_channels] * enc + [hidden_channels] * (dec - 1) + [in_channels]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -449,6 +461,9 @@ class AnomalyTask(Task):
 
     def setup(self, data: Data, splits: Tensor | None = None, device: torch.device | str = "cpu") -> None:
         self._check_graph(data)
+        if data.num_nodes == 0:  # the mean of no node scores: a NaN training loss at epoch 0
+            raise ValidationError("the anomaly task trains on the graph's nodes, but the graph has none "
+                                  "(num_nodes=0); give it a graph with at least one node")
         labels = splits if isinstance(splits, Tensor) else (data[self.label] if self.label in data else None)
         if labels is None and self.val_fraction > 0:
             raise ValidationError(f"val_fraction={self.val_fraction} splits the nodes by their outlier labels, but "

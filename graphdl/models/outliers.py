@@ -158,10 +158,12 @@ def inject_contextual_outliers(data: Data, n: int, k: int, seed: int | torch.Gen
     gen = _generator(owner, seed)
 
     x = data.x.clone()
+    # distances in x's own precision, as PyGOD's: float64 features cast to float32 tied near-equal candidates
+    work = torch.float64 if x.dtype == torch.float64 else torch.float32
     outlier_idx = torch.randperm(num_nodes, generator=gen)[:n]
     for idx in outlier_idx.tolist():
         candidates = torch.randperm(num_nodes, generator=gen)[:k].to(x.device)
-        dist = torch.cdist(x[idx].unsqueeze(0).float(), x[candidates].float())  # (1, k)
+        dist = torch.cdist(x[idx].unsqueeze(0).to(work), x[candidates].to(work))  # (1, k)
         x[idx] = x[candidates[int(torch.argmax(dist, dim=1))]]
     y = torch.zeros(num_nodes, dtype=torch.long)
     y[outlier_idx] = 1
