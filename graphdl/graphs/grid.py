@@ -25,12 +25,14 @@ Node order is image-major, then row-major (``x = images.permute(0, 2, 3, 1)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
@@ -168,7 +170,12 @@ def grid_structure(spec: GridSpec, num_images: int = 1,
     number of edges with offset ``k`` (the edges with offset ``k`` are one
     contiguous block). Cached: layers call this on every forward.
     """
-    return _batched_structure(spec, int(num_images), str(torch.device(device)))
+    key = (spec, int(num_images), str(torch.device(device)))
+    edge_index, offset, counts = _batched_structure(*key)
+    if edge_index._version or offset._version:  # a caller edited the shared tensors in place: build them anew
+        _batched_structure.cache_clear()
+        edge_index, offset, counts = _batched_structure(*key)
+    return edge_index, offset, counts
 
 
 class GridGraph(Data):
@@ -296,12 +303,12 @@ def grid_graph(spec: GridSpec, num_images: int, x: Tensor | None = None,
 
 
 def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
-    """Whether ``graph`` still is the grid that its ``meta`` describes.
+    """Whether ``graph`` still is the grid that its ``meta`` describes: its edges (with their offsets) are
+    exactly those of its images' grids, in any order.
 
-    Checks the metadata and the number of edges (cheap); graphs whose edges
-    were edited in place with the count unchanged are not detected, so force
-    ``method="message_passing"`` for those. ``spec`` skips re-reading ``meta``
-    when the caller already has it.
+    The edges :func:`grid_graph` hands out pass at once (unless edited in
+    place); others are compared edge by edge. ``spec`` skips re-reading
+    ``meta`` when the caller already has it.
     """
     if "meta" not in graph or ("offset" not in graph and "edge_attr" not in graph):
         return False
@@ -311,7 +318,49 @@ def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
                 meta.size(0) > 1 and not bool((meta == meta[:1]).all())):
             return False
         spec = GridSpec.from_meta(meta[0].tolist())
-    return graph.edge_index.size(1) == _single_structure(spec)[1].numel() * meta.size(0)
+    n = meta.size(0)
+    edge_index, offset = graph.edge_index, graph["offset"] if "offset" in graph else graph["edge_attr"]
+    expected = _single_structure(spec)[1].numel() * n
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
+            or edge_index.size(1) != expected or not isinstance(offset, Tensor) or offset.numel() != expected:
+        return False
+    cached_edges, cached_offset, _ = grid_structure(spec, n, edge_index.device)
+    if edge_index is cached_edges and offset is cached_offset:  # not edited: grid_structure checked
+        return True
+    # a graph checked before, and not edited in place since, is not compared again on every forward
+    seen = _CHECKED_GRIDS.get(edge_index)
+    if seen is not None and seen[0]() is offset and seen[1:] == (spec, edge_index._version, offset._version):
+        return True
+    if not _holds_grid_edges(edge_index, offset.view(-1), spec):
+        return False
+    _CHECKED_GRIDS[edge_index] = (weakref.ref(offset), spec, edge_index._version, offset._version)
+    return True
+
+
+#: edge_index -> (its offsets, geometry, versions) of the graphs found to be grids; entries go with the tensors
+_CHECKED_GRIDS: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def _holds_grid_edges(edge_index: Tensor, offset: Tensor, spec: GridSpec) -> bool:
+    """Whether ``edge_index``, with as many edges as the grids have, holds each grid edge exactly once: every
+    edge's source is the input pixel its target and kernel offset point to, and no (target, offset) repeats."""
+    if edge_index.size(1) == 0:
+        return True
+    if offset.is_floating_point() and not bool((offset == offset.round()).all()):
+        return False
+    src, dst = edge_index
+    offset = offset.long()
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = spec.kernel_size, spec.stride, spec.padding, spec.dilation
+    out_pixels = spec.out_height * spec.out_width
+    if int(offset.min()) < 0 or int(offset.max()) >= kh * kw or int(dst.min()) < 0:
+        return False
+    image, pixel = dst.div(out_pixels, rounding_mode="floor"), dst.remainder(out_pixels)
+    iy = pixel.div(spec.out_width, rounding_mode="floor") * sh - ph + offset.div(kw, rounding_mode="floor") * dh
+    ix = pixel.remainder(spec.out_width) * sw - pw + offset.remainder(kw) * dw
+    inside = (iy >= 0) & (iy < spec.height) & (ix >= 0) & (ix < spec.width)
+    if not bool(inside.all()) or not torch.equal(src, image * (spec.height * spec.width) + iy * spec.width + ix):
+        return False
+    return int(torch.bincount(dst * (kh * kw) + offset).max()) <= 1
 
 
 def graph_offsets(graph: Data) -> Tensor:

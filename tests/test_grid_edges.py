@@ -1,0 +1,72 @@
+"""Which grid graphs may take the dense (conv2d / pooling) path: exactly the grid's edges, in any order.
+
+Before, only the number of edges was compared, so a graph edited with its edge count unchanged was convolved as the
+untouched grid, silently ignoring the edit; and grid_graph handed out its cached tensors, which an in-place edit
+corrupted for every later call.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphdl.graphs.grid import grid, grid_graph, grid_spec, grid_structure, is_regular_grid
+from graphdl.layers.grid import GridConv
+
+
+@pytest.fixture()
+def setup():
+    torch.manual_seed(0)
+    images = torch.randn(3, 2, 6, 5)
+    return images, grid(images, 3, stride=2, padding=1), GridConv(2, 4, 3, stride=2, padding=1)
+
+
+def _with_edges(graph, edge_index, offset):
+    edited = graph.clone()
+    edited.edge_index, edited.offset, edited.edge_attr = edge_index, offset, offset
+    return edited
+
+
+def test_reordered_grid_edges_are_still_the_grid(setup):
+    images, graph, conv = setup
+    perm = torch.randperm(graph.num_edges)
+    shuffled = _with_edges(graph, graph.edge_index[:, perm], graph.offset[perm])
+    assert is_regular_grid(shuffled)
+    reference = F.conv2d(images, conv.weight, conv.bias, stride=2, padding=1)
+    torch.testing.assert_close(conv(shuffled.x, shuffled), reference.permute(0, 2, 3, 1).reshape(-1, 4))
+
+
+@pytest.mark.parametrize("edit", ["swap_sources", "repeat_an_edge", "shift_an_offset"])
+def test_a_grid_edited_with_its_edge_count_is_not_convolved_as_the_grid(setup, edit):
+    _, graph, conv = setup
+    edge_index, offset = graph.edge_index.clone(), graph.offset.clone()
+    if edit == "swap_sources":
+        edge_index[0, [0, 7]] = edge_index[0, [7, 0]]
+    elif edit == "repeat_an_edge":  # edge 7 replaced by a second copy of edge 0
+        edge_index[:, 7], offset[7] = edge_index[:, 0], offset[0]
+    else:
+        offset[3] = (offset[3] + 1) % 9
+    edited = _with_edges(graph, edge_index, offset)
+    assert not is_regular_grid(edited)
+    torch.testing.assert_close(conv(edited.x, edited), conv(edited.x, edited, method="message_passing"))
+    assert not torch.allclose(conv(edited.x, edited), conv(graph.x, graph))
+
+
+def test_an_in_place_edit_after_a_check_is_seen(setup):
+    _, graph, _ = setup
+    assert is_regular_grid(graph)
+    graph.edge_index[0, [0, 7]] = graph.edge_index[0, [7, 0]]
+    assert not is_regular_grid(graph)
+
+
+def test_grid_graphs_cache_survives_an_in_place_edit():
+    spec = grid_spec(5, 4, 3, padding=1)
+    fresh = [t.clone() for t in grid_structure(spec, 2)[:2]]
+    handed_out = grid_graph(spec, 2)
+    assert is_regular_grid(handed_out)
+    handed_out.edge_index[0, 0] = 7
+    assert not is_regular_grid(handed_out)
+    again = grid_graph(spec, 2)
+    assert torch.equal(again.edge_index, fresh[0]) and torch.equal(again.offset, fresh[1])
+    assert is_regular_grid(again)
