@@ -71,11 +71,24 @@ def is_main_process() -> bool:
 
 
 def env_world_size() -> int:
-    """``WORLD_SIZE`` from the environment (what ``torchrun`` sets), 1 when unset."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
-    except ValueError:
+    """``WORLD_SIZE`` from the environment (what ``torchrun`` sets), 1 when unset or empty.
+
+    Raises :class:`~graphdl.errors.ConfigError` for a value that is not a whole
+    number >= 1 (a broken launcher must not leave every process training alone).
+    """
+    raw = os.environ.get("WORLD_SIZE", "").strip()
+    if not raw:
         return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from graphdl.errors import ConfigError
+
+        raise ConfigError(f"the environment variable WORLD_SIZE={raw!r} is not a whole number >= 1; set it to the "
+                          f"number of processes (torchrun does) or unset it for a single-process run")
+    return value
 
 
 def init_from_env(backend: str | None = None, device: str | torch.device | None = None) -> bool:
@@ -91,12 +104,16 @@ def init_from_env(backend: str | None = None, device: str | torch.device | None 
         from graphdl.errors import ConfigError
 
         raise ConfigError("WORLD_SIZE > 1 but this torch build has no torch.distributed support")
+    _init_group(backend, device)
+    return True
+
+
+def _init_group(backend: str | None, device: str | torch.device | None) -> None:
     use_cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
     backend = backend or ("nccl" if use_cuda else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend=backend, init_method="env://")
-    return True
 
 
 def cleanup() -> None:
@@ -145,7 +162,7 @@ def _spawn_entry(local_rank: int, fn: Callable[..., Any], args: tuple, backend: 
                  results: str) -> None:
     os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(local_rank)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    init_from_env(backend)
+    _init_group(backend, None)  # also for nprocs=1, where init_from_env would leave the process alone
     try:
         value = fn(dist.get_rank(), dist.get_world_size(), *args)
         torch.save(value, Path(results) / f"rank{local_rank}.pt")
@@ -160,12 +177,18 @@ def spawn(fn: Callable[..., Any], nprocs: int, args: Sequence[Any] = (), backend
 
     ``fn`` must be importable by name (a module-level function) and return
     something ``torch.save`` can write. Returns the values ``fn`` returned,
-    ordered by rank. Each child uses ``threads`` CPU threads (default:
-    ``$OMP_NUM_THREADS``, else 1). ``backend`` defaults as in
-    :func:`init_from_env` (gloo without CUDA).
+    ordered by rank; ``nprocs=1`` runs one process in a group of one. Each
+    child uses ``threads`` CPU threads (default: ``$OMP_NUM_THREADS``, else
+    1). ``backend`` defaults as in :func:`init_from_env` (gloo without CUDA).
     """
     import torch.multiprocessing as mp
 
+    from graphdl.errors import ConfigError
+
+    if isinstance(nprocs, bool) or not isinstance(nprocs, int) or nprocs < 1:
+        raise ConfigError(f"spawn: nprocs must be a whole number >= 1, got {nprocs!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"spawn: threads must be a whole number >= 1 or None, got {threads!r}")
     with tempfile.TemporaryDirectory(prefix="graphdl-spawn-") as tmp:
         with _Env(**_child_env(nprocs, _free_port(), threads)):
             mp.start_processes(_spawn_entry, args=(fn, tuple(args), backend, tmp), nprocs=nprocs,

@@ -127,20 +127,45 @@ class ForecastData:
 
 def make_forecast_data(series: np.ndarray, months: np.ndarray | None = None, input_len: int = 48,
                        horizon: int = 12, test_len: int = 120, val_len: int = 48, season: int = 12) -> ForecastData:
-    """Cut ``series`` into (window, next ``horizon`` values) pairs, one per forecast origin.
+    r"""Cut ``series`` into (window, next ``horizon`` values) pairs, one per forecast origin.
 
     The last ``test_len`` values are the held-out tail: test windows forecast
     only tail values (their inputs may reach into the tail, as in a rolling
     forecast), validation windows the ``val_len`` values before it, and
     training windows only values before those.
+
+    ``months`` are the calendar months (1-12) of the values, encoded as the
+    sine and cosine of :math:`2\pi\,\mathrm{month}/12`; without them the
+    position in the season is, as :math:`2\pi\,(t \bmod m + 1)/m` with
+    :math:`m` = ``season``. The scale :math:`s` is the standard deviation of
+    the training period's first differences.
     """
     series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 1:
+        raise ValidationError(f"make_forecast_data: series must be 1D (one value per step), got shape "
+                              f"{series.shape}; pass one series at a time")
+    for name, value in (("input_len", input_len), ("horizon", horizon), ("season", season)):
+        if value < 1:
+            raise ValidationError(f"make_forecast_data: {name} must be >= 1, got {value}")
+    for name, value in (("test_len", test_len), ("val_len", val_len)):
+        if value < horizon:  # fewer values than one forecast: the split would hold no window
+            raise ValidationError(f"make_forecast_data: {name}={value} holds no whole forecast of "
+                                  f"horizon={horizon}; make it >= horizon")
+    if not np.isfinite(series).all():
+        raise ValidationError(f"make_forecast_data: series holds {int((~np.isfinite(series)).sum())} NaN/inf "
+                              f"values; fill or interpolate them first")
     n = series.size
     if n < input_len + horizon + test_len + val_len + season:
         raise ValidationError(f"series of {n} values is too short for input_len={input_len}, horizon={horizon}, "
                               f"test_len={test_len}, val_len={val_len}")
-    if months is None:
-        months = (np.arange(n) % season) + 1
+    if months is None:  # the position in the season, as a fraction of a full cycle
+        phase = (np.arange(n) % season + 1) / season
+    else:
+        months = np.asarray(months)
+        if months.shape != series.shape:
+            raise ValidationError(f"make_forecast_data: months has shape {months.shape} but series has "
+                                  f"{series.shape}; give one calendar month (1-12) per value")
+        phase = months.astype(np.float64) / 12
     test_start, val_start = n - test_len, n - test_len - val_len
     train_end = val_start  # training targets lie before this index
     diffs = np.diff(series[:train_end])
@@ -158,9 +183,8 @@ def make_forecast_data(series: np.ndarray, months: np.ndarray | None = None, inp
         else:
             continue  # targets straddle two periods
         window = series[t - input_len + 1:t + 1]
-        month = months[t - input_len + 1:t + 1].astype(np.float64)
-        feats = np.stack([(window - series[t]) / scale, np.sin(2 * math.pi * month / 12),
-                          np.cos(2 * math.pi * month / 12)], axis=1)
+        angle = 2 * math.pi * phase[t - input_len + 1:t + 1]
+        feats = np.stack([(window - series[t]) / scale, np.sin(angle), np.cos(angle)], axis=1)
         y = (series[t + 1:t + 1 + horizon] - series[t]) / scale
         steps = torch.arange(input_len)
         graphs.append(ChainGraph(x=torch.tensor(feats, dtype=torch.float32),
@@ -176,6 +200,14 @@ def make_forecast_data(series: np.ndarray, months: np.ndarray | None = None, inp
 
 def seasonal_naive(series: np.ndarray, origins: np.ndarray, horizon: int, season: int = 12) -> np.ndarray:
     r"""The seasonal-naive forecast :math:`\hat{y}_{T+h} = y_{T+h-m\lceil h/m \rceil}` from each origin :math:`T`."""
+    origins = np.asarray(origins)
+    if season < 1 or horizon < 1:
+        raise ValidationError(f"seasonal_naive: horizon and season must be >= 1, got horizon={horizon}, "
+                              f"season={season}")
+    if origins.size and (origins.min() < season - 1 or origins.max() >= len(series)):
+        bad = origins[(origins < season - 1) | (origins >= len(series))][0]
+        raise ValidationError(f"seasonal_naive: origin {bad} has no full season of {season} values up to it in "
+                              f"a series of {len(series)}; origins must lie in [{season - 1}, {len(series) - 1}]")
     out = np.empty((len(origins), horizon))
     for i, t in enumerate(origins):
         for h in range(1, horizon + 1):
@@ -185,20 +217,34 @@ def seasonal_naive(series: np.ndarray, origins: np.ndarray, horizon: int, season
 
 def forecast_errors(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """MAE and RMSE over every window and step."""
-    err = np.asarray(pred) - np.asarray(true)
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.shape != true.shape:  # broadcasting would silently score other pairs
+        raise ValidationError(f"forecast_errors: pred has shape {pred.shape} but true has {true.shape}; "
+                              f"give one forecast per true value")
+    err = pred - true
     return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean()))}
 
 
 @torch.no_grad()
 def predict_split(model: nn.Module, data: ForecastData, split: str, method: str | None = None) -> np.ndarray:
-    """The model's forecasts (in the series' units) for the windows of a split."""
+    """The model's forecasts (in the series' units) for the windows of a split.
+
+    The batches move to the model's device and dtype; the model's training
+    mode is restored afterwards.
+    """
     from torch_geometric.loader import DataLoader
 
+    param = next(model.parameters())
+    was_training = model.training
     model.eval()
     preds = []
-    for batch in DataLoader(data.graphs[data.splits[split]], batch_size=256):
-        preds.append(model(batch.x, batch.edge_index, batch.batch, method=method))
-    scaled = torch.cat(preds).double().numpy()
+    try:
+        for batch in DataLoader(data.graphs[data.splits[split]], batch_size=256):
+            batch = batch.to(param.device)
+            preds.append(model(batch.x.to(param.dtype), batch.edge_index, batch.batch, method=method))
+    finally:
+        model.train(was_training)
+    scaled = torch.cat(preds).double().cpu().numpy()
     last = data.series[data.origins[data.splits[split].numpy()]]
     return last[:, None] + data.scale * scaled
 
