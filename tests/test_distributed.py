@@ -72,6 +72,24 @@ def _fit_node(batch_size, **task_kw):
     return trainer, result
 
 
+def _fit_missing_targets(batch_size, shuffle_seed=None):
+    """Three 0/1 targets per graph, 40% of them missing (NaN), so the ranks hold different numbers of labelled
+    targets; one batch per epoch, so the first epoch's training loss is that of the initial weights."""
+    dataset, splits = _graph_dataset()
+    gen = torch.Generator().manual_seed(3)
+    targets = torch.randint(0, 2, (len(dataset), 3), generator=gen).float()
+    targets[torch.rand(targets.shape, generator=gen) < 0.4] = float("nan")
+    graphs = [dataset[i] for i in range(len(dataset))]
+    for graph, y in zip(graphs, targets):
+        graph.y = y.view(1, 3)
+    graphdl.seed_everything(7)
+    model = graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=8, out_channels=3,
+                                  num_layers=2, dropout=0.0, layer_kwargs={"batch_norm": False})
+    trainer = Trainer(model, "bce_with_logits", "graph", lr=0.01, epochs=1, seed=0, progress=False, device="cpu",
+                      task_kwargs={"batch_size": batch_size, "metric": "acc", "shuffle_seed": shuffle_seed})
+    return trainer.fit(graphs, splits).history[0]["train_loss"]
+
+
 def _params(trainer):
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
@@ -86,7 +104,7 @@ def _worker(rank, world_size, out_dir):
     node_trainer, node_result = _fit_node(PER_RANK_BATCH)
     return {"graph_params": _params(trainer), "graph_history": graph_result.history,
             "graph_batches": graph_batches, "node_params": _params(node_trainer),
-            "node_history": node_result.history}
+            "node_history": node_result.history, "missing_targets_loss": _fit_missing_targets(8)}
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
@@ -113,6 +131,12 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
             for metric, value in row.items():
                 assert abs(dist_row[metric] - value) < 1e-5, (key, metric, dist_row[metric], value)
         assert len(ranks[0][f"{key}_history"]) == EPOCHS
+
+    # The training loss counts every rank's labelled targets together, as one process counts them: before, the
+    # ranks' weighted means were averaged, though the ranks held different numbers of labelled targets.
+    single_loss = _fit_missing_targets(16, shuffle_seed=0)
+    for rank in ranks:
+        assert abs(rank["missing_targets_loss"] - single_loss) < 1e-6, (rank["missing_targets_loss"], single_loss)
 
     # Rank 0 alone wrote the checkpoint and the log; the checkpoint holds both ranks' RNG states.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt", "log.json"]

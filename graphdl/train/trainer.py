@@ -462,15 +462,6 @@ class Trainer:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self._train_model = DistributedDataParallel(self.model, device_ids=device_ids, **self.ddp_kwargs)
 
-    def _all_reduce_mean(self, value: Tensor) -> Tensor:
-        if _dist.is_distributed():
-            import torch.distributed as dist
-
-            value = value.clone()
-            dist.all_reduce(value)
-            value /= self.world_size
-        return value
-
     def _broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""
         if not _dist.is_distributed():
@@ -674,8 +665,13 @@ class Trainer:
             count, weights = count + 1, weights + weight
         if count == 0:
             raise ValidationError("the training split produced no batch; is it empty?")
-        mean = total / weights if weights else total * math.nan
-        value = float(self._all_reduce_mean(mean)) if _dist.is_distributed() else float(mean)
+        if _dist.is_distributed():  # every rank's items together: the ranks' weights differ with NaN targets
+            import torch.distributed as dist
+
+            summed = torch.stack([total, torch.tensor(float(weights), device=total.device, dtype=total.dtype)])
+            dist.all_reduce(summed)
+            total, weights = summed[0], float(summed[1])
+        value = float(total / weights) if weights else math.nan
         if not np.isfinite(value):
             raise ValidationError(f"training loss became {value} at epoch {self.epoch}; lower the learning "
                                   f"rate or check the inputs for NaN/inf")
