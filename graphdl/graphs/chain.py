@@ -20,6 +20,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from graphdl.errors import ValidationError
+from graphdl.graphs.structure_cache import passes
 
 __all__ = ["ChainGraph", "chain", "chain_edges", "is_plain_chain"]
 
@@ -135,6 +136,11 @@ def is_plain_chain(graph: Data) -> bool:
     """
     if "lengths" not in graph or "time" not in graph or "edge_index" not in graph:
         return False
+    others = [graph["lengths"], graph["time"], graph["direction"] if "direction" in graph else None]
+    return passes(graph.edge_index, others, graph.num_nodes, lambda: _holds_chain_edges(graph))
+
+
+def _holds_chain_edges(graph: Data) -> bool:
     lengths = graph["lengths"].view(-1)
     n = int(lengths.sum())
     if (graph.num_nodes != n or graph["time"].numel() != n or lengths.numel() == 0

@@ -18,6 +18,7 @@ from torch import Tensor
 from torch_geometric.data import Batch, Data
 
 from graphdl.errors import ValidationError
+from graphdl.graphs.structure_cache import passes
 
 __all__ = ["CompleteGraph", "complete", "complete_edges", "is_complete"]
 
@@ -130,7 +131,11 @@ def is_complete(graph: Data) -> bool:
     if n != m or loops != 1 or not isinstance(ei, Tensor) or ei.dim() != 2 or ei.size(0) != 2 \
             or ei.size(1) != size.size(0) * n * n:
         return False
-    # graph g of the batch holds the edges of complete(n) shifted by g*n
-    b, base = size.size(0), _edges(n, n, True).to(ei.device)
-    shift = torch.arange(b, device=ei.device).mul_(n).view(1, b, 1)
-    return torch.equal(ei.reshape(2, b, n * n) - shift, base.view(2, 1, n * n).expand(2, b, n * n))
+    return passes(ei, [size], None, lambda: _holds_complete_edges(ei, size.size(0), n))
+
+
+def _holds_complete_edges(edge_index: Tensor, b: int, n: int) -> bool:
+    """Whether graph g of the batch holds the edges of ``complete(n)`` shifted by g*n, in their order."""
+    base = _edges(n, n, True).to(edge_index.device)
+    shift = torch.arange(b, device=edge_index.device).mul_(n).view(1, b, 1)
+    return torch.equal(edge_index.reshape(2, b, n * n) - shift, base.view(2, 1, n * n).expand(2, b, n * n))

@@ -25,18 +25,17 @@ Node order is image-major, then row-major (``x = images.permute(0, 2, 3, 1)
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
-from torch.utils.weak import WeakIdKeyDictionary
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from graphdl.errors import ValidationError
+from graphdl.graphs.structure_cache import passes
 
 __all__ = [
     "GridGraph",
@@ -327,18 +326,7 @@ def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
     cached_edges, cached_offset, _ = grid_structure(spec, n, edge_index.device)
     if edge_index is cached_edges and offset is cached_offset:  # not edited: grid_structure checked
         return True
-    # a graph checked before, and not edited in place since, is not compared again on every forward
-    seen = _CHECKED_GRIDS.get(edge_index)
-    if seen is not None and seen[0]() is offset and seen[1:] == (spec, edge_index._version, offset._version):
-        return True
-    if not _holds_grid_edges(edge_index, offset.view(-1), spec):
-        return False
-    _CHECKED_GRIDS[edge_index] = (weakref.ref(offset), spec, edge_index._version, offset._version)
-    return True
-
-
-#: edge_index -> (its offsets, geometry, versions) of the graphs found to be grids; entries go with the tensors
-_CHECKED_GRIDS: WeakIdKeyDictionary = WeakIdKeyDictionary()
+    return passes(edge_index, [offset], spec, lambda: _holds_grid_edges(edge_index, offset.view(-1), spec))
 
 
 def _holds_grid_edges(edge_index: Tensor, offset: Tensor, spec: GridSpec) -> bool:

@@ -1,4 +1,5 @@
-"""Which grid graphs may take the dense (conv2d / pooling) path: exactly the grid's edges, in any order.
+"""Which special graphs may take a layer's dense path: a grid with exactly the grid's edges (in any order), a chain
+or complete graph with exactly its edges; a verdict kept between forwards is dropped when a tensor is edited.
 
 Before, only the number of edges was compared, so a graph edited with its edge count unchanged was convolved as the
 untouched grid, silently ignoring the edit; and grid_graph handed out its cached tensors, which an in-place edit
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from graphdl.graphs import chain, complete, is_complete, is_plain_chain
 from graphdl.graphs.grid import grid, grid_graph, grid_spec, grid_structure, is_regular_grid
 from graphdl.layers.grid import GridConv
 
@@ -70,3 +72,18 @@ def test_grid_graphs_cache_survives_an_in_place_edit():
     again = grid_graph(spec, 2)
     assert torch.equal(again.edge_index, fresh[0]) and torch.equal(again.offset, fresh[1])
     assert is_regular_grid(again)
+
+
+def test_a_chain_or_complete_graph_edited_in_place_after_a_check_is_seen():
+    sequences = chain([torch.randn(5, 2), torch.randn(4, 2)], bidirectional=True)
+    assert is_plain_chain(sequences)
+    sequences.edge_index[0, [0, 1]] = sequences.edge_index[0, [1, 0]]
+    assert not is_plain_chain(sequences)
+    sequences = chain([torch.randn(5, 2), torch.randn(4, 2)])
+    assert is_plain_chain(sequences)
+    sequences.time = sequences.time.flip(0)  # another tensor in place of the one checked
+    assert not is_plain_chain(sequences)
+    tokens = complete(4, x=torch.randn(4, 3))
+    assert is_complete(tokens)
+    tokens.edge_index[0, [0, 1]] = tokens.edge_index[0, [1, 0]]
+    assert not is_complete(tokens)
