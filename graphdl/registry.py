@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
-from graphdl.errors import ConfigError, DuplicateNameError, UnknownNameError, close_matches, did_you_mean
+from graphdl.errors import ConfigError, DuplicateNameError, UnknownNameError, close_matches
 
 __all__ = ["Entry", "Registry", "normalize", "expose_as_module", "NO_PLUGINS_ENV"]
 
@@ -56,7 +56,8 @@ def _origin_of(obj: Any) -> str:
     return getattr(obj, "__module__", None) or type(obj).__module__
 
 
-_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+_UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '([^']+)'")  # any key of a **dict ("edge-dim")
+_MULTIPLE_VALUES = re.compile(r"got multiple values for (?:keyword )?argument '([^']+)'")
 
 
 def keyword_names(target: Callable) -> tuple[list[str], bool]:
@@ -161,8 +162,9 @@ class Registry:
         ``override=True``. Extra keyword arguments are stored in ``Entry.meta``
         (for example the capability flags of a layer).
         """
-        if callable(name) and obj is None:  # bare @register
-            return self.register(name.__name__, name)
+        if callable(name) and obj is None:  # bare @register, or register(cls, aliases=..., **meta)
+            return self.register(name.__name__, name, aliases=aliases, override=override, summary=summary,
+                                 origin=origin, **meta)
         if obj is None:
             def decorator(target: Any) -> Any:
                 self.register(name or target.__name__, target, aliases=aliases,
@@ -175,6 +177,11 @@ class Registry:
         if not callable(obj):
             raise ConfigError(f"{self._singular} {name!r}: a registered {self._singular} is a class or a factory "
                               f"function that builds one, got {type(obj).__name__} {obj!r}")
+        module_type = getattr(sys.modules.get("torch.nn"), "Module", None)
+        if module_type is not None and isinstance(obj, module_type):  # callable, but create() would run forward
+            raise ConfigError(f"{self._singular} {name!r}: a registered {self._singular} is a class or a factory "
+                              f"function that builds one, got a {type(obj).__name__} instance; register the "
+                              f"class {type(obj).__name__} (or a function returning a new module) instead")
         if isinstance(aliases, str):  # aliases="gat2" is one alias, not the aliases 'g', 'a', 't', '2'
             aliases = (aliases,)
         for alias in aliases:
@@ -258,7 +265,7 @@ class Registry:
             for label in (entry.name, *entry.aliases):
                 spelled[normalize(label)] = label
         by_entry: dict[str, str] = {}  # primary key -> its closest spelling, best entries first
-        for key in close_matches(normalize(name), spelled, n=len(spelled)):
+        for key in close_matches(normalize(name), spelled, n=max(len(spelled), 1)):  # difflib refuses n=0
             by_entry.setdefault(self._keys[key], spelled[key])
         close = list(by_entry.values())[:5]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -307,11 +314,18 @@ class Registry:
         unexpected = _UNEXPECTED_KEYWORD.search(str(exc))
         if unexpected and unexpected.group(1) in kwargs and unexpected.group(1) not in accepted:
             word = unexpected.group(1)
-            return (f"{self._singular} {entry.name!r} got an unexpected keyword argument {word!r}."
-                    f"{did_you_mean(word, accepted)} {accepts}")
+            by_lower = {a.lower(): a for a in accepted}  # 'k' is close to 'K' (ChebConv's K)
+            close = [by_lower[m] for m in close_matches(word.lower(), by_lower)]
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            return f"{self._singular} {entry.name!r} got an unexpected keyword argument {word!r}.{hint} {accepts}"
         if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
             # raised while binding the arguments, before the plugin's own code ran
             return f"{self._singular} {entry.name!r} cannot be built from these arguments: {exc}. {accepts}"
+        multiple = _MULTIPLE_VALUES.search(str(exc))
+        if multiple and multiple.group(1) in kwargs:  # a factory passes it itself and forwards **kwargs too
+            word = multiple.group(1)
+            return (f"{self._singular} {entry.name!r} sets {word!r} itself and got it again as a keyword "
+                    f"argument; leave {word}= out.")
         return None
 
     def entries(self, pattern: str | None = None) -> list[Entry]:

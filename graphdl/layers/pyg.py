@@ -35,6 +35,21 @@ def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
     return out_channels // heads
 
 
+def _one_width(layer: str, in_channels: Any, pairs_at_call: bool) -> None:
+    """Refuse a (source, target) pair of ``in_channels`` where the layer has one input width: PyG failed
+    deep inside (``'>' not supported between 'tuple' and 'int'``, ``empty(): argument 'size' ...``)."""
+    if not isinstance(in_channels, (tuple, list)):
+        return
+    if pairs_at_call:
+        fix = "its MLP sees source and target features of one width, so give that width as one int"
+        if len(in_channels) == 2 and in_channels[0] == in_channels[1]:
+            fix += f" (in_channels={in_channels[0]}); it still takes (x_source, x_target) pairs"
+    else:
+        fix = ("it has no bipartite (source, target) form; give one int, or use sage, graphconv, gat, gatv2 "
+               "or transformer for bipartite graphs")
+    raise ConfigError(f"{layer}: in_channels must be one int for this layer, got {in_channels!r}; {fix}")
+
+
 def _mlp(layer: str, in_channels: int, out_channels: int, hidden: int | None, batch_norm: bool) -> nn.Sequential:
     """``Linear -> [BatchNorm] -> ReLU -> Linear``; the first layer infers its width (PyG's lazy
     ``Linear``) when ``in_channels`` is -1."""
@@ -53,6 +68,7 @@ def _with_in_channels(conv: nn.Module, in_channels: int) -> nn.Module:
 
 @LAYERS.register("gcn", edge_weight=True, summary="Graph convolution (Kipf & Welling, 2017), PyG GCNConv")
 def gcn(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GCNConv:
+    _one_width("gcn", in_channels, pairs_at_call=False)
     return pygnn.GCNConv(in_channels, out_channels, **kwargs)
 
 
@@ -84,6 +100,7 @@ def transformer(in_channels: int, out_channels: int, heads: int = 1, concat: boo
 @LAYERS.register("gin", summary="Graph isomorphism network (Xu et al., 2019), PyG GINConv with a 2-layer MLP")
 def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
         batch_norm: bool = True, train_eps: bool = False, **kwargs: Any) -> pygnn.GINConv:
+    _one_width("gin", in_channels, pairs_at_call=True)
     return _with_in_channels(pygnn.GINConv(_mlp("gin", in_channels, out_channels, hidden_channels, batch_norm),
                                            train_eps=train_eps, **kwargs), in_channels)
 
@@ -93,6 +110,7 @@ def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
 def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
          hidden_channels: int | None = None, batch_norm: bool = True, train_eps: bool = False,
          **kwargs: Any) -> pygnn.GINEConv:
+    _one_width("gine", in_channels, pairs_at_call=True)
     if in_channels == -1 and edge_dim is not None:
         raise ConfigError("gine: with edge_dim the edge features are mapped to the node width, which "
                           "in_channels=-1 leaves unknown; give in_channels")
@@ -111,12 +129,14 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
     # PyG asserts K > 0 with no message, and a float K fails inside range()
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValidationError(f"cheb: K (the Chebyshev polynomial order, K hops) must be an int >= 1, got {K!r}")
+    _one_width("cheb", in_channels, pairs_at_call=False)
     return pygnn.ChebConv(in_channels, out_channels, K=K, **kwargs)
 
 
 @LAYERS.register("edgeconv", summary="Edge convolution (Wang et al., 2019) on a given graph, PyG EdgeConv")
 def edgeconv(in_channels: int, out_channels: int, hidden_channels: int | None = None,
              aggr: str = "max", **kwargs: Any) -> pygnn.EdgeConv:
+    _one_width("edgeconv", in_channels, pairs_at_call=True)
     # the MLP sees [x_i, x_j - x_i]
     mlp = _mlp("edgeconv", -1 if in_channels == -1 else 2 * in_channels, out_channels, hidden_channels, False)
     return _with_in_channels(pygnn.EdgeConv(mlp, aggr=aggr, **kwargs), in_channels)
