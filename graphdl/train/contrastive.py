@@ -31,7 +31,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import dropout_edge, mask_feature
 
 from graphdl import validate as _validate
-from graphdl.errors import ConfigError, ValidationError
+from graphdl.errors import ConfigError, UnknownNameError, ValidationError
 from graphdl.train.tasks import TASKS, NodeTask, Task, _call, loss_name, one_row_each, to_device
 
 __all__ = ["ContrastiveTask"]
@@ -96,6 +96,15 @@ class ContrastiveTask(NodeTask):
         if self.data.x is None or not self.data.x.is_floating_point():
             raise ConfigError("the contrastive task needs floating-point node features data.x to mask or shuffle")
 
+    def check_splits(self, splits: Sequence[str]) -> None:
+        if splits and getattr(self, "data", None) is not None and self.y is None:  # set up on an unlabelled graph
+            # the generic message, "unknown split 'test'; this task has splits ", named none
+            raise UnknownNameError(f"the contrastive task has no split {splits[0]!r} to score on this graph: it has "
+                                   f"no labels (data.y unset), and the k-NN accuracy needs them; give the graph "
+                                   f"labels and splits (data.y and train/val/test masks), or take the embeddings "
+                                   f"from Trainer.predict()")
+        super().check_splits(splits)
+
     @torch.no_grad()
     def predict_on(self, model: nn.Module, data: Data, splits: Any = None,
                    device: torch.device | str = "cpu") -> Tensor:
@@ -110,8 +119,11 @@ class ContrastiveTask(NodeTask):
         view = copy.copy(self.data)
         if kept is not None:  # the dropped edges' weights, attributes and types go with them
             for key in self.data.keys():
-                if key != "edge_index" and self.data.is_edge_attr(key) and isinstance(self.data[key], Tensor):
-                    view[key] = self.data[key][kept]
+                value = self.data[key]
+                if key != "edge_index" and self.data.is_edge_attr(key) and isinstance(value, Tensor):
+                    # along the edge axis, the last for a pair list such as edge_label_index ([2, E])
+                    dim = self.data.__cat_dim__(key, value) % value.dim()
+                    view[key] = value[(slice(None),) * dim + (kept,)]
         view.x, view.edge_index = x, edge_index
         return one_row_each(_call(model, view), self.data.num_nodes, "contrastive", "node")
 

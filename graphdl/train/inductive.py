@@ -185,9 +185,13 @@ def _check_node_targets(graphs: Any, name: str) -> None:
     except ValidationError as exc:
         raise ValidationError(f"{name}: {exc}") from None
     slices = getattr(graphs, "slices", None)
-    if isinstance(slices, dict) and "y" in slices and "x" in slices and len(slices["x"]) == len(graphs) + 1:
-        # a whole collated dataset: compare the offsets
-        bad = (slices["y"].diff() != slices["x"].diff()).nonzero().view(-1)
+    if (isinstance(slices, dict) and "y" in slices and "x" in slices and hasattr(graphs, "indices")
+            and getattr(graphs, "transform", None) is None):
+        # a collated dataset: compare the offsets of the stored graphs, then read them in the dataset's order (a
+        # shuffled or sliced dataset indexes them); a transform may change y or the nodes, so read those graphs
+        bad_stored = slices["y"].diff() != slices["x"].diff()
+        order = torch.as_tensor(list(graphs.indices()), dtype=torch.long)
+        bad = bad_stored[order].nonzero().view(-1)
         rows = [int(bad[0])] if bad.numel() else []
     else:
         rows = [i for i in range(min(len(graphs), 10_000)) if graphs[i].y.size(0) != graphs[i].num_nodes][:1]

@@ -83,6 +83,8 @@ class NegativeSampler:
         if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral):
             raise ValidationError(f"the number of negatives must be an int, got {type(num_samples).__name__} "
                                   f"{num_samples!r}")
+        if num_samples < 0:  # it returned no pairs; PyG's negative_sampling raises too
+            raise ValidationError(f"the number of negatives must be >= 0, got {num_samples}")
         device = self.edges.device
         want = min(int(num_samples), self.num_negatives)
         if want <= 0:
