@@ -87,3 +87,17 @@ def test_a_chain_or_complete_graph_edited_in_place_after_a_check_is_seen():
     assert is_complete(tokens)
     tokens.edge_index[0, [0, 1]] = tokens.edge_index[0, [1, 0]]
     assert not is_complete(tokens)
+
+
+def test_graph_offsets_names_missing_and_fractional_offsets():
+    """graph_offsets raised a bare KeyError without offsets and truncated 0.5 to kernel offset 0."""
+    from torch_geometric.data import Data
+
+    from graphdl.errors import ValidationError
+    from graphdl.graphs.grid import graph_offsets
+
+    with pytest.raises(ValidationError, match=r"^grid graph: the graph has no kernel offsets; store the integer"):
+        graph_offsets(Data(edge_index=torch.zeros(2, 1, dtype=torch.long)))
+    with pytest.raises(ValidationError, match=r"offsets must be integers .* such as 0\.5$"):
+        graph_offsets(Data(offset=torch.tensor([0.0, 0.5])))
+    assert graph_offsets(Data(edge_attr=torch.tensor([[1.0], [2.0]]))).tolist() == [1, 2]

@@ -49,6 +49,8 @@ __all__ = [
     "images_to_nodes",
     "nodes_to_images",
     "is_regular_grid",
+    "edge_offsets",
+    "edge_sources",
     "graph_offsets",
     "grid_graph",
 ]
@@ -337,26 +339,47 @@ def _holds_grid_edges(edge_index: Tensor, offset: Tensor, spec: GridSpec) -> boo
     if offset.is_floating_point() and not bool((offset == offset.round()).all()):
         return False
     src, dst = edge_index
-    offset = offset.long()
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = spec.kernel_size, spec.stride, spec.padding, spec.dilation
-    out_pixels = spec.out_height * spec.out_width
-    if int(offset.min()) < 0 or int(offset.max()) >= kh * kw or int(dst.min()) < 0:
+    offset, num_offsets = offset.long(), spec.num_offsets
+    if int(offset.min()) < 0 or int(offset.max()) >= num_offsets or int(dst.min()) < 0:
         return False
+    expected, inside = edge_sources(dst, offset, spec)
+    if not bool(inside.all()) or not torch.equal(src, expected):
+        return False
+    return int(torch.bincount(dst * num_offsets + offset).max()) <= 1
+
+
+def edge_offsets(offset: Any, owner: str = "grid graph") -> Tensor:
+    """``offset`` (the kernel offset :math:`a k_w + b` of each edge) as a long vector; fractional values are
+    refused rather than truncated to a neighbouring kernel weight."""
+    if offset is None:
+        raise ValidationError(f"{owner}: the graph has no kernel offsets; store the integer kernel offset "
+                              f"a*kw + b of each edge as graph.offset (or edge_attr), as graphdl.graphs.grid does")
+    if not isinstance(offset, Tensor):
+        raise ValidationError(f"{owner}: offset must be a tensor of integer kernel offsets, "
+                              f"got {type(offset).__name__}")
+    offset = offset.reshape(-1)
+    if offset.is_floating_point() and not bool((offset == offset.round()).all()):
+        raise ValidationError(f"{owner}: offsets must be integers (kernel offset a*kw + b of each edge), got "
+                              f"fractional values such as {float(offset[offset != offset.round()][0])}")
+    return offset.long()
+
+
+def graph_offsets(graph: Data, owner: str = "grid graph") -> Tensor:
+    """The kernel offset of each edge (``offset``, else ``edge_attr``), checked by :func:`edge_offsets`."""
+    return edge_offsets(graph["offset"] if "offset" in graph else
+                        graph["edge_attr"] if "edge_attr" in graph else None, owner)
+
+
+def edge_sources(dst: Tensor, offset: Tensor, spec: GridSpec) -> tuple[Tensor, Tensor]:
+    """The input pixel that each edge's target (an output pixel, numbered over all images) and kernel offset point
+    to, and whether that pixel lies inside its image (not in the padding)."""
+    kw, (sh, sw), (ph, pw), (dh, dw) = spec.kernel_size[1], spec.stride, spec.padding, spec.dilation
+    out_pixels = spec.out_height * spec.out_width
     image, pixel = dst.div(out_pixels, rounding_mode="floor"), dst.remainder(out_pixels)
     iy = pixel.div(spec.out_width, rounding_mode="floor") * sh - ph + offset.div(kw, rounding_mode="floor") * dh
     ix = pixel.remainder(spec.out_width) * sw - pw + offset.remainder(kw) * dw
     inside = (iy >= 0) & (iy < spec.height) & (ix >= 0) & (ix < spec.width)
-    if not bool(inside.all()) or not torch.equal(src, image * (spec.height * spec.width) + iy * spec.width + ix):
-        return False
-    return int(torch.bincount(dst * (kh * kw) + offset).max()) <= 1
-
-
-def graph_offsets(graph: Data) -> Tensor:
-    """The kernel offset of each edge (``offset``, else ``edge_attr``)."""
-    off = graph["offset"] if "offset" in graph else graph["edge_attr"]
-    if off is None:
-        raise ValidationError("grid graph: needs an integer 'offset' (or 'edge_attr') per edge")
-    return off.view(-1).long()
+    return image * (spec.height * spec.width) + iy * spec.width + ix, inside
 
 
 def grid_pool(x: Tensor, edge_index: Tensor, num_out_nodes: int, reduce: str = "max",

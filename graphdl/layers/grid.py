@@ -28,6 +28,7 @@ from graphdl.graphs.grid import (
     GridGraph,
     GridSpec,
     _pair,
+    edge_offsets,
     graph_offsets,
     grid_pool,
     grid_spec,
@@ -211,7 +212,7 @@ class GridConv(MessagePassing):
         if not isinstance(graph, Tensor) or graph.dim() != 2 or graph.size(0) != 2 or graph.dtype != torch.long:
             got = f"{graph.dtype} of shape {tuple(graph.shape)}" if isinstance(graph, Tensor) else type(graph).__name__
             raise ValidationError(f"grid_conv: edge_index must be a long tensor of shape (2, num_edges), got {got}")
-        return self._message_passing(x, graph, offset.view(-1).long(), self._bare_size(x, size), None)
+        return self._message_passing(x, graph, edge_offsets(offset, "grid_conv"), self._bare_size(x, size), None)
 
     def _bare_size(self, x: Tensor, size: tuple[int, int] | None) -> tuple[int, int]:
         """``size`` of a call with a bare ``edge_index``: needed unless the output grid is the input grid
@@ -283,7 +284,7 @@ class GridConv(MessagePassing):
             out = F.conv2d(nodes_to_images(x, n, spec.height, spec.width), self.weight, self.bias,
                            self.stride, self.padding, self.dilation)
             return images_to_nodes(out)
-        return self._message_passing(x, graph.edge_index, graph_offsets(graph), size, None)
+        return self._message_passing(x, graph.edge_index, graph_offsets(graph, "grid_conv"), size, None)
 
     def _message_passing(self, x: Tensor, edge_index: Tensor, offset: Tensor,
                          size: tuple[int, int] | None, counts: Sequence[int] | None) -> Tensor:
@@ -309,7 +310,7 @@ class GridConv(MessagePassing):
                     _torch_padding(conv), conv.dilation, conv.bias is not None, lower)
         # convert before copying: a float64 module's weights copied into float32 ones were rounded
         layer.to(device=conv.weight.device, dtype=conv.weight.dtype)
-        return layer.load_from_torch(conv)
+        return layer.load_from_torch(conv).train(conv.training)
 
     def load_from_torch(self, conv: nn.Conv2d) -> GridConv:
         """Copy the weights of ``conv`` into this layer (hyper-parameters must match)."""
@@ -349,7 +350,7 @@ class GridConv(MessagePassing):
             conv.weight.copy_(self.weight)
             if self.bias is not None:
                 conv.bias.copy_(self.bias)
-        return conv
+        return conv.train(self.training)
 
     def macs(self, height: int, width: int) -> int:
         """Multiply-accumulates per image of the dense convolution (``C_out H_out W_out C_in k_h k_w``)."""
@@ -435,6 +436,13 @@ class GridPool(nn.Module):
         if out_channels is not None and out_channels != in_channels:
             raise ValidationError(f"grid_pool: pooling keeps the channels, so out_channels must equal "
                                   f"in_channels={in_channels}, got {out_channels}")
+        try:
+            channels = None if isinstance(in_channels, bool) else operator.index(in_channels)
+        except TypeError:
+            channels = None
+        if channels is None or not (channels >= 1 or channels == -1):  # 0 and -2 took any channels
+            raise ValidationError(f"grid_pool: in_channels must be a number of channels >= 1 (or -1 for any), "
+                                  f"got {in_channels!r}")
         if reduce not in ("max", "mean"):
             raise ValidationError(f"grid_pool: reduce must be 'max' or 'mean', got {reduce!r}")
         self.in_channels = self.out_channels = int(in_channels)
@@ -505,8 +513,32 @@ class GridPool(nn.Module):
         regular = is_regular_grid(graph, spec) and self._dense_ok
         if resolve_method("grid_pool", self.lower, method, regular, why + " or the graph is not regular") == "dense":
             return images_to_nodes(self._dense(nodes_to_images(x, n, spec.height, spec.width)))
-        return grid_pool(x, graph.edge_index, n * spec.out_height * spec.out_width, self.reduce,
+        num_out = n * spec.out_height * spec.out_width
+        return grid_pool(x, self._window_ordered(graph, x.size(0), num_out), num_out, self.reduce,
                          self._kernel_numel())
+
+    def _window_ordered(self, graph: Data, num_in: int, num_out: int) -> Tensor:
+        """The graph's edges, checked to join its pixels, in window order (by kernel offset) where the offsets
+        are known: max pooling sends the gradient of a tie to the first maximal edge, and torch (and the dense
+        path) to the first maximum in window order, so a shuffled grid sent it elsewhere."""
+        edge_index = graph.edge_index
+        if (not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2
+                or edge_index.dtype != torch.long):
+            got = (f"{edge_index.dtype} of shape {tuple(edge_index.shape)}" if isinstance(edge_index, Tensor)
+                   else type(edge_index).__name__)
+            raise ValidationError(f"grid_pool: edge_index must be a long tensor of shape (2, num_edges), got {got}")
+        if edge_index.numel():
+            for row, name, bound in ((0, "sources", num_in), (1, "targets", num_out)):
+                lo, hi = int(edge_index[row].min()), int(edge_index[row].max())
+                if lo < 0 or hi >= bound:
+                    raise ValidationError(f"grid_pool: edge {name} must lie in [0, {bound}) for this grid graph "
+                                          f"({graph['meta'].size(0)} image(s)), got values in [{lo}, {hi}]; "
+                                          f"rebuild the graph with graphdl.graphs.grid")
+        offset = graph["offset"] if "offset" in graph else graph["edge_attr"] if "edge_attr" in graph else None
+        if (self.reduce != "max" or not isinstance(offset, Tensor) or offset.numel() != edge_index.size(1)
+                or bool((offset.view(-1)[1:] >= offset.view(-1)[:-1]).all())):
+            return edge_index  # pooling needs no offsets: without usable ones the edge order stands
+        return edge_index[:, torch.argsort(offset.view(-1), stable=True)]
 
     @classmethod
     def from_torch(cls, pool: nn.MaxPool2d | nn.AvgPool2d, in_channels: int = -1,
@@ -524,19 +556,20 @@ class GridPool(nn.Module):
             if pool.return_indices:
                 raise ValidationError("grid_pool: return_indices=True is not supported")
             return cls(in_channels, None, pool.kernel_size, pool.stride, pool.padding, pool.dilation, "max",
-                       lower=lower)
+                       lower=lower).train(pool.training)
         if pool.divisor_override is not None:
             raise ValidationError("grid_pool: divisor_override is not supported")
         return cls(in_channels, None, pool.kernel_size, pool.stride, pool.padding, 1, "mean",
-                   pool.count_include_pad, lower)
+                   pool.count_include_pad, lower).train(pool.training)
 
     def to_torch(self) -> nn.Module:
         """The equivalent ``torch.nn.MaxPool2d`` / ``AvgPool2d``."""
         if self.reduce == "max":
-            return nn.MaxPool2d(self.kernel_size, self.stride, self.padding, self.dilation)
+            return nn.MaxPool2d(self.kernel_size, self.stride, self.padding, self.dilation).train(self.training)
         if self.dilation != (1, 1):
             raise ValidationError("grid_pool: dilated mean pooling has no torch.nn equivalent")
-        return nn.AvgPool2d(self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad)
+        return nn.AvgPool2d(self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad).train(self.training)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, reduce={self.reduce!r}, kernel_size={self.kernel_size}, "

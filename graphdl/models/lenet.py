@@ -27,7 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphdl.errors import ValidationError
-from graphdl.graphs.grid import GridGraph, GridSpec, _pair, grid_graph, grid_spec, grid_structure, images_to_nodes
+from graphdl.graphs.grid import (GridGraph, GridSpec, _pair, edge_offsets, edge_sources, grid_graph, grid_spec,
+                                 grid_structure, images_to_nodes)
+from graphdl.graphs.structure_cache import passes
 from graphdl.layers.grid import GridConv, GridPool
 from graphdl.models import MODELS
 
@@ -137,6 +139,37 @@ class LeNetGrid(nn.Module):
                                   f"holds {int(batch.max()) + 1} graphs")
         return n
 
+    def _check_input_grid(self, edge_index: Tensor, edge_attr: Tensor, offset: Tensor, n: int) -> None:
+        """Every edge must be an edge of the first convolution's grid of these images (some may be missing):
+        its source the input pixel that its target and kernel offset point to. Graphs built for another padding
+        (another output grid) were read with the model's pixel numbering, so their messages silently landed in
+        other pixels, and once batched in the neighbouring images."""
+        s1 = self.specs[0]
+        if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+            got = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
+            raise ValidationError(f"lenet_grid: edge_index must have shape (2, num_edges), got {got}")
+        if offset.numel() != edge_index.size(1):
+            raise ValidationError(f"lenet_grid: edge_attr must hold one kernel offset per edge, got "
+                                  f"{offset.numel()} values for {edge_index.size(1)} edges")
+        (kh, kw), (ph, _) = s1.kernel_size, s1.padding
+        src, dst = edge_index
+
+        def joined() -> Tensor:  # per edge: is it an edge of the grid
+            expected, inside = edge_sources(dst, offset, s1)
+            return ((dst >= 0) & (dst < n * s1.out_height * s1.out_width) & (offset >= 0) & (offset < kh * kw)
+                    & inside & (src == expected))
+
+        if passes(edge_index, [edge_attr], ("lenet_grid input", s1, n), lambda: bool(joined().all())):
+            return
+        ok = joined()
+        if not bool(ok.all()):
+            raise ValidationError(
+                f"lenet_grid: edge_index is not the first convolution's grid of these {n} image(s) of "
+                f"{s1.height}x{s1.width} pixels (kernel_size={s1.kernel_size}, padding={s1.padding}: "
+                f"{s1.out_height}x{s1.out_width} outputs per image): {int((~ok).sum())} edge(s) do not join the "
+                f"input pixel that their target and kernel offset point to; build the graphs with the model's "
+                f"kernel_size and padding, e.g. digits_graphs(kernel_size={kh}, padding={ph})")
+
     def forward(self, x: Tensor, edge_index: Tensor | None = None, edge_attr: Tensor | None = None,
                 batch: Tensor | None = None, *, method: str | None = None) -> Tensor:
         method = method or self.method
@@ -150,7 +183,9 @@ class LeNetGrid(nn.Module):
         if edge_index is not None:  # the input graph is the first convolution's grid
             if edge_attr is None:
                 raise ValidationError("lenet_grid: with edge_index, pass the kernel offsets as edge_attr")
-            g1 = GridGraph(edge_index=edge_index, offset=edge_attr.view(-1), edge_attr=edge_attr.view(-1),
+            offset = edge_offsets(edge_attr, "lenet_grid")
+            self._check_input_grid(edge_index, edge_attr, offset, n)
+            g1 = GridGraph(edge_index=edge_index, offset=offset, edge_attr=offset,
                            meta=s1.meta().to(x.device).expand(n, -1), num_nodes=x.size(0))
         else:
             g1 = grid_graph(s1, n, device=x.device)
@@ -207,7 +242,8 @@ class LeNetGrid(nn.Module):
                 layers.append(nn.Dropout(module.p))
             else:
                 layers.append(nn.ReLU())
-        return nn.Sequential(*layers)
+        # in this model's mode: a fresh Sequential trains, so an eval model's dropout was active in the copy
+        return nn.Sequential(*layers).train(self.training)
 
 
 class GraphList(list):
