@@ -14,7 +14,9 @@ Plugins registered in your own code (``@graphdl.layers.register("my_conv")``) ar
 distributions come through their entry points.
 
 Errors in the input end the command with one line on stderr
-(``graphdl: error: ...``) and exit code 2, never a traceback.
+(``graphdl: error: ...``) and exit code 2, never a traceback; so does a
+``graphdl bench SUITE`` some of whose entries could not run (after its table
+and result file, which show why).
 
 ``graphdl train --nproc N`` trains with N processes on this machine
 (:func:`graphdl.distributed.launch`); under ``torchrun ... -m graphdl train``
@@ -143,11 +145,15 @@ def check_output_paths(**paths: str | None) -> None:
     at the end: none is a folder, and each lies in a folder that exists or can be made, and is writable."""
     from graphdl.io import check_folder_path
 
+    seen: dict[Path, str] = {}
     for flag, value in paths.items():
         if value is None:
             continue
         option = f"--{flag.replace('_', '-')} {value}"
         path = Path(value)
+        same = seen.setdefault(path.expanduser().absolute(), option)
+        if same != option:  # the file written last would silently replace the other
+            raise ConfigError(f"{same} and {option} name the same file; give each its own path")
         if path.is_dir():
             raise ConfigError(f"{option} is a folder; give a file path")
         folder = check_folder_path(path.parent, option)
@@ -157,14 +163,21 @@ def check_output_paths(**paths: str | None) -> None:
 
 
 def _check_names(cfg: TrainConfig) -> None:
-    """The dataset, layer and loss the run names are registered (an UnknownNameError with close matches)."""
+    """The dataset, layer and loss the run names are registered (an UnknownNameError with close matches);
+    the dataset is then named as registered (``ogbg_molbbbp`` is ``ogbg-molbbbp``, as the registry resolves it)."""
     import graphdl
 
-    graphdl.datasets.entry(cfg.dataset)
+    cfg.dataset = graphdl.datasets.entry(cfg.dataset).name
     if cfg.layer is not None:
         graphdl.layers.entry(cfg.layer)
     if cfg.loss is not None:
         graphdl.losses.entry(cfg.loss)
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """``value`` as JSON for an error message, cut at ``limit`` characters."""
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_train_config(cfg: TrainConfig) -> None:
@@ -182,13 +195,20 @@ def _check_train_config(cfg: TrainConfig) -> None:
     if cfg.loss_kwargs and cfg.loss is None:  # the default loss is built by the benchmark, not from a name
         raise ConfigError(f"--loss-kwargs needs --loss NAME: name the loss these arguments are for "
                           f"(graphdl list losses), e.g. --loss cross_entropy --loss-kwargs "
-                          f"'{json.dumps(cfg.loss_kwargs)}'")
+                          f"'{_shown(cfg.loss_kwargs)}'")
     if cfg.loss is not None:
+        given = f"--loss-kwargs {_shown(cfg.loss_kwargs)}: " if cfg.loss_kwargs else ""
         try:  # misspelt or missing arguments now, not after the data loads
             graphdl.losses.create(cfg.loss, **(cfg.loss_kwargs or {}))
         except ConfigError as exc:
-            given = f"--loss-kwargs {json.dumps(cfg.loss_kwargs)}: " if cfg.loss_kwargs else ""
             raise ConfigError(f"{given}{exc} Pass its arguments with --loss-kwargs JSON") from None
+        except (TypeError, ValueError) as exc:
+            if not cfg.loss_kwargs:  # no argument of the user's: a fault inside the loss, shown as such
+                raise
+            # a value of the wrong kind ({"weight": ["a"]}) fails inside the loss's constructor
+            raise ConfigError(f"{given}loss {cfg.loss!r} cannot be built from these values: {type(exc).__name__}: "
+                              f"{exc}. Give each argument the type the loss documents (graphdl list losses)") \
+                from None
     if cfg.root is not None and not Path(cfg.root).is_dir():
         what = "is not a folder" if Path(cfg.root).exists() else "does not exist"
         raise ConfigError(f"--root {cfg.root} {what}; pass the folder that holds planetoid/ and ogb/, "
@@ -242,8 +262,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from graphdl.bench import run_suite
 
     check_output_paths(json=args.json, plot=args.plot)
-    run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,  # prints its table
-              json_path=args.json, plot_path=args.plot, progress=args.progress)
+    records = run_suite(args.suite, seeds=args.seeds, epochs=args.epochs, root=args.root,  # prints its table
+                        json_path=args.json, plot_path=args.plot, progress=args.progress)
+    failed = [f"{r['dataset']}/{r['model']}" for r in records if r.get("status", "ok") != "ok"]
+    if failed:  # the suite went on past them; a script must still see that the run is incomplete
+        raise GraphDLError(f"{len(failed)} of {len(records)} entries of suite {args.suite!r} did not run: "
+                           f"{', '.join(failed)} (their data failed to load: see the lines above); fix --root or "
+                           f"$GRAPHDL_DATA and run the suite again")
     return 0
 
 
@@ -304,8 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--norm")
     p.add_argument("--jk")
-    p.add_argument("--residual", action="store_true")
-    p.add_argument("--virtual-node", action="store_true")
+    # --no-residual / --no-virtual-node turn off what a --config file turns on
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction)
+    p.add_argument("--virtual-node", action=argparse.BooleanOptionalAction,
+                   help="a virtual node joined to every node (default: the dataset's default model decides; "
+                        "on for ogbg-mol* without --layer)")
     p.add_argument("--num-neighbors", type=int, nargs="+",
                    help="node datasets: train in mini-batches of --batch-size seed nodes (default 512), "
                         "sampling this many neighbours per layer (-1: all)")

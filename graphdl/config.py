@@ -12,7 +12,8 @@ command line's long options (with ``_`` or ``-``)::
     loss_kwargs: {label_smoothing: 0.1}
 
 Unknown keys and values of the wrong type raise :class:`ConfigError` naming
-the key (with close matches) and the expected type.
+the key (with close matches) and the expected type. ``~`` in a path
+(``root``, ``json``, ``log``, ``checkpoint_dir``) is the home folder, as in a shell.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class TrainConfig:
     weight_decay: float | None = None
     heads: int | None = None
     batch_size: int | None = None
-    virtual_node: bool = False
+    virtual_node: bool | None = None  # None: the dataset's default (OGB molecules' default model has one)
     norm: str | None = None
     residual: bool | None = None
     jk: str | None = None
@@ -127,15 +128,15 @@ class TrainConfig:
     def model_overrides(self) -> dict[str, Any]:
         """The model/optimisation settings the user set (``None`` ones left out)."""
         out = {k: getattr(self, k) for k in MODEL_KEYS if getattr(self, k) is not None}
-        if self.virtual_node:
-            out["virtual_node"] = True
         out.update(self.extra)
         return out
 
 
 _JK_MODES = ("last", "cat", "max", "sum")
 MODEL_KEYS = ("layer", "loss", "loss_kwargs", "hidden_channels", "num_layers", "dropout", "lr", "weight_decay", "heads",
-              "batch_size", "norm", "residual", "jk", "num_neighbors", "patience", "monitor")
+              "batch_size", "virtual_node", "norm", "residual", "jk", "num_neighbors", "patience", "monitor")
+#: Keys holding a path: ``~`` is expanded, as a shell expands it in a flag (``root: ~/data`` in a YAML file)
+PATH_KEYS = ("root", "json", "log", "checkpoint_dir")
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
@@ -185,6 +186,36 @@ def _check_value(key: str, value: Any) -> Any:
     return value
 
 
+#: The most values (scalars and containers, YAML aliases expanded) one configuration holds
+MAX_VALUES = 100_000
+
+
+def _check_structure(key: str, value: Any, source: str) -> None:
+    """Refuse a value that holds itself (``loss_kwargs: &a {x: *a}``) or that YAML aliases nested in aliases
+    expand to more than :data:`MAX_VALUES` values: checks and error messages walk the expanded value."""
+    count = 0
+
+    def walk(v: Any, inside: set[int]) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"config key {key!r} in {source} expands to more than {MAX_VALUES} values (YAML "
+                              f"aliases inside aliases?); write the value out")
+        if isinstance(v, (list, tuple, dict)):
+            if id(v) in inside:
+                raise ConfigError(f"config key {key!r} in {source} holds itself (a YAML alias inside its own "
+                                  f"anchor); write the value out")
+            inside.add(id(v))
+            for item in (list(v.keys()) + list(v.values()) if isinstance(v, dict) else v):
+                walk(item, inside)
+            inside.discard(id(v))
+
+    try:
+        walk(value, set())
+    except RecursionError:
+        raise ConfigError(f"config key {key!r} in {source} is nested too deeply; write a flat value") from None
+
+
 def _describe(types_: tuple[type, ...]) -> str:
     return " or ".join("null" if t is type(None) else t.__name__ for t in types_)
 
@@ -203,13 +234,19 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
         if key in given:  # hidden_channels and hidden-channels: the later would silently win
             raise ConfigError(f"{source}: {given[key]!r} and {raw_key!r} are the same key; keep one")
         given[key] = raw_key
-        setattr(cfg, key, _check_value(key, value))
+        _check_structure(key, value, source)
+        value = _check_value(key, value)
+        if key in PATH_KEYS and value is not None:  # not a folder named '~' in the working folder
+            value = os.path.expanduser(value)
+        setattr(cfg, key, value)
     return cfg
 
 
 def load_config(path: str | os.PathLike) -> TrainConfig:
     """Read and validate a YAML run configuration."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; give the path of the YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
