@@ -67,6 +67,12 @@ _TUPLE_NAMES = {2: ("anchor", "positive"), 3: ("anchor", "positive", "negative")
                 4: ("a1", "positive", "a2", "negative")}
 
 
+def _acc(dtype: torch.dtype) -> torch.dtype:
+    """Accumulation dtype of a mean: float16/bfloat16 sums of many terms (and counts above 2048) overflow
+    or round, so they are taken in float32 at least (as torch's own mean does)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 # ============================================================================ inputs
 class MetricBatch:
     """Validated inputs of a metric loss and the pair masks they define."""
@@ -140,6 +146,8 @@ class MetricBatch:
         for i, (name, t) in enumerate(zip(names, tup)):
             if not isinstance(t, Tensor):
                 t = torch.as_tensor(t)
+                if t.numel() == 0:  # an empty list becomes float32: no index to misread
+                    t = t.long()
             if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.dim() != 1:
                 raise ValidationError(
                     f"{owner}: indices_tuple[{i}] ({name}) must be a 1-D integer tensor, got dtype "
@@ -288,10 +296,10 @@ class Negatives:
         return F.relu(x) * self.count
 
     def count_nonzero(self, terms: Tensor) -> Tensor:
-        """How many negative pairs (with multiplicity) have a non-zero term."""
+        """How many negative pairs (with multiplicity) have a non-zero term (in float32 at least)."""
         if self.count is None:
-            return torch.count_nonzero(terms).to(terms.dtype)
-        return (self.count * (terms > 0)).sum()
+            return torch.count_nonzero(terms).to(_acc(terms.dtype))
+        return (self.count * (terms > 0)).sum(dtype=_acc(terms.dtype))
 
 
 class _ContrastiveTerms(torch.autograd.Function):
@@ -427,8 +435,10 @@ class ContrastiveLoss(MetricLoss):
             return nl.sum(1).index_add(0, rows, pl)
         if self.reduction == "sum":
             return pl.sum() + nl.sum()
-        pcount = torch.count_nonzero(pl).clamp_min(1).to(pl.dtype)
-        return pl.sum() / pcount + nl.sum() / neg.count_nonzero(nl).clamp_min(1)
+        acc = _acc(pl.dtype)
+        pcount = torch.count_nonzero(pl).clamp_min(1).to(acc)
+        mean = pl.sum(dtype=acc) / pcount + nl.sum(dtype=acc) / neg.count_nonzero(nl).clamp_min(1)
+        return mean.to(pl.dtype)
 
 
 # =========================================================================== triplet
@@ -526,7 +536,8 @@ class TripletLoss(MetricLoss):
         v = ap - an + self.margin
         losses = F.softplus(v) if self.smooth_loss else F.relu(v)
         per_row = losses.new_zeros(b.B).index_add(0, a, losses)
-        return self._finish(b, per_row, losses.sum(), torch.count_nonzero(losses).to(losses.dtype))
+        acc = _acc(losses.dtype)
+        return self._finish(b, per_row, losses.sum(dtype=acc), torch.count_nonzero(losses).to(acc))
 
     def _hard(self, b: MetricBatch, dd: Tensor, rows: Tensor, cols: Tensor, neg: Negatives) -> Tensor:
         with torch.no_grad():
@@ -598,7 +609,8 @@ class TripletLoss(MetricLoss):
         negmask = neg.mask()
         dref = self._ref_dissimilarity(b, dd) if self.swap else None
         chunk = max(1, (1 << 22) // max(1, k * R))
-        per_rows, total, count = [], dd.new_zeros(()), dd.new_zeros(())
+        acc = _acc(dd.dtype)
+        per_rows, total, count = [], dd.new_zeros((), dtype=acc), dd.new_zeros((), dtype=acc)
         for s in range(0, B, chunk):
             e = min(B, s + chunk)
             ap = ap_all[s:e].unsqueeze(2)
@@ -615,8 +627,8 @@ class TripletLoss(MetricLoss):
                 w = w * neg.count[s:e].unsqueeze(1)
             terms = losses * w
             per_rows.append(terms.sum((1, 2)))
-            total = total + terms.sum()
-            count = count + (w * (losses > 0)).sum()
+            total = total + terms.sum(dtype=total.dtype)
+            count = count + (w * (losses > 0)).sum(dtype=count.dtype)
         return self._finish(b, torch.cat(per_rows), total, count)
 
 
@@ -712,8 +724,8 @@ class SupConLoss(MetricLoss):
         log_prob_sum = logits.new_zeros(b.B).index_add(0, rows, logits[rows, cols]) - npos * denom
         losses = -log_prob_sum / (npos + torch.finfo(logits.dtype).tiny)
         nonzero = losses > 0
-        mean = (losses * nonzero).sum() / nonzero.sum().clamp_min(1)
-        return self._reduce_rows(losses, losses.sum(), mean)
+        mean = (losses * nonzero).sum(dtype=_acc(losses.dtype)) / nonzero.sum().clamp_min(1)
+        return self._reduce_rows(losses, losses.sum(), mean.to(losses.dtype))
 
 
 # ==================================================================== Multi-similarity
@@ -895,7 +907,10 @@ class ArcFaceLoss(MetricLoss):
         raw = emb @ w.t()
         idx = labels.unsqueeze(1)
         target = raw.gather(1, idx).squeeze(1) * inv_norm
-        angle = torch.acos(target.clamp(-1, 1))
+        cos = target.clamp(-1, 1)
+        # acos has an infinite slope at +-1 (an embedding on its centre's line, always when d = 1):
+        # there the angle is a kink of the embedding, take the zero subgradient instead of inf * 0 = NaN
+        angle = torch.acos(torch.where(cos.abs() < 1, cos, cos.detach()))
         m = math.radians(self.margin)
         psi = torch.where(angle <= math.pi - m, torch.cos(angle + m), torch.cos(angle) - m * math.sin(m))
         logits = (raw * (inv_norm * self.scale).unsqueeze(1)).scatter(1, idx, (psi * self.scale).unsqueeze(1))
