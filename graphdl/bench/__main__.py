@@ -119,7 +119,12 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
 
     check_output_paths(json=args.json, png=args.png, log=getattr(args, "log", None), md=getattr(args, "md", None))
     if args.command == "run":
-        cfg = {"model": args.model, **_overrides(args.set)}
+        overrides = _overrides(args.set)
+        if "model" in overrides and str(overrides["model"]).lower() != args.model.lower():  # it replaces MODEL
+            raise ConfigError(f"--set model={json.dumps(overrides['model'])} contradicts the model argument "
+                              f"{args.model!r}; name the model once, as the MODEL argument "
+                              f"(graphdl bench run {args.dataset} MODEL), and drop --set model")
+        cfg = {"model": args.model, **overrides}
         if args.first_seed < 0:
             raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
         if args.seeds is not None and args.seeds < 1:  # 0 ran one seed

@@ -1,9 +1,10 @@
 """Pool result records of one benchmark run in pieces (``bench run --first-seed K``) into one record.
 
-Records pool when they share dataset, model, metric and configuration: their
-seeds, per-seed scores and curves are concatenated (ordered by seed) and the
-mean and std are taken over all seeds, as if one run had trained them. A seed
-that appears twice is refused: it would count one run as two.
+Records pool when they share dataset, model, metric, epochs and configuration:
+their seeds, per-seed scores and curves are concatenated (ordered by seed) and
+the mean and std (``ddof=1``) are taken over all seeds, as if one run had
+trained them. A seed that appears twice, in one record or in two, is refused:
+it would count one run as two.
 """
 
 from __future__ import annotations
@@ -22,8 +23,36 @@ _PER_SEED = ("runs", "seeds", "valid_runs", "best_epochs", "epochs_run")
 
 
 def _key(record: dict[str, Any]) -> str:
-    return json.dumps([record["dataset"], record["model"], record.get("metric"), record.get("config")],
-                      sort_keys=True, default=str)
+    # epochs beside the configuration: a record without one (hand-written, older) still pools only its own epochs
+    return json.dumps([record["dataset"], record["model"], record.get("metric"), record.get("epochs"),
+                       record.get("config")], sort_keys=True, default=str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_seeds(group: list[dict[str, Any]], names: list[str]) -> None:
+    """Per-seed lists that can be pooled: ``seeds`` ints, ``runs`` numbers, no seed twice."""
+    seen: dict[int, str] = {}
+    for record, name in zip(group, names):
+        case = f"{record['dataset']}/{record['model']}"
+        seeds, runs = record.get("seeds"), record.get("runs")
+        if seeds is not None and not (isinstance(seeds, list) and all(_is_int(s) for s in seeds)):
+            raise ConfigError(f"{name}: {case} has seeds {seeds!r}, not a list of ints; pass files written by "
+                              f"graphdl bench run or graphdl train")
+        if runs is not None and not (isinstance(runs, list) and all(_is_number(v) for v in runs)):
+            raise ConfigError(f"{name}: {case} has runs {runs!r}, not a list of numbers (one test score per "
+                              f"seed); pass files written by graphdl bench run or graphdl train")
+        for seed in seeds or []:
+            if seed in seen:
+                where = f"twice in {name}" if seen[seed] == name else f"in {seen[seed]} and in {name}"
+                raise ConfigError(f"seed {seed} of {case} (same configuration) is {where}; pass each seed once")
+            seen[seed] = name
 
 
 def _numbers(group: list[dict[str, Any]], key: str) -> list[float] | None:
@@ -34,15 +63,9 @@ def _numbers(group: list[dict[str, Any]], key: str) -> list[float] | None:
 
 
 def _pool(group: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    _check_seeds(group, names)  # a lone record too: seeds [0, 0] would count one run as two
     if len(group) == 1:  # nothing to pool: the record as it was written
         return dict(group[0])
-    seen: dict[int, str] = {}
-    for record, name in zip(group, names):
-        for seed in record.get("seeds") or []:
-            if seed in seen:
-                raise ConfigError(f"seed {seed} of {record['dataset']}/{record['model']} (same configuration) is in "
-                                  f"{seen[seed]} and in {name}; pass each seed once")
-            seen[seed] = name
     if not all(isinstance(r.get("runs"), list) and r["runs"] and len(r.get("seeds") or []) == len(r["runs"])
                for r in group):
         raise ConfigError(f"records of {group[0]['dataset']}/{group[0]['model']} without one seed per run cannot be "

@@ -75,7 +75,12 @@ class _NodeGNN(nn.Module):
 
     def __init__(self, num_layer: int, emb_dim: int, drop_ratio: float, gnn_type: str, virtual_node: bool) -> None:
         super().__init__()
-        self.num_layer, self.drop_ratio, self.virtual = num_layer, drop_ratio, virtual_node
+        if num_layer < 2:  # as the official GNN_node
+            raise ValueError(f"Number of GNN layers must be greater than 1 (the official GNN refuses fewer), "
+                             f"got num_layer={num_layer}")
+        if gnn_type not in ("gin", "gcn"):
+            raise ValueError(f"Undefined GNN type called {gnn_type!r}; the official example has 'gin' and 'gcn'")
+        self.num_layer, self.drop_ratio, self.virtual, self.gnn_type = num_layer, drop_ratio, virtual_node, gnn_type
         self.atom_encoder = _encoders()[0](emb_dim)
         if virtual_node:
             self.virtualnode_embedding = nn.Embedding(1, emb_dim)
@@ -160,8 +165,12 @@ def load_reference_into(model: nn.Module, reference: ReferenceOGBMol) -> None:
     """Copy the reference model's weights into a graphdl ``ogb_mol`` model.
 
     Maps OGB's per-feature embedding tables onto graphdl's stacked tables and
-    the module names onto graphdl's, so both compute the same function.
+    the module names onto graphdl's, so both compute the same function. A model
+    of another shape (layer, layers, virtual node, width, tasks, or parameters
+    the reference lacks) is refused: a partial copy would leave the rest at its
+    own initialisation.
     """
+    _check_same_architecture(model, reference)
     ref = reference.gnn_node
     enc = model.encoder
     with torch.no_grad():
@@ -181,6 +190,25 @@ def load_reference_into(model: nn.Module, reference: ReferenceOGBMol) -> None:
             for ours, theirs in zip(enc.vn_mlps, ref.mlp_virtualnode_list):
                 ours.load_state_dict(theirs.state_dict())
         model.head.load_state_dict(reference.graph_pred_linear.state_dict())
+
+
+def _check_same_architecture(model: nn.Module, reference: ReferenceOGBMol) -> None:
+    """The weights of ``reference`` fill every parameter of ``model``, or a ValueError names what differs."""
+    ref, enc = reference.gnn_node, model.encoder
+    ours = {"layer": enc.layer_name, "layers": len(enc.convs), "virtual node": enc.virtual_node is not None,
+            "width": enc.hidden_channels, "tasks": model.head.out_features}
+    theirs = {"layer": f"ogb_{ref.gnn_type}", "layers": ref.num_layer, "virtual node": ref.virtual,
+              "width": ref.atom_encoder.atom_embedding_list[0].embedding_dim,
+              "tasks": reference.graph_pred_linear.out_features}
+    differ = [f"{k} {ours[k]!r} vs {theirs[k]!r}" for k in ours if ours[k] != theirs[k]]
+    n_ours, n_theirs = count_parameters(model), count_parameters(reference)
+    if not differ and n_ours != n_theirs:  # e.g. jk "cat"'s linear layer or a Set2Set pool: left as initialised
+        differ = [f"{n_ours} vs {n_theirs} parameters"]
+    if differ:
+        raise ValueError(f"the graphdl model and the reference differ ({', '.join(differ)}: graphdl's vs the "
+                         f"reference's), so the copy would leave part of the graphdl model at its own "
+                         f"initialisation; build both with the same layer, num_layers, virtual_node, width and "
+                         f"num_tasks (jk 'last', a pooling without parameters)")
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -101,9 +101,24 @@ _DATASET_CHANGES: dict[tuple[str, str | None], dict[str, Any]] = {
 }
 
 
+def _dataset_key(dataset: str) -> str:
+    """``dataset`` as the dataset registry names it, lower case (``Pub_Med`` and ``ogbn_products`` are
+    ``pubmed`` and ``ogbn-products``, as ``graphdl train`` reads them); an unregistered name as given."""
+    from graphdl import datasets
+    from graphdl.errors import GraphDLError
+
+    if not isinstance(dataset, str):
+        raise ConfigError(f"dataset must be a name such as 'cora' or 'ogbg-molbbbp', got {type(dataset).__name__} "
+                          f"{dataset!r}")
+    try:
+        return datasets.entry(dataset).name.lower()
+    except GraphDLError:
+        return dataset.lower()
+
+
 def family_of(dataset: str) -> str:
     """``"planetoid"``, ``"ogbg-mol"``, ``"ogbl"`` or ``"ogbn"`` for a dataset name graphdl can benchmark."""
-    key = dataset.lower()
+    key = _dataset_key(dataset)
     if key in PLANETOID:
         return "planetoid"
     if key.startswith("ogbg-mol"):
@@ -220,7 +235,7 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
     else:
         raise ConfigError(f"unknown model {label!r} for {dataset}.{did_you_mean(label, known)} "
                           f"Known: {', '.join(known)}; or give a registered layer as {{'layer': name}}.")
-    for key in ((dataset.lower(), None), (dataset.lower(), label)):
+    for key in ((_dataset_key(dataset), None), (_dataset_key(dataset), label)):
         base.update(copy.deepcopy(_DATASET_CHANGES.get(key, {})))
     if family == "ogbg-mol" and "layer" in overrides and "model" not in overrides:
         overrides["model"] = label
