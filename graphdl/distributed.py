@@ -205,16 +205,19 @@ def _cli_entry(local_rank: int, argv: list[str]) -> None:
 
 
 def config_to_yaml(cfg: TrainConfig, path: str | os.PathLike) -> None:
-    """Write ``cfg`` (without ``nproc``) as a YAML file that ``graphdl train --config`` reads back exactly."""
-    import dataclasses
+    """Write ``cfg`` (without ``nproc``) as a YAML file that ``graphdl train --config`` reads back exactly.
 
-    import yaml
+    Written as JSON, which is YAML too: every string is quoted, so ``--root 08`` or ``--json 1e5`` come back as
+    strings (PyYAML's dumper leaves them bare, and the YAML 1.2 reading of the loader takes them as numbers).
+    """
+    import dataclasses
+    import json
 
     from graphdl.io import atomic_write
 
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in ("extra", "nproc")}
     with atomic_write(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(values, handle, sort_keys=False)
+        json.dump(values, handle, indent=1)
 
 
 def launch(cfg: TrainConfig, command_line: str | None = None) -> int:

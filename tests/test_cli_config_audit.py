@@ -161,3 +161,12 @@ def test_a_loss_argument_of_the_wrong_kind_is_one_clean_error(calls: list,
         f"values: ValueError: {raised.value}. Give each argument the type the loss documents (graphdl list "
         f"losses)\n")
     assert calls == []
+
+
+def test_the_child_processes_config_reads_back_strings_that_look_like_numbers(tmp_path):
+    """--root 08 --nproc 2: PyYAML wrote 08 bare and the loader's YAML 1.2 reading gave the children int 8
+    ("config key 'root' must be str or null")."""
+    cfg = TrainConfig(dataset="cora", root="08", json="1e5", lr=1e-5, loss_kwargs={"x": "010", "y": [1, 2.5]},
+                      num_neighbors=[10, -1], virtual_node=False)
+    config_to_yaml(cfg, tmp_path / "child.yaml")
+    assert load_config(tmp_path / "child.yaml") == cfg
