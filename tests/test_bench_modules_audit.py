@@ -128,3 +128,13 @@ def test_reference_refuses_what_the_official_gnn_refuses(kwargs: dict, message: 
     the official script never trains, or failed with KeyError: 'gat'."""
     with pytest.raises(ValueError, match=message):
         ReferenceOGBMol(1, **kwargs)
+
+
+def test_a_seed_listed_twice_is_refused_before_training() -> None:
+    """run_config(seeds=[0, 0]) trained seed 0 twice and reported a two-seed std of one run."""
+    from graphdl.bench.runner import _seed_list
+    from graphdl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^seeds lists seed 3 more than once; give each seed once$"):
+        _seed_list([3, 1, 3])
+    assert _seed_list([3, 1]) == [3, 1]

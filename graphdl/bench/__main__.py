@@ -141,8 +141,11 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
         print(format_table([record]))
         save_records(args.json, [record], args.png, command=command_line)
     elif args.command == "suite":
-        run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
-                  plot_path=args.png, progress=args.progress, select=args.select)
+        from graphdl.bench.runner import check_suite_ran
+
+        records = run_suite(args.name, seeds=args.seeds, epochs=args.epochs, root=args.root, json_path=args.json,
+                            plot_path=args.png, progress=args.progress, select=args.select)
+        check_suite_ran(records, args.name)
     else:
         from graphdl.bench.merge import merge_records
 

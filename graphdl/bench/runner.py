@@ -77,6 +77,9 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not out:
         raise ConfigError("seeds is empty; give a number of seeds >= 1 or a list of seeds")
+    twice = sorted({s for s in out if out.count(s) > 1}) if len(set(out)) != len(out) else []
+    if twice:  # one run counted twice in the mean and std
+        raise ConfigError(f"seeds lists seed {twice[0]} more than once; give each seed once")
     if not all(-2**63 <= s < 2**64 for s in out):  # seed_everything's range, checked before any seed trains
         raise ConfigError(f"seeds must lie in [-2**63, 2**64) (torch.manual_seed's range), got {min(out)}..{max(out)}")
     return out
@@ -569,6 +572,16 @@ def _write(json_path: Path | None, plot_path: Path | None, suite: str, records: 
         from graphdl.bench.plot import plot_curves
 
         plot_curves(records, plot_path, title=f"graphdl bench {suite}" if suite else None)
+
+
+def check_suite_ran(records: Sequence[dict[str, Any]], suite: str) -> None:
+    """Raise a :class:`GraphDLError` naming the entries of ``suite`` whose data could not load: the suite goes on
+    past them (its table and file show why), and a script must still see that the run is incomplete."""
+    failed = [f"{r['dataset']}/{r['model']}" for r in records if r.get("status", "ok") != "ok"]
+    if failed:
+        raise GraphDLError(f"{len(failed)} of {len(records)} entries of suite {suite!r} did not run: "
+                           f"{', '.join(failed)} (their data failed to load: see the lines above); fix --root or "
+                           f"$GRAPHDL_DATA and run the suite again")
 
 
 def run_suite(
