@@ -90,6 +90,16 @@ def _fit_missing_targets(batch_size, shuffle_seed=None):
     return trainer.fit(graphs, splits).history[0]["train_loss"]
 
 
+def _unseeded_fit_draws(rank):
+    """Draws from the torch RNG after an unseeded fit, whose ranks had used their RNGs differently before (rank 0
+    drew a sample for a plot, say): every rank must shuffle, draw views and drop out as the others do."""
+    model = _sage()  # seeds every RNG
+    torch.rand(rank + 1)
+    trainer = Trainer(model, "cross_entropy", "node", epochs=1, progress=False, device="cpu")
+    trainer.fit(_node_graph())
+    return torch.rand(3)
+
+
 def _params(trainer):
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
@@ -104,7 +114,8 @@ def _worker(rank, world_size, out_dir):
     node_trainer, node_result = _fit_node(PER_RANK_BATCH)
     return {"graph_params": _params(trainer), "graph_history": graph_result.history,
             "graph_batches": graph_batches, "node_params": _params(node_trainer),
-            "node_history": node_result.history, "missing_targets_loss": _fit_missing_targets(8)}
+            "node_history": node_result.history, "missing_targets_loss": _fit_missing_targets(8),
+            "unseeded_draws": _unseeded_fit_draws(rank)}
 
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
@@ -137,6 +148,10 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     single_loss = _fit_missing_targets(16, shuffle_seed=0)
     for rank in ranks:
         assert abs(rank["missing_targets_loss"] - single_loss) < 1e-6, (rank["missing_targets_loss"], single_loss)
+
+    # Without a seed, rank 0 draws one for every rank (each process's own RNG state shuffled the inductive task's
+    # graphs and drew the contrastive task's views, which DDP then averaged over different batches).
+    assert torch.equal(ranks[0]["unseeded_draws"], ranks[1]["unseeded_draws"])
 
     # Rank 0 alone wrote the checkpoint and the log; the checkpoint holds both ranks' RNG states.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt", "log.json"]

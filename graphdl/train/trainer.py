@@ -458,6 +458,7 @@ class Trainer:
             return
         from torch.nn.parallel import DistributedDataParallel
 
+        # unseeded: 0, so that a resumed run draws the epoch orders it would have drawn
         self.task.shard(self.rank, self.world_size, seed=self.seed if self.seed is not None else 0)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self._train_model = DistributedDataParallel(self.model, device_ids=device_ids, **self.ddp_kwargs)
@@ -575,8 +576,12 @@ class Trainer:
 
     def _fit_checked(self, data: Any, splits: Any, resume_from: str | os.PathLike | None,
                      start: float) -> FitResult:
-        if self.seed is not None:
-            seed_everything(self.seed)
+        seed = self.seed
+        if seed is None and _dist.is_distributed():
+            # rank 0 draws one for all: the ranks must shuffle, draw views and drop out alike, as seeded ones do
+            seed = self._broadcast(random.SystemRandom().randrange(2**63))
+        if seed is not None:
+            seed_everything(seed)
         self.task.setup(data, splits, self.device)
         self._set_up = True
         splits_to_eval = list(self.eval_splits or self.task.split_names())
