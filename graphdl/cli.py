@@ -381,6 +381,10 @@ def run_command(command: Callable[[], int]) -> int:
         return command()
     except GraphDLError as exc:
         return _report(str(exc))
+    except BrokenPipeError:  # graphdl list layers | head: the reader has all it wanted
+        # stdout's buffer can no longer be flushed: point it at /dev/null so that the interpreter's exit is quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # unreadable or unwritable paths given by the user
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         return _report(f"{exc.strerror or exc}{':' + where if where else ''}")

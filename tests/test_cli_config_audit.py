@@ -175,3 +175,16 @@ def test_the_child_processes_config_reads_back_strings_that_look_like_numbers(tm
                       num_neighbors=[10, -1], virtual_node=False)
     config_to_yaml(cfg, tmp_path / "child.yaml")
     assert load_config(tmp_path / "child.yaml") == cfg
+
+
+def test_a_reader_that_stops_early_is_no_error() -> None:
+    """graphdl list layers | head: the closed pipe ended the command with "graphdl: error: Broken pipe", exit 2."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-m", "graphdl", "list", "layers"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()  # the reader is gone before the first line is written
+    assert child.wait(timeout=120) == 0
+    assert child.stderr.read() == b""
+    child.stderr.close()
