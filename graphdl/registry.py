@@ -99,8 +99,15 @@ def _same_definition(old: Any, new: Any) -> bool:
     if old is new:
         return True
     qualname = getattr(new, "__qualname__", None)
-    return (isinstance(qualname, str) and qualname == getattr(old, "__qualname__", None)
-            and getattr(new, "__module__", None) == getattr(old, "__module__", None))
+    if not (isinstance(qualname, str) and qualname == getattr(old, "__qualname__", None)
+            and getattr(new, "__module__", None) == getattr(old, "__module__", None)):
+        return False
+    old_code, new_code = getattr(old, "__code__", None), getattr(new, "__code__", None)
+    if ("<lambda>" in qualname or "<locals>" in qualname) and old_code is not None and new_code is not None:
+        # every lambda of a module has one qualname: a redefinition is the same code from the same place
+        return (old_code.co_filename, old_code.co_firstlineno, old_code.co_code) == (
+            new_code.co_filename, new_code.co_firstlineno, new_code.co_code)
+    return True
 
 
 @dataclass(frozen=True)
@@ -333,9 +340,10 @@ class Registry:
         if not self._plugins_loaded:
             self.load_plugins()
         found = sorted(self._entries.values(), key=lambda e: normalize(e.name))
-        if pattern:
+        if pattern:  # by name or alias, as a lookup finds them
             pat = normalize(pattern)
-            found = [e for e in found if fnmatch.fnmatchcase(normalize(e.name), pat)]
+            found = [e for e in found if any(fnmatch.fnmatchcase(normalize(label), pat)
+                                             for label in (e.name, *e.aliases))]
         return found
 
     def list(self, pattern: str | None = None) -> list[str]:
@@ -370,6 +378,7 @@ class Registry:
         if (self._plugins_loaded and not force) or not self.group:
             return
         self._plugins_loaded = True
+        self._failed.clear()  # a plugin fixed since the last load is no longer reported as broken
         if os.environ.get(NO_PLUGINS_ENV, "").strip() not in ("", "0"):
             return
         for ep in metadata.entry_points(group=self.group):

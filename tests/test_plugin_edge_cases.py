@@ -237,3 +237,35 @@ def test_a_loss_taking_fewer_than_two_arguments_is_named_before_training():
         except ConfigError as exc:
             assert "cannot be built from these arguments" in str(exc), (name, exc)
     assert resolve_loss(torch.nn.MSELoss(), "cross_entropy")[1] == "regression"
+
+
+def test_a_fixed_plugin_is_not_reported_broken_after_a_forced_reload(monkeypatch):
+    """load_plugins(force=True) kept the reason of an earlier failure: a plugin module that now imports (and
+    registers names of its own) was still named as one that 'could not be loaded' when its entry point's name was
+    looked up."""
+    _with_entry_points(monkeypatch, _entry_point("late", "gdl_late_plugins"))
+    r = Registry("widgets")
+    with pytest.warns(RuntimeWarning, match="could not load widgets plugin 'late'"):
+        r.load_plugins()
+    monkeypatch.setitem(sys.modules, "gdl_late_plugins", type(sys)("gdl_late_plugins"))  # its package fixed
+    r.load_plugins(force=True)
+    with pytest.raises(UnknownNameError) as caught:
+        r.get("late")
+    assert "could not be loaded" not in str(caught.value)
+
+
+def test_listing_by_pattern_finds_aliases_as_lookups_do(reg):
+    """list("first") was [] though "first" in the registry (an alias of alpha) is True."""
+    assert reg.list("first") == ["alpha"] and reg.list("fir*") == ["alpha"] and reg.list("b*") == ["beta"]
+
+
+def test_two_different_lambdas_under_one_name_clash(reg):
+    """Every lambda of a module has the qualname '<lambda>', so a different lambda silently replaced a registered
+    one as if it were a re-run of the same cell."""
+    first = lambda: Alpha()  # noqa: E731
+    second = lambda: Beta()  # noqa: E731
+    reg.register("maker", first)
+    with pytest.raises(DuplicateNameError):
+        reg.register("maker", second)
+    reg.register("maker", first)  # the same one again is no clash
+    assert reg.get("maker") is first
