@@ -25,8 +25,13 @@ __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "FocalLoss", "MSELoss", "L1L
 def _optional_tensor(owner: str, name: str, value: Any) -> Tensor | None:
     if value is None:
         return None
-    t = torch.as_tensor(value, dtype=torch.get_default_dtype()) if not isinstance(value, Tensor) else value
-    return check_tensor(owner, name, t.detach())
+    if not isinstance(value, Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as exc:  # ["a"], a ragged list, an object
+            raise ValidationError(f"{owner}: {name} must be numbers (a tensor or a list of floats), got "
+                                  f"{type(value).__name__} {value!r:.80} ({exc})") from None
+    return check_tensor(owner, name, value.detach())
 
 
 def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binary: bool) -> None:

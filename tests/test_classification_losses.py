@@ -126,3 +126,12 @@ def test_settings_that_torch_would_misread_are_named() -> None:
         with pytest.raises(ValidationError, match=r"a per-class alpha must be a 1-D tensor of finite weights >= 0"):
             graphdl.losses.create("focal", alpha=alpha)
     assert graphdl.losses.create("cross_entropy", ignore_index=np.int64(3)).ignore_index == 3
+
+
+@pytest.mark.parametrize("weight, detail", [(["a"], "too many dimensions 'str'"),
+                                            ([[1.0], [2.0, 3.0]], "expected sequence of length 1")])
+def test_a_class_weight_that_is_not_numbers_is_named(weight, detail):
+    """torch.as_tensor's own TypeError/ValueError came out of the loss's constructor."""
+    with pytest.raises(ValidationError, match=rf"^CrossEntropyLoss: weight must be numbers \(a tensor or a list of "
+                                              rf"floats\), got list .*\({detail}"):
+        graphdl.losses.create("cross_entropy", weight=weight)
