@@ -200,7 +200,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
         given = f"--loss-kwargs {_shown(cfg.loss_kwargs)}: " if cfg.loss_kwargs else ""
         try:  # misspelt or missing arguments now, not after the data loads
             graphdl.losses.create(cfg.loss, **(cfg.loss_kwargs or {}))
-        except ConfigError as exc:
+        except GraphDLError as exc:  # the loss's own checks name the argument
             raise ConfigError(f"{given}{exc} Pass its arguments with --loss-kwargs JSON") from None
         except (TypeError, ValueError) as exc:
             if not cfg.loss_kwargs:  # no argument of the user's: a fault inside the loss, shown as such
