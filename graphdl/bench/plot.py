@@ -35,10 +35,12 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     The reference result, when the record has one, is drawn as a dotted
     horizontal line. The file is written atomically.
     """
-    import matplotlib
+    # a Figure on an Agg canvas, not pyplot: matplotlib.use("Agg") switched the caller's backend (a notebook's
+    # inline one) for the rest of the session, and pyplot keeps every figure it makes until closed
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from graphdl.bench.runner import _model_labels
 
     # a record without status is finished, as for the table and merge_records
     records = [r for r in records if r.get("status", "ok") == "ok" and r.get("curves")]
@@ -47,8 +49,10 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
                           "one kept no curves has none); leave out the plot (--png), or pass records with 'curves'")
     cols = min(3, len(records))
     rows = math.ceil(len(records) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, rec in zip(axes.flat, records):
+    fig = Figure(figsize=(4.6 * cols, 3.4 * rows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, rec, model in zip(axes.flat, records, _model_labels(records)):  # differing configurations named
         for split, style in (("train", ":"), ("val", "-"), ("test", "--")):
             runs = [r for r in rec["curves"].get(split, []) if r and not all(math.isnan(v) for v in r)]
             if not runs:
@@ -60,7 +64,7 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
         if rec.get("reference") is not None:
             ax.axhline(rec["reference"], color="grey", linestyle="dotted", linewidth=1, label="reference")
         n = len(rec["runs"])
-        ax.set_title(f"{rec['dataset']} / {rec['model']} ({n} seed{'s' if n != 1 else ''})", fontsize=9)
+        ax.set_title(f"{rec['dataset']} / {model} ({n} seed{'s' if n != 1 else ''})", fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel(rec["metric"])
         ax.grid(alpha=0.3)
@@ -73,5 +77,4 @@ def plot_curves(records: Sequence[dict[str, Any]], path: str | Path, title: str 
     path = Path(path)
     with atomic_write(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=90)
-    plt.close(fig)
     return path

@@ -15,6 +15,7 @@ epoch (the first epoch reaching it). Seeds are ``0 .. seeds-1``;
 from __future__ import annotations
 
 import fnmatch
+import json
 import math
 import platform
 import resource
@@ -68,12 +69,25 @@ def _peak_rss_mb() -> float:
 def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     from graphdl.config import MAX_SEEDS
 
-    if isinstance(seeds, bool) or (isinstance(seeds, int) and seeds < 1):
+    def integer(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if isinstance(seeds, np.ndarray):
+        seeds = seeds.tolist()
+    if integer(seeds):
+        seeds = int(seeds)
+    elif isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):  # "12" ran seeds 1 and 2
+        raise ConfigError(f"seeds must be a number of seeds (an int >= 1) or a list of int seeds, got "
+                          f"{type(seeds).__name__} {seeds!r}")
+    if isinstance(seeds, int) and seeds < 1:
         raise ConfigError(f"seeds must be a positive number of seeds or a list of seeds, got {seeds!r}")
     count = seeds if isinstance(seeds, int) else len(seeds)
     if count > MAX_SEEDS:  # listing 1e11 seeds exhausts memory before the first trains
         raise ConfigError(f"seeds must be at most {MAX_SEEDS} per run, got {count}; split a larger benchmark into "
                           f"runs (graphdl bench run --first-seed K --seeds N)")
+    bad = [] if isinstance(seeds, int) else [s for s in seeds if not integer(s)]
+    if bad:  # int(1.7) ran seed 1
+        raise ConfigError(f"seeds must be ints, got {type(bad[0]).__name__} {bad[0]!r} in the list of seeds")
     out = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not out:
         raise ConfigError("seeds is empty; give a number of seeds >= 1 or a list of seeds")
@@ -518,26 +532,52 @@ def _seconds_text(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "n/a"
 
 
+def _setting_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _model_labels(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Each record's model label; records of one dataset, model and metric whose configurations differ get the
+    settings that tell them apart (``gcn (hidden_channels=64)`` beside ``gcn (hidden_channels=16)``), which
+    their rows and plot panels would otherwise not show."""
+    def config(r: dict[str, Any]) -> dict[str, Any]:
+        return r["config"] if isinstance(r.get("config"), dict) else {}
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r.get("dataset"), r.get("model"), r.get("metric")), []).append(r)
+    labels = []
+    for r in records:
+        group = groups[(r.get("dataset"), r.get("model"), r.get("metric"))]
+        keys = sorted({k for g in group for k in config(g)})
+        differ = [k for k in keys if len({(k in config(g), _setting_text(config(g).get(k))) for g in group}) > 1]
+        shown = [f"{k}={_setting_text(config(r)[k])}" for k in differ if k in config(r)]
+        labels.append(f"{r['model']} ({', '.join(shown)})" if shown else str(r["model"]))
+    return labels
+
+
 def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> str:
     """A results table: ours (mean ± std over seeds) beside the reference and its source.
 
     A record that did not run shows ``not run [k]`` in its row; the reason (its ``status``) is
     written once below the table as note ``k``, shared by the records with the same reason.
+    Records of one dataset and model whose configurations differ name the settings that differ
+    beside the model (``gcn (hidden_channels=64)``).
     """
     head = ["dataset", "model", "metric", "graphdl (mean ± std)", "seeds x epochs", "reference",
             "reference source", "s/epoch"]
     rows = []
     notes: list[str] = []
-    for r in records:
+    for r, model in zip(records, _model_labels(records)):
         if r.get("status", "ok") != "ok":
             if r["status"] not in notes:
                 notes.append(r["status"])
-            rows.append([r["dataset"], r["model"], r.get("metric") or "-",
+            rows.append([r["dataset"], model, r.get("metric") or "-",
                          f"not run [{notes.index(r['status']) + 1}]", "-",
                          _fmt(r.get("reference"), r.get("reference_std")), r.get("reference_source") or "-", "-"])
             continue
         arrow = "↑" if r["higher_is_better"] else "↓"
-        rows.append([r["dataset"], r["model"], f"{r['metric']} {arrow}", _fmt(r["mean"], r["std"]),
+        rows.append([r["dataset"], model, f"{r['metric']} {arrow}", _fmt(r["mean"], r["std"]),
                      _runs_text(r), _fmt(r.get("reference"), r.get("reference_std")),
                      r.get("reference_source") or "-", _seconds_text(r.get("seconds_per_epoch"))])
     if markdown:
