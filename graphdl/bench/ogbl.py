@@ -26,7 +26,8 @@ so that results are comparable to the leaderboard:
   ``ToSparseTensor`` does with torch-sparse) instead of ``edge_index``, so that
   PyG's convs aggregate with one sparse-dense product instead of materialising
   one message per edge (on ogbl-ddi, 2.1M edges x 256 channels: 12x faster on
-  CPU and ~2 GB less memory per layer).
+  CPU and ~2 GB less memory per layer); a graph with per-edge inputs the model takes
+  (``edge_weight``, ``edge_attr``) keeps ``edge_index``, which carries them.
 
 Everything else is the example's: 2 layers, 256 hidden, dropout 0.5, a
 predictor MLP on the Hadamard product with ``num_layers`` (= 2) layers and
@@ -46,8 +47,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphdl.errors import ConfigError, ValidationError
 from graphdl.models.gnn import LinkGNN
-
+from graphdl.train.metrics import is_pair_metric
 from graphdl.train.tasks import LinkTask, canonical_split, model_inputs
 
 __all__ = ["OGBLinkGNN", "GroupClippedAdam", "OGBLinkTask"]
@@ -105,30 +107,48 @@ class OGBLinkTask(LinkTask):
     def __init__(self, metric: str = "ogbl-ddi", batch_size: int | None = 64 * 1024,
                  eval_train_seed: int = 12345, num_negatives: int = 1, sparse_adj: bool = True) -> None:
         super().__init__(metric=metric, batch_size=batch_size, num_negatives=num_negatives)
+        if not is_pair_metric(self.metric):  # evaluate hands it (positive, negative) scores, not (labels, scores)
+            raise ConfigError(f"OGBLinkTask ranks positive pair scores against negative ones (an ogbl-* dataset's "
+                              f"evaluator, hits@K or mrr), but metric {self.metric.name!r} takes labels and "
+                              f"predictions; use metric='ogbl-ddi' (or hits@K), or LinkTask(metric="
+                              f"{self.metric.name!r})")
         self.eval_train_seed = eval_train_seed
         self.sparse_adj = sparse_adj
 
     def setup(self, data: Any, splits: Any = None, device: torch.device | str = "cpu") -> None:
         super().setup(data, splits, device)
+        if self.neg_targets:
+            raise ValidationError(f"OGBLinkTask scores one shared pool of negative pairs per split (edge_neg: "
+                                  f"ogbl-ddi, ogbl-collab), but the {', '.join(map(repr, self.neg_targets))} "
+                                  f"split gives each positive its own negative targets (ogbl-citation2's "
+                                  f"format); train on those splits with LinkTask")
         train = self.pos["train"]
         size = self.pos["val"].size(1) if "val" in self.pos else train.size(1)
         gen = torch.Generator().manual_seed(self.eval_train_seed)
         idx = torch.randperm(train.size(1), generator=gen)[:size].to(self.device)
         self.eval_train = train[:, idx]
-        self.adj_t = None
+        self.adj_t = self._adj_of = None
         if self.sparse_adj:
-            from torch_geometric.utils import to_torch_csr_tensor
+            self._set_adjacency(self.data)
 
-            n = self.data.num_nodes
-            with warnings.catch_warnings():  # torch's "sparse CSR is beta" notices
-                warnings.filterwarnings("ignore", message=r"Sparse (CSR tensor support|invariant checks)")
-                # adj_t[i, j] != 0 for an edge j -> i: PyG's convention for sparse adjacencies.
-                self.adj_t = to_torch_csr_tensor(self.data.edge_index.flip(0), size=(n, n))
+    def _set_adjacency(self, data: Any) -> None:
+        """``adj_t``: ``data``'s sparse adjacency, ``adj_t[i, j] != 0`` for an edge ``j -> i`` (PyG's convention)."""
+        from torch_geometric.utils import to_torch_csr_tensor
+
+        n = data.num_nodes
+        with warnings.catch_warnings():  # torch's "sparse CSR is beta" notices
+            warnings.filterwarnings("ignore", message=r"Sparse (CSR tensor support|invariant checks)")
+            self.adj_t = to_torch_csr_tensor(data.edge_index.flip(0), size=(n, n))
+        self._adj_of = data.edge_index  # the graph it holds: predict_on's copy of the task has another
 
     def _embed(self, model: nn.Module) -> Tensor:
         data = self.data
-        if self.adj_t is None:
-            return model(data.x, data.edge_index, **model_inputs(model, data))
+        inputs = model_inputs(model, data)
+        # A unit adjacency carries no per-edge inputs (ogbl-collab's edge_weight): the model takes edge_index then.
+        if self.adj_t is None or "edge_weight" in inputs or "edge_attr" in inputs:
+            return model(data.x, data.edge_index, **inputs)
+        if self._adj_of is not data.edge_index:
+            self._set_adjacency(data)
         return model(data.x, self.adj_t)
 
     @torch.no_grad()

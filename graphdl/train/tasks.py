@@ -719,9 +719,11 @@ class NodeTask(Task):
 
 
 # ---------------------------------------------------------------------------- link level
-def _pairs(edges: Tensor, name: str) -> Tensor:
-    """Node pairs as a ``(2, P)`` long tensor from OGB's ``(P, 2)`` (or PyG's ``(2, P)``). Two pairs, ``(2, 2)``,
-    are read as OGB's rows, the layout of the split dicts this takes."""
+def _pairs(edges: Any, name: str) -> Tensor:
+    """Node pairs as a ``(2, P)`` long tensor from OGB's ``(P, 2)`` (or PyG's ``(2, P)``), a tensor or an array
+    (OGB's ``LinkPropPredDataset`` splits). Two pairs, ``(2, 2)``, are read as OGB's rows, the layout of the split
+    dicts this takes."""
+    edges = torch.as_tensor(edges)
     if edges.dim() != 2 or 2 not in edges.shape:
         raise ValidationError(f"{name} must hold node pairs of shape (2, P) or (P, 2), got {tuple(edges.shape)}")
     return (edges.t() if edges.size(1) == 2 else edges).long()
@@ -756,6 +758,13 @@ def random_link_split_pairs(part: Data, name: str) -> tuple[Tensor, Tensor | Non
         pos = part.pos_edge_label_index
     elif "edge_label_index" in part and "edge_label" in part:
         label = part.edge_label
+        if label.dim() != 1 or not bool(((label == 0) | (label == 1)).all()):
+            # RandomLinkSplit adds 1 to an edge_label the graph already had (edge classes), or keeps it as it is
+            # when it samples no negatives: label == 1 would then be one class, and class 0 read as non-edges
+            raise ValidationError(f"the {name} graph's edge_label (shape {tuple(label.shape)}) holds values other "
+                                  f"than 1 (edge) and 0 (sampled non-edge): the graph's own edge labels, which "
+                                  f"RandomLinkSplit keeps; delete them before splitting (del data.edge_label), or "
+                                  f"split with RandomLinkSplit(..., split_labels=True)")
         neg = part.edge_label_index[:, label == 0]
         pos, neg = part.edge_label_index[:, label == 1], (neg if neg.numel() else None)
     else:
