@@ -31,6 +31,10 @@ def check_folder_path(folder: str | os.PathLike, what: str) -> Path:
     """
     folder = Path(folder)
     for candidate in (folder, *folder.parents):
+        if candidate.is_symlink() and not candidate.exists():
+            raise ConfigError(f"cannot use {str(folder)!r} as the folder for {what}: {str(candidate)!r} is a link "
+                              f"to {os.readlink(candidate)!r}, which does not exist. Create that folder, or choose "
+                              f"another path.")
         if candidate.exists():
             if not candidate.is_dir():
                 raise ConfigError(f"cannot use {str(folder)!r} as the folder for {what}: {str(candidate)!r} "
@@ -39,11 +43,25 @@ def check_folder_path(folder: str | os.PathLike, what: str) -> Path:
     return folder
 
 
+_WRITE_MODES = frozenset({"w", "wt", "wb", "w+", "wt+", "wb+", "w+t", "w+b"})
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success flush it to disk, rename it to ``path`` and sync the
-    folder, so that a crash at any moment leaves the old file or the new one, whole."""
+    folder, so that a crash at any moment leaves the old file or the new one, whole.
+
+    ``mode`` is a write mode (``"w"``, ``"wb"``, ``"w+"``, ...): the file is written anew. A symbolic link at
+    ``path`` is written through, as ``open`` does: its target gets the new contents and the link stays.
+    """
+    if mode not in _WRITE_MODES:  # checked before the temporary file is opened: fdopen would leak it
+        raise ValueError(f"atomic_write writes a new file, so mode must be a write mode such as 'w' or 'wb', got "
+                         f"{mode!r}; to add to a file, read it, then write the old and the new contents")
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {str(path)!r}: it is a folder; give the path of a file in it")
     check_folder_path(path.parent, path.name).mkdir(parents=True, exist_ok=True)
     # created as open() creates files (0666 less the umask, applied by the OS: reading the umask means setting
     # it, a race with other threads); a file that is replaced keeps its permissions (a private one stays so)

@@ -142,15 +142,21 @@ def check_edge_index(edge_index: object, num_nodes: int | tuple[int, int] | None
                               f"nodes (valid indices: 0..{num_nodes - 1}); remove or remap those edges")
 
 
+_ROWS_PER_NODE = ("{name} has {rows} rows but the graph has {nodes} nodes; give one row per node (data.num_nodes, "
+                  "when set, must match)")
+
+
 def check_features(x: object, num_nodes: int | None = None, name: str = "x") -> None:
     """Node features must be a finite ``(num_nodes, F)`` tensor."""
     if not isinstance(x, Tensor):
         raise ValidationError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2:
-        raise ValidationError(f"{name} must have shape (num_nodes, num_features), got {tuple(x.shape)}; "
-                              f"a 1-d feature becomes one with .unsqueeze(-1)")
+        fix = ("a 1-d feature becomes one with .unsqueeze(-1)" if x.dim() == 1 else
+               f"flatten each node's features into one row with {name}.flatten(1)" if x.dim() > 2 else
+               "give one row of features per node")
+        raise ValidationError(f"{name} must have shape (num_nodes, num_features), got {tuple(x.shape)}; {fix}")
     if num_nodes is not None and x.size(0) != num_nodes:
-        raise ValidationError(f"{name} has {x.size(0)} rows but the graph has {num_nodes} nodes")
+        raise ValidationError(_ROWS_PER_NODE.format(name=name, rows=x.size(0), nodes=num_nodes))
     _check_finite_rows(x, name)
 
 
@@ -168,7 +174,9 @@ def _check_edge_values(key: str, value: Any, num_edges: int, scan: bool = True) 
         raise ValidationError(f"{key} has {tuple(value.shape)[:1] or 'no'} rows but edge_index has "
                               f"{num_edges} edges; give one {key} row per edge")
     if key == "edge_weight" and value.dim() != 1:
-        raise ValidationError(f"edge_weight must have shape (num_edges,), got {tuple(value.shape)}")
+        raise ValidationError(f"edge_weight must have shape (num_edges,), got {tuple(value.shape)}; one weight "
+                              f"per edge in a (num_edges, 1) column becomes one with edge_weight.view(-1), several "
+                              f"per edge are edge features: pass them as edge_attr")
     if scan and not all_finite(value):
         raise ValidationError(f"{key} holds NaN or infinite values; impute or drop those edges")
 
@@ -210,7 +218,7 @@ def check_graph(data: Data, require_y: bool = False, task: str | None = None) ->
         if data.x.is_floating_point():
             check_features(data.x, num_nodes)
         elif data.x.size(0) != num_nodes:
-            raise ValidationError(f"x has {data.x.size(0)} rows but the graph has {num_nodes} nodes")
+            raise ValidationError(_ROWS_PER_NODE.format(name="x", rows=data.x.size(0), nodes=num_nodes))
     num_edges = data.edge_index.size(1)
     for key in ("edge_weight", "edge_attr"):
         value = data.get(key) if hasattr(data, "get") else getattr(data, key, None)
@@ -319,7 +327,8 @@ def _check_call(x: Any, edge_index: Any, edge_weight: Any, edge_attr: Any, batch
             raise ValidationError(f"batch has {batch.numel()} entries but there are {nodes} nodes; give one "
                                   f"graph index per node")
         if scan and batch.numel() and int(batch.min()) < 0:
-            raise ValidationError("batch holds negative graph indices")
+            raise ValidationError(f"batch holds negative graph indices (down to {int(batch.min())}); number the "
+                                  f"graphs 0, 1, ..., as torch_geometric's Batch.from_data_list(graphs).batch does")
 
 
 def _check_param_dtype(name: str, value: Tensor, reference: Tensor | None) -> None:
@@ -465,7 +474,8 @@ def check_split_index(index: Any, size: int, name: str = "split", item: str = "i
     flat = index.reshape(-1)
     if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= size):
         raise ValidationError(f"{name} indices must lie in [0, {size - 1}], got "
-                              f"[{int(flat.min())}, {int(flat.max())}]")
+                              f"[{int(flat.min())}, {int(flat.max())}]; there are {size} {item}s: drop the "
+                              f"indices out of range, or check that the split was made for this data")
     return index
 
 
@@ -477,7 +487,11 @@ def warn_if_train_overlaps(splits: Mapping[str, Tensor], size: int, items: str) 
     in_train = torch.zeros(size, dtype=torch.bool, device=train.device)
     in_train[train] = True
     for name, index in splits.items():
-        shared = 0 if name == "train" else int(in_train[index.to(train.device)].sum())
+        if name == "train":
+            continue
+        held_out = torch.zeros(size, dtype=torch.bool, device=train.device)
+        held_out[index.to(train.device)] = True  # items, not entries: an index repeated counts once
+        shared = int((in_train & held_out).sum())
         if shared:
             warnings.warn(f"the 'train' and {name!r} splits share {shared} {items}, so the {name!r} scores "
                           f"measure fit rather than generalisation; pass disjoint splits", UserWarning,

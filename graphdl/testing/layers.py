@@ -19,8 +19,9 @@ Each failure raises ``AssertionError`` naming the layer and check.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,19 @@ from torch import Tensor, nn
 from graphdl.errors import ValidationError
 
 __all__ = ["check_layer", "LAYER_CHECKS", "random_graph", "general_layers"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _keeps_caller_rng(check: _F) -> _F:
+    """Run ``check`` on a fork of torch's CPU random generator: the seeds it sets for its own reproducibility
+    must not reseed the caller's (a script that seeds, runs a check, then builds its model would otherwise get
+    the same initial weights for every seed)."""
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            return check(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def random_graph(num_nodes: int = 12, num_edges: int = 40, in_channels: int = 8, edge_dim: int = 4,
@@ -250,12 +264,13 @@ LAYER_CHECKS: dict[str, Callable[[_Case], None]] = {
 }
 
 
+@_keeps_caller_rng
 def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out_channels: int = 16,
                 checks: tuple[str, ...] | None = None, seed: int = 0, **kwargs: Any) -> None:
     """Run the conformance checks on ``layer`` (a registered name or a class/factory).
 
     ``kwargs`` go to the layer's constructor. Raises ``AssertionError`` on the
-    first failing check.
+    first failing check. The checks are seeded by ``seed``; the caller's random generator state is kept.
     """
     unknown = [name for name in checks or () if name not in LAYER_CHECKS]
     if unknown:

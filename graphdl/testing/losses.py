@@ -32,6 +32,7 @@ from torch.autograd.gradcheck import GradcheckError
 
 from graphdl.errors import ValidationError
 from graphdl.registry import keyword_names
+from graphdl.testing.layers import _keeps_caller_rng
 
 __all__ = ["check_loss", "default_inputs"]
 
@@ -61,16 +62,25 @@ def default_inputs(kind: str | None, dtype: torch.dtype = torch.float64,
     )
 
 
-def _clone(x: Any) -> Any:
+def _require(ok: object, message: str) -> None:
+    """A check that ``python -O`` keeps (it strips ``assert`` statements): raise AssertionError with ``message``."""
+    if not ok:
+        raise AssertionError(message)
+
+
+def _clone(x: Any, float_dtype: torch.dtype | None = None) -> Any:
+    """Detached copies of the tensors in ``x`` (keeping ``requires_grad``); float ones cast to ``float_dtype``."""
     if isinstance(x, Tensor):
         y = x.detach().clone()
+        if float_dtype is not None and y.is_floating_point():
+            y = y.to(float_dtype)
         return y.requires_grad_() if x.requires_grad else y
     if isinstance(x, tuple):
-        return tuple(_clone(v) for v in x)
+        return tuple(_clone(v, float_dtype) for v in x)
     if isinstance(x, list):
-        return [_clone(v) for v in x]
+        return [_clone(v, float_dtype) for v in x]
     if isinstance(x, dict):
-        return {k: _clone(v) for k, v in x.items()}
+        return {k: _clone(v, float_dtype) for k, v in x.items()}
     return x
 
 
@@ -112,6 +122,7 @@ def _scalar_hparams(target: Any) -> list[str]:
     return out
 
 
+@_keeps_caller_rng
 def check_loss(
     loss: str | nn.Module,
     *,
@@ -131,9 +142,9 @@ def check_loss(
             for gradients. Default: see the module docstring.
         init_kwargs: extra constructor arguments when ``loss`` is a name
             (merged over the class's ``example_init``).
-        dtype: dtype of the generated inputs (float64 for ``gradcheck``).
-        seed: seed of the generated inputs.
-        gradcheck: also run :func:`torch.autograd.gradcheck` (float64 only).
+        dtype: dtype of the generated inputs; ``gradcheck`` runs only when it is float64.
+        seed: seed of the generated inputs (the caller's random generator state is restored afterwards).
+        gradcheck: also run :func:`torch.autograd.gradcheck`, on float64 copies of the inputs.
         rtol: tolerance of the ``none.sum() == sum`` check.
 
     Returns:
@@ -148,21 +159,21 @@ def check_loss(
         entry = LOSSES.entry(loss)
         name, target = entry.name, entry.obj
         kind = entry.meta.get("kind") or getattr(target, "kind", None)
-        assert kind in KINDS, (
+        _require(kind in KINDS, (
             f"loss {name!r} has kind={kind!r}; register it with kind= one of {KINDS} (or give the class "
             f"a `kind` attribute, as graphdl.losses.Loss subclasses have) so the Trainer knows how to call it"
-        )
+        ))
         kwargs0 = {**getattr(target, "example_init", {}), **init_kwargs}
         accepted, complete = keyword_names(target)
-        assert "reduction" in accepted or not complete, (
+        _require("reduction" in accepted or not complete, (
             f"{name}: check_loss builds the loss once per reduction with reduction=...; let "
             f"{getattr(target, '__name__', name)} take reduction= and pass it on to the module it builds"
-        )
+        ))
 
         def build(**kw: Any) -> nn.Module:
             return LOSSES.create(name, **{**kwargs0, **kw})
     else:
-        assert isinstance(loss, nn.Module), f"check_loss needs a name or an nn.Module, got {type(loss)!r}"
+        _require(isinstance(loss, nn.Module), f"check_loss needs a name or an nn.Module, got {type(loss)!r}")
         name, target, proto = type(loss).__name__, type(loss), loss
         kind = getattr(loss, "kind", None)
 
@@ -173,9 +184,9 @@ def check_loss(
             return m
 
     base = build()
-    assert isinstance(base, nn.Module), f"{name}: the registered factory must return an nn.Module"
+    _require(isinstance(base, nn.Module), f"{name}: the registered factory must return an nn.Module")
     reductions = tuple(getattr(base, "reductions", ("mean", "sum", "none")))
-    assert reductions, f"{name}: declares no reductions"
+    _require(reductions, f"{name}: declares no reductions")
 
     gen = torch.Generator().manual_seed(seed)
     if inputs is None:
@@ -190,66 +201,67 @@ def check_loss(
             and isinstance(inputs[1], dict)):
         inputs = (tuple(inputs), {})
     args0, kwargs0_call = inputs
-    assert _leaves((args0, kwargs0_call)), (
+    _require(_leaves((args0, kwargs0_call)), (
         f"{name}: none of the inputs requires grad; mark the differentiable inputs with "
         f"requires_grad_()"
-    )
+    ))
 
     values: dict[str, Tensor] = {}
     for red in reductions:
         module = build(reduction=red)
-        assert getattr(module, "reduction", red) == red, f"{name}: reduction={red!r} was not applied"
+        _require(getattr(module, "reduction", red) == red, f"{name}: reduction={red!r} was not applied")
         args, kwargs = _clone(args0), _clone(kwargs0_call)
         torch.manual_seed(seed)
         out = module(*args, **kwargs)
-        assert isinstance(out, Tensor), f"{name}[{red}]: returned {type(out).__name__}, not a Tensor"
-        assert bool(torch.isfinite(out).all()), f"{name}[{red}]: value is not finite: {out}"
+        _require(isinstance(out, Tensor), f"{name}[{red}]: returned {type(out).__name__}, not a Tensor")
+        _require(bool(torch.isfinite(out).all()), f"{name}[{red}]: value is not finite: {out}")
         if red in _SCALAR_REDUCTIONS:
-            assert out.dim() == 0, f"{name}[{red}]: expected a scalar, got shape {tuple(out.shape)}"
+            _require(out.dim() == 0, f"{name}[{red}]: expected a scalar, got shape {tuple(out.shape)}")
         else:
-            assert out.dim() >= 1, f"{name}[{red}]: expected a tensor of terms, got a scalar"
+            _require(out.dim() >= 1, f"{name}[{red}]: expected a tensor of terms, got a scalar")
         # a value without a graph would fail in backward() with torch's bare RuntimeError
-        assert out.requires_grad, (
+        _require(out.requires_grad, (
             f"{name}[{red}]: the value carries no gradient (it does not require grad); is a tensor detached "
             f"(.detach(), .item(), .numpy()) or computed under torch.no_grad() on the way?"
-        )
+        ))
         out.sum().backward()
         leaves = _leaves((args, kwargs))
         for i, t in enumerate(leaves):
-            assert t.grad is not None, f"{name}[{red}]: no gradient reached differentiable input #{i}"
-            assert bool(torch.isfinite(t.grad).all()), f"{name}[{red}]: non-finite gradient for input #{i}"
-        assert any(bool(t.grad.ne(0).any()) for t in leaves), (
+            _require(t.grad is not None, f"{name}[{red}]: no gradient reached differentiable input #{i}")
+            _require(bool(torch.isfinite(t.grad).all()), f"{name}[{red}]: non-finite gradient for input #{i}")
+        _require(any(bool(t.grad.ne(0).any()) for t in leaves), (
             f"{name}[{red}]: the gradient is zero for every input"
-        )
+        ))
         for pname, p in module.named_parameters():
             if p.requires_grad:
-                assert p.grad is not None, f"{name}[{red}]: parameter {pname!r} got no gradient"
-                assert bool(torch.isfinite(p.grad).all()), f"{name}[{red}]: non-finite gradient for {pname!r}"
+                _require(p.grad is not None, f"{name}[{red}]: parameter {pname!r} got no gradient")
+                _require(bool(torch.isfinite(p.grad).all()), f"{name}[{red}]: non-finite gradient for {pname!r}")
         values[red] = out.detach()
 
     if "none" in values and "sum" in values:
         total, none = values["sum"], values["none"].sum()
-        assert torch.allclose(none, total, rtol=rtol, atol=1e-9), (
+        _require(torch.allclose(none, total, rtol=rtol, atol=1e-9), (
             f"{name}: reduction='none' terms sum to {none.item()} but reduction='sum' gives {total.item()}"
-        )
+        ))
 
     try:
         build(reduction="no-such-reduction")
     except ValidationError as exc:
-        assert "reduction" in str(exc), f"{name}: the bad-reduction error does not name 'reduction': {exc}"
+        _require("reduction" in str(exc), f"{name}: the bad-reduction error does not name 'reduction': {exc}")
     else:
         raise AssertionError(f"{name}: reduction='no-such-reduction' was accepted; raise ValidationError")
 
     text = repr(base)
     missing = [h for h in _scalar_hparams(target) if f"{h}=" not in text]
-    assert not missing, (f"{name}: repr {text!r} does not show hyper-parameter(s) {missing}; store each "
-                         f"constructor argument under its own name (self.{missing[0]} = {missing[0]}), which the "
-                         f"repr of graphdl.losses.Loss shows" if missing else "")
+    _require(not missing, (f"{name}: repr {text!r} does not show hyper-parameter(s) {missing}; store each "
+                           f"constructor argument under its own name (self.{missing[0]} = {missing[0]}), which the "
+                           f"repr of graphdl.losses.Loss shows" if missing else ""))
 
     if gradcheck and dtype == torch.float64:
         red = "sum" if "sum" in reductions else reductions[0]
         module = build(reduction=red).double()
-        args, kwargs = _clone(args0), _clone(kwargs0_call)
+        # float64 copies: given float32 inputs, a finite difference with eps=1e-6 is rounding noise
+        args, kwargs = _clone(args0, torch.float64), _clone(kwargs0_call, torch.float64)
         leaves = _leaves((args, kwargs))
 
         def fn(*xs: Tensor) -> Tensor:
