@@ -123,6 +123,10 @@ def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any
             raise ConfigError(f"dataset {entry.name!r}: {key} must be a callable that takes and returns a Data "
                               f"graph (e.g. torch_geometric.transforms.NormalizeFeatures()), got "
                               f"{type(kwargs[key]).__name__} {kwargs[key]!r}")
+        if isinstance(kwargs.get(key), type):  # calling the class makes a transform object, not a graph
+            raise ConfigError(f"dataset {entry.name!r}: {key} is the class {kwargs[key].__qualname__}, not an "
+                              f"instance of it; pass {key}={kwargs[key].__qualname__}(...) (e.g. "
+                              f"torch_geometric.transforms.NormalizeFeatures()).")
     if isinstance(entry.obj, (OGBSpec, PlanetoidSpec)):
         return entry.obj(root, **kwargs)
     return DATASETS.build(name, root=str(resolve_root(root)), **kwargs)  # a plugin's loader
@@ -145,8 +149,11 @@ def split_indices(dataset: Any, split: str | int | None = None) -> dict[str, Any
     Raises:
         UnknownNameError: the split does not exist (the available ones are named).
         DataError: its files are missing or corrupt.
-        ValidationError: ``dataset`` has no split graphdl knows how to read.
+        ValidationError: ``dataset`` has no split graphdl knows how to read, or
+            is a subset or reordering of an OGB dataset (take the split of the
+            dataset :func:`load` returned, then index that).
     """
+    from torch_geometric.data.data import BaseData
     from torch_geometric.datasets import Planetoid
 
     if isinstance(dataset, Planetoid):
@@ -159,12 +166,16 @@ def split_indices(dataset: Any, split: str | int | None = None) -> dict[str, Any
         if hasattr(dataset, method):
             with trusted_dataset_files():
                 return getattr(dataset, method)(split) if split is not None else getattr(dataset, method)()
-    data = dataset[0] if hasattr(dataset, "__getitem__") else dataset
+    # a Data graph also has __getitem__ (by attribute name): data[0] raised a bare KeyError
+    one_graph = isinstance(dataset, BaseData)
+    data = dataset if one_graph or not hasattr(dataset, "__getitem__") else dataset[0]
     if all(hasattr(data, key) for key in ("train_mask", "val_mask", "test_mask")):
         return split_indices_planetoid(dataset, split)
+    what = f"got {type(dataset).__name__}, a single graph (dataset[i]?) with" if one_graph else \
+        f"{type(dataset).__name__} has"
     raise ValidationError(
-        f"split_indices: {type(dataset).__name__} has no get_idx_split/get_edge_split method and "
-        f"no train_mask/val_mask/test_mask; pass a dataset returned by graphdl.datasets.load."
+        f"split_indices: {what} no get_idx_split/get_edge_split method and no train_mask/val_mask/test_mask; "
+        f"pass the dataset graphdl.datasets.load returned."
     )
 
 

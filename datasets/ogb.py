@@ -303,6 +303,8 @@ def split_indices_ogb(dataset: Any, split: str | None = None) -> dict[str, Any]:
     Raises:
         UnknownNameError: ``split`` is not a folder under ``<dataset>/split``.
         DataError: a split file is missing or corrupt.
+        ValidationError: ``dataset`` is a subset or reordering (``dataset[...]``,
+            ``dataset.shuffle()``), which the split files do not index.
     """
     from graphdl.datasets.safe_load import trusted_dataset_files
 
@@ -317,6 +319,14 @@ def split_indices_ogb(dataset: Any, split: str | None = None) -> dict[str, Any]:
             f"split {chosen!r} does not exist for {name}.{did_you_mean(chosen, available)} "
             f"Available splits (folders in {str(source)!r}): {', '.join(available) or '(none)'}. "
             f"Pass split=None for the official split ({default!r})."
+        )
+    if getattr(dataset, "_indices", None) is not None and list(dataset.indices()) != list(range(dataset.len())):
+        # the split files index the graphs as loaded: on a subset or a shuffled copy they pick other graphs
+        raise ValidationError(
+            f"split_indices: {name} is a subset or reordering of the loaded dataset ({len(dataset)} of its "
+            f"{dataset.len()} graphs, from dataset[...] or dataset.shuffle()), but the official split indexes "
+            f"the dataset as loaded, so its indices would pick the wrong graphs. Call split_indices on the "
+            f"dataset graphdl.datasets.load returned, then index that: dataset[split['train']]."
         )
     getter = dataset.get_edge_split if hasattr(dataset, "get_edge_split") else dataset.get_idx_split
     try:

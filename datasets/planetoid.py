@@ -24,7 +24,7 @@ from graphdl.datasets.root import (
     prepare_folder,
     run_official_loader,
 )
-from graphdl.errors import ConfigError, UnknownNameError, ValidationError, did_you_mean
+from graphdl.errors import ConfigError, DataError, UnknownNameError, ValidationError, did_you_mean
 
 __all__ = ["PlanetoidSpec", "AccuracyEvaluator", "PLANETOID", "PLANETOID_SPLITS"]
 
@@ -48,7 +48,8 @@ class AccuracyEvaluator:
     the fraction of nodes whose predicted class equals the true class.
     ``y_true`` holds class ids, shape ``(n,)`` or ``(n, 1)``; ``y_pred`` holds
     class ids of the same shape, or scores of shape ``(n, num_classes)`` whose
-    arg-max is the prediction. Tensors and numpy arrays are accepted.
+    arg-max is the prediction. Tensors and numpy arrays are accepted; ids
+    that are not whole numbers (probabilities) are refused.
     """
 
     eval_metric = "acc"
@@ -102,6 +103,15 @@ class AccuracyEvaluator:
                 f"does not match y_true of shape {tuple(y_true.shape)}; pass class ids of the "
                 f"same shape or scores of shape (n, num_classes)."
             )
+        for key, ids in (("y_true", y_true), ("y_pred", y_pred)):
+            # probabilities of shape (n,) or (n, 1) compared with class ids gave a silent near-zero accuracy
+            if ids.is_floating_point() and not bool((ids == ids.round()).all()):
+                bad = ids[ids != ids.round()][0].item()
+                raise ValidationError(
+                    f"evaluator {self.name!r}: {key} holds values that are not class ids (e.g. {bad}). Pass "
+                    f"class ids, or scores of shape (n, num_classes) whose arg-max is the prediction (for "
+                    f"one score per node, threshold it first)."
+                )
         if y_true.numel() == 0:
             raise ValidationError(f"evaluator {self.name!r}: y_true is empty; nothing to score.")
         return {"acc": float((y_pred == y_true).double().mean())}
@@ -111,6 +121,30 @@ def _read_raw_part(raw_dir: Path, name: str, part: str) -> Any:
     from torch_geometric.io.planetoid import read_file
 
     return read_file(str(raw_dir), name, part)
+
+
+def _test_index_problem(raw_dir: Path, name: str) -> str | None:
+    """Why ``ind.<name>.test.index`` does not fit ``tx`` and ``allx``; ``None`` when it does.
+
+    A truncated index still parses: PyG then silently marks fewer test nodes and
+    moves only some test rows of ``x`` and ``y`` to their node ids. It must list
+    one distinct node id per row of ``tx``, each after the ``allx`` rows.
+    """
+    try:
+        test_index = _read_raw_part(raw_dir, name, "test.index").view(-1)
+        tx_rows = _read_raw_part(raw_dir, name, "tx").size(0)
+        allx_rows = _read_raw_part(raw_dir, name, "allx").size(0)
+    except Exception:  # noqa: BLE001 - an unreadable file fails in the loader, where find_corrupt names it
+        return None
+    lower = name.lower()
+    if test_index.numel() != tx_rows:
+        return f"it lists {test_index.numel()} test nodes, but ind.{lower}.tx has {tx_rows} rows"
+    if tx_rows and int(test_index.min()) < allx_rows:
+        return (f"test node id {int(test_index.min())} is below {allx_rows}, where the test nodes start "
+                f"(the rows of ind.{lower}.allx)")
+    if test_index.unique().numel() != tx_rows:
+        return "it lists a test node id more than once"
+    return None
 
 
 @dataclass(frozen=True)
@@ -178,19 +212,33 @@ class PlanetoidSpec:
         from torch_geometric.datasets import Planetoid
 
         prefix = "geom-gcn/" if split == "geom-gcn" else ""
+        raw_dir = folder.work_dir / prefix / "raw"
+        index_file = raw_dir / f"ind.{self.pyg_name.lower()}.test.index"
 
         def find_corrupt(folder: DatasetFolder) -> tuple[Path, str] | None:
-            raw_dir = folder.work_dir / prefix / "raw"
             for part in RAW_PARTS:
                 try:
                     _read_raw_part(raw_dir, self.pyg_name, part)
                 except Exception as exc:  # noqa: BLE001 - any failure means a bad file
                     return raw_dir / f"ind.{self.pyg_name.lower()}.{part}", f"{type(exc).__name__}: {exc}"
-            return None
+            why = _test_index_problem(raw_dir, self.pyg_name)
+            return None if why is None else (index_file, why)
+
+        def construct(loader_kwargs: dict[str, Any]) -> Any:
+            processed = folder.work_dir / prefix / "processed" / "data.pt"
+            if loader_kwargs.get("force_reload") or not processed.is_file():  # the raw files are processed
+                why = _test_index_problem(raw_dir, self.pyg_name)
+                if why is not None:
+                    raise DataError(
+                        f"dataset {self.name!r}: file {str(folder.source_path(index_file))!r} is corrupt or "
+                        f"truncated ({why}). Replace it with a fresh copy of the official file (from {URL}) "
+                        f"and load again; no processed files were kept."
+                    )
+            return Planetoid(str(folder.work_root), self.pyg_name, **loader_kwargs)
 
         return run_official_loader(
             folder,
-            lambda loader_kwargs: Planetoid(str(folder.work_root), self.pyg_name, **loader_kwargs),
+            construct,
             kwargs,
             url=URL,
             fetch=self.fetch_hint(folder, split),
@@ -236,7 +284,9 @@ def split_indices_planetoid(dataset: Any, split: str | int | None = None) -> dic
     masks are 2-D; for the other splits it must be ``None`` or the split the
     dataset was loaded with (choose it at load time: ``load("cora", split="full")``).
     """
-    data = dataset[0]
+    from torch_geometric.data.data import BaseData
+
+    data = dataset if isinstance(dataset, BaseData) else dataset[0]  # the graph itself, or the dataset
     masks = {"train": data.train_mask, "valid": data.val_mask, "test": data.test_mask}
     loaded = getattr(dataset, "split", "public")
     if data.train_mask.dim() == 2:

@@ -73,7 +73,7 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     """The data root: ``root``, else ``$GRAPHDL_DATA``, else :func:`cache_dir`.
 
     Raises:
-        DataError: the chosen path exists but is not a folder.
+        DataError: the chosen path exists but is not a folder, or lies under a file.
     """
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise DataError(
@@ -94,6 +94,18 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
             f"{DATA_ENV} to) a folder that holds the datasets in the official layout "
             f"(<root>/planetoid/Cora/raw, <root>/ogb/ogbg_molbace/raw, ...), or a new "
             f"folder to download them into."
+        )
+    # a new root under a file can never be created: its datasets would look missing and be
+    # downloaded into the cache instead, silently
+    above = path.parent
+    while not above.exists() and above.parent != above:
+        above = above.parent
+    if above.exists() and not above.is_dir():
+        raise DataError(
+            f"data root {str(path)!r} (from {origin}) lies under {str(above)!r}, which is a file, "
+            f"not a folder, so the root can never be created. Pass root= (or set {DATA_ENV} to) a "
+            f"folder that holds the datasets in the official layout (<root>/planetoid/Cora/raw, "
+            f"<root>/ogb/ogbg_molbace/raw, ...), or a new folder to download them into."
         )
     return path
 
@@ -298,7 +310,9 @@ def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
     copied is repaired: those files are copied again (:func:`_repair_copy`).
     """
     files = _snapshot(source, parts)
-    wanted = {"source": str(source), "files": files}
+    # resolved, as the copy's folder name is (_root_id): another spelling (a symlink) is the same copy,
+    # not a stale one to replace (that re-copied and re-processed it on every switch)
+    wanted = {"source": str(source.resolve()), "files": files}
     manifest = _read_manifest(target) if target.is_dir() else None
     if isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items()):
         damaged = _damaged_copies(target, manifest)
