@@ -18,6 +18,8 @@ import copy
 import csv
 import io
 import math
+import numbers
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,9 @@ def _check_monitor(monitor: str, logs: dict[str, float], owner: str) -> None:
 
 class _Monitor(Callback):
     def __init__(self, monitor: str | None, mode: str | None) -> None:
+        if monitor is not None and not isinstance(monitor, str):  # it failed at the first epoch, deep inside
+            raise ConfigError(f"{type(self).__name__}'s monitor must be a metric name such as 'val_acc', or None "
+                              f"for the Trainer's, got {type(monitor).__name__}")
         if mode not in (None, "min", "max"):
             raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.mode = monitor, mode
@@ -115,10 +120,10 @@ class EarlyStopping(_Monitor):
                  min_delta: float = 0.0) -> None:
         super().__init__(monitor, mode)
         require_int("EarlyStopping", "patience", patience)
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
             raise ConfigError(f"EarlyStopping's min_delta must be a number >= 0 (the least change that counts as "
                               f"an improvement), got {min_delta!r}")
-        self.patience, self.min_delta = patience, min_delta
+        self.patience, self.min_delta = patience, float(min_delta)  # NumPy numbers too
         self.wait = 0
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -135,11 +140,12 @@ class EarlyStopping(_Monitor):
                 trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "wait": self.wait, "monitor": self.monitor, "patience": self.patience,
-                "min_delta": self.min_delta}
+        return {"best": self.best, "wait": self.wait, "monitor": self.monitor, "mode": self.mode,
+                "patience": self.patience, "min_delta": self.min_delta}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_saved(state, monitor=self.monitor, patience=self.patience, min_delta=self.min_delta)
+        self._check_saved(state, monitor=self.monitor, mode=self.mode, patience=self.patience,
+                          min_delta=self.min_delta)
         self.best, self.wait = state["best"], state["wait"]
 
 
@@ -160,6 +166,9 @@ class ModelCheckpoint(_Monitor):
                  mode: str | None = None, every_n_epochs: int = 1, restore_best: bool = True) -> None:
         super().__init__(monitor, mode)
         require_int("ModelCheckpoint", "every_n_epochs", every_n_epochs)
+        _check_path("ModelCheckpoint's dirpath", dirpath, none=True)
+        if not isinstance(restore_best, bool):  # restore_best="no" restored the best state
+            raise ConfigError(f"ModelCheckpoint's restore_best must be True or False, got {restore_best!r}")
         self.dirpath = check_folder_path(dirpath, "ModelCheckpoint's checkpoints") if dirpath is not None else None
         self.every_n_epochs = every_n_epochs
         self.restore_best = restore_best
@@ -197,12 +206,20 @@ class ModelCheckpoint(_Monitor):
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "best_state": self.best_state,
-                "best_loss_state": self.best_loss_state, "monitor": self.monitor}
+                "best_loss_state": self.best_loss_state, "monitor": self.monitor, "mode": self.mode}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._check_saved(state, monitor=self.monitor)
+        self._check_saved(state, monitor=self.monitor, mode=self.mode)
         self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
         self.best_loss_state = state.get("best_loss_state")  # absent from checkpoints of before it was kept
+
+
+def _check_path(what: str, path: Any, none: bool = False) -> None:
+    """Refuse a path that is not a string or ``os.PathLike`` with a message naming it (``Path(5)``: a bare
+    TypeError)."""
+    if not (isinstance(path, (str, os.PathLike)) or (none and path is None)):
+        raise ConfigError(f"{what} must be a file system path (a str or pathlib.Path){' or None' if none else ''}, "
+                          f"got {type(path).__name__}")
 
 
 def _loss_state(trainer: Trainer) -> dict[str, Any] | None:
@@ -219,6 +236,7 @@ class MetricLogger(Callback):
     ``null``), rewritten atomically each epoch."""
 
     def __init__(self, path: str | Path) -> None:
+        _check_path("MetricLogger's path", path)
         self.path = Path(path)
         if self.path.suffix not in (".csv", ".json"):
             raise ConfigError(f"metric log {self.path} must end in .csv or .json")
@@ -226,6 +244,11 @@ class MetricLogger(Callback):
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
         if _is_main(trainer):
+            self.write(trainer.history)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        # a resumed run with no epoch left to train (it had stopped early, or trained them all) wrote no log
+        if _is_main(trainer) and trainer.history:
             self.write(trainer.history)
 
     def write(self, history: list[dict[str, float]]) -> None:

@@ -161,10 +161,14 @@ _TORCH_KINDS: dict[str, tuple[type, ...]] = {
 
 def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
     """The arguments of the scheduler's constructor that its ``state_dict`` holds (StepLR's ``step_size`` and
-    ``gamma``, ReduceLROnPlateau's ``factor`` and ``patience``, ...): loading a saved state restores them."""
+    ``gamma``, ReduceLROnPlateau's ``factor`` and ``patience``, ...), some per parameter group under their plural
+    (ReduceLROnPlateau's ``min_lr`` as ``min_lrs``, CyclicLR's ``max_lr`` as ``max_lrs``): loading a saved state
+    restores them."""
     state = scheduler.state_dict() if callable(getattr(scheduler, "state_dict", None)) else {}
-    names = inspect.signature(type(scheduler).__init__).parameters
-    return {k: state[k] for k in names if k in state and k not in ("self", "optimizer", "last_epoch", "verbose")}
+    names = [k for k in inspect.signature(type(scheduler).__init__).parameters
+             if k not in ("self", "optimizer", "last_epoch", "verbose")]
+    keys = [k if k in state else f"{k}s" for k in names]
+    return {k: state[k] for k in keys if k in state}
 
 
 def _check_loss_value(loss: Any, loss_fn: Any) -> None:
@@ -432,6 +436,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.epoch = 0
         self.should_stop = False
+        self._fit_rng: dict[str, Any] | None = None  # the RNG states the task's setup drew from (checkpointed)
         self._set_up = False  # the task holds data: fit, evaluate or predict was given some
         self._train_model: nn.Module = self.model  # the DistributedDataParallel wrapper under torch.distributed
 
@@ -480,6 +485,13 @@ class Trainer:
             return "min"
         if name.endswith(self.task.metric.name):
             return "max" if self.task.metric.higher_is_better else "min"
+        # another built-in metric the task logs beside its own (the autoencoder's ap beside rocauc)
+        metric = name.partition("_")[2]
+        if metric and metric.lower()[:5] not in ("ogbg-", "ogbl-", "ogbn-"):  # not an OGB evaluator to load
+            from graphdl.train.metrics import resolve_metric
+
+            with contextlib.suppress(ConfigError):
+                return "max" if resolve_metric(metric).higher_is_better else "min"
         raise ConfigError(f"cannot tell whether {name!r} should go up or down; pass mode='max' or 'min'")
 
     def parameters(self) -> list[nn.Parameter]:
@@ -582,6 +594,12 @@ class Trainer:
             seed = self._broadcast(random.SystemRandom().randrange(2**63))
         if seed is not None:
             seed_everything(seed)
+        resumed = self._read_checkpoint(resume_from) if resume_from is not None else None
+        if resumed is not None and resumed.get("fit_rng") is not None:
+            # the task's setup draws (an autoencoder's edge split) as it did when the run started: unseeded, the
+            # resumed process drew its own and trained on other edges
+            _set_rng_state(resumed["fit_rng"])
+        self._fit_rng = _rng_state()
         self.task.setup(data, splits, self.device)
         self._set_up = True
         splits_to_eval = list(self.eval_splits or self.task.split_names())
@@ -600,6 +618,13 @@ class Trainer:
             raise ConfigError(f"monitor {self.monitor!r} names no split of this task (splits: {', '.join(names)})."
                               f"{misspelt} Name the validation split 'val' (or 'valid'), or monitor one that "
                               f"exists: {existing}")
+        try:  # named now, not by the best-epoch selection once every epoch has trained
+            self.mode_for(self.monitor)
+        except ConfigError:
+            known = [f"{canonical_split(s)}_{self.task.metric.name}" for s in self.task.split_names()]
+            raise ConfigError(f"the Trainer cannot tell whether monitor {self.monitor!r} should go up or down."
+                              f"{did_you_mean(self.monitor, known + ['train_loss'])} Monitor a loss, the task's "
+                              f"metric ({self.task.metric.name!r}) or another built-in metric it logs") from None
         self._build_optimizer()
         self._setup_distributed()
         self.history, self.epoch, self.should_stop = [], 0, False
@@ -608,8 +633,8 @@ class Trainer:
             cb.on_fit_start(self)
         self._check_monitored_splits(splits_to_eval)
         loss_splits = self._monitored_split_losses()
-        if resume_from is not None:
-            first_epoch = self.load_checkpoint(resume_from) + 1
+        if resumed is not None:
+            first_epoch = self._restore(resumed, Path(resume_from)) + 1
             if self.should_stop:  # the checkpointed run had stopped early
                 first_epoch = self.epochs
         train_seconds, epochs_trained = 0.0, 0
@@ -654,7 +679,10 @@ class Trainer:
         model.train()
         if isinstance(loss_fn, nn.Module):
             loss_fn.train()
-        total, count, weights = torch.zeros((), device=self.device), 0, 0.0
+        # summed in float64 (float32 where the device has none), as PyG's loops sum float(loss) * items in Python
+        # floats: float32 sums were off the plain loop's train_loss by ~1e-7 relative
+        total_dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        total, count, weights = torch.zeros((), device=self.device, dtype=total_dtype), 0, 0.0
         for batch in task.train_batches():
             optimizer.zero_grad(set_to_none=True)
             loss = task.train_loss(model, batch, loss_fn)
@@ -666,7 +694,7 @@ class Trainer:
                 nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
             optimizer.step()
             weight = task.batch_weight(batch)  # the items its mean loss covers (graphs, seeds, targets)
-            total += loss.detach().reshape(()) * weight  # a (1,)-shaped loss counts as the scalar it holds
+            total += loss.detach().reshape(()).to(total_dtype) * weight  # a (1,)-shaped loss: the scalar it holds
             count, weights = count + 1, weights + weight
         if count == 0:
             raise ValidationError("the training split produced no batch; is it empty?")
@@ -781,7 +809,8 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly: weights, optimiser,
-        scheduler, callbacks, the task's own state, history, epoch and RNG states."""
+        scheduler, callbacks, the task's own state, history, epoch and RNG states (now's, and those the task's
+        setup drew from at the start of the fit)."""
         return {
             "model": self.model.state_dict(),
             "loss": self.loss_fn.state_dict() if isinstance(self.loss_fn, nn.Module) else None,
@@ -796,6 +825,7 @@ class Trainer:
             "epochs": self.epochs,  # the run's target: a resume that names none continues to it
             "should_stop": self.should_stop,
             "rng": _rng_state(),
+            "fit_rng": self._fit_rng,
             "model_class": class_name(self.model),
         }
 
@@ -866,6 +896,10 @@ class Trainer:
 
     def load_checkpoint(self, path: str | os.PathLike) -> int:
         """Restore a checkpoint into this trainer (after ``fit`` set it up); return its epoch."""
+        return self._restore(self._read_checkpoint(path), Path(path))
+
+    def _read_checkpoint(self, path: str | os.PathLike) -> dict[str, Any]:
+        """The checked contents of the checkpoint at ``path``."""
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no checkpoint at {path}")
@@ -883,6 +917,10 @@ class Trainer:
         expected = class_name(self.model)
         if state.get("model_class") != expected:
             raise ConfigError(f"checkpoint {path} holds a {state.get('model_class')}, not a {expected}")
+        return state
+
+    def _restore(self, state: dict[str, Any], path: Path) -> int:
+        """Load a checkpoint's contents (:meth:`_read_checkpoint`) into this trainer; return its epoch."""
         if self.optimizer is None:
             self._build_optimizer()
         # before anything loads: a changed setting would silently not take effect, or fail inside torch
