@@ -199,3 +199,19 @@ def test_a_resume_with_other_scheduler_arguments_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"was trained with other settings \(gamma 0\.1 -> 0\.5\)"):
         trainer(Linear(), epochs=4, scheduler=halve, callbacks=[ModelCheckpoint(tmp_path)]).fit(
             data, resume_from=tmp_path / "last.pt")
+
+
+def test_a_finished_seed_without_restore_best_ends_in_its_last_epochs_weights(tmp_path):
+    """fit_with_checkpoints returned a finished seed's record and left the model at its initial weights when
+    ModelCheckpoint(restore_best=False) (a fit ends in the last epoch's state then)."""
+    from graphdl.train.resume import fit_with_checkpoints
+
+    def build() -> Trainer:
+        return trainer(Linear(), epochs=3, seed=5, callbacks=[ModelCheckpoint(restore_best=False)])
+
+    first = build()
+    fit_with_checkpoints(first, tiny_graph(), checkpoint_dir=tmp_path, seed=0)
+    again = build()
+    fit_with_checkpoints(again, tiny_graph(), checkpoint_dir=tmp_path, resume=True, seed=0)
+    for name, value in first.model.state_dict().items():
+        torch.testing.assert_close(again.model.state_dict()[name], value, atol=0, rtol=0)

@@ -240,9 +240,10 @@ def _unreadable_best(path: Path, folder: Path, why: str) -> ConfigError:
                        f"{folder} to train that seed again")
 
 
-def _load_best(trainer: Trainer, folder: Path) -> None:
-    """Load a finished seed's best weights into ``trainer.model``, naming a damaged file or another model."""
-    path = folder / BEST_FILE
+def _load_weights(trainer: Trainer, path: Path) -> None:
+    """Load the weights a finished seed's ``best.pt`` or ``last.pt`` holds into ``trainer.model`` (and its
+    loss), naming a damaged file or another model."""
+    folder = path.parent
     try:
         state = torch.load(path, map_location=trainer.device, weights_only=False)
     except Exception as exc:  # truncated or foreign file: torch raises many kinds
@@ -348,8 +349,12 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                 last = latest_checkpoint(folder)
                 if last is not None:
                     _check_last(last, trainer.epochs)
+                # the model ends as a fit would: in its best epoch's state, or with restore_best=False its last
                 if checkpoint.restore_best and (folder / BEST_FILE).is_file():
-                    _load_best(trainer, folder)
+                    _load_weights(trainer, folder / BEST_FILE)
+                elif (not checkpoint.restore_best and last is not None
+                      and _last_epochs(last)[0] == len(record["history"])):  # last.pt holds the final epoch
+                    _load_weights(trainer, last)
                 result = _fit_result(record, folder)
                 if main:  # a metric log asked for on resume holds the finished seed's epochs too
                     for callback in trainer.callbacks:
