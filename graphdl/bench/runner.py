@@ -395,7 +395,8 @@ def run_config(
         seeds, ``ddof=1``; ``None`` for one seed), ``runs`` (test score per
         seed), ``valid_runs``, ``best_epochs``, ``seconds``, ``epochs``,
         ``seconds_per_epoch`` (wall time of a whole epoch: training plus the
-        evaluation of every split), ``train_seconds_per_epoch``,
+        evaluation of every split, as the official scripts' epochs; not the
+        checkpoints written with ``checkpoint_dir``), ``train_seconds_per_epoch``,
         ``reference``/``reference_std``/``reference_source``, ``peak_rss_mb``,
         ``num_parameters``, ``config``, ``curves`` (per-seed learning curves).
     """
@@ -428,7 +429,7 @@ def run_config(
     name, label = prepared.name, cfg["model"]
     metric_name = prepared.metric().name
     higher = prepared.metric().higher_is_better
-    runs, valid_runs, best_epochs, fit_seconds, train_seconds, epochs_run = [], [], [], [], [], []
+    runs, valid_runs, best_epochs, epoch_seconds, train_seconds, epochs_run = [], [], [], [], [], []
     epochs_timed: list[int] = []  # epochs trained in this process (a resumed seed trained fewer)
     curves: dict[str, list[list[float]]] = {"train_loss": [], "train": [], "val": [], "test": []}
     num_parameters = None
@@ -458,7 +459,7 @@ def run_config(
         runs.append(float(result.best[key]))
         valid_runs.append(float(result.best[f"val_{metric_name}"]))
         best_epochs.append(int(result.best_epoch))
-        fit_seconds.append(result.seconds)
+        epoch_seconds.append(result.epoch_seconds)
         train_seconds.append(result.train_seconds)
         epochs_run.append(len(result.history))
         epochs_timed.append(result.epochs_trained)
@@ -468,7 +469,7 @@ def run_config(
         if verbose and is_main_process():
             log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
                 f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
-                f"{result.seconds / max(1, result.epochs_trained):.2f} s/epoch")
+                f"{result.epoch_seconds / max(1, result.epochs_trained):.2f} s/epoch")
     mean, std = _mean_std(runs)
     # a published figure scores the benchmark's metric; a metric loss's knn_acc is not comparable with it
     ref = reference_for(name, label) if metric_name == prepared.metric().name else None
@@ -488,7 +489,7 @@ def run_config(
         "epochs": int(cfg["epochs"]),
         "epochs_run": epochs_run,
         "seconds": round(time.perf_counter() - started, 2),
-        "seconds_per_epoch": round(sum(fit_seconds) / timed_epochs, 4),
+        "seconds_per_epoch": round(sum(epoch_seconds) / timed_epochs, 4),
         "train_seconds_per_epoch": round(sum(train_seconds) / timed_epochs, 4),
         "official_seconds_per_epoch": OFFICIAL_SECONDS_PER_EPOCH.get((name, label)),
         "reference": ref.value if ref else None,

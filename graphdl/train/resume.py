@@ -111,7 +111,9 @@ def _fit_result(record: dict[str, Any], folder: Path) -> FitResult:
                      float(record["seconds"]), str(record["monitor"]),
                      train_seconds=float(record.get("train_seconds", 0.0)),
                      epochs_trained=int(record.get("epochs_trained", len(record["history"]))),
-                     extra={"skipped": True, "checkpoint_dir": str(folder)})
+                     extra={"skipped": True, "checkpoint_dir": str(folder)},
+                     # a record of before it was kept: the fit's wall time, checkpoint writes included
+                     epoch_seconds=float(record.get("epoch_seconds", record["seconds"])))
 
 
 #: ``config -> config``: the configuration as it takes effect (the defaults it leaves out filled in, names in one
@@ -384,7 +386,7 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
     if main:
         atomic_write_json(folder / DONE_FILE, {
             "seed": seed, "best_epoch": result.best_epoch, "best": result.best, "history": result.history,
-            "seconds": result.seconds, "train_seconds": result.train_seconds,
+            "seconds": result.seconds, "train_seconds": result.train_seconds, "epoch_seconds": result.epoch_seconds,
             "epochs_trained": result.epochs_trained, "monitor": result.monitor, "epochs": trainer.epochs,
             "stopped_early": bool(trainer.should_stop),
         })

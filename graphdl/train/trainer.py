@@ -273,7 +273,9 @@ class FitResult:
         train_seconds: Time spent in the training steps of this fit.
         epochs_trained: Epochs trained by this fit: fewer than ``len(history)``
             when it resumed a checkpoint, so per-epoch time is
-            ``seconds / epochs_trained``.
+            ``epoch_seconds / epochs_trained``.
+        epoch_seconds: Time spent in the epochs of this fit, training and
+            evaluation; not the setup, nor the callbacks' checkpoints and logs.
     """
 
     best_epoch: int
@@ -284,6 +286,7 @@ class FitResult:
     train_seconds: float = 0.0
     epochs_trained: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    epoch_seconds: float = 0.0
 
     @property
     def test(self) -> dict[str, float]:
@@ -637,7 +640,7 @@ class Trainer:
             first_epoch = self._restore(resumed, Path(resume_from)) + 1
             if self.should_stop:  # the checkpointed run had stopped early
                 first_epoch = self.epochs
-        train_seconds, epochs_trained = 0.0, 0
+        train_seconds, epoch_seconds, epochs_trained = 0.0, 0.0, 0
         bar = tqdm(range(first_epoch, self.epochs), desc="epochs",
                    disable=not (self.progress and self.is_main_process), leave=False)
         for epoch in bar:
@@ -652,6 +655,7 @@ class Trainer:
             if loss_splits:
                 logs.update(self._split_losses(loss_splits))
             logs = self._broadcast(logs)  # every rank evaluated the full splits; report rank 0's figures
+            epoch_seconds += time.perf_counter() - t0
             self.history.append(logs)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(self._monitored(logs))
@@ -670,7 +674,7 @@ class Trainer:
             cb.on_fit_end(self)
         best_epoch, best = self._best()
         return FitResult(best_epoch, best, self.history, time.perf_counter() - start, self.monitor,
-                         train_seconds=train_seconds, epochs_trained=epochs_trained)
+                         train_seconds=train_seconds, epochs_trained=epochs_trained, epoch_seconds=epoch_seconds)
 
     def _train_epoch(self) -> float:
         model, optimizer, loss_fn, task = self._train_model, self.optimizer, self.loss_fn, self.task
@@ -831,8 +835,8 @@ class Trainer:
 
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
-        (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored metric and the
-        number of processes. A resumed optimiser takes its saved learning rate and state, so another value would not
+        (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored
+        metric and the number of processes. A resumed optimiser takes its saved learning rate and state, so another value would not
         take effect; another scheduler would drop or misread the saved schedule; another monitor would select the
         best epoch by a metric the saved best value is not of; another number of processes would shard the batches
         and restore the random states otherwise, so the run would not continue as it started."""
