@@ -5,7 +5,7 @@
 >>> records = bench.run_suite("quick", root="../shared/data", json_path="quick.json")
 >>> record = bench.run_config("ogbg-molbbbp", {"layer": "gin", "virtual_node": True}, seeds=3, epochs=100)
 
-Suites: ``quick`` (Cora GCN/GAT over 10 seeds, a short OGB run), ``planetoid``,
+Suites: ``quick`` (Cora GCN x 10 seeds, GAT x 5 seeds, a 5-epoch OGB run), ``planetoid``,
 ``ogbg-mol`` (OGB's GCN/GIN +- virtual node, official example configuration),
 ``ogbl-ddi`` and ``ogbn-arxiv`` (GraphSAGE/GCN, leaderboard configurations).
 :func:`run_config` also takes ``ogbn-products`` and other single-label ogbn

@@ -12,7 +12,9 @@ An entry's ``meta`` carries capability flags: ``edge_weight`` (the forward takes
 a per-edge scalar weight) and ``edge_attr`` (the constructor takes ``edge_dim``
 and the forward takes per-edge feature vectors; ``"required"``: every call
 needs them); ``graph`` (``"grid"``, ``"chain"``, ``"complete"``) marks layers
-that run on their own special graph rather than on any ``edge_index``.
+that run on their own special graph rather than on any ``edge_index``, and
+``"knn"`` a layer that builds a k-NN graph of its input at every call
+(``dynamic_edgeconv``).
 
 A layer built by ``create`` checks its inputs on every call (shapes, dtypes,
 devices, feature width against ``in_channels``, ``edge_attr`` width against
