@@ -7,6 +7,7 @@ The raw files are looked up at ``<root>/planetoid/<Name>/raw/ind.<name>.*``
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,10 @@ class AccuracyEvaluator:
                 f"evaluator {self.name!r}: y_true must have shape (n,) or (n, 1), got "
                 f"{tuple(y_true.shape)}."
             )
+        diverged = False
         if y_pred.dim() == 2 and y_pred.size(1) > 1:
+            # argmax reads a NaN score as the predicted class: a diverged model scores NaN, as graphdl's acc does
+            diverged = y_pred.is_floating_point() and bool(y_pred.isnan().any())
             y_pred = y_pred.argmax(dim=1)
         elif y_pred.dim() == 2 and y_pred.size(1) == 1:
             y_pred = y_pred.view(-1)
@@ -114,7 +118,7 @@ class AccuracyEvaluator:
                 )
         if y_true.numel() == 0:
             raise ValidationError(f"evaluator {self.name!r}: y_true is empty; nothing to score.")
-        return {"acc": float((y_pred == y_true).double().mean())}
+        return {"acc": math.nan if diverged else float((y_pred == y_true).double().mean())}
 
 
 def _read_raw_part(raw_dir: Path, name: str, part: str) -> Any:

@@ -7,6 +7,7 @@ References: the official ogb evaluator and get_idx_split, PyG's Planetoid masks.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import stat
@@ -116,6 +117,17 @@ def test_accuracy_evaluator_refuses_probabilities_and_agrees_with_ogb_on_ids() -
     official = Evaluator("ogbn-arxiv").eval({"y_true": y_true, "y_pred": ids})["acc"]
     assert ours.eval({"y_true": y_true, "y_pred": ids.float()})["acc"] == pytest.approx(official)
     assert ours.eval({"y_true": y_true.float().view(-1), "y_pred": ids})["acc"] == pytest.approx(official)
+
+
+def test_accuracy_evaluator_scores_nan_logits_nan() -> None:
+    """argmax read a NaN score as the predicted class, so a diverged Cora run (benchmarks score Planetoid through
+    this evaluator) reported an accuracy, and a NaN epoch could be picked as the best one."""
+    ours = datasets.evaluator("cora")
+    y_true = torch.tensor([0, 1, 0, 1])
+    logits = torch.full((4, 2), float("nan"))
+    assert math.isnan(ours.eval({"y_true": y_true, "y_pred": logits})["acc"])
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [4.0, 0.0]])
+    assert ours.eval({"y_true": y_true, "y_pred": logits})["acc"] == 0.75
 
 
 # ------------------------------------------------------------------ transforms
