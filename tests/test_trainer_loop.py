@@ -235,3 +235,13 @@ def test_epoch_seconds_leave_out_the_checkpoints_written(tmp_path, monkeypatch):
         monkeypatch.setattr(module, "atomic_torch_save", slow_save)
     result = trainer(Linear(), epochs=2, callbacks=[ModelCheckpoint(tmp_path)]).fit(tiny_graph())
     assert result.seconds > 0.4 > 0.2 > result.epoch_seconds >= result.train_seconds > 0
+
+
+def test_a_learning_rate_that_overflows_the_step_is_named():
+    """lr=1e38 is finite, but Adam's step size overflows float32: a RuntimeError from inside torch (a traceback
+    from graphdl train)."""
+    from graphdl.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=r"^the optimizer's step overflowed \(.*\) at epoch 0; the learning "
+                                              r"rate \(lr=1e\+38\) is too large for these parameters: lower it$"):
+        trainer(Linear(), lr=1e38).fit(tiny_graph())

@@ -696,7 +696,14 @@ class Trainer:
                 self._average_loss_gradients()
             if self.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
-            optimizer.step()
+            try:
+                optimizer.step()
+            except RuntimeError as exc:  # lr=1e38: Adam's step size overflows float32 inside torch
+                if "without overflow" not in str(exc):
+                    raise
+                raise ValidationError(f"the optimizer's step overflowed ({exc}) at epoch {self.epoch}; the "
+                                      f"learning rate (lr={optimizer.param_groups[0]['lr']:g}) is too large for "
+                                      f"these parameters: lower it") from None
             weight = task.batch_weight(batch)  # the items its mean loss covers (graphs, seeds, targets)
             total += loss.detach().reshape(()).to(total_dtype) * weight  # a (1,)-shaped loss: the scalar it holds
             count, weights = count + 1, weights + weight
