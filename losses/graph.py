@@ -101,6 +101,8 @@ class LinkBCELoss(_GraphLoss):
     """
 
     link_inputs = "pos_neg"
+    #: How it is called, for messages: the forward's (input, target) names stand for either form
+    call_forms = ("(pos_score, neg_score)", "(z, pos_edge_index, neg_edge_index)")
 
     def __init__(self, neg_ratio: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)

@@ -241,3 +241,12 @@ def test_train_loss_weighs_batches_by_their_labelled_targets_as_the_held_out_los
                       monitor="val_loss")  # weights do not move: every batch sees the same model
     history = trainer.fit(graphs, {"train": torch.arange(7), "val": torch.arange(7)}).history
     assert history[0]["train_loss"] == pytest.approx(history[0]["val_loss"], rel=1e-6)
+
+
+def test_a_graph_objective_refused_by_the_node_task_is_named_with_its_call_forms() -> None:
+    """link_bce's forward is (input, target), names that stand for two call forms: the message said it "takes
+    (input, target)", the very call the node task makes."""
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=4, hidden_channels=8, out_channels=2)
+    with pytest.raises(graphdl.errors.ConfigError, match=r"'link_bce' is a graph objective that takes \(pos_score, "
+                                                         r"neg_score\) or \(z, pos_edge_index, neg_edge_index\): "):
+        Trainer(model, "link_bce", "node")

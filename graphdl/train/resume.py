@@ -17,8 +17,9 @@ the same parameters and metrics, bit for bit, as a run that was never stopped.
 
 A resumed run continues the saved state, so a changed setting would not take
 effect while the results claimed it: a changed configuration (``config.json``),
-optimiser, learning rate, weight decay, monitored metric or stateful callback is
-refused before the seed trains on, naming the changes. Only ``epochs`` may change
+optimiser, learning rate, LR scheduler (class or arguments), weight decay,
+monitored metric, number of processes or stateful callback is refused before the
+seed trains on, naming the changes. Only ``epochs`` may change
 (left out, the run continues to the epochs it was asked for: :func:`resumed_epochs`):
 more epochs extend the run (a finished seed continues from its ``last.pt``;
 one that stopped early stays as it is, as a longer run would have stopped there

@@ -179,6 +179,11 @@ def loss_name(loss_fn: Any) -> str:
 
 
 def _forward_args(loss_fn: Any) -> str:
+    """``(a, b)``: the inputs ``loss_fn`` takes, as its ``call_forms`` name them, else its forward's required
+    parameters."""
+    forms = getattr(loss_fn, "call_forms", None)
+    if forms:
+        return " or ".join(forms)
     forward = getattr(loss_fn, "forward", loss_fn)
     try:
         params = inspect.signature(forward).parameters
