@@ -359,6 +359,13 @@ class TorchNeighborSampler(BaseSampler):
 
         # CSC: edges grouped by destination; perm maps sorted position -> edge id.
         if is_sorted:
+            # colptr is read off the destinations as given: unsorted ones would silently yield non-edges
+            if col.numel() > 1 and bool((col[1:] < col[:-1]).any()):
+                raise ValidationError(
+                    "data.edge_index: is_sorted=True but the edges are not sorted by destination "
+                    "(edge_index[1]); pass is_sorted=False (the default) or sort them first, e.g. with "
+                    "torch_geometric.utils.sort_edge_index(edge_index, sort_by_row=False)."
+                )
             self.perm: Tensor | None = None
         else:
             col, self.perm = torch.sort(col, stable=True)

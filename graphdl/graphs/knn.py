@@ -26,6 +26,7 @@ tensor([[1, 0, 1],
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,8 @@ def knn_graph(x: Tensor, k: int, batch: Tensor | None = None, loop: bool = False
 
     As torch-cluster, a CPU tensor is searched with a k-d tree (SciPy's
     ``cKDTree``, graph by graph) and a GPU tensor by comparing all pairs of a
-    graph (in blocks of about 128 MB).
+    graph (in blocks of about 128 MB); distances are computed in float64 on CPU
+    and in at least float32 on GPU, whatever ``x``'s dtype.
     """
     x, batch = _checked("knn_graph", x, k, batch, flow, num_workers, batch_size)
     return _neighbour_graph(x, k, None, batch, loop, flow, cosine, num_workers)
@@ -97,7 +99,8 @@ def radius_graph(x: Tensor, r: float, batch: Tensor | None = None, loop: bool = 
     """
     x, batch = _checked("radius_graph", x, max_num_neighbors, batch, flow, num_workers, batch_size,
                         name="max_num_neighbors")
-    if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 or r == float("inf"):
+    # any real number (numpy's float32 too, as PyG takes it), not a bool
+    if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real) or not r > 0 or r == float("inf"):
         raise ValidationError(f"radius_graph: r must be a finite distance > 0, got {r!r}")
     return _neighbour_graph(x, max_num_neighbors, float(r), batch, loop, flow, False, num_workers)
 
@@ -105,7 +108,9 @@ def radius_graph(x: Tensor, r: float, batch: Tensor | None = None, loop: bool = 
 def _neighbour_graph(x: Tensor, k: int, radius: float | None, batch: Tensor | None, loop: bool, flow: str,
                      cosine: bool, num_workers: int | None) -> Tensor:
     """Edges into each node from its ``k`` nearest nodes of its graph (within ``radius`` if given)."""
-    x = x.detach()
+    # float64 on CPU (the k-d tree's precision, the cosine normalisation included: in bfloat16 it reordered near
+    # neighbours), at least float32 on GPU (torch.cdist has no float16/bfloat16 kernel)
+    x = x.detach().to(torch.float64 if x.device.type == "cpu" else torch.promote_types(x.dtype, torch.float32))
     if x.size(1) == 0:  # no features: every point is the origin of R^0, all distances 0
         x = x.new_zeros(x.size(0), 1)
     if cosine:
