@@ -12,7 +12,9 @@ an optional residual term (``residual``; with a virtual node, OGB's residual
 update :math:`\\mathbf{V} \\leftarrow \\mathbf{V} + \\mathrm{drop}(\\mathrm{MLP}(\\cdot))`
 too), and the last layer left plain
 (``plain_last``: no norm, activation or dropout) or OGB-style (norm and dropout,
-no activation). Jumping knowledge (``jk``) combines the layer outputs.
+no activation). Jumping knowledge (``jk``) combines the layer outputs; the last
+layer is then a hidden one, which ``plain_last`` gives norm, activation and
+dropout as PyG's ``BasicGNN`` does.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class GNN(nn.Module):
         dropout: Dropout after each hidden layer.
         input_dropout: Dropout on the input features (PyG's Planetoid examples).
         activation: Activation by name (PyG's resolver: ``relu``, ``elu``, ...).
-        norm: Normalisation by name (``batch``, ``layer``, ...) or ``None``;
+        norm: Normalisation by name (``batch``, ``layer``, ...), a module (each
+            layer gets its own copy, as in PyG's ``BasicGNN``) or ``None``;
             graph-wise norms (``layer``, ``graph``, ``instance``, ...) get
             ``batch`` and normalise each graph on its own, as in PyG's ``BasicGNN``.
         residual: Add each layer's input to its output where widths agree;
@@ -66,6 +69,9 @@ class GNN(nn.Module):
         jk: Jumping knowledge: ``last``, ``cat``, ``max`` or ``sum``.
         plain_last: Leave the last layer without norm, activation and dropout;
             with ``False`` it gets norm and dropout but no activation (OGB).
+            With ``jk`` other than ``last`` the last layer is a hidden one (the
+            jumping-knowledge linear layer gives the output), so ``True`` gives it
+            norm, activation and dropout, as PyG's ``BasicGNN`` does.
         virtual_node: Add a virtual node per graph connected to every node.
         node_encoder: Module mapping raw node inputs to ``hidden_channels``
             (e.g. OGB's ``AtomEncoder``); replaces ``in_channels``.
@@ -91,7 +97,7 @@ class GNN(nn.Module):
         dropout: float = 0.5,
         input_dropout: float = 0.0,
         activation: str = "relu",
-        norm: str | None = None,
+        norm: str | nn.Module | None = None,
         residual: bool = False,
         jk: str = "last",
         plain_last: bool = True,
@@ -140,6 +146,9 @@ class GNN(nn.Module):
         self.needs_edge_attr = entry.meta.get("edge_attr") == "required"
         self.num_layers, self.dropout, self.input_dropout = num_layers, dropout, input_dropout
         self.jk, self.plain_last, self.residual = jk, plain_last, residual
+        # PyG's BasicGNN with jk: every layer, the last included, gets norm, activation and dropout
+        self._last_plain = plain_last and jk == "last"
+        self._last_act = plain_last and jk != "last"
         self.hidden_channels = hidden_channels
         self.decay_first_layer_only = decay_first_layer_only
         out_channels = hidden_channels if out_channels is None else out_channels
@@ -174,7 +183,7 @@ class GNN(nn.Module):
                     raise
                 raise ValidationError(f"{exc} (This is the GNN's last layer, {c_in} -> {c_out}; give it arguments "
                                       f"of its own with last_layer_kwargs, e.g. {{'heads': 1}}.)") from None
-            use_norm = norm is not None and not (last and plain_last)
+            use_norm = norm is not None and not (last and self._last_plain)
             self.norms.append(resolve.normalization(norm, c_out) if use_norm else nn.Identity())
         # Graph-wise norms (PyG's LayerNorm in its default "graph" mode, GraphNorm, InstanceNorm, PairNorm)
         # normalise over all nodes unless given ``batch``: a graph's output then depends on the other graphs
@@ -269,9 +278,9 @@ class GNN(nn.Module):
                 x = conv(x, edge_index, edge_weight)
             else:
                 x = conv(x, edge_index)
-            if not (last and self.plain_last):
+            if not (last and self._last_plain):
                 x = norm(x, batch) if self.norm_takes_batch[i] else norm(x)
-                if not last:
+                if not last or self._last_act:
                     x = self.act(x)
                 x = F.dropout(x, self.dropout, self.training)
             if self.residual and x.shape == h_in.shape:

@@ -7,6 +7,7 @@ argument, the closest names and how to pass a configured module instead.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -27,7 +28,11 @@ def _names(module: Any, base: type) -> list[str]:
 
 
 def activation(name: str | nn.Module, **kwargs: Any) -> nn.Module:
-    """``activation_resolver(name)`` (``relu``, ``elu``, ``gelu``, ``leaky_relu``, ...)."""
+    """``activation_resolver(name)`` (``relu``, ``elu``, ``gelu``, ``leaky_relu``, ...), or a module as given."""
+    if not isinstance(name, (str, nn.Module)):  # PyG's resolver returns it as is: a TypeError at the first call
+        raise ConfigError(f"activation must be a name (relu, elu, gelu, leaky_relu, tanh, ...) or a torch.nn.Module "
+                          f"instance, got {type(name).__name__} {name!r}; pass an instance such as "
+                          f"torch.nn.ReLU(), or torch.nn.Identity() for none")
     try:
         return activation_resolver(name, **kwargs)
     except ValueError:
@@ -38,7 +43,14 @@ def activation(name: str | nn.Module, **kwargs: Any) -> nn.Module:
 
 
 def normalization(name: str | nn.Module, channels: int) -> nn.Module:
-    """``normalization_resolver(name, channels)`` (``batch``, ``layer``, ``graph``, ``instance``, ...)."""
+    """``normalization_resolver(name, channels)`` (``batch``, ``layer``, ``graph``, ``instance``, ...), or a copy
+    of a module given (each layer gets its own, as PyG's ``BasicGNN`` deep-copies it)."""
+    if isinstance(name, nn.Module):  # one instance appended per layer shared its weights and running statistics
+        return copy.deepcopy(name)
+    if not isinstance(name, str):
+        raise ConfigError(f"norm must be a name (batch, layer, graph, instance, ...) or a torch.nn.Module instance, "
+                          f"got {type(name).__name__} {name!r}; pass an instance such as "
+                          f"torch.nn.BatchNorm1d({channels}), or a name")
     try:
         return normalization_resolver(name, channels)
     except ValueError:
@@ -49,6 +61,12 @@ def normalization(name: str | nn.Module, channels: int) -> nn.Module:
 
 def aggregation(pool: str | pyg_aggr.Aggregation) -> pyg_aggr.Aggregation:
     """A pooling by PyG aggregation name (``mean``, ``sum``/``add``, ``max``, ...) or a configured one."""
+    if not isinstance(pool, (str, nn.Module)):  # PyG's resolver returns it as is: an AttributeError later
+        hint = ""
+        if callable(pool) and getattr(pool, "__name__", "").startswith("global_"):
+            hint = f" (for {pool.__name__} give its name, {pool.__name__.split('_')[1]!r})"
+        raise ConfigError(f"pool must be a PyG aggregation name (mean, sum, max, ...) or a configured "
+                          f"torch_geometric.nn.aggr module, got {type(pool).__name__} {pool!r}{hint}")
     pool = "sum" if pool == "add" else pool
     try:
         return aggregation_resolver(pool)
@@ -68,8 +86,11 @@ def pooled_width(pool: pyg_aggr.Aggregation, channels: int) -> int:
     """The width of ``pool``'s output for ``channels``-wide node features (Set2Set doubles it)."""
     was_training = pool.training
     pool.eval()
+    ref = next(pool.parameters(), None)  # a module moved to float64 or a GPU pools inputs of its own kind
+    kind = {"dtype": ref.dtype, "device": ref.device} if ref is not None and ref.is_floating_point() else {}
     try:
-        return int(pool(torch.zeros(2, channels), torch.zeros(2, dtype=torch.long)).size(-1))
+        return int(pool(torch.zeros(2, channels, **kind),
+                        torch.zeros(2, dtype=torch.long, device=kind.get("device"))).size(-1))
     except Exception as exc:  # noqa: BLE001 - a module built for another width
         raise ConfigError(f"the pooling module {pool!r} cannot pool {channels}-wide node features: "
                           f"{type(exc).__name__}: {exc}") from None
