@@ -154,6 +154,15 @@ class VariationalGNNEncoder(nn.Module):
 
 
 # ----------------------------------------------------------------------------- models
+def _check_posterior(owner: str, whose: str, mu: Any, logstd: Any) -> None:
+    """``mu`` and ``logstd`` must be ``(num_nodes, d)`` tensors of one shape: a ``(N, 1)`` log-std broadcast
+    silently, one noise draw shared by every dimension of a node, and a 1-D pair failed inside ``torch.sum``."""
+    if not (isinstance(mu, Tensor) and isinstance(logstd, Tensor) and mu.dim() == 2 and mu.shape == logstd.shape):
+        shapes = [tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__ for t in (mu, logstd)]
+        raise ValidationError(f"{owner}: {whose} mu and logstd must be tensors of one shape (num_nodes, "
+                              f"latent width), one log-std per mean; got mu {shapes[0]} and logstd {shapes[1]}")
+
+
 class _GraphAutoEncoder(nn.Module):
     """Shared encoder construction, reparametrisation and inner-product decoder."""
 
@@ -228,6 +237,7 @@ class _GraphAutoEncoder(nn.Module):
         if not (isinstance(out, tuple) and len(out) == 2):
             raise ConfigError(f"{type(self).__name__} needs an encoder returning (mu, logstd), got "
                               f"{type(out).__name__}")
+        _check_posterior(type(self).__name__, "its encoder's", out[0], out[1])
         self.mu, self.logstd = out[0], out[1].clamp(max=MAX_LOGSTD)
         return self.reparametrize(self.mu, self.logstd)
 
@@ -259,10 +269,12 @@ class _GraphAutoEncoder(nn.Module):
         of the given statistics or of the last :meth:`encode`, as PyG's ``VGAE.kl_loss``.
         """
         mu = self.mu if mu is None else mu
-        logstd = self.logstd if logstd is None else logstd.clamp(max=MAX_LOGSTD)
+        logstd = self.logstd if logstd is None else logstd
         if mu is None or logstd is None:
             raise ConfigError(f"{type(self).__name__}.kl_loss: no (mu, logstd) yet; call encode() first "
                               f"(only variational models have them)")
+        _check_posterior(f"{type(self).__name__}.kl_loss", "the", mu, logstd)
+        logstd = logstd.clamp(max=MAX_LOGSTD)  # as encode() stores it (a no-op on those)
         return -0.5 * torch.mean(torch.sum(1 + 2 * logstd - mu ** 2 - logstd.exp() ** 2, dim=1))
 
     def extra_repr(self) -> str:
@@ -713,12 +725,14 @@ class AdversarialLinkTask(ReconstructionTask):
         self.discriminator_optimizer: torch.optim.Optimizer | None = None
         self._owner: nn.Module | None = None
         self._pending_state: dict[str, Any] | None = None  # a checkpoint's, until the optimiser exists
+        self._fresh = True  # the next training step builds a new optimiser
 
     def setup(self, data: Data | None, splits: Sequence[Data] | None = None,
               device: torch.device | str = "cpu") -> None:
         super().setup(data, splits, device)
-        self.discriminator_optimizer, self._owner = None, None  # a new fit gets a fresh optimiser
-        self._pending_state = None
+        # a new fit gets a fresh optimiser at its first step; until then the last one stays, as Trainer.evaluate(data)
+        # also sets the task up: dropping it there lost D's Adam state from a checkpoint saved after the evaluation
+        self._fresh, self._pending_state = True, None
 
     def state_dict(self) -> dict[str, Any]:
         optimizer = self.discriminator_optimizer
@@ -730,14 +744,22 @@ class AdversarialLinkTask(ReconstructionTask):
         if unknown:
             raise ConfigError(f"the checkpoint's task state has keys {sorted(unknown)} that "
                               f"{type(self).__name__} does not know; it was written by another task")
+        saved = state.get("discriminator_optimizer")
+        groups = saved.get("param_groups") if isinstance(saved, dict) else None
+        lr = groups[0].get("lr") if groups else None
+        if lr is not None and lr != self.discriminator_lr:  # Adam.load_state_dict would silently restore the old one
+            raise ConfigError(f"the checkpoint's discriminator optimiser was trained with discriminator_lr={lr!r}, "
+                              f"but this task has discriminator_lr={self.discriminator_lr!r}; a resumed run continues "
+                              f"the saved optimiser, so the change would not take effect. Resume with "
+                              f"discriminator_lr={lr!r}, or start afresh in another checkpoint folder")
         self.discriminator_optimizer, self._owner = None, None
-        self._pending_state = state.get("discriminator_optimizer")
+        self._pending_state = saved
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        if self.discriminator_optimizer is None or self._owner is not model:
+        if self._fresh or self.discriminator_optimizer is None or self._owner is not model:
             self.discriminator_optimizer = torch.optim.Adam(model.discriminator.parameters(),
                                                             lr=self.discriminator_lr)
-            self._owner = model
+            self._owner, self._fresh = model, False
             if self._pending_state is not None:
                 self.discriminator_optimizer.load_state_dict(self._pending_state)
                 self._pending_state = None
