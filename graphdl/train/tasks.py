@@ -280,7 +280,8 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
             raise ValidationError(f"{loss_name(loss_fn)} takes one 0/1 target per output (binary and multi-label "
                                   f"tasks, as OGB's; the graph task's default), but the targets are class labels "
                                   f"beside {out.size(-1)} outputs per item; pass loss='cross_entropy'")
-        return y.view(-1)
+        # int32 labels (NumPy's) as int64, which torch's CrossEntropyLoss and NLLLoss need (bool ones are refused)
+        return y.view(-1) if y.dtype == torch.bool else y.view(-1).long()
     if (kind == "classification" and y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1
             and y.numel() == out.size(0) and not isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT)):
         raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets are "
@@ -326,7 +327,8 @@ def _check_output_range(loss_fn: Any, out: Tensor) -> None:
 
 def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items: str) -> Tensor:
     r"""``loss(output, target)`` as the node and graph tasks call it, shaped for the loss's kind
-    (:func:`_shape_target`); NaN targets (OGB's missing labels) are left out.
+    (:func:`_shape_target`); NaN targets (OGB's missing labels) are left out, and a batch with none labelled
+    costs 0 with zero gradients (it weighs 0 in :func:`labelled_items`).
 
     A divergence gets log-probabilities :math:`\log\mathrm{softmax}(\text{out})` against the
     target distributions: float targets of the output's shape as given, class labels as one-hot
@@ -336,6 +338,8 @@ def _output_target_loss(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, 
     _check_output_range(loss_fn, out)
     if y.is_floating_point() and y.shape == out.shape and kind != "divergence":
         labelled = ~torch.isnan(y)
+        if not bool(labelled.any()):  # no labelled target in the batch: 0 with zero gradients (the reference's
+            return out[labelled].sum()  # mean of no entries is NaN, which made the epoch's train_loss NaN)
         if not bool(labelled.all()):
             out, y = out[labelled], y[labelled]
     if isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT) and not isinstance(loss_fn, BCEWithLogitsLoss):
@@ -670,7 +674,11 @@ class NodeTask(Task):
         return [self.data] if self._loader is None else self._loader
 
     def batch_weight(self, batch: Any) -> float:
-        return float(batch.batch_size) if self._loader is not None else 1.0  # a sampled batch's seed nodes
+        if self._loader is None:
+            return 1.0
+        # a sampled batch's seed nodes, or with float targets their labelled ones (NaN ones are left out of its loss)
+        seeds = batch.y[: batch.batch_size]
+        return float((~torch.isnan(seeds)).sum()) if seeds.is_floating_point() else float(batch.batch_size)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
@@ -714,7 +722,10 @@ class NodeTask(Task):
     @torch.no_grad()
     def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
         idx = self.splits[canonical_split(split)]
-        return float(_output_target_loss(loss_fn, self.loss_kind, self.predict(model)[idx], self.y[idx], "nodes"))
+        y = self.y[idx]
+        if y.is_floating_point() and bool(torch.isnan(y).all()):  # no labelled node: no loss to average
+            return float("nan")
+        return float(_output_target_loss(loss_fn, self.loss_kind, self.predict(model)[idx], y, "nodes"))
 
     def _knn(self, emb: Tensor, splits: Sequence[str]) -> dict[str, float]:
         train = self.splits["train"]
@@ -1156,9 +1167,25 @@ class GraphTask(Task):
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
-            raise ValidationError("a training batch of one node cannot pass BatchNorm; drop_last or a larger batch")
-        out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
+            raise self._one_graph_batch("one node")
+        try:
+            out = _call(model, batch)
+        except ValueError as exc:  # BatchNorm over pooled graph rows, in a last batch of one graph
+            if batch.num_graphs == 1 and model.training and "more than 1 value per channel" in str(exc):
+                raise self._one_graph_batch("one graph") from exc
+            raise
+        out = one_row_each(out, batch.num_graphs, "graph", "graph")
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
+
+    def _one_graph_batch(self, what: str) -> ValidationError:
+        """The error for a training batch of one graph (or one node) that the model's BatchNorm cannot take."""
+        graphs = len(self._sampler) if self._sampler is not None else len(self.subsets["train"])  # this rank's
+        fits = next((b for b in range(self.batch_size + 1, graphs + 1) if graphs % b != 1), None)
+        why = (f"{graphs} training graphs in batches of {self.batch_size} leave a last batch of one graph; use a "
+               f"batch_size that does not (e.g. batch_size={fits})" if fits else
+               f"the training split holds {graphs} graph; give it more graphs")
+        return ValidationError(f"a training batch of {what} cannot pass the model's BatchNorm (it needs more than one "
+                               f"value per channel): {why}, or use a model without BatchNorm")
 
     @torch.no_grad()
     def split_loss(self, model: nn.Module, split: str, loss_fn: Any) -> float:
