@@ -447,6 +447,18 @@ def refuse_uint8(name: str, index: Tensor, items: str = "node") -> None:
                               f"{items} indices")
 
 
+def check_graph_device(layer: str, x: Tensor, graph: Any = None, **tensors: Any) -> None:
+    """The graph's tensors (``edge_index`` and those named in ``tensors``) must be on ``x``'s device: a graph left
+    on the CPU after the features moved failed deep inside torch ("Expected all tensors to be on the same
+    device")."""
+    if graph is not None:
+        tensors = {"edge_index": graph.edge_index, **tensors}
+    for name, t in tensors.items():
+        if isinstance(t, Tensor) and t.device != x.device:
+            raise ValidationError(f"{layer}: the graph's {name} is on {t.device} but the node features are on "
+                                  f"{x.device}; move the graph with graph.to({str(x.device)!r})")
+
+
 def check_split_index(index: Any, size: int, name: str = "split", item: str = "item") -> Any:
     """A split of ``size`` items (``item`` names one: ``"node"``, ``"graph"``): a boolean mask of length ``size``
     or integer indices in ``[0, size)``.

@@ -36,6 +36,7 @@ class ChainGraph(Data):
 
 
 @lru_cache(maxsize=256)
+@torch.inference_mode(False)  # cached for later calls: not inference tensors, which autograd cannot save
 def _single_edges(length: int, bidirectional: bool) -> tuple[Tensor, Tensor]:
     t = torch.arange(1, length)
     fwd = torch.stack([t - 1, t])

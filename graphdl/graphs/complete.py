@@ -40,6 +40,7 @@ class CompleteGraph(Data):
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)  # cached for later calls: not inference tensors, which autograd cannot save
 def _edges(n: int, m: int, self_loops: bool) -> Tensor:
     dst = torch.arange(n).repeat_interleave(m)
     src = torch.arange(m).repeat(n)

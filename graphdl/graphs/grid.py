@@ -125,7 +125,8 @@ def grid_spec(height: int, width: int, kernel_size: int | Sequence[int], stride:
 
 
 @lru_cache(maxsize=64)
-def _single_structure(spec: GridSpec) -> tuple[Tensor, Tensor]:
+@torch.inference_mode(False)  # cached for every later call: tensors made under inference_mode kept no version
+def _single_structure(spec: GridSpec) -> tuple[Tensor, Tensor]:  # counter and could not be saved for backward
     """Edges of one image's grid graph, offset-major (sorted by offset)."""
     h, w, oh, ow = spec.height, spec.width, spec.out_height, spec.out_width
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = spec.kernel_size, spec.stride, spec.padding, spec.dilation
@@ -143,6 +144,7 @@ def _single_structure(spec: GridSpec) -> tuple[Tensor, Tensor]:
 
 
 @lru_cache(maxsize=64)
+@torch.inference_mode(False)  # normal tensors, as _single_structure's
 def _batched_structure(spec: GridSpec, num_images: int, device: str) -> tuple[Tensor, Tensor, tuple[int, ...]]:
     edge_index, offset = _single_structure(spec)
     shift = torch.tensor([[spec.height * spec.width], [spec.out_height * spec.out_width]])

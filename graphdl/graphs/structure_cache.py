@@ -23,7 +23,12 @@ def _state(tensors: Sequence[Tensor | None]) -> tuple[int | None, ...]:
 
 def passes(edge_index: Tensor, others: Sequence[Tensor | None], key: Hashable, check: Callable[[], bool]) -> bool:
     """``check()``, or True at once when ``edge_index`` passed it before with the same ``key`` and the same
-    ``others`` (the same objects, unedited)."""
+    ``others`` (the same objects, unedited).
+
+    Inference tensors (made under ``torch.inference_mode()``) keep no version counter, so an in-place edit could
+    not be seen: their verdict is not kept, and ``check()`` runs on every call."""
+    if edge_index.is_inference() or any(t is not None and t.is_inference() for t in others):
+        return check()
     seen = _PASSED.get(edge_index)
     if seen is not None:
         seen_key, versions, refs = seen

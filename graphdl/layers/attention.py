@@ -27,6 +27,7 @@ from graphdl.errors import ValidationError
 from graphdl.graphs.complete import is_complete
 from graphdl.layers import LAYERS
 from graphdl.layers.grid import resolve_method
+from graphdl.validate import check_graph_device
 
 __all__ = ["CompleteMultiheadAttention"]
 
@@ -367,6 +368,7 @@ class CompleteMultiheadAttention(MessagePassing):
         if not self._qkv_same_embed_dim:
             raise ValidationError("complete_mha: graph self-attention needs kdim == vdim == embed_dim")
         self._check_tensor(x, "x")
+        check_graph_device("complete_mha", x, graph)
         size = graph["complete_size"] if "complete_size" in graph else None
         cross = isinstance(size, Tensor) and size.dim() == 2 and size.size(1) == 3
         if cross and bool((size[:, 0] != size[:, 1]).any()):

@@ -38,6 +38,7 @@ from graphdl.graphs.grid import (
     nodes_to_images,
 )
 from graphdl.layers import LAYERS
+from graphdl.validate import check_graph_device
 
 __all__ = ["GridConv", "GridPool", "resolve_method"]
 
@@ -212,6 +213,7 @@ class GridConv(MessagePassing):
         if not isinstance(graph, Tensor) or graph.dim() != 2 or graph.size(0) != 2 or graph.dtype != torch.long:
             got = f"{graph.dtype} of shape {tuple(graph.shape)}" if isinstance(graph, Tensor) else type(graph).__name__
             raise ValidationError(f"grid_conv: edge_index must be a long tensor of shape (2, num_edges), got {got}")
+        check_graph_device("grid_conv", x, edge_index=graph, offset=offset)
         return self._message_passing(x, graph, edge_offsets(offset, "grid_conv"), self._bare_size(x, size), None)
 
     def _bare_size(self, x: Tensor, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -243,9 +245,14 @@ class GridConv(MessagePassing):
         self._check_dtype(x, "x")
 
     def _check_dtype(self, x: Tensor, name: str) -> None:
+        """``x`` must have the weights' dtype and be on their device (torch fails deep inside otherwise)."""
         if x.dtype != self.weight.dtype:
             raise ValidationError(f"grid_conv: {name} has dtype {x.dtype} but the weights are {self.weight.dtype}; "
                                   f"convert with {name}.to({self.weight.dtype}) or the layer with .to({x.dtype})")
+        if x.device != self.weight.device:
+            raise ValidationError(f"grid_conv: {name} is on {x.device} but the weights are on {self.weight.device}; "
+                                  f"move it with {name}.to({str(self.weight.device)!r}) or the layer with "
+                                  f".to({str(x.device)!r})")
 
     def _forward_images(self, images: Tensor, method: str | None) -> Tensor:
         if images.dim() != 4 or images.size(1) != self.in_channels:
@@ -267,6 +274,7 @@ class GridConv(MessagePassing):
     def _forward_graph(self, x: Tensor, graph: Data, method: str | None,
                        size: tuple[int, int] | None = None) -> Tensor:
         self._check_features(x)
+        check_graph_device("grid_conv", x, graph, offset=graph.get("offset"), edge_attr=graph.get("edge_attr"))
         if "meta" in graph:
             spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
             _check_spec("grid_conv", spec, self.kernel_size, self.stride, self.padding, self.dilation)
@@ -506,6 +514,7 @@ class GridPool(nn.Module):
                                   f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         self._check_channels(x.size(1), f"node features must have shape (num_nodes, {self.in_channels}), got "
                                         f"{tuple(x.shape)}")
+        check_graph_device("grid_pool", x, graph, offset=graph.get("offset"), edge_attr=graph.get("edge_attr"))
         spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
         n = graph["meta"].size(0)

@@ -153,6 +153,11 @@ class EdgeLinear(nn.Linear):
                 f"{type(self).__name__}: edge_attr must be float features of shape (num_edges, "
                 f"edge_dim={self.in_features}), got {tuple(edge_attr.shape)} {edge_attr.dtype}; for OGB's integer "
                 f"bond features build the layer with edge_dim=None")
+        if edge_attr.dtype != self.weight.dtype:  # torch: "mat1 and mat2 must have the same dtype"
+            raise ValidationError(
+                f"{type(self).__name__}: edge_attr has dtype {edge_attr.dtype} but the parameters are "
+                f"{self.weight.dtype}; convert with edge_attr.to({self.weight.dtype}) or the layer with "
+                f".to({edge_attr.dtype})")
         return super().forward(edge_attr)
 
 

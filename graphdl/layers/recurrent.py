@@ -35,6 +35,7 @@ from graphdl.errors import ValidationError
 from graphdl.graphs.chain import chain_edges, is_plain_chain
 from graphdl.layers import LAYERS
 from graphdl.layers.grid import resolve_method
+from graphdl.validate import check_graph_device
 
 __all__ = ["ChainGRU", "ChainLSTM"]
 
@@ -290,6 +291,8 @@ class _ChainRNN(MessagePassing):
         if "time" not in graph or "lengths" not in graph:
             raise ValidationError(f"{self.registry_name}: the graph needs 'time' and 'lengths' attributes; "
                                   f"build it with graphdl.graphs.chain")
+        check_graph_device(self.registry_name, x, graph, time=graph["time"], lengths=graph["lengths"],
+                           direction=graph.get("direction"))
         lengths = graph["lengths"].view(-1)
         if x.size(0) != int(lengths.sum()):
             raise ValidationError(f"{self.registry_name}: {x.size(0)} node features for chains with "
