@@ -252,6 +252,13 @@ class Registry:
 
     # ------------------------------------------------------------------ reading
     def _resolve(self, name: str) -> str:
+        if not isinstance(name, str):  # layer=None, layer=GCNConv: normalize's bare TypeError named neither
+            given = (name.__name__ if isinstance(name, type) else
+                     repr(name) if name is None else f"{type(name).__name__} {name!r}")
+            fix = (f"; to use {name.__name__} register it first with graphdl.{self.family}.register(\"<name>\", "
+                   f"{name.__name__}) and pass that name" if callable(name) and hasattr(name, "__name__") else "")
+            raise ConfigError(f"a {self._singular} is chosen by its registered name, a str, got {given}{fix}. "
+                              f"See `graphdl list {self.family}`.")
         key = normalize(name)
         if key not in self._keys and not self._plugins_loaded:
             self.load_plugins()

@@ -12,6 +12,8 @@ the mathematically correct KL per sample).
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,6 +37,9 @@ class _Divergence(Loss):
         super().__init__(reduction)
         self.log_target = bool(log_target)
         self.from_logits = bool(from_logits)
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):  # int(dim) failed with a bare error
+            raise ValidationError(f"{self._owner}: dim must be an int, the class dimension (e.g. dim=-1), got "
+                                  f"{type(dim).__name__} {dim!r}.")
         self.dim = int(dim)
 
     def _inputs(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:

@@ -177,6 +177,9 @@ class GRACELoss(_GraphLoss):
         check_tensor(self._owner, "z1", z1, ndim=2)
         check_tensor(self._owner, "z2", z2, ndim=2)
         check_same_shape(self._owner, "z1", z1, "z2", z2)
+        if z1.dtype != z2.dtype:  # failed inside the matmul ("expected m1 and m2 to have the same dtype")
+            raise ValidationError(f"{self._owner}: z1 has dtype {z1.dtype} but z2 has {z2.dtype}; give both views "
+                                  f"in one dtype, e.g. z2.to(z1.dtype).")
         if z1.size(0) < 2:
             return zero_loss(self.reduction, z1, z2)
         u, v = F.normalize(z1, dim=1), F.normalize(z2, dim=1)

@@ -43,7 +43,10 @@ def _widths(builder: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict
         given = signature.bind_partial(*args, **kwargs).arguments
     except (TypeError, ValueError):
         return {}  # the builder raises its own error for arguments that do not fit
-    found = {k: given[k] for k in ("in_channels", "out_channels") if k in given}
+    found = {k: given[k] for k in ("in_channels", "out_channels", "edge_dim") if k in given}
+    extra = next((given.get(p.name, {}) for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), {})
+    if "edge_dim" not in found and "edge_dim" in extra:  # passed on to PyG through **kwargs
+        found["edge_dim"] = extra["edge_dim"]
     out = signature.parameters.get("out_channels")
     found["out_default_none"] = out is not None and out.default is None
     return found
@@ -76,6 +79,10 @@ class LayerRegistry(Registry):
         if "out_channels" in widths and not (_is_width(out_channels, False)
                                              or (out_channels is None and widths["out_default_none"])):
             raise ConfigError(f"layer {entry.name!r}: out_channels must be an int >= 1, got {out_channels!r}")
+        edge_dim = widths.get("edge_dim")
+        if edge_dim is not None and not _is_width(edge_dim, True):  # 'x', 2.0 failed inside torch; True read as 1
+            raise ConfigError(f"layer {entry.name!r}: edge_dim (features per edge) must be an int >= 1, -1 to infer "
+                              f"it at the first call, or None for no edge features, got {edge_dim!r}")
         try:
             return super().build(name, *args, **kwargs)
         except RuntimeError as exc:

@@ -63,7 +63,7 @@ from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
 from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device, unwrap_model
-from graphdl.validate import check_node_features, owned_by, require_int
+from graphdl.validate import all_finite, check_node_features, owned_by, require_int, scans_enabled
 
 __all__ = [
     "AEOutput",
@@ -211,6 +211,10 @@ class DominantLoss(Loss):
         attr = torch.linalg.vector_norm(x - x_hat, dim=1)  # zero gradient (not NaN) at a perfect fit
         if s_hat is None:
             return attr
+        # unchecked, NaN in s_hat gave a NaN loss without a word and a bool adjacency failed inside torch
+        check_tensor(owner, "s_hat", s_hat, ndim=2)
+        if s is not None:
+            check_tensor(owner, "s", s, ndim=2)
         if s is None or s.shape != s_hat.shape or s.size(0) != x.size(0):
             raise ValidationError(f"{owner}: s and s_hat must be adjacency rows of the same shape with one row per "
                                   f"node ({x.size(0)}), got {None if s is None else tuple(s.shape)} and "
@@ -230,6 +234,25 @@ class DominantLoss(Loss):
 
 
 # ----------------------------------------------------------------------------- models
+def _check_batch(owner: str, batch: Any, num_nodes: int | None) -> None:
+    """``batch``: a sorted 1-d long tensor, one graph index per node, as PyG's batches give. The GNN encoder
+    never sees it, and :func:`gram_rows` read an unsorted or short one into rows of the wrong nodes (or a
+    wrong number of rows) without a word."""
+    if not isinstance(batch, Tensor) or batch.dim() != 1 or batch.dtype != torch.long:
+        got = f"{tuple(batch.shape)} {batch.dtype}" if isinstance(batch, Tensor) else type(batch).__name__
+        raise ValidationError(f"{owner}: batch must be a 1-d long tensor (the graph of each node), got {got}; "
+                              f"use data.batch of a torch_geometric Batch")
+    if num_nodes is not None and batch.numel() != num_nodes:
+        raise ValidationError(f"{owner}: batch has {batch.numel()} entries but there are {num_nodes} nodes; give "
+                              f"one graph index per node")
+    if scans_enabled() and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+        raise ValidationError(f"{owner}: batch must be sorted (the nodes of graph 0 first, then graph 1, ...), as "
+                              f"torch_geometric's Batch.from_data_list gives it; reorder the nodes by graph")
+    if scans_enabled() and batch.numel() and int(batch[0]) < 0:  # sorted: the first entry is the least
+        raise ValidationError(f"{owner}: batch holds negative graph indices (from {int(batch[0])}); number the "
+                              f"graphs 0, 1, ..., as Batch.from_data_list(graphs).batch does")
+
+
 @MODELS.register("dominant", summary="DOMINANT: GCN auto-encoder scoring nodes by attribute + structure "
                                      "reconstruction error (Ding et al., 2019)")
 class DOMINANT(nn.Module):
@@ -273,6 +296,11 @@ class DOMINANT(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 batch: Tensor | None = None) -> AEOutput:
+        if isinstance(x, Tensor) and x.dim() != 2:  # H H^T failed deep inside ("t() expects <= 2 dimensions")
+            raise ValidationError(f"DOMINANT: x must have shape (num_nodes, num_features), got {tuple(x.shape)}; "
+                                  f"batch graphs as one graph with a batch vector (torch_geometric's Batch)")
+        if batch is not None:
+            _check_batch("DOMINANT", batch, x.size(0) if isinstance(x, Tensor) else None)
         z = self.encoder(x, edge_index, edge_weight=edge_weight)
         x_hat = self.attr_decoder(z, edge_index, edge_weight=edge_weight)
         h = z if self.struct_decoder is None else self.struct_decoder(z, edge_index, edge_weight=edge_weight)
@@ -355,6 +383,7 @@ class MLPAutoEncoder(nn.Module):
     def __init__(self, in_channels: int, hidden_channels: int = 64, num_layers: int = 4, dropout: float = 0.0,
                  activation: str = "relu") -> None:
         super().__init__()
+        require_int("MLPAutoEncoder", "in_channels", in_channels)  # torch failed deep inside, or built 0 wide
         require_int("MLPAutoEncoder", "num_layers", num_layers, minimum=2)
         require_int("MLPAutoEncoder", "hidden_channels", hidden_channels)  # 0 built a code of width 0
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
@@ -380,6 +409,9 @@ class MLPAutoEncoder(nn.Module):
         if x.device != ref.device:
             raise ValidationError(f"{owner}: x is on {x.device} but the parameters are on {ref.device}; move the "
                                   f"graph with data.to(device) or the module with .to(device)")
+        if scans_enabled() and not all_finite(x):  # as the GNN models scan x: NaN gave NaN scores without a word
+            bad = int((~torch.isfinite(x)).reshape(-1, x.size(-1)).any(-1).sum())
+            raise ValidationError(f"{owner}: x holds NaN or infinite values in {bad} rows; impute or drop them")
 
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> AEOutput:
         self._check_features(x)

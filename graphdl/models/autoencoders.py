@@ -185,6 +185,10 @@ class _GraphAutoEncoder(nn.Module):
                 encoder = GNN(layer=layer, in_channels=in_channels, hidden_channels=hidden_channels,
                               out_channels=out_channels, num_layers=num_layers, dropout=dropout,
                               activation=activation, layer_kwargs=layer_kwargs, **gnn_kwargs)
+        elif not isinstance(encoder, nn.Module):  # failed inside inspect with an AttributeError
+            hint = f"; to pick a layer by name pass layer={encoder!r}" if isinstance(encoder, str) else ""
+            raise ConfigError(f"{type(self).__name__}: encoder must be a torch.nn.Module mapping (x, edge_index) to "
+                              f"node embeddings, got {type(encoder).__name__} {encoder!r}{hint}")
         self.encoder = encoder
         self.mu: Tensor | None = None
         self.logstd: Tensor | None = None

@@ -32,6 +32,7 @@ from graphdl.graphs.chain import ChainGraph
 from graphdl.layers.recurrent import ChainGRU, ChainLSTM
 from graphdl.models import MODELS
 from graphdl.models.lenet import GraphList
+from graphdl.validate import check_graph_device, require_int
 
 __all__ = ["ChainForecaster", "ForecastData", "co2_monthly", "make_forecast_data", "seasonal_naive",
            "fit_forecaster", "forecast_errors"]
@@ -68,6 +69,7 @@ class ChainForecaster(nn.Module):
         if method not in ("auto", "dense", "message_passing"):
             raise ValidationError(f"chain_forecaster: method must be 'auto', 'dense' or 'message_passing', "
                                   f"got {method!r}")
+        require_int("chain_forecaster", "out_channels", out_channels)  # 0 built a head with no outputs
         self.method = method
         self.rnn = cells[cell](in_channels, hidden_channels, num_layers=num_layers, dropout=dropout,
                                batch_first=True)
@@ -76,11 +78,15 @@ class ChainForecaster(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None, *,
                 method: str | None = None) -> Tensor:
         method = method or self.method
+        if not isinstance(x, Tensor):  # failed on x.dim() with an AttributeError
+            raise ValidationError(f"chain_forecaster: x must be a torch.Tensor of windows (N, T, F) or of chain node "
+                                  f"features (N*T, F) with edge_index, got {type(x).__name__}")
         if x.dim() == 3:  # (N, T, F) tensor
             _, state = self.rnn(x, method=method)
         else:
             if edge_index is None:
                 raise ValidationError("chain_forecaster: node features need the chain's edge_index (and batch)")
+            check_graph_device("chain_forecaster", x, edge_index=edge_index, batch=batch)
             if batch is None:
                 batch = torch.zeros(x.size(0), dtype=torch.long, device=x.device)
             lengths = torch.bincount(batch)

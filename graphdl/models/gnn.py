@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -136,6 +136,10 @@ class GNN(nn.Module):
             raise ConfigError(f"edge_encoder must be a factory that builds one edge encoder per layer, e.g. "
                               f"lambda: BondEncoder(hidden_channels), got {type(edge_encoder).__name__} "
                               f"{edge_encoder!r}")
+        for name, given in (("layer_kwargs", layer_kwargs), ("last_layer_kwargs", last_layer_kwargs)):
+            if given is not None and not isinstance(given, Mapping):  # failed inside dict() / {**...}
+                raise ConfigError(f"{name} must be a dict of layer arguments, e.g. {{'heads': 8}}, got "
+                                  f"{type(given).__name__} {given!r}")
         entry = layer_registry.entry(layer)
         if entry.meta.get("graph") in _SPECIAL_GRAPHS:
             raise ConfigError(f"layer {entry.name!r} runs on {_SPECIAL_GRAPHS[entry.meta['graph']]}, not on any "
@@ -382,8 +386,8 @@ class MLPDecoder(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         _validate.require_int("MLPDecoder", "num_layers", num_layers)
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"MLPDecoder dropout must lie in [0, 1), got {dropout}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"MLPDecoder dropout must lie in [0, 1), got {dropout!r}")
         hidden_channels = hidden_channels or channels
         dims = [channels] + [hidden_channels] * (num_layers - 1) + [1]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))

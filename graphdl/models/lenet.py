@@ -32,6 +32,7 @@ from graphdl.graphs.grid import (GridGraph, GridSpec, _pair, edge_offsets, edge_
 from graphdl.graphs.structure_cache import passes
 from graphdl.layers.grid import GridConv, GridPool
 from graphdl.models import MODELS
+from graphdl.validate import require_int
 
 __all__ = ["LeNetGrid", "LayerSummary", "GraphList", "digits_graphs", "stratified_split", "fit_digits",
            "format_summary"]
@@ -60,6 +61,12 @@ def format_summary(rows: Sequence[LayerSummary]) -> str:
     lines.append(f"| total | | | {sum(r.params for r in rows):,} | {sum(r.macs for r in rows):,} | "
                  f"{sum(r.edges for r in rows):,} | {sum(r.mp_macs for r in rows):,} |")
     return "\n".join(lines)
+
+
+def _int_sequence(values: Any) -> bool:
+    """A list or tuple of ints >= 1 (layer widths), not a str or a bare int."""
+    return isinstance(values, (list, tuple)) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
 
 
 @MODELS.register("lenet_grid", summary="LeNet-5 as a graph network: grid convolutions and pooling as coarsening")
@@ -102,8 +109,17 @@ class LeNetGrid(nn.Module):
         super().__init__()
         if method not in ("auto", "dense", "message_passing"):
             raise ValidationError(f"lenet_grid: method must be 'auto', 'dense' or 'message_passing', got {method!r}")
-        if len(channels) != 2:
-            raise ValidationError(f"lenet_grid: channels must hold the two convolutions' widths, got {channels!r}")
+        require_int("lenet_grid", "in_channels", in_channels)  # torch failed deep inside, or True read as 1
+        require_int("lenet_grid", "out_channels", out_channels)  # 0 built a head with no outputs
+        if not _int_sequence(channels) or len(channels) != 2:
+            raise ValidationError(f"lenet_grid: channels must hold the two convolutions' widths, ints >= 1, "
+                                  f"e.g. (6, 16), got {channels!r}")
+        if not _int_sequence(hidden):
+            raise ValidationError(f"lenet_grid: hidden must be a sequence of the hidden layers' widths, ints >= 1, "
+                                  f"e.g. (120, 84) or () for none, got {hidden!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            # -1 and NaN built a model that never dropped, a string failed inside a comparison
+            raise ValidationError(f"lenet_grid: dropout must lie in [0, 1), got {dropout!r}")
         self.in_channels, self.out_channels, self.method = in_channels, out_channels, method
         self.image_size = _pair(image_size, "image_size", 1)
         c1, c2 = channels
@@ -173,6 +189,9 @@ class LeNetGrid(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor | None = None, edge_attr: Tensor | None = None,
                 batch: Tensor | None = None, *, method: str | None = None) -> Tensor:
         method = method or self.method
+        if not isinstance(x, Tensor):  # failed on x.dim() with an AttributeError
+            raise ValidationError(f"lenet_grid: x must be a torch.Tensor of images (N, {self.in_channels}, H, W) or of "
+                                  f"pixel node features (N*H*W, {self.in_channels}), got {type(x).__name__}")
         if x.dim() == 4:
             if tuple(x.shape[1:]) != (self.in_channels, *self.image_size):
                 raise ValidationError(f"lenet_grid: images must have shape (N, {self.in_channels}, "

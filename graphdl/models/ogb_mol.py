@@ -95,6 +95,8 @@ def ogb_mol(
 
     require_int("ogb_mol", "num_tasks", num_tasks)
     require_int("ogb_mol", "num_layers", num_layers, minimum=2)  # as OGB's GNN, which refuses fewer
+    # the AtomEncoder read it with int(): 300.0 passed, 'x' and None failed inside, -1 in torch.empty
+    require_int("ogb_mol", "hidden_channels", hidden_channels)
     if not isinstance(layer, str):
         raise ConfigError(f"ogb_mol's layer must be a registered layer name ('gin', 'gcn', ...), got "
                           f"{type(layer).__name__} {layer!r}")
