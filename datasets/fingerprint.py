@@ -7,19 +7,26 @@ two different functions, or two transforms whose ``repr`` omits a parameter
 equal and stale data comes back. :func:`fingerprint` tells them apart.
 
 The user's own code (any module that is not installed in the Python library
-folders, ``site-packages`` or the standard library) is followed:
+folders, ``site-packages`` or the standard library, a ``code.py`` of the user's
+included) is followed:
 
 * functions and lambdas: module, qualified name, byte code and constants
-  (nested code included), default arguments, closure values, and the values of
+  (nested code included), default arguments, closure values, attributes set
+  on the function, and the values of
   the globals the code reads: functions and classes followed in turn, whatever
   user module they come from, and a user module read as ``mod.NAME`` by the
   value of every attribute whose name the code uses;
 * classes: every entry of the class body (all methods, so the helpers that
   ``__call__`` / ``forward`` call through ``self`` too, static and class methods,
   properties, class attributes) and the bases;
-* ``functools.partial`` and bound methods: the function and what is bound;
+* ``functools.partial`` and bound methods (builtin ones too): the function and
+  what is bound;
 * other objects: the class as above and the fingerprint of every attribute
-  (``vars()`` and ``__slots__``);
+  (``vars()`` and ``__slots__``); random generators (``random.Random``, NumPy,
+  torch) also by their state, the process-wide ones by name only;
+* subclasses of ``int``, ``str``, ``list``, ``dict``... (an ``IntEnum``, a
+  ``namedtuple``, a ``defaultdict`` with its factory): the value, the class and
+  the attributes;
 * tensors and numpy arrays: dtype, shape and a hash of the values.
 
 Installed libraries (torch, torch_geometric, numpy, the standard library, ...)
@@ -43,9 +50,11 @@ installed into ``site-packages`` (not as an editable install) counts as a librar
 from __future__ import annotations
 
 import builtins
+import collections
 import functools
 import hashlib
 import os
+import random
 import re
 import site
 import sys
@@ -65,6 +74,8 @@ _SKIPPED_CLASS_KEYS = frozenset({"__dict__", "__weakref__", "__module__", "__qua
                                  "_abc_impl", "__abstractmethods__", "__orig_bases__", "__parameters__",
                                  "__type_params__"})
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+_BUILTIN_TYPES = frozenset({*_PLAIN, tuple, list, set, frozenset, dict, types.MappingProxyType})
+_TUPLEGETTER = type(collections.namedtuple("_Pair", "a").a)  # a namedtuple's field accessor (a C object)
 
 
 class _Unknown(Exception):
@@ -125,13 +136,14 @@ def _library(module: Any) -> str | None:
         return _LIBRARIES[module]
     top = module.partition(".")[0]
     python = "python" + ".".join(map(str, sys.version_info[:3]))
-    if top in sys.builtin_module_names or top in getattr(sys, "stdlib_module_names", ()):
+    loaded = sys.modules.get(module) or sys.modules.get(top)
+    file = getattr(loaded, "__file__", None)
+    if top in sys.builtin_module_names or (top in getattr(sys, "stdlib_module_names", ()) and not (
+            file and not os.path.realpath(file).startswith(_library_dirs()))):  # not the user's code.py
         version = python
     else:
-        loaded = sys.modules.get(module) or sys.modules.get(top)
         if loaded is None:
             return None  # not imported (yet): followed as user code, and not remembered
-        file = getattr(loaded, "__file__", None)
         if not file or not os.path.realpath(file).startswith(_library_dirs()):
             _LIBRARIES[module] = None
             return None
@@ -158,12 +170,12 @@ class _Walk:
         """The fingerprint text of ``obj``."""
         if depth > _MAX_DEPTH:
             raise _TooDeep
-        if isinstance(obj, _PLAIN):
+        if type(obj) in _PLAIN:
             return f"{type(obj).__name__}:{obj!r}"
-        if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)) and _bound_to(obj) is None:
             return f"builtin:{_name(obj)}"
-        if isinstance(obj, _DESCRIPTORS):
-            return f"descriptor:{_name(getattr(obj, '__objclass__', type(obj)))}.{getattr(obj, '__name__', '?')}"
+        if isinstance(obj, _DESCRIPTORS) and _bound_to(obj) is None:
+            return _descriptor(obj)
         if isinstance(obj, type):
             library = _library(obj.__module__)
             if library is not None:
@@ -188,6 +200,15 @@ class _Walk:
 
     def _fresh(self, obj: Any, depth: int) -> str:
         fp = self.fp
+        if isinstance(obj, _PLAIN):  # a subclass (an IntEnum member, a str subclass): the value and its class
+            base = next(t for t in type(obj).__mro__ if t in _PLAIN)
+            return f"{base.__name__}:{base.__repr__(obj)}" + self.subclass(obj, depth)
+        if isinstance(obj, (types.BuiltinFunctionType, types.BuiltinMethodType)):  # bound to an object
+            return f"builtin:{_name(obj)}({fp(obj.__self__, depth + 1)})"
+        if isinstance(obj, _DESCRIPTORS):  # a method-wrapper bound to an object
+            return f"{_descriptor(obj)}({fp(obj.__self__, depth + 1)})"
+        if isinstance(obj, _TUPLEGETTER):
+            return f"tuplegetter{fp(obj.__reduce__()[1], depth + 1)}"
         if isinstance(obj, types.FunctionType):
             return self.function(obj, depth)
         if isinstance(obj, type):
@@ -203,13 +224,16 @@ class _Walk:
         if isinstance(obj, functools.cached_property):
             return f"cached_property({fp(obj.func, depth + 1)})"
         if isinstance(obj, (tuple, list)):
-            return f"{type(obj).__name__}[" + ",".join(fp(x, depth + 1) for x in obj) + "]"
+            return (f"{type(obj).__name__}[" + ",".join(fp(x, depth + 1) for x in obj) + "]"
+                    + self.subclass(obj, depth))
         if isinstance(obj, (set, frozenset)):
-            return f"{type(obj).__name__}{{" + ",".join(sorted(fp(x, depth + 1) for x in obj)) + "}"
+            return (f"{type(obj).__name__}{{" + ",".join(sorted(fp(x, depth + 1) for x in obj)) + "}"
+                    + self.subclass(obj, depth))
         if isinstance(obj, (dict, types.MappingProxyType)):
             items = [f"{fp(k, depth + 1)}:{fp(v, depth + 1)}" for k, v in obj.items()]
             ordered = type(obj) not in (dict, types.MappingProxyType)
-            return f"{_name(type(obj))}{{" + ",".join(items if ordered else sorted(items)) + "}"
+            return (f"{_name(type(obj))}{{" + ",".join(items if ordered else sorted(items)) + "}"
+                    + self.subclass(obj, depth))
         array = _array(obj)
         if array is not None:
             return array
@@ -234,6 +258,8 @@ class _Walk:
             stack += [c for c in code.co_consts if isinstance(c, types.CodeType)]
         parts = [_name(fn), self.code(fn.__code__, depth),
                  self.fp(fn.__defaults__, depth + 1), self.fp(fn.__kwdefaults__, depth + 1)]
+        if vars(fn):  # attributes set on the function (``fn.scale = 2``, ``__wrapped__``)
+            parts.append(f"attrs={self.fp(dict(vars(fn)), depth + 1)}")
         for cell in fn.__closure__ or ():
             try:
                 value = cell.cell_contents
@@ -284,20 +310,23 @@ class _Walk:
 
     def instance(self, obj: Any, depth: int) -> str:
         """Any other object: its class and its attributes."""
-        cls = type(obj)
-        state: dict[str, Any] = {}
-        has_state = hasattr(obj, "__dict__")
-        if has_state:
-            state.update(vars(obj))
-        for klass in cls.__mro__:
-            slots = klass.__dict__.get("__slots__", ())
-            for slot in (slots,) if isinstance(slots, str) else slots:
-                has_state = True
-                if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
-                    state[f"slot:{slot}"] = getattr(obj, slot)
-        if not has_state:
+        state = _attributes(obj)
+        if state is None:
             return self.opaque(obj)
-        parts = [f"class:{self.fp(cls, depth + 1)}"]
+        return self.described(obj, state, depth)
+
+    def subclass(self, obj: Any, depth: int) -> str:
+        """What an instance of a subclass of a builtin value or container type adds: its class and attributes."""
+        if type(obj) in _BUILTIN_TYPES:
+            return ""
+        state = _attributes(obj) or {}
+        if isinstance(obj, collections.defaultdict):
+            state["default_factory"] = obj.default_factory
+        return "+" + self.described(obj, state, depth)
+
+    def described(self, obj: Any, state: dict[str, Any], depth: int) -> str:
+        """``obj`` by its class and ``state``."""
+        parts = [f"class:{self.fp(type(obj), depth + 1)}"]
         parts += sorted(f"{key}={self.fp(value, depth + 1)}" for key, value in state.items())
         return "obj(" + ";".join(parts) + ")"
 
@@ -313,6 +342,63 @@ class _Walk:
         if _ADDRESS.search(text) or text.startswith("<"):
             raise _Unknown
         return f"repr:{_name(type(obj))}@{library}:{text}"
+
+
+def _descriptor(obj: Any) -> str:
+    return f"descriptor:{_name(getattr(obj, '__objclass__', type(obj)))}.{getattr(obj, '__name__', '?')}"
+
+
+def _bound_to(obj: Any) -> Any:
+    """The object a builtin method or method-wrapper is bound to; ``None`` for a module's function or unbound."""
+    bound = getattr(obj, "__self__", None)
+    return None if isinstance(bound, types.ModuleType) else bound
+
+
+def _attributes(obj: Any) -> dict[str, Any] | None:
+    """``vars()`` and slots of ``obj`` and the state of a random generator; ``None`` for an object without any."""
+    state: dict[str, Any] = {}
+    has_state = hasattr(obj, "__dict__")
+    if has_state:
+        state.update(vars(obj))
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots:
+            has_state = True
+            if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+                state[f"slot:{slot}"] = getattr(obj, slot)
+    generator = _generator_state(obj)
+    if generator is not None:
+        has_state = True
+        state["<generator state>"] = generator
+    return state if has_state else None
+
+
+def _generator_state(obj: Any) -> Any:
+    """The state of a seeded random generator (``random.Random``, NumPy, torch), which is not in its ``vars()``.
+
+    The process-wide generators (``random.random``'s, ``np.random.rand``'s, torch's) stand for themselves by
+    name: a function that draws from them reads global state, not its own settings.
+    """
+    process_wide = "<process-wide generator>"
+    if isinstance(obj, random.Random):
+        if obj is getattr(random, "_inst", None):
+            return process_wide
+        try:
+            return obj.getstate()
+        except NotImplementedError:  # SystemRandom: not reproducible
+            raise _Unknown from None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        if isinstance(obj, numpy.random.RandomState):
+            return process_wide if obj is getattr(numpy.random.mtrand, "_rand", None) else obj.get_state(legacy=False)
+        if isinstance(obj, numpy.random.Generator):
+            return obj.bit_generator.state
+        if isinstance(obj, numpy.random.BitGenerator):
+            return obj.state
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.Generator):
+        return process_wide if obj is torch.default_generator else (str(obj.device), obj.get_state())
+    return None
 
 
 def _array(obj: Any) -> str | None:
