@@ -75,9 +75,8 @@ class GNN(nn.Module):
         virtual_node: Add a virtual node per graph connected to every node.
         node_encoder: Module mapping raw node inputs to ``hidden_channels``
             (e.g. OGB's ``AtomEncoder``); replaces ``in_channels``. It is
-            re-initialised with the model (``reset_parameters``), as OGB's GNN
-            does: load pretrained weights into ``model.node_encoder`` after
-            building the model.
+            re-initialised with the model (``reset_parameters``): load
+            pretrained weights into ``model.node_encoder`` after building it.
         edge_encoder: Factory returning a module per layer that maps raw edge
             attributes to edge features (e.g. OGB's ``BondEncoder``).
         edge_dim: Edge-feature size given to layers that take ``edge_attr``;
