@@ -51,6 +51,7 @@ from graphdl.models import anomaly  # noqa: F401  (registers the detectors, the 
 from graphdl.models.outliers import inject_contextual_outliers, inject_outliers
 
 RESULTS = Path(__file__).parent / "results" / "anomaly_cora.md"
+PARTS = ("cora", "digits", "series")
 
 
 # ----------------------------------------------------------------------------- detectors
@@ -199,7 +200,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--parts", default="cora,digits,series")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, among {', '.join(PARTS)}")
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--log", default=str(Path(tempfile.gettempdir()) / "bench_anomaly_cora.jsonl"))
@@ -208,7 +209,11 @@ def main() -> None:
     np.random.seed(0)
     command = "python benchmarks/bench_anomaly_cora.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     seeds = list(range(args.seeds))
-    parts = args.parts.split(",")
+    parts = [part for part in args.parts.split(",") if part]
+    unknown = [part for part in parts if part not in PARTS]
+    if unknown or not parts:  # a misspelt part was skipped, leaving a report without its table
+        parser.error(f"--parts: unknown part(s) {', '.join(map(repr, unknown)) or 'none given'}; give a "
+                     f"comma-separated list of {', '.join(PARTS)}")
     start = time.time()
     with open(args.log, "a") as log_file:
         def log(line: dict) -> None:

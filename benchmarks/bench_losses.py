@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -214,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     names = args.only or list(CASES)
+    unknown = [name for name in names if name not in CASES]
+    if unknown:  # the workers would each fail on it, after the other cases' runs
+        p.error(f"--only: unknown loss(es) {', '.join(map(repr, unknown))}; choose among "
+                f"{', '.join(map(repr, CASES))} (quote names with spaces)")
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python benchmarks/bench_losses.py", *map(shlex.quote, argv)])
     rows, failures = [], []
     t_start = time.time()
     for name in names:
@@ -249,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         f"its code allocates) exceeds {args.max_gb:g} GB are not run. Values equal: relative difference "
         "<= 1e-4.",
         "",
-        f"Command: `python benchmarks/bench_losses.py` (pytorch-metric-learning "
+        f"Command: `{command}` (pytorch-metric-learning "
         f"{_version('pytorch_metric_learning')}, torch {_version('torch')}).",
         "",
         "| loss | batch | ours ms | theirs ms | ratio | ours peak MB | theirs peak MB | values equal? |",

@@ -46,6 +46,7 @@ MODELS = {
     "ARGA": ("arga", {"discriminator_hidden": 64, "discriminator_layers": 3}, "link_bce",
              "adversarial_autoencoder", 0.005),
 }
+FEATURES = ("raw", "normalized")
 # Reported test AUC / AP on Cora (Kipf & Welling 2016, Table 1; Pan et al. 2018, Table 2).
 PAPER = {"GAE": (91.0, 92.0), "VGAE": (91.4, 92.6), "ARGA": (92.4, 93.2)}
 
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--features", default="raw,normalized")
+    parser.add_argument("--features", default=",".join(FEATURES))
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--log", default=str(Path(tempfile.gettempdir()) / "bench_vgae_cora.jsonl"),
@@ -88,11 +89,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = "python benchmarks/bench_vgae_cora.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
-    raw = load_cora(args.root)
-    variants = {"raw": raw, "normalized": T.NormalizeFeatures()(raw.clone())}
     seeds = list(range(args.seeds))
     names = [m for m in args.models.split(",") if m]
     features = [f for f in args.features.split(",") if f]
+    for flag, given, known in (("--models", names, MODELS), ("--features", features, FEATURES)):
+        unknown = [g for g in given if g not in known]
+        if unknown or not given:  # else a KeyError once Cora is loaded
+            parser.error(f"{flag}: unknown name(s) {', '.join(map(repr, unknown)) or 'none given'}; give a "
+                         f"comma-separated list of {', '.join(known)}")
+    raw = load_cora(args.root)
+    variants = {"raw": raw, "normalized": T.NormalizeFeatures()(raw.clone())}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     start = time.time()
     with open(args.log, "a") as log:

@@ -5,7 +5,10 @@ among every epoch (graphdl's default) and among every 5th epoch (the official
 example's ``--eval_steps 5``: 1-based epochs 5, 10, ..., 200), then mean ± std
 (``ddof=1``) over seeds beside the leaderboard figure.
 
-    python benchmarks/summarize_ddi_seeds.py benchmarks/results/ddi_seeds/*.json --md benchmarks/results/ogb_ddi_seeds.md
+    python benchmarks/summarize_ddi_seeds.py benchmarks/results/ddi_seeds/*.json \\
+        benchmarks/results/ogb_ddi_sage_200.json --md benchmarks/results/ogb_ddi_seeds.md
+
+(``ogb_ddi_sage_200.json`` is GraphSAGE's seed 0, run on its own.)
 """
 
 from __future__ import annotations
