@@ -89,25 +89,22 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
         path, origin = cache_dir(), "the default cache folder"
     path = path.expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise DataError(
-            f"data root {str(path)!r} (from {origin}) is not a folder. Pass root= (or set "
-            f"{DATA_ENV} to) a folder that holds the datasets in the official layout "
-            f"(<root>/planetoid/Cora/raw, <root>/ogb/ogbg_molbace/raw, ...), or a new "
-            f"folder to download them into."
-        )
+        raise _unusable_root(f"data root {str(path)!r} (from {origin}) is not a folder.")
     # a new root under a file can never be created: its datasets would look missing and be
     # downloaded into the cache instead, silently
     above = path.parent
     while not above.exists() and above.parent != above:
         above = above.parent
     if above.exists() and not above.is_dir():
-        raise DataError(
-            f"data root {str(path)!r} (from {origin}) lies under {str(above)!r}, which is a file, "
-            f"not a folder, so the root can never be created. Pass root= (or set {DATA_ENV} to) a "
-            f"folder that holds the datasets in the official layout (<root>/planetoid/Cora/raw, "
-            f"<root>/ogb/ogbg_molbace/raw, ...), or a new folder to download them into."
-        )
+        raise _unusable_root(f"data root {str(path)!r} (from {origin}) lies under {str(above)!r}, which is a "
+                             f"file, not a folder, so the root can never be created.")
     return path
+
+
+def _unusable_root(why: str) -> DataError:
+    return DataError(f"{why} Pass root= (or set {DATA_ENV} to) a folder that holds the datasets in the official "
+                     f"layout (<root>/planetoid/Cora/raw, <root>/ogb/ogbg_molbace/raw, ...), or a new folder to "
+                     f"download them into.")
 
 
 def download_allowed(download: bool | None = None) -> bool:

@@ -21,19 +21,7 @@ import torch_geometric.transforms as T
 import graphdl.datasets as datasets
 from graphdl.datasets.root import resolve_root
 from graphdl.errors import ConfigError, DataError, ValidationError
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One writable cache for the module, so the mirror is processed once."""
-    return tmp_path_factory.mktemp("xdg-cache")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.delenv("GRAPHDL_DATA", raising=False)
-    monkeypatch.delenv("GRAPHDL_OFFLINE", raising=False)
+from test_datasets import _isolated_env, cache  # noqa: F401 (fixtures: one writable cache for the module)
 
 
 @pytest.fixture(scope="module")

@@ -17,29 +17,7 @@ import graphdl
 from graphdl.errors import ConfigError
 from graphdl.models import autoencoders as ae
 from graphdl.train import Callback, EarlyStopping, MetricLogger, ModelCheckpoint, Trainer
-
-
-def tiny_graph(n: int = 20, features: int = 4, classes: int = 3) -> Data:
-    gen = torch.Generator().manual_seed(0)
-    train = torch.zeros(n, dtype=torch.bool)
-    train[: n // 2] = True
-    return Data(x=torch.randn(n, features, generator=gen), edge_index=torch.randint(0, n, (2, 3 * n), generator=gen),
-                y=torch.arange(n) % classes, train_mask=train, val_mask=~train, test_mask=~train)
-
-
-class Linear(torch.nn.Module):
-    def __init__(self, features: int = 4, classes: int = 3) -> None:
-        super().__init__()
-        self.lin = torch.nn.Linear(features, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin(x)
-
-
-def trainer(model: torch.nn.Module, **kwargs) -> Trainer:
-    kwargs = {"epochs": 3, "progress": False, "device": "cpu", "seed": 1,
-              "callbacks": [ModelCheckpoint(restore_best=False)], **kwargs}
-    return Trainer(model, kwargs.pop("loss", "cross_entropy"), "node", **kwargs)
+from test_trainer_loop import Linear, tiny_graph, trainer  # the loop tests' tiny graph, model and Trainer
 
 
 class RecordingCrossEntropy(torch.nn.Module):
