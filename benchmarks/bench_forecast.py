@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.seeds < 1 or args.epochs < 1 or args.threads < 1:  # no seed ran: the summary failed with a NameError
+        parser.error("--seeds, --epochs and --threads must be >= 1")
     torch.set_num_threads(args.threads)
     data = make_forecast_data(*co2_monthly())
     runs = []

@@ -107,7 +107,8 @@ def main() -> None:
     lines = [
         "# Trainer overhead on Cora (2-layer GCN, per-epoch train step + evaluation of all splits)",
         "",
-        f"Command: `python benchmarks/bench_trainer_overhead.py --root ../shared/data --epochs {args.epochs} "
+        f"Command: `python benchmarks/bench_trainer_overhead.py"
+        + (f" --root {args.root}" if args.root is not None else "") + f" --epochs {args.epochs} "
         f"--repeats {args.repeats}" + (f" --threads {args.threads}`" if args.threads else "`"),
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs interleaved, median of {args.repeats}.",
         "",

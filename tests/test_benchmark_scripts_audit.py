@@ -128,3 +128,13 @@ def test_vgae_refuses_unknown_models_and_features(tmp_path: Path, monkeypatch, c
                               "--out", str(tmp_path / "v.md"), "--log", str(tmp_path / "v.jsonl")],
                       monkeypatch, capsys)
     assert f"{flag}: unknown name(s) '{value.split(',')[-1]}'; give a comma-separated list of {known}" in err
+
+
+def test_forecast_refuses_zero_seeds_before_training() -> None:
+    """--seeds 0 trained nothing and the summary then failed with a NameError."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_forecast.py"
+    done = subprocess.run([sys.executable, str(script), "--seeds", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "error: --seeds, --epochs and --threads must be >= 1" in done.stderr
