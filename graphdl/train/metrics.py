@@ -60,14 +60,15 @@ def _diverged(*scores: Tensor) -> bool:
     return any(bool(_nan(s).any()) for s in scores)
 
 
-def _nan(scores: Tensor) -> Tensor:
-    """The NaN entries of ``scores``; none for integer ones."""
-    return torch.isnan(scores) if scores.is_floating_point() else torch.zeros_like(scores, dtype=torch.bool)
+def _nan(values: Tensor) -> Tensor:
+    """The NaN entries of ``values`` (OGB's missing labels in targets, a diverged model's scores); none for integer
+    ones."""
+    return torch.isnan(values) if values.is_floating_point() else torch.zeros_like(values, dtype=torch.bool)
 
 
 def _check_classes(y_true: Tensor, outputs: int, name: str) -> None:
     """Class labels ``y_true`` (NaN left out) are in ``0..outputs-1``, one model output per class."""
-    labels = y_true[~_unlabelled(y_true)]
+    labels = y_true[~_nan(y_true)]
     if labels.numel() == 0:
         return
     low, high = labels.min().item(), labels.max().item()
@@ -75,11 +76,6 @@ def _check_classes(y_true: Tensor, outputs: int, name: str) -> None:
         raise ValidationError(f"{name}: the targets hold class labels in [{low:g}, {high:g}], but the predictions have "
                               f"{outputs} outputs per item (classes 0..{outputs - 1}); give the model one output per "
                               f"class, or remap the labels")
-
-
-def _unlabelled(y_true: Tensor) -> Tensor:
-    """The NaN entries of ``y_true`` (OGB's missing labels); none for integer targets."""
-    return torch.isnan(y_true) if y_true.is_floating_point() else torch.zeros_like(y_true, dtype=torch.bool)
 
 
 def _acc(y_true: Tensor, y_pred: Tensor) -> float:
@@ -90,7 +86,7 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
     _nonempty("acc", y_true)
     y_true, y_pred = _upcast(y_true), _upcast(y_pred)
     if y_true.dim() == 2 and y_true.shape == y_pred.shape and y_true.size(-1) > 1:
-        missing = _unlabelled(y_true)
+        missing = _nan(y_true)
         rows = ~missing.all(dim=-1)  # a row of NaN is an unlabelled item of any target kind
         labelled = y_true[rows]
         sums = labelled.sum(dim=-1).double()
@@ -111,7 +107,7 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
                               f"one logit per class, 0/1 (multi-label) targets one logit each")
     if classes:  # a label no output stands for would count as a silent miss
         _check_classes(truth, y_pred.size(-1), "acc")
-    labelled = ~_unlabelled(truth)
+    labelled = ~_nan(truth)
     if bool((_nan(y_pred).reshape(len(truth), -1).any(dim=-1) & labelled).any()):  # argmax would read NaN as a class
         return math.nan
     return _mean_of([(pred[labelled] == truth[labelled]).float().mean()] if bool(labelled.any()) else [], "acc")
@@ -378,7 +374,7 @@ def _ogb_metric(name: str) -> Metric:
                 # evaluator would compare the raw logits with the 0/1 labels)
                 yp = (yp > 0).long()
             yt, yp = yt.view(len(yt), -1), yp.view(len(yp), -1)
-            if yt.shape == yp.shape and bool((nan.reshape(yp.shape) & ~_unlabelled(yt)).any()):
+            if yt.shape == yp.shape and bool((nan.reshape(yp.shape) & ~_nan(yt)).any()):
                 return math.nan  # a labelled item's score is NaN (sklearn would refuse it)
             try:
                 return float(evaluator.eval({"y_true": yt, "y_pred": yp})[metric])
