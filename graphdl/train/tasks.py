@@ -164,10 +164,12 @@ def batch_mean_loss(task: Task, model: nn.Module, batches: Iterable[Data], loss_
 def labelled_items(batch: Data, count: str) -> int:
     """What a batch's mean loss averages over: its labelled float targets (NaN ones are left out), else its
     ``count`` (``num_graphs``, ``num_nodes``)."""
-    y = batch.y
-    if isinstance(y, Tensor) and y.is_floating_point():
-        return int((~torch.isnan(y)).sum())
-    return int(getattr(batch, count))
+    return _labelled(batch.y, getattr(batch, count))
+
+
+def _labelled(y: Any, items: int) -> int:
+    """The labelled entries of float targets ``y`` (NaN ones are OGB's missing labels), else ``items``."""
+    return int((~torch.isnan(y)).sum()) if isinstance(y, Tensor) and y.is_floating_point() else int(items)
 
 
 def loss_name(loss_fn: Any) -> str:
@@ -677,8 +679,7 @@ class NodeTask(Task):
         if self._loader is None:
             return 1.0
         # a sampled batch's seed nodes, or with float targets their labelled ones (NaN ones are left out of its loss)
-        seeds = batch.y[: batch.batch_size]
-        return float((~torch.isnan(seeds)).sum()) if seeds.is_floating_point() else float(batch.batch_size)
+        return float(_labelled(batch.y[: batch.batch_size], batch.batch_size))
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
