@@ -500,11 +500,14 @@ class Trainer:
     def parameters(self) -> list[nn.Parameter]:
         """The model's trainable parameters and the loss's, if it has any (each once: a loss may hold one of the
         model's layers, whose gradient the clipped norm must count once)."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        if isinstance(self.loss_fn, nn.Module):
-            own = {id(p) for p in params}
-            params += [p for p in self.loss_fn.parameters() if p.requires_grad and id(p) not in own]
-        return params
+        return [p for p in [*self.model.parameters(), *self._loss_parameters()] if p.requires_grad]
+
+    def _loss_parameters(self) -> list[nn.Parameter]:
+        """The loss's parameters that are not the model's (a loss may hold one of the model's layers)."""
+        if not isinstance(self.loss_fn, nn.Module):
+            return []
+        model_params = {id(p) for p in self.model.parameters()}
+        return [p for p in self.loss_fn.parameters() if id(p) not in model_params]
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """Model groups (``model.optimizer_groups(weight_decay)`` when defined) plus the loss's parameters."""
@@ -512,13 +515,11 @@ class Trainer:
             groups = [dict(g) for g in self.model.optimizer_groups(self.weight_decay)]
         else:
             groups = [{"params": list(self.model.parameters()), "weight_decay": self.weight_decay}]
-        if isinstance(self.loss_fn, nn.Module):
-            # a parameter the loss shares with the model (a layer it holds) is trained once, as the model's: torch
-            # refuses one in two groups
-            model_params = {id(p) for p in self.model.parameters()}
-            loss_params = [p for p in self.loss_fn.parameters() if id(p) not in model_params]
-            if loss_params:
-                groups.append({"params": loss_params, "weight_decay": 0.0})
+        # a parameter the loss shares with the model (a layer it holds) is trained once, as the model's: torch
+        # refuses one in two groups
+        loss_params = self._loss_parameters()
+        if loss_params:
+            groups.append({"params": loss_params, "weight_decay": 0.0})
         for group in groups:
             group["params"] = [p for p in group["params"] if p.requires_grad]
         return [g for g in groups if g["params"]]
@@ -843,10 +844,10 @@ class Trainer:
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
         (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored
-        metric and the number of processes. A resumed optimiser takes its saved learning rate and state, so another value would not
-        take effect; another scheduler would drop or misread the saved schedule; another monitor would select the
-        best epoch by a metric the saved best value is not of; another number of processes would shard the batches
-        and restore the random states otherwise, so the run would not continue as it started."""
+        metric and the number of processes. A resumed optimiser takes its saved learning rate and state, so another
+        value would not take effect; another scheduler would drop or misread the saved schedule; another monitor
+        would select the best epoch by a metric the saved best value is not of; another number of processes would
+        shard the batches and restore the random states otherwise, so the run would not continue as it started."""
         from graphdl.config import json_plain
 
         settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor,
