@@ -52,6 +52,7 @@ __all__ = [
     "edge_offsets",
     "edge_sources",
     "graph_offsets",
+    "stored_offsets",
     "grid_graph",
 ]
 
@@ -322,7 +323,7 @@ def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
             return False
         spec = GridSpec.from_meta(meta[0].tolist())
     n = meta.size(0)
-    edge_index, offset = graph.edge_index, graph["offset"] if "offset" in graph else graph["edge_attr"]
+    edge_index, offset = graph.edge_index, stored_offsets(graph)
     expected = _single_structure(spec)[1].numel() * n
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
             or edge_index.size(1) != expected or not isinstance(offset, Tensor) or offset.numel() != expected:
@@ -366,10 +367,14 @@ def edge_offsets(offset: Any, owner: str = "grid graph") -> Tensor:
     return offset.long()
 
 
+def stored_offsets(graph: Data) -> Any:
+    """The kernel offsets a grid graph stores (``offset``, else ``edge_attr``), unchecked; None without either."""
+    return graph["offset"] if "offset" in graph else graph["edge_attr"] if "edge_attr" in graph else None
+
+
 def graph_offsets(graph: Data, owner: str = "grid graph") -> Tensor:
-    """The kernel offset of each edge (``offset``, else ``edge_attr``), checked by :func:`edge_offsets`."""
-    return edge_offsets(graph["offset"] if "offset" in graph else
-                        graph["edge_attr"] if "edge_attr" in graph else None, owner)
+    """The kernel offset of each edge (:func:`stored_offsets`), checked by :func:`edge_offsets`."""
+    return edge_offsets(stored_offsets(graph), owner)
 
 
 def edge_sources(dst: Tensor, offset: Tensor, spec: GridSpec) -> tuple[Tensor, Tensor]:

@@ -36,6 +36,7 @@ from graphdl.graphs.grid import (
     images_to_nodes,
     is_regular_grid,
     nodes_to_images,
+    stored_offsets,
 )
 from graphdl.layers import LAYERS
 from graphdl.validate import check_graph_device
@@ -543,7 +544,7 @@ class GridPool(nn.Module):
                     raise ValidationError(f"grid_pool: edge {name} must lie in [0, {bound}) for this grid graph "
                                           f"({graph['meta'].size(0)} image(s)), got values in [{lo}, {hi}]; "
                                           f"rebuild the graph with graphdl.graphs.grid")
-        offset = graph["offset"] if "offset" in graph else graph["edge_attr"] if "edge_attr" in graph else None
+        offset = stored_offsets(graph)
         if (self.reduce != "max" or not isinstance(offset, Tensor) or offset.numel() != edge_index.size(1)
                 or bool((offset.view(-1)[1:] >= offset.view(-1)[:-1]).all())):
             return edge_index  # pooling needs no offsets: without usable ones the edge order stands
