@@ -91,6 +91,7 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
         labelled = y_true[rows]
         sums = labelled.sum(dim=-1).double()
         if missing[rows].any() or not torch.allclose(sums, torch.ones_like(sums)):
+            _check_binary(y_true[~missing])
             correct = (y_pred > 0).to(y_true.dtype) == y_true  # multi-label 0/1: per label
             scores = [correct[~missing[:, i], i].float().mean() for i in range(y_true.size(-1))
                       if not bool(missing[:, i].all())]
@@ -107,10 +108,21 @@ def _acc(y_true: Tensor, y_pred: Tensor) -> float:
                               f"one logit per class, 0/1 (multi-label) targets one logit each")
     if classes:  # a label no output stands for would count as a silent miss
         _check_classes(truth, y_pred.size(-1), "acc")
+    else:  # logit > 0 is a 0/1 label: other targets (regression values, class ids) would score as silent misses
+        _check_binary(truth[~_nan(truth)])
     labelled = ~_nan(truth)
     if bool((_nan(y_pred).reshape(len(truth), -1).any(dim=-1) & labelled).any()):  # argmax would read NaN as a class
         return math.nan
     return _mean_of([(pred[labelled] == truth[labelled]).float().mean()] if bool(labelled.any()) else [], "acc")
+
+
+def _check_binary(labels: Tensor) -> None:
+    """Targets that ``acc`` compares with ``logit > 0`` (one logit each) hold only 0 and 1."""
+    other = labels[(labels != 0) & (labels != 1)]
+    if other.numel():
+        raise ValidationError(f"acc compares one logit per target with 0/1 labels (logit > 0 is 1), but the targets "
+                              f"hold {', '.join(f'{v:g}' for v in other.unique()[:4].tolist())}; score regression "
+                              f"targets with metric 'rmse' or 'mae', and give class labels one output per class")
 
 
 def _mean_of(scores: Sequence[Tensor | float], name: str) -> float:

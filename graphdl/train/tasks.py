@@ -272,6 +272,11 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
     """The target as the loss takes it: class indices ``[B]`` for a metric loss or for integer labels beside one
     output per class, else ``y`` in the output's shape and dtype (regression, binary and multi-label targets)."""
     if kind == "metric":
+        if y.numel() != out.size(0):  # the loss would get every column's entries as labels of other items
+            raise ValidationError(f"{loss_name(loss_fn)} is a metric loss, which learns embeddings from one class "
+                                  f"label per item, but the targets have shape {tuple(y.shape)} for {out.size(0)} "
+                                  f"{items}; give one class label per item, or for multi-label targets use "
+                                  f"'bce_with_logits'")
         return y.view(-1)
     if not y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1 and y.numel() == out.size(0):
         if kind == "regression":
@@ -376,7 +381,13 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
         return F.normalize(emb, dim=-1).cpu().numpy()
 
     def labels(y: Tensor) -> Any:  # one class label per row (OGB keeps them as a column)
-        return y.reshape(len(y), -1).squeeze(-1).cpu().numpy()
+        y = y.reshape(len(y), -1).squeeze(-1)
+        if y.is_floating_point() and not bool((y == y.round()).all()):  # NaN too: sklearn failed inside
+            raise ValidationError(f"knn_acc predicts the class labels of items from their nearest training items, "
+                                  f"but the targets hold values that are not class labels ({y.dtype}, e.g. "
+                                  f"{float(y[y != y.round()][0]):g}); give class labels, or score regression "
+                                  f"targets with metric 'rmse' or 'mae'")
+        return y.cpu().numpy()
 
     knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(norm(train_emb), labels(train_y))
     return {f"{split}_knn_acc": float(knn.score(norm(emb), labels(y))) for split, (emb, y) in parts.items()}
