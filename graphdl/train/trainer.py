@@ -327,7 +327,8 @@ class Trainer:
             mode) is logged when the Trainer or a callback monitors it, by the
             tasks that define :meth:`Task.split_loss` (node, inductive_node,
             graph).
-        seed: Seed for Python, NumPy and torch at the start of ``fit``.
+        seed: Seed for Python, NumPy and torch at the start of ``fit``, and for the
+            parameters of a loss built from its name (ArcFace's class centres).
         device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
         progress: Show a tqdm progress bar.
         log_path: Write per-epoch metrics to this ``.csv``/``.json`` file.
@@ -394,7 +395,13 @@ class Trainer:
         self.task = resolve_task(task, **(task_kwargs or {}))
         # a task reused from another Trainer starts from its own metric, not the one adapted to that loss
         self.task.metric = getattr(self.task, "constructed_metric", self.task.metric)
-        self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
+        # a loss built here from a name draws its parameters (ArcFace's class centres) from the seed, not from
+        # whatever state the global RNG is in, so that two runs with one seed and one model are identical
+        seeded = seed is not None and isinstance(loss, str)
+        with torch.random.fork_rng(devices=[], enabled=seeded):  # the global RNG is left as it was
+            if seeded:
+                torch.manual_seed(int(seed))
+            self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
         self.task.check_loss(self.loss_fn, self.task.loss_kind)
         self.deterministic = bool(deterministic)
         if self.deterministic:  # before the first cuBLAS call, which reads it
