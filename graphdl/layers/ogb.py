@@ -33,6 +33,7 @@ from torch_geometric.utils import degree
 
 from graphdl.errors import ValidationError
 from graphdl.layers import LAYERS
+from graphdl.layers.pyg import require_bool, static_graph_error
 from graphdl.validate import require_int, scans_enabled
 
 __all__ = ["AtomEncoder", "BondEncoder", "OGBGINConv", "OGBGCNConv", "atom_feature_dims", "bond_feature_dims"]
@@ -161,6 +162,14 @@ class EdgeLinear(nn.Linear):
         return super().forward(edge_attr)
 
 
+def _refuse_static_graph(conv: MessagePassing, x: Tensor) -> None:
+    """OGB's convs take one (batched) graph: a static-graph ``(batch, num_nodes, features)`` ``x`` failed inside
+    (the GIN MLP's BatchNorm1d, the GCN degree's ``x.size(0)``) or normalised the wrong axis without a word."""
+    if isinstance(x, Tensor) and x.dim() > 2:
+        raise ValidationError(static_graph_error(type(conv).__name__, tuple(x.shape),
+                                                 "OGB's convs take no static-graph batch"))
+
+
 def _edge_encoder(edge_dim: int | None, channels: int) -> nn.Module:
     if edge_dim is None:
         return BondEncoder(channels)
@@ -209,7 +218,7 @@ class OGBGINConv(MessagePassing):
         require_int("ogb_gin", "hidden_channels", hidden)  # 0 fell back to the default silently
         self.mlp = nn.Sequential(nn.Linear(in_channels, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                  nn.Linear(hidden, out_channels))
-        if train_eps:
+        if require_bool("ogb_gin", "train_eps", train_eps):
             self.eps = nn.Parameter(torch.zeros(1))
         else:
             self.register_buffer("eps", torch.zeros(1))
@@ -225,6 +234,7 @@ class OGBGINConv(MessagePassing):
             self.eps.zero_()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        _refuse_static_graph(self, x)
         if edge_attr is None:
             raise ValidationError("ogb_gin needs edge_attr (OGB bond features); the graph has none")
         edge_embedding = self.edge_encoder(edge_attr)
@@ -282,6 +292,7 @@ class OGBGCNConv(MessagePassing):
         self.edge_encoder.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
+        _refuse_static_graph(self, x)
         if edge_attr is None:
             raise ValidationError("ogb_gcn needs edge_attr (OGB bond features); the graph has none")
         x = self.linear(x)

@@ -7,18 +7,88 @@ keyword arguments go to the PyG constructor.
 Attention layers (``gat``, ``gatv2``, ``transformer``) take ``heads``; with
 ``concat=True`` (the default) ``out_channels`` is the total width and must be
 divisible by ``heads``, each head getting ``out_channels // heads`` channels.
+
+Bool switches (``concat``, ``batch_norm``, ``train_eps`` and the PyG
+constructor's, e.g. ``bias``) must be bools. ``gcn``, ``sage``, ``graphconv``,
+``cheb``, ``edgeconv`` and ``gin``/``gine`` with ``batch_norm=False`` take
+PyG's static graphs (``x`` of shape ``(batch, num_nodes, features)`` over one
+``edge_index``); the other layers refuse such ``x`` by name.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import numbers
+import typing
 from typing import Any
 
+import numpy as np
 import torch_geometric.nn as pygnn
-from torch import nn
+from torch import Tensor, nn
 
 from graphdl.errors import ConfigError, ValidationError
 from graphdl.layers import LAYERS
 from graphdl.validate import require_int
+
+
+def require_bool(owner: str, name: str, value: Any) -> bool:
+    """A switch that must be a bool (numpy's too, returned as ``bool``): by truthiness a config's ``"no"`` or
+    ``0.5`` silently meant True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ConfigError(f"{owner}'s {name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+
+
+def _bool_kwargs(layer: str, cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with the bool switches of ``cls``'s constructor (``bias``, ``add_self_loops``, ...) checked
+    by :func:`require_bool`; an ``Optional[bool]`` one also takes None."""
+    params = inspect.signature(cls.__init__).parameters
+    for key, value in kwargs.items():
+        param = params.get(key)
+        if param is None or (value is None and type(None) in typing.get_args(param.annotation)):
+            continue
+        if param.annotation is bool or isinstance(param.default, bool) or set(
+                typing.get_args(param.annotation)) == {bool, type(None)}:
+            kwargs[key] = require_bool(layer, key, value)
+    return kwargs
+
+
+def _attention_dropout(layer: str, kwargs: dict[str, Any]) -> None:
+    """The attention ``dropout`` PyG takes: outside [0, 1) it was stored as given and failed at the first training
+    step (or, at 1, dropped every attention coefficient)."""
+    p = kwargs.get("dropout", 0.0)
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
+        raise ConfigError(f"{layer}'s dropout (on the attention coefficients) must lie in [0, 1), got {p!r}")
+
+
+def _refuse_static_graphs(why: str, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Forward pre-hook (bound to ``why`` with ``functools.partial``, so the layer still pickles) refusing node
+    features of more than 2 dims (PyG's static graphs, ``(batch, num_nodes, features)`` over one ``edge_index``)
+    for a layer that cannot take them: it failed deep inside PyG or torch (an AssertionError, "running_mean
+    should contain ..."), or, with as many nodes as channels, normalised over the wrong axis without a word."""
+    x = kwargs.get("x", args[0] if args else None)
+    for part in (x if isinstance(x, (tuple, list)) else (x,)):
+        if isinstance(part, Tensor) and part.dim() > 2:
+            raise ValidationError(static_graph_error(type(module).__name__, tuple(part.shape), why))
+
+
+def static_graph_error(owner: str, shape: tuple[int, ...], why: str) -> str:
+    """The error for node features ``shape`` of more than 2 dims given to a layer without static-graph support."""
+    return (f"{owner}: x must have shape (num_nodes, num_features), got {shape}; {why}. Batch the graphs into one "
+            f"(torch_geometric.data.Batch.from_data_list) with x of shape (num_nodes, num_features), or use a "
+            f"layer that takes a static-graph batch (batch, num_nodes, num_features) over one edge_index: gcn, "
+            f"sage, graphconv, cheb or edgeconv")
+
+
+_NO_STATIC = "it has no static-graph form (one set of attention coefficients per edge)"
+_BATCH_NORM_STATIC = ("the BatchNorm1d of its MLP takes (num_nodes, channels) only; build it with batch_norm=False "
+                      "to run it on a static-graph batch")
+
+
+def _no_static_graphs(conv: nn.Module, why: str) -> nn.Module:
+    conv.register_forward_pre_hook(functools.partial(_refuse_static_graphs, why), with_kwargs=True)
+    return conv
 
 
 def _per_head(out_channels: int, heads: int, concat: bool, layer: str) -> int:
@@ -69,40 +139,54 @@ def _with_in_channels(conv: nn.Module, in_channels: int) -> nn.Module:
 @LAYERS.register("gcn", edge_weight=True, summary="Graph convolution (Kipf & Welling, 2017), PyG GCNConv")
 def gcn(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GCNConv:
     _one_width("gcn", in_channels, pairs_at_call=False)
-    return pygnn.GCNConv(in_channels, out_channels, **kwargs)
+    return pygnn.GCNConv(in_channels, out_channels, **_bool_kwargs("gcn", pygnn.GCNConv, kwargs))
 
 
 @LAYERS.register("sage", aliases=("graphsage",), summary="GraphSAGE (Hamilton et al., 2017), PyG SAGEConv")
 def sage(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.SAGEConv:
-    return pygnn.SAGEConv(in_channels, out_channels, **kwargs)
+    return pygnn.SAGEConv(in_channels, out_channels, **_bool_kwargs("sage", pygnn.SAGEConv, kwargs))
 
 
 @LAYERS.register("gat", edge_attr=True, summary="Graph attention (Velickovic et al., 2018), PyG GATConv")
 def gat(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, **kwargs: Any) -> pygnn.GATConv:
+    concat = require_bool("gat", "concat", concat)
+    _attention_dropout("gat", kwargs)
     per_head = _per_head(out_channels, heads, concat, "gat")
-    return pygnn.GATConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    kwargs = _bool_kwargs("gat", pygnn.GATConv, kwargs)
+    conv = pygnn.GATConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    return _no_static_graphs(conv, _NO_STATIC)
 
 
 @LAYERS.register("gatv2", edge_attr=True, summary="GATv2 dynamic attention (Brody et al., 2022), PyG GATv2Conv")
 def gatv2(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True, **kwargs: Any) -> pygnn.GATv2Conv:
+    concat = require_bool("gatv2", "concat", concat)
+    _attention_dropout("gatv2", kwargs)
     per_head = _per_head(out_channels, heads, concat, "gatv2")
-    return pygnn.GATv2Conv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    kwargs = _bool_kwargs("gatv2", pygnn.GATv2Conv, kwargs)
+    conv = pygnn.GATv2Conv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    return _no_static_graphs(conv, _NO_STATIC)
 
 
 @LAYERS.register("transformer", edge_attr=True,
                  summary="Graph transformer attention (Shi et al., 2021), PyG TransformerConv")
 def transformer(in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
                 **kwargs: Any) -> pygnn.TransformerConv:
+    concat = require_bool("transformer", "concat", concat)
+    _attention_dropout("transformer", kwargs)
     per_head = _per_head(out_channels, heads, concat, "transformer")
-    return pygnn.TransformerConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    kwargs = _bool_kwargs("transformer", pygnn.TransformerConv, kwargs)
+    conv = pygnn.TransformerConv(in_channels, per_head, heads=heads, concat=concat, **kwargs)
+    return _no_static_graphs(conv, _NO_STATIC)
 
 
 @LAYERS.register("gin", summary="Graph isomorphism network (Xu et al., 2019), PyG GINConv with a 2-layer MLP")
 def gin(in_channels: int, out_channels: int, hidden_channels: int | None = None,
         batch_norm: bool = True, train_eps: bool = False, **kwargs: Any) -> pygnn.GINConv:
     _one_width("gin", in_channels, pairs_at_call=True)
-    return _with_in_channels(pygnn.GINConv(_mlp("gin", in_channels, out_channels, hidden_channels, batch_norm),
-                                           train_eps=train_eps, **kwargs), in_channels)
+    batch_norm, train_eps = require_bool("gin", "batch_norm", batch_norm), require_bool("gin", "train_eps", train_eps)
+    conv = pygnn.GINConv(_mlp("gin", in_channels, out_channels, hidden_channels, batch_norm), train_eps=train_eps,
+                         **kwargs)
+    return _with_in_channels(_no_static_graphs(conv, _BATCH_NORM_STATIC) if batch_norm else conv, in_channels)
 
 
 @LAYERS.register("gine", edge_attr="required",
@@ -114,13 +198,15 @@ def gine(in_channels: int, out_channels: int, edge_dim: int | None = None,
     if in_channels == -1 and edge_dim is not None:
         raise ConfigError("gine: with edge_dim the edge features are mapped to the node width, which "
                           "in_channels=-1 leaves unknown; give in_channels")
-    return _with_in_channels(pygnn.GINEConv(_mlp("gine", in_channels, out_channels, hidden_channels, batch_norm),
-                                            train_eps=train_eps, edge_dim=edge_dim, **kwargs), in_channels)
+    batch_norm, train_eps = require_bool("gine", "batch_norm", batch_norm), require_bool("gine", "train_eps", train_eps)
+    conv = pygnn.GINEConv(_mlp("gine", in_channels, out_channels, hidden_channels, batch_norm), train_eps=train_eps,
+                          edge_dim=edge_dim, **kwargs)
+    return _with_in_channels(_no_static_graphs(conv, _BATCH_NORM_STATIC) if batch_norm else conv, in_channels)
 
 
 @LAYERS.register("graphconv", edge_weight=True, summary="Weisfeiler-Leman GNN (Morris et al., 2019), PyG GraphConv")
 def graphconv(in_channels: int, out_channels: int, **kwargs: Any) -> pygnn.GraphConv:
-    return pygnn.GraphConv(in_channels, out_channels, **kwargs)
+    return pygnn.GraphConv(in_channels, out_channels, **_bool_kwargs("graphconv", pygnn.GraphConv, kwargs))
 
 
 @LAYERS.register("cheb", edge_weight=True,
@@ -130,7 +216,7 @@ def cheb(in_channels: int, out_channels: int, K: int = 2, **kwargs: Any) -> pygn
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValidationError(f"cheb: K (the Chebyshev polynomial order, K hops) must be an int >= 1, got {K!r}")
     _one_width("cheb", in_channels, pairs_at_call=False)
-    return pygnn.ChebConv(in_channels, out_channels, K=K, **kwargs)
+    return pygnn.ChebConv(in_channels, out_channels, K=K, **_bool_kwargs("cheb", pygnn.ChebConv, kwargs))
 
 
 @LAYERS.register("edgeconv", summary="Edge convolution (Wang et al., 2019) on a given graph, PyG EdgeConv")

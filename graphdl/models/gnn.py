@@ -32,6 +32,7 @@ from torch_geometric.nn import global_add_pool
 from graphdl import layers as layer_registry
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError
+from graphdl.layers.pyg import require_bool
 from graphdl.models import MODELS, resolve
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard", "pair_dropout"]
@@ -114,6 +115,11 @@ class GNN(nn.Module):
     ) -> None:
         super().__init__()
         _validate.require_int("gnn", "num_layers", num_layers)
+        # by truthiness a config's "no" or 0.5 meant True
+        residual, plain_last, virtual_node, decay_first_layer_only = (
+            require_bool("gnn", name, value) for name, value in (
+                ("residual", residual), ("plain_last", plain_last), ("virtual_node", virtual_node),
+                ("decay_first_layer_only", decay_first_layer_only)))
         if not all(isinstance(p, numbers.Real) and not isinstance(p, bool) and 0.0 <= p < 1.0
                    for p in (dropout, input_dropout)):
             raise ConfigError(f"dropout must lie in [0, 1), got dropout={dropout!r}, input_dropout={input_dropout!r}")
@@ -252,6 +258,9 @@ class GNN(nn.Module):
         """Node representations ``(num_nodes, out_channels)``.
 
         ``n_id`` (set by neighbour loaders) picks rows of the learned embedding.
+        ``x`` may be a static-graph batch ``(batch, num_nodes, features)`` over one
+        ``edge_index`` where the layers take one and the stack has no norm (or a
+        per-node ``torch.nn.LayerNorm``) and no virtual node.
         The inputs are checked first (:func:`graphdl.validate.check_call`).
         """
         self._check_inputs(x, edge_index, edge_weight, edge_attr, batch, n_id)
@@ -326,11 +335,28 @@ class GNN(nn.Module):
                     "node, in_channels=None with num_nodes, suits one fixed graph only")
             raise ValidationError(f"{type(self).__name__}: the graph has no node features (x is None); "
                                   f"{one_graph if batch is None else many}")
+        if isinstance(x, Tensor) and x.dim() > 2:
+            self._refuse_static_graph(tuple(x.shape))
         edge_dim = (_validate.layer_edge_dim(self.convs[0])
                     if self.uses_edge_attr and self.edge_encoders is None else None)
         _validate.check_call(type(self).__name__, x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr,
                              batch=batch, in_channels=None if self.node_encoder is not None else self.in_channels,
                              num_nodes=num_nodes, reference=next(self.parameters(), None), edge_dim=edge_dim)
+
+    def _refuse_static_graph(self, shape: tuple[int, ...]) -> None:
+        """A static-graph batch ``x`` ``(batch, num_nodes, features)`` over one ``edge_index`` runs through the
+        convs that take one, but a norm other than a per-node ``torch.nn.LayerNorm`` normalised the wrong axis (a
+        ``BatchNorm1d`` took the nodes as channels) or across the graphs, and the virtual node indexed ``batch``
+        by graph: wrong outputs or a failure inside torch."""
+        norm = next((n for n in self.norms if not isinstance(n, (nn.Identity, nn.LayerNorm))), None)
+        if norm is None and self.virtual_node is None:
+            return
+        why = (f"its norm {type(norm).__name__} normalises (num_nodes, channels) rows, not a static-graph batch "
+               f"(batch, num_nodes, features); build it with norm=None" if norm is not None else
+               "its virtual node takes one graph index per node (batch); build it without virtual_node")
+        raise ValidationError(f"{type(self).__name__}: x must have shape (num_nodes, num_features), got {shape}; "
+                              f"{why}, or batch the graphs into one (torch_geometric.data.Batch.from_data_list) "
+                              f"and pass its batch vector")
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.layer_name}, {self.in_channels}, "
@@ -390,6 +416,8 @@ class MLPDecoder(nn.Module):
         _validate.require_int("MLPDecoder", "num_layers", num_layers)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
             raise ConfigError(f"MLPDecoder dropout must lie in [0, 1), got {dropout!r}")
+        if hidden_channels is not None:  # 0 fell back to channels without a word
+            _validate.require_int("MLPDecoder", "hidden_channels", hidden_channels)
         hidden_channels = hidden_channels or channels
         dims = [channels] + [hidden_channels] * (num_layers - 1) + [1]
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
@@ -476,6 +504,10 @@ class GraphGNN(nn.Module):
             raise ValidationError("graph_gnn's third argument is edge_attr, but it got a 1-D integer tensor with one "
                                   "entry per node, PyG's batch vector; pass it as batch=... (model(x, edge_index, "
                                   "batch=data.batch))")
+        if isinstance(x, Tensor) and x.dim() > 2:  # pooled over the wrong axis, or failed on its own batch vector
+            raise ValidationError(f"graph_gnn: x must have shape (num_nodes, num_features), got {tuple(x.shape)}; "
+                                  f"it pools the nodes of each graph by the batch vector, so batch the graphs into "
+                                  f"one (torch_geometric.data.Batch.from_data_list) and pass batch=data.batch")
         if batch is None and isinstance(x, Tensor) and isinstance(edge_index, Tensor):
             batch = edge_index.new_zeros(x.size(0))
         h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)

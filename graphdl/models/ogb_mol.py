@@ -24,6 +24,7 @@ from typing import Any
 
 from graphdl.errors import ConfigError
 from graphdl.layers import ogb as ogb_layers  # noqa: F401  (registers ogb_gin / ogb_gcn)
+from graphdl.layers.pyg import require_bool
 from graphdl.models import MODELS
 from graphdl.models.gnn import GraphGNN
 from graphdl.validate import require_int
@@ -47,6 +48,9 @@ _OGB_LAYER = {"gin": "ogb_gin", "gcn": "ogb_gcn"}
 
 def parse_ogb_model(name: str) -> tuple[str, bool]:
     """``"gin-virtual"`` -> ``("gin", True)``; the official script's ``--gnn`` values."""
+    if not isinstance(name, str):  # failed on name.lower() with an AttributeError
+        raise ConfigError(f"the OGB molecule model must be a name ({', '.join(OGB_MOL_MODELS)}), got "
+                          f"{type(name).__name__} {name!r}")
     key = name.lower().replace("_", "-")
     if key not in OGB_MOL_MODELS:
         from graphdl.errors import did_you_mean
@@ -97,6 +101,9 @@ def ogb_mol(
     require_int("ogb_mol", "num_layers", num_layers, minimum=2)  # as OGB's GNN, which refuses fewer
     # the AtomEncoder read it with int(): 300.0 passed, 'x' and None failed inside, -1 in torch.empty
     require_int("ogb_mol", "hidden_channels", hidden_channels)
+    # by truthiness a config's "no" or 0.5 meant True
+    virtual_node, residual, plain_last = (require_bool("ogb_mol", name, value) for name, value in (
+        ("virtual_node", virtual_node), ("residual", residual), ("plain_last", plain_last)))
     if not isinstance(layer, str):
         raise ConfigError(f"ogb_mol's layer must be a registered layer name ('gin', 'gcn', ...), got "
                           f"{type(layer).__name__} {layer!r}")
