@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data, HeteroData
@@ -48,6 +49,14 @@ def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
     """A setting that must be an int of at least ``minimum`` (not a bool or a float), named with its ``owner``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{owner}'s {name} must be an int >= {minimum}, got {value!r}")
+
+
+def require_bool(owner: str, name: str, value: Any) -> bool:
+    """A switch that must be a bool (numpy's too, returned as ``bool``): by truthiness a config's ``"no"`` or
+    ``0.5`` silently meant True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ConfigError(f"{owner}'s {name} must be a bool (True or False), got {type(value).__name__} {value!r}")
 
 
 #: Check every graph before the model sees it (slow; for debugging bad data).

@@ -33,8 +33,8 @@ from torch_geometric.utils import degree
 
 from graphdl.errors import ValidationError
 from graphdl.layers import LAYERS
-from graphdl.layers.pyg import require_bool, static_graph_error
-from graphdl.validate import require_int, scans_enabled
+from graphdl.layers.pyg import static_graph_error
+from graphdl.validate import require_bool, require_int, scans_enabled
 
 __all__ = ["AtomEncoder", "BondEncoder", "OGBGINConv", "OGBGCNConv", "atom_feature_dims", "bond_feature_dims"]
 

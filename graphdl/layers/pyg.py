@@ -23,21 +23,12 @@ import numbers
 import typing
 from typing import Any
 
-import numpy as np
 import torch_geometric.nn as pygnn
 from torch import Tensor, nn
 
 from graphdl.errors import ConfigError, ValidationError
 from graphdl.layers import LAYERS
-from graphdl.validate import require_int
-
-
-def require_bool(owner: str, name: str, value: Any) -> bool:
-    """A switch that must be a bool (numpy's too, returned as ``bool``): by truthiness a config's ``"no"`` or
-    ``0.5`` silently meant True."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise ConfigError(f"{owner}'s {name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+from graphdl.validate import require_bool, require_int
 
 
 def _bool_kwargs(layer: str, cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from torch_geometric.nn import global_add_pool
 from graphdl import layers as layer_registry
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, ValidationError
-from graphdl.layers.pyg import require_bool
 from graphdl.models import MODELS, resolve
 
 __all__ = ["GNN", "LinkGNN", "GraphGNN", "DotDecoder", "MLPDecoder", "hadamard", "pair_dropout"]
@@ -117,7 +116,7 @@ class GNN(nn.Module):
         _validate.require_int("gnn", "num_layers", num_layers)
         # by truthiness a config's "no" or 0.5 meant True
         residual, plain_last, virtual_node, decay_first_layer_only = (
-            require_bool("gnn", name, value) for name, value in (
+            _validate.require_bool("gnn", name, value) for name, value in (
                 ("residual", residual), ("plain_last", plain_last), ("virtual_node", virtual_node),
                 ("decay_first_layer_only", decay_first_layer_only)))
         if not all(isinstance(p, numbers.Real) and not isinstance(p, bool) and 0.0 <= p < 1.0

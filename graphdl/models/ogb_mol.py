@@ -24,10 +24,9 @@ from typing import Any
 
 from graphdl.errors import ConfigError
 from graphdl.layers import ogb as ogb_layers  # noqa: F401  (registers ogb_gin / ogb_gcn)
-from graphdl.layers.pyg import require_bool
 from graphdl.models import MODELS
 from graphdl.models.gnn import GraphGNN
-from graphdl.validate import require_int
+from graphdl.validate import require_bool, require_int
 
 __all__ = ["ogb_mol", "OGB_MOL_DEFAULTS", "OGB_MOL_MODELS", "parse_ogb_model", "ogb_mol_parameter_count"]
 
