@@ -252,3 +252,29 @@ def test_a_metric_loss_with_several_targets_per_item_names_their_shape():
                                               r"give one class label per item, or for multi-label targets use "
                                               r"'bce_with_logits'$"):
         fit.fit(graphs, GRAPH_SPLITS)
+
+
+@pytest.mark.parametrize("loss, why", [
+    (torch.nn.SoftMarginLoss(), r"takes -1/\+1 targets, but the tasks give 0/1 labels"),
+    (torch.nn.MultiLabelMarginLoss(), r"takes targets of class indices padded with -1"),
+    (torch.nn.GaussianNLLLoss(), r"takes a third argument, the predicted variance"),
+])
+def test_torch_losses_whose_targets_no_task_gives_are_named_when_built(loss, why):
+    """SoftMarginLoss on the link task's 0/1 labels cost every negative log 2 with no gradient, silently; the
+    others failed inside torch at the first batch."""
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=FEATURES, hidden_channels=8)
+    with pytest.raises(ConfigError, match=rf"^torch\.nn\.{type(loss).__name__} {why}"):
+        Trainer(model, loss, "link", epochs=1, progress=False)
+
+
+def test_poisson_nll_is_a_regression_loss_like_mse():
+    """Without a kind, PoissonNLLLoss was called as an unknown loss; as a regression loss it is scored by rmse and
+    gets the float targets in the output's shape, as mse does."""
+    data = node_graph("regression")
+    data.y = data.y.exp().round()  # counts
+    graphdl.seed_everything(0)
+    model = graphdl.models.create("gnn", layer="gcn", in_channels=FEATURES, hidden_channels=8, out_channels=1)
+    trainer = Trainer(model, torch.nn.PoissonNLLLoss(), "node", epochs=2, seed=0, progress=False)
+    assert trainer.task.loss_kind == "regression"
+    history = trainer.fit(data).history
+    assert all(math.isfinite(h["train_loss"]) and math.isfinite(h["val_rmse"]) for h in history)

@@ -126,6 +126,9 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     kind = losses.entry_kind(entry) if entry is not None else getattr(loss, "kind", None)
     if kind is None:
         kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
+    for classes, why in _TORCH_TARGETS_UNGIVEN:
+        if kind is None and isinstance(loss, classes):
+            raise ConfigError(f"torch.nn.{type(loss).__name__} {why}")
     _check_takes_two(loss)
     return loss, kind
 
@@ -152,11 +155,24 @@ def _check_takes_two(loss: Any) -> None:
 _TORCH_KINDS: dict[str, tuple[type, ...]] = {
     "classification": (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss, nn.MultiMarginLoss,
                        nn.MultiLabelSoftMarginLoss),
-    "regression": (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss),
     "divergence": (nn.KLDivLoss,),
     "ranking": (nn.MarginRankingLoss, nn.HingeEmbeddingLoss, nn.CosineEmbeddingLoss, nn.TripletMarginLoss,
                 nn.TripletMarginWithDistanceLoss),
+    "regression": (nn.MSELoss, nn.L1Loss, nn.HuberLoss, nn.SmoothL1Loss, nn.PoissonNLLLoss),
 }
+
+#: torch.nn's losses whose targets no task gives, named when the Trainer is built instead of failing inside torch
+#: at the first batch or, for SoftMarginLoss on 0/1 link labels, training every negative pair toward a constant
+_TORCH_TARGETS_UNGIVEN: tuple[tuple[type, str], ...] = (
+    (nn.SoftMarginLoss, "takes -1/+1 targets, but the tasks give 0/1 labels (on which every negative costs log 2 "
+                        "with no gradient); use loss='bce_with_logits', the same loss on 0/1 labels"),
+    (nn.MultiLabelMarginLoss, "takes targets of class indices padded with -1, which no task gives; use "
+                              "loss='bce_with_logits' on 0/1 multi-label targets, or "
+                              "torch.nn.MultiLabelSoftMarginLoss"),
+    (nn.GaussianNLLLoss, "takes a third argument, the predicted variance, which the tasks do not pass; wrap it, "
+                         "e.g. loss=lambda out, y: nll(out[:, :1], y, out[:, 1:].exp()) with a model of two outputs "
+                         "per target"),
+)
 
 
 def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
