@@ -20,10 +20,17 @@ from pathlib import Path
 from summarize_ddi_seeds import mean_std  # a sibling script
 
 
-def _curves(path: str) -> list[dict[str, list[float]]]:
-    """One dict of curves per seed of every record in ``path``."""
+def _curves(path: str, cases: dict[str, str]) -> list[dict[str, list[float]]]:
+    """One dict of curves per seed of every record in ``path``; ``cases`` gathers each record's
+    ``dataset/model`` (with the first file that holds it), and a second one is refused: the seeds of
+    two models would be compared as one."""
     out = []
     for rec in json.loads(Path(path).read_text())["records"]:
+        case = f"{rec.get('dataset')}/{rec.get('model')}"
+        cases.setdefault(case, path)
+        if len(cases) > 1:
+            raise SystemExit(f"{path} holds {case} runs, {cases[next(iter(cases))]} {next(iter(cases))} runs; "
+                             f"compare the seeds of one dataset and model")
         out += [{key: rec["curves"][key][i] for key in ("train_loss", "val")} for i in range(len(rec["seeds"]))]
     return out
 
@@ -39,7 +46,8 @@ def main() -> None:
     parser.add_argument("--new", action="append", required=True, help="a record of new seeds (repeatable)")
     parser.add_argument("--epoch", type=int, required=True, help="0-based epoch to compare at")
     args = parser.parse_args()
-    new, earlier = ([c for path in paths for c in _curves(path)] for paths in (args.new, args.earlier))
+    cases: dict[str, str] = {}
+    new, earlier = [[c for path in paths for c in _curves(path, cases)] for paths in (args.new, args.earlier)]
     if any(len(c["val"]) <= args.epoch for c in [*new, *earlier]):
         raise SystemExit(f"every curve needs more than {args.epoch} epochs")
     figures = [(f"train loss, epoch {args.epoch}", lambda c: c["train_loss"][args.epoch]),

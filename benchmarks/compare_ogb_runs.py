@@ -1,7 +1,8 @@
 """graphdl's OGB molecule runs beside the official loop's runs on the same machine, seeds pooled.
 
 Reads graphdl records (``graphdl.bench run ... --json``, several files per case
-when the seeds were split with ``--first-seed``; a seed found twice must agree) and official-loop runs
+when the seeds were split with ``--first-seed``; a seed found twice must agree; of a file with several
+records, a suite's, those of the case, which must share one configuration) and official-loop runs
 (``benchmarks/bench_ogb_reference_runs.py --json``), and writes one table, mean ± std over all seeds of
 each side and a p-value for "the two sides differ", with these rows per case (both cases are ROC-AUC,
 higher is better):
@@ -38,8 +39,11 @@ from graphdl.io import atomic_write_text  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # case -> (graphdl record files, official-loop files), glob patterns under results/
-    "ogbg-molbbbp/gcn": ("ogb_molbbbp_gcn*.json", "ogb_reference_molbbbp_gcn*.json"),
-    "ogbg-molbace/gin-virtual": ("ogb_molbace_gin-virtual*.json", "ogb_reference_molbace_gin-virtual_*.json"),
+    # "gcn.json" and "gcn_*.json", not "gcn*.json", which would take in gcn-virtual's files too
+    "ogbg-molbbbp/gcn": (("ogb_molbbbp_gcn.json", "ogb_molbbbp_gcn_*.json"),
+                         ("ogb_reference_molbbbp_gcn.json", "ogb_reference_molbbbp_gcn_*.json")),
+    "ogbg-molbace/gin-virtual": (("ogb_molbace_gin-virtual.json", "ogb_molbace_gin-virtual_*.json"),
+                                 "ogb_reference_molbace_gin-virtual_*.json"),
 }
 
 #: The official script's validation score at its best epoch, ANCHORS.md's "valid mean" column
@@ -47,10 +51,11 @@ CASES = {  # case -> (graphdl record files, official-loop files), glob patterns 
 SCRIPT_VALID = {"ogbg-molbbbp/gcn": 0.9429, "ogbg-molbace/gin-virtual": 0.8205}
 
 
-def _files(pattern: str) -> list[Path]:
-    files = sorted(RESULTS.glob(pattern))
+def _files(pattern: str | tuple[str, ...]) -> list[Path]:
+    patterns = (pattern,) if isinstance(pattern, str) else pattern
+    files = sorted({path for p in patterns for path in RESULTS.glob(p)})
     if not files:
-        raise SystemExit(f"no result files match {RESULTS / pattern}")
+        raise SystemExit(f"no result files match {' or '.join(str(RESULTS / p) for p in patterns)}")
     return files
 
 
@@ -95,34 +100,63 @@ def _curve_correlation(val: list[float] | None, test: list[float] | None, from_e
     return statistics.correlation(val[from_epoch - 1:], test[from_epoch - 1:])
 
 
-def _ours(pattern: str, from_epoch: int) -> Side:
-    """The per-seed figures of graphdl bench records."""
+def _case_records(path: Path, saved: dict, case: str | None) -> list[dict]:
+    """The finished records of ``case`` (``dataset/model``) in one results file; without ``case``, the file's
+    one record. A file of several records (a suite's) gives those of the case; one with none is refused."""
+    records = saved["records"] if "records" in saved else [saved]
+    if case is None:
+        if len(records) != 1:
+            raise SystemExit(f"{path} holds {len(records)} records; name the case (dataset/model) to take")
+        return records
+    found = [r for r in records if f"{r.get('dataset')}/{r.get('model')}" == case and r.get("status", "ok") == "ok"]
+    if not found:
+        held = ", ".join(f"{r.get('dataset')}/{r.get('model')} ({r.get('status', 'ok')})" for r in records)
+        raise SystemExit(f"{path} holds no finished {case} record (it holds {held or 'none'}); move it out of "
+                         f"{RESULTS} or rename it so that the case's patterns do not match it")
+    return found
+
+
+def _ours(pattern: str | tuple[str, ...], from_epoch: int, case: str | None = None) -> Side:
+    """The per-seed figures of graphdl bench records (those of ``case`` in each file); records of the case
+    whose configurations differ are refused: their seeds would pool two different runs."""
     side = Side()
+    config: tuple[Path, object] | None = None  # the first record's file and configuration
     for path in _files(pattern):
         saved = json.loads(path.read_text())
-        record = saved["records"][0]
-        side.sources.append(Source(path.name, list(record["seeds"]), saved.get("command", ""), saved.get("note", "")))
-        curves = record.get("curves", {})
-        missing = [None] * len(record["seeds"])
-        for seed, value, valid, epoch, val, test in zip(
-                record["seeds"], record["runs"], record.get("valid_runs") or missing, record["best_epochs"],
-                curves.get("val") or missing, curves.get("test") or missing):
-            _add(side.runs, seed, value, path)
-            if valid is not None:
-                _add(side.valid, seed, valid, path)
-            _add(side.best_epochs, seed, epoch, path)
-            if (mean := _curve_mean(test, from_epoch)) is not None:
-                _add(side.averaged, seed, mean, path)
-            if (r := _curve_correlation(val, test, from_epoch)) is not None:
-                _add(side.correlations, seed, r, path)
+        records = _case_records(path, saved, case)
+        side.sources.append(Source(path.name, [s for r in records for s in r["seeds"]], saved.get("command", ""),
+                                   saved.get("note", "")))
+        for record in records:
+            if config is None:
+                config = (path, record.get("config"))
+            elif record.get("config") != config[1]:
+                raise SystemExit(f"{case or 'the'} records of {config[0]} and {path} have different configurations "
+                                 f"({config[1]} and {record.get('config')}); pool only runs of one configuration")
+            curves = record.get("curves", {})
+            missing = [None] * len(record["seeds"])
+            for seed, value, valid, epoch, val, test in zip(
+                    record["seeds"], record["runs"], record.get("valid_runs") or missing, record["best_epochs"],
+                    curves.get("val") or missing, curves.get("test") or missing):
+                _add(side.runs, seed, value, path)
+                if valid is not None:
+                    _add(side.valid, seed, valid, path)
+                _add(side.best_epochs, seed, epoch, path)
+                if (mean := _curve_mean(test, from_epoch)) is not None:
+                    _add(side.averaged, seed, mean, path)
+                if (r := _curve_correlation(val, test, from_epoch)) is not None:
+                    _add(side.correlations, seed, r, path)
     return side
 
 
-def _official(pattern: str, from_epoch: int) -> Side:
-    """The same figures from official-loop files (older files kept no curves)."""
+def _official(pattern: str | tuple[str, ...], from_epoch: int, case: str | None = None) -> Side:
+    """The same figures from official-loop files (older files kept no curves); a file of another case is
+    refused."""
     side = Side()
     for path in _files(pattern):
         saved = json.loads(path.read_text())
+        if case is not None and saved.get("case", case) != case:
+            raise SystemExit(f"{path} holds official-loop runs of {saved['case']}, not {case}; move it out of "
+                             f"{RESULTS} or rename it so that the case's patterns do not match it")
         side.sources.append(Source(path.name, [r["seed"] for r in saved["runs"]], saved.get("command", ""),
                                    saved.get("note", "")))
         for r in saved["runs"]:
@@ -215,7 +249,8 @@ def main() -> None:
              "official script (ANCHORS.md) | p |", "|---|---|---|---|---|---|"]
     sources: list[str] = []
     for case, (ours_files, official_files) in CASES.items():
-        ours, official = _ours(ours_files, args.from_epoch), _official(official_files, args.from_epoch)
+        ours = _ours(ours_files, args.from_epoch, case)
+        official = _official(official_files, args.from_epoch, case)
         sources += _sources(case, ours, official)
         print(f"{case}: graphdl seeds {sorted(ours.runs)}, official-loop seeds {sorted(official.runs)}; "
               f"with curves: {sorted(ours.averaged)} and {sorted(official.averaged)}", file=sys.stderr)

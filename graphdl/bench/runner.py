@@ -294,7 +294,6 @@ _VALUE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "dropout": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
     "input_dropout": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
     "grad_clip": ("a number > 0 (the largest gradient norm) or null", lambda v: _is_number(v) and v > 0),
-    "epochs": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
     "patience": ("an int >= 1 (the epochs without improvement before stopping; leave it out to train every "
                  "epoch)", lambda v: _is_int(v) and v >= 1),
     "batch_size": ("an int >= 1", lambda v: _is_int(v) and v >= 1),
@@ -317,9 +316,12 @@ _VALUE_CHECKS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 
 def _check_values(cfg: dict[str, Any]) -> None:
     """Values of the wrong type or range (``--set lr='"abc"'``, ``--set patience=0``), named before the data
-    loads; unset (null) values keep their defaults."""
+    loads; unset (null) values keep their defaults. ``epochs`` is checked (and made an int) by
+    :func:`_checked_epochs`, as the ``epochs`` argument is."""
     from graphdl.train.tasks import canonical_split
 
+    if cfg.get("epochs") is not None:  # the check of run_config's epochs argument, with its messages
+        cfg["epochs"] = _checked_epochs(cfg["epochs"])
     for key, (expected, test) in _VALUE_CHECKS.items():
         value = cfg.get(key)
         if value is not None and not test(value):
@@ -648,8 +650,10 @@ def run_suite(
             entry's default.
         epochs: Epochs per seed; ``None`` keeps each configuration's.
         root: Data root (``None``: ``$GRAPHDL_DATA`` or the user cache).
-        json_path: Write the records here (atomically, after every entry, so a
-            long suite leaves its finished entries behind).
+        json_path: Write the records here (atomically) when the suite ends. While
+            it runs, the finished entries are written after each one to
+            ``<json_path>.partial`` (removed at the end), so a suite that stops
+            halfway leaves them behind and an earlier file at ``json_path`` whole.
         plot_path: Write a PNG of the learning curves here; ``None`` with a
             ``json_path`` writes it beside the JSON (same name, ``.png``).
         progress: Show the Trainer's progress bars.
@@ -678,36 +682,48 @@ def run_suite(
     resolve_root(root)  # a root that is a file fails every entry: named once, before any runs
     json_file = Path(json_path) if json_path is not None else None
     plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
+    # the finished entries so far: json_file itself is replaced only by the whole suite's records, so that a suite
+    # that stops halfway does not leave one entry in place of an earlier run's results there
+    partial_file = json_file.with_name(json_file.name + ".partial") if json_file is not None else None
     meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
     failed: dict[str, DataError] = {}  # dataset -> why it could not be loaded (tried once per suite)
-    for entry in entries:
-        n_seeds = seeds if seeds is not None else entry.seeds
-        n_epochs = epochs if epochs is not None else entry.epochs
-        if verbose:
-            log(f"[{name}] {entry.key}: {n_seeds} seed(s), "
-                f"{n_epochs if n_epochs is not None else 'default'} epochs")
-        try:
-            if entry.dataset in failed:
-                raise failed[entry.dataset]
-            record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
-                                progress=progress, verbose=verbose, device=device, log=log)
-        except DataError as exc:  # missing or corrupt files: record it and go on
-            ref = reference_for(entry.dataset, entry.model)
-            record = {key: None for key in REQUIRED_KEYS}
-            record.update(dataset=entry.dataset, model=entry.model, runs=[], seeds=[],
-                          reference=ref.value if ref else None, reference_std=ref.std if ref else None,
-                          reference_source=ref.source if ref else None,
-                          status=f"error: {type(exc).__name__}: {exc}")
+    try:
+        for entry in entries:
+            n_seeds = seeds if seeds is not None else entry.seeds
+            n_epochs = epochs if epochs is not None else entry.epochs
             if verbose:
-                log(f"  skipped {entry.key}: " + ("its data failed to load above" if entry.dataset in failed
-                                                  else str(exc)))
-            failed[entry.dataset] = exc
-        records.append(record)
-        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        _write(json_file, None, name, records, meta)
-    _write(json_file, plot_file, name, records, meta)
+                log(f"[{name}] {entry.key}: {n_seeds} seed(s), "
+                    f"{n_epochs if n_epochs is not None else 'default'} epochs")
+            try:
+                if entry.dataset in failed:
+                    raise failed[entry.dataset]
+                record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
+                                    progress=progress, verbose=verbose, device=device, log=log)
+            except DataError as exc:  # missing or corrupt files: record it and go on
+                ref = reference_for(entry.dataset, entry.model)
+                record = {key: None for key in REQUIRED_KEYS}
+                record.update(dataset=entry.dataset, model=entry.model, runs=[], seeds=[],
+                              reference=ref.value if ref else None, reference_std=ref.std if ref else None,
+                              reference_source=ref.source if ref else None,
+                              status=f"error: {type(exc).__name__}: {exc}")
+                if verbose:
+                    log(f"  skipped {entry.key}: " + ("its data failed to load above" if entry.dataset in failed
+                                                      else str(exc)))
+                failed[entry.dataset] = exc
+            records.append(record)
+            meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            _write(partial_file, None, name, records, meta)
+    except BaseException:
+        if partial_file is not None and records and verbose:
+            log(f"[{name}] stopped after {len(records)} of {len(entries)} entries; the finished ones' "
+                f"records: {partial_file}")
+        raise
+    _write(json_file, None, name, records, meta)
+    if partial_file is not None:
+        partial_file.unlink(missing_ok=True)
+    _write(None, plot_file, name, records, meta)
     if verbose:
         log("")
         log(format_table(records))
