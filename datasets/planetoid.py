@@ -191,6 +191,7 @@ class PlanetoidSpec:
         from torch_geometric.datasets import Planetoid
 
         check_loader_kwargs(self.name, Planetoid, kwargs, set_here=("root", "name"))
+        download = download_allowed(download)  # a bad value or $GRAPHDL_OFFLINE is refused before any copy
         split = str(kwargs.get("split", "public")).lower()
         if split not in PLANETOID_SPLITS:
             raise UnknownNameError(

@@ -107,11 +107,40 @@ def _unusable_root(why: str) -> DataError:
                      f"download them into.")
 
 
+#: The spellings of ``$GRAPHDL_OFFLINE`` (case-insensitive): offline, and online (unset or empty is online too).
+OFFLINE_ON = ("1", "true", "yes", "on")
+OFFLINE_OFF = ("0", "false", "no", "off")
+
+
 def download_allowed(download: bool | None = None) -> bool:
-    """``download`` if given, else ``False`` when ``$GRAPHDL_OFFLINE`` is set."""
+    """``download`` if given, else whether ``$GRAPHDL_OFFLINE`` is unset, empty or off.
+
+    ``$GRAPHDL_OFFLINE`` is read case-insensitively: ``1``/``true``/``yes``/``on``
+    turn downloads off, ``0``/``false``/``no``/``off`` (or unset, empty) leave them on.
+
+    Raises:
+        ConfigError: ``download`` is not ``True``, ``False`` or ``None``, or
+            ``$GRAPHDL_OFFLINE`` has another value (``off`` used to mean offline).
+    """
     if download is not None:
+        # a string ("false", "no") was truthy: downloads went on silently
+        try:
+            flag = not isinstance(download, str) and download in (True, False)
+        except (TypeError, ValueError, RuntimeError):  # an array or tensor: no single truth value
+            flag = False
+        if not flag:
+            raise ConfigError(f"download must be True, False or None (None: follow ${OFFLINE_ENV}), got "
+                              f"{type(download).__name__} {download!r}.")
         return bool(download)
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("", "0", "false", "no")
+    value = os.environ.get(OFFLINE_ENV, "")
+    word = value.strip().lower()
+    if word in ("", *OFFLINE_OFF):
+        return True
+    if word in OFFLINE_ON:
+        return False
+    raise ConfigError(f"${OFFLINE_ENV} is {value!r}, which is neither on nor off. Set it to one of "
+                      f"{', '.join(OFFLINE_ON)} (no downloads) or {', '.join(OFFLINE_OFF)} (downloads allowed), "
+                      f"case-insensitive, or unset it.")
 
 
 def is_writable_dir(path: Path) -> bool:
@@ -300,25 +329,97 @@ def _repair_copy(source: Path, target: Path, manifest: dict, damaged: list[str])
         ) from exc
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created if need be) while the block runs.
+
+    The block is given ``True`` once the lock is held, ``False`` where it cannot be
+    taken (no ``fcntl``: Windows; the file cannot be created or locked).
+    """
+    try:
+        import fcntl
+
+        handle = open(path, "a")
+    except (ImportError, OSError):
+        yield False
+        return
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            held = False
+        else:
+            held = True
+        try:
+            yield held
+        finally:
+            if held:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _is_temp_name(name: str, stem: str | None = None) -> bool:
+    """Whether ``name`` is a temporary name this module makes (``.<stem>.<8 random chars>.tmp``)."""
+    if not (name.startswith(".") and name.endswith(".tmp")) or len(name) < 14 or name[-13] != ".":
+        return False
+    drawn, head = name[-12:-4], name[1:-13]  # tempfile draws 8 characters from these
+    return all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in drawn) and (stem is None or head == stem)
+
+
+def _sweep_stale(target: Path) -> None:
+    """Remove what a copier killed midway (SIGKILL, power loss) left of the copy ``target``.
+
+    Called with the copy lock held, so no live process is writing these: the
+    ``.<name>.<random>.tmp`` folders next to ``target`` (a new copy) and the
+    ``.<file>.<random>.tmp`` files inside it (a repaired file, the manifest).
+    ``processed/`` is the loaders' and is left alone.
+    """
+    with contextlib.suppress(OSError):
+        for path in target.parent.iterdir():
+            if _is_temp_name(path.name, target.name) and path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+    if target.is_dir():
+        for path in target.rglob(".*.tmp"):
+            if ("processed" not in path.relative_to(target).parts and _is_temp_name(path.name)
+                    and (path.is_file() or path.is_symlink())):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
 def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
     """Copy ``parts`` of ``source`` into ``target`` unless an up-to-date copy is there.
 
     An up-to-date copy whose own files were deleted or changed since they were
     copied is repaired: those files are copied again (:func:`_repair_copy`).
+    A new copy is made in a temporary folder and renamed into place, so
+    ``target`` is never half-copied; the temporary folder is removed when the
+    copy fails or is interrupted, and one left by a killed process is removed
+    by the next copy. Copies of one ``target`` take turns (a lock file next to it).
     """
     files = _snapshot(source, parts)
     # resolved, as the copy's folder name is (_root_id): another spelling (a symlink) is the same copy,
     # not a stale one to replace (that re-copied and re-processed it on every switch)
     wanted = {"source": str(source.resolve()), "files": files}
-    manifest = _read_manifest(target) if target.is_dir() else None
-    if isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items()):
-        damaged = _damaged_copies(target, manifest)
-        if damaged:
-            _repair_copy(source, target, manifest, damaged)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _copy_error(source, target, exc) from exc
+    with _exclusive(target.parent / f".{target.name}.graphdl-copy.lock") as locked:
+        if locked:
+            _sweep_stale(target)
+        manifest = _read_manifest(target) if target.is_dir() else None
+        if isinstance(manifest, dict) and all(manifest.get(key) == value for key, value in wanted.items()):
+            damaged = _damaged_copies(target, manifest)
+            if damaged:
+                _repair_copy(source, target, manifest, damaged)
+            return
+        _copy_afresh(source, target, files, wanted)
+
+
+def _copy_afresh(source: Path, target: Path, files: Mapping[str, list[int]], wanted: dict[str, Any]) -> None:
+    """Copy ``files`` of ``source`` into a temporary folder and rename it to ``target``."""
+    tmp: Path | None = None
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         copies: dict[str, list[int] | None] = {}
         for rel in files:
             dst = tmp / rel
@@ -337,7 +438,8 @@ def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
     except OSError as exc:
         raise _copy_error(source, target, exc) from exc
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def dataset_source(root: str | os.PathLike | None, family: str, dir_name: str) -> Path:
@@ -611,7 +713,11 @@ def _drop_unusable_processed(folder: DatasetFolder, processed_dirs: tuple[str, .
       differs from ``record``'s, or either is unknown (``None``);
     * a processed folder without a record when a pre_transform / pre_filter is
       given (made by another tool or an older graphdl). Without one, PyG's own
-      check tells a processed folder made with a pre_transform from one made without.
+      check tells a processed folder made with a pre_transform from one made without;
+    * a processed folder without a record that also lacks PyG's own records
+      (``pre_transform.pt``, ``pre_filter.pt``, written after the processed
+      files): its processing was killed midway, after the processed files were
+      written with some pre_transform / pre_filter that nothing now records.
     """
     for rel in processed_dirs:
         path = folder.work_dir / rel
@@ -623,7 +729,7 @@ def _drop_unusable_processed(folder: DatasetFolder, processed_dirs: tuple[str, .
             stored = json.loads((path / PRE_RECORD).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             stored = None
-        if stored is None and not user_given:
+        if stored is None and not user_given and all((path / f"{key}.pt").is_file() for key in _PRE_KEYS):
             continue
         if (isinstance(stored, dict) and record["fingerprint"] is not None
                 and stored.get("fingerprint") == record["fingerprint"]):
