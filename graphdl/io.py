@@ -75,7 +75,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
     with contextlib.suppress(OSError):
         os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
     try:
-        with os.fdopen(fd, mode, **kwargs) as handle:
+        handle = os.fdopen(fd, mode, **kwargs)
+    except BaseException:  # kwargs open refuses (encoding= with "wb"): the descriptor it did not take is closed
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    try:
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
