@@ -156,8 +156,9 @@ class ModelCheckpoint(_Monitor):
     restored with the model, so the two stay of the same epoch.
     With ``dirpath`` the best weights are also written to ``dirpath/best.pt``
     (atomically); the full resumable trainer state is written every
-    ``every_n_epochs`` to ``dirpath/last.pt``, after every callback has
-    updated its state for the epoch (so early stopping resumes exactly). Both
+    ``every_n_epochs`` (and after the final epoch) to ``dirpath/last.pt``,
+    after every callback has updated its state for the epoch (so early
+    stopping resumes exactly). Both
     are written on the main process only; ``last.pt`` is gathered from every
     rank first (RNG states).
     """
@@ -195,7 +196,10 @@ class ModelCheckpoint(_Monitor):
                 atomic_torch_save(saved, self.dirpath / "best.pt")
 
     def after_epoch(self, trainer: Trainer, logs: dict[str, float]) -> None:
-        if self.dirpath is not None and (trainer.epoch + 1) % self.every_n_epochs == 0:
+        # the final epoch (the last asked for, or the one that stopped early) is always written: a finished run's
+        # last.pt then holds its final weights, which a resume with restore_best=False ends in
+        last = trainer.should_stop or trainer.epoch + 1 >= trainer.epochs
+        if self.dirpath is not None and ((trainer.epoch + 1) % self.every_n_epochs == 0 or last):
             trainer.save_checkpoint(self.dirpath / "last.pt")
 
     def on_fit_end(self, trainer: Trainer) -> None:

@@ -243,17 +243,23 @@ def _unreadable_best(path: Path, folder: Path, why: str) -> ConfigError:
                        f"{folder} to train that seed again")
 
 
-def _load_weights(trainer: Trainer, path: Path) -> None:
-    """Load the weights a finished seed's ``best.pt`` or ``last.pt`` holds into ``trainer.model`` (and its
-    loss), naming a damaged file or another model."""
-    folder = path.parent
+def _read_weights(trainer: Trainer, path: Path) -> dict[str, Any]:
+    """The contents of a finished seed's ``best.pt`` or ``last.pt``, naming a damaged file."""
     try:
         state = torch.load(path, map_location=trainer.device, weights_only=False)
     except Exception as exc:  # truncated or foreign file: torch raises many kinds
-        raise _unreadable_best(path, folder, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                               ) from None
+        raise _unreadable_best(path, path.parent, f"{type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise _unreadable_best(path, folder, "it holds no model weights")
+        raise _unreadable_best(path, path.parent, "it holds no model weights")
+    return state
+
+
+def _load_weights(trainer: Trainer, path: Path, state: dict[str, Any] | None = None) -> None:
+    """Load the weights a finished seed's ``best.pt`` or ``last.pt`` holds (``state``: its contents, already
+    read; or the best weights taken from it) into ``trainer.model`` (and its loss), naming a damaged file or
+    another model."""
+    state = _read_weights(trainer, path) if state is None else state
     expected = class_name(trainer.model)
     fix = ("resume with the configuration it was trained with, or train this one in another --checkpoint-dir "
            "(and write it to another --json path)")
@@ -267,6 +273,51 @@ def _load_weights(trainer: Trainer, path: Path) -> None:
     except RuntimeError as exc:
         raise ConfigError(f"{path} does not fit this model ({str(exc).splitlines()[0]} ...): the seed finished with "
                           f"another model configuration; {fix}") from None
+
+
+def _saved_best(state: dict[str, Any], checkpoint: ModelCheckpoint) -> dict[str, Any] | None:
+    """The best weights that the first ModelCheckpoint's state in a ``last.pt`` holds, as ``best.pt`` holds
+    them, or None."""
+    names, states = state.get("callback_types") or [], state.get("callbacks") or []
+    name = class_name(checkpoint)
+    saved = next((s for n, s in zip(names, states) if n == name and isinstance(s, dict)), None)
+    if saved is None or not isinstance(saved.get("best_state"), dict):
+        return None
+    return {"model": saved["best_state"], "loss": saved.get("best_loss_state"), "model_class": state.get("model_class")}
+
+
+def _load_finished_weights(trainer: Trainer, checkpoint: ModelCheckpoint, folder: Path, trained: int,
+                           last: Path | None) -> None:
+    """Leave ``trainer.model`` as a fit of the finished seed (``trained`` epochs in its ``done.json``) ended: in
+    its best epoch's state (``best.pt``), or with ``restore_best=False`` in its final epoch's (``last.pt``).
+
+    A longer run that continued the seed and was killed after it wrote ``best.pt`` for a new epoch but before
+    that epoch's ``last.pt`` leaves a ``best.pt`` of an epoch the record does not hold; the best weights of the
+    recorded run are then those that ``last.pt``'s ModelCheckpoint state holds."""
+    final = last is not None and _last_epochs(last)[0] == trained  # last.pt holds the recorded final epoch
+    if not checkpoint.restore_best:
+        if not final:
+            raise ConfigError(f"{folder} holds no {LAST_FILE} of the finished run's final epoch {trained - 1} (a "
+                              f"ModelCheckpoint with every_n_epochs > 1 skipped it), so the model cannot end in "
+                              f"its final weights as restore_best=False asks; resume with restore_best=True to "
+                              f"load its best weights ({BEST_FILE}), or delete the folder to train the seed afresh")
+        _load_weights(trainer, last)
+        return
+    best = folder / BEST_FILE
+    if not best.is_file():
+        return
+    state = _read_weights(trainer, best)
+    epoch = state.get("epoch")
+    if not isinstance(epoch, int) or epoch < trained:
+        _load_weights(trainer, best, state)
+        return
+    saved = _saved_best(_read_weights(trainer, last), checkpoint) if final else None
+    if saved is None:
+        raise ConfigError(f"{best} holds the weights of epoch {epoch}, after the {trained} epochs the finished run "
+                          f"in {folder} recorded (a longer run that continued it was killed), and no {LAST_FILE} "
+                          f"holds the recorded run's best weights; resume with --epochs greater than {epoch} to "
+                          f"finish the longer run, or delete the folder to train the seed afresh")
+    _load_weights(trainer, last, saved)
 
 
 def _checkpoint_callback(trainer: Trainer) -> ModelCheckpoint:
@@ -353,11 +404,7 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
                 if last is not None:
                     _check_last(last, trainer.epochs)
                 # the model ends as a fit would: in its best epoch's state, or with restore_best=False its last
-                if checkpoint.restore_best and (folder / BEST_FILE).is_file():
-                    _load_weights(trainer, folder / BEST_FILE)
-                elif (not checkpoint.restore_best and last is not None
-                      and _last_epochs(last)[0] == len(record["history"])):  # last.pt holds the final epoch
-                    _load_weights(trainer, last)
+                _load_finished_weights(trainer, checkpoint, folder, len(record["history"]), last)
                 result = _fit_result(record, folder)
                 if main:  # a metric log asked for on resume holds the finished seed's epochs too
                     for callback in trainer.callbacks:
