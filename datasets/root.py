@@ -533,23 +533,14 @@ def dataset_lock(key: str | os.PathLike) -> Iterator[None]:
     one could read the other's half-written file. ``key`` is the dataset folder
     (the source the user named); the locks are ``flock`` s on the files of
     :func:`lock_paths`, released when the block ends or the process dies.
-    Without ``fcntl`` (Windows), or where a lock file cannot be created, that
-    lock is skipped.
+    Without ``fcntl`` (Windows), or where a lock file cannot be created or
+    locked (some network file systems), that lock is skipped.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
     with contextlib.ExitStack() as stack:
         for path in lock_paths(key):
-            try:
+            with contextlib.suppress(OSError):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                handle = stack.enter_context(open(path, "a"))
-            except OSError:
-                continue
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            stack.callback(fcntl.flock, handle.fileno(), fcntl.LOCK_UN)
+            stack.enter_context(_exclusive(path))
         yield
 
 
