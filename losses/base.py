@@ -24,6 +24,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -35,6 +36,8 @@ __all__ = [
     "KINDS",
     "check_reduction",
     "check_number",
+    "check_bool",
+    "check_device",
     "check_tensor",
     "check_labels",
     "check_same_shape",
@@ -88,6 +91,39 @@ def check_number(
     return value
 
 
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """A switch that must be a bool (numpy's too): by truthiness ``"no"`` or ``"False"`` meant True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValidationError(f"{owner}: {name} must be a bool (True or False), got {type(value).__name__} {value!r}.")
+
+
+def check_device(owner: str, name: str, x: Tensor, ref_name: str | None = None,
+                 ref: Tensor | None = None) -> None:
+    """``x`` holds values (it is not on the ``meta`` device) and, given ``ref``, lies on ``ref``'s device."""
+    if x.device.type == "meta":
+        fix = (f"create it on {ref.device}, the device of {ref_name}" if ref is not None and ref.device.type != "meta"
+               else "a model built on the meta device must be materialised first, e.g. with "
+                    ".to_empty(device='cpu') and reset_parameters()")
+        raise ValidationError(
+            f"{owner}: {name} is on the meta device, which holds shapes but no values; pass a tensor with "
+            f"data ({fix})."
+        )
+    if ref is not None and ref.device.type != "meta" and x.device != ref.device:
+        raise ValidationError(
+            f"{owner}: {name} is on {x.device} but {ref_name} is on {ref.device}; move it with "
+            f"{name}.to({ref_name}.device)."
+        )
+
+
+_NONFINITE_HINTS = {
+    "output": "Check the model output: a too-high learning rate or a division by zero upstream usually causes this.",
+    "data": "Check the data: leave out the entries without a target, e.g. keep = {name}.isfinite() and pass "
+            "input[keep], {name}[keep] (the Trainer leaves out NaN targets itself).",
+    "argument": "Give finite values.",
+}
+
+
 def check_tensor(
     owner: str,
     name: str,
@@ -96,13 +132,21 @@ def check_tensor(
     ndim: int | tuple[int, ...] | None = None,
     floating: bool = True,
     allow_inf: bool = False,
+    origin: str = "output",
+    device_of: tuple[str, Tensor] | None = None,
 ) -> Tensor:
-    """A tensor of the expected rank without NaN (and without inf unless allowed)."""
+    """A tensor of the expected rank without NaN (and without inf unless allowed).
+
+    ``origin`` picks the advice for non-finite values: ``"output"`` (a model's), ``"data"`` (targets)
+    or ``"argument"`` (a constructor's tensor, e.g. class weights). ``device_of=(name, tensor)``: ``x``
+    must lie on that tensor's device.
+    """
     if not isinstance(x, Tensor):
         raise ValidationError(
             f"{owner}: {name} must be a torch.Tensor, got {type(x).__name__}. "
             f"Convert it with torch.as_tensor({name})."
         )
+    check_device(owner, name, x, *(device_of or ()))
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if x.dim() not in allowed:
@@ -126,24 +170,36 @@ def check_tensor(
             what = "NaN" if allow_inf else "NaN or inf"
             raise ValidationError(
                 f"{owner}: {name} contains {int(bad.sum())} {what} value(s) "
-                f"(shape {tuple(x.shape)}). Check the model output: a too-high learning rate "
-                f"or a division by zero upstream usually causes this."
+                f"(shape {tuple(x.shape)}). " + _NONFINITE_HINTS[origin].format(name=name)
             )
     return x
 
 
 def check_labels(owner: str, labels: Any, n: int, *, name: str = "labels",
-                 rows_of: str = "embeddings") -> Tensor:
-    """A 1-D integer tensor with one label per row of ``rows_of``."""
+                 rows_of: str = "embeddings", device_of: Tensor | None = None) -> Tensor:
+    """A 1-D integer tensor with one label per row of ``rows_of``, holding values (not on the meta device;
+    on another device it is the caller's to move, ``device_of`` names the device it belongs on)."""
     if not isinstance(labels, Tensor):
         raise ValidationError(
             f"{owner}: {name} must be a 1-D integer torch.Tensor, got {type(labels).__name__}. "
             f"Convert it with torch.as_tensor({name}, dtype=torch.long)."
         )
+    if labels.device.type == "meta":
+        check_device(owner, name, labels, rows_of, device_of)
+    if labels.is_floating_point() and labels.numel():
+        frac = labels.detach() != labels.detach().round()  # NaN too
+        if bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word
+            raise ValidationError(
+                f"{owner}: {name} must hold integer class ids, but it holds {labels.dtype} values that are not "
+                f"whole numbers, e.g. {labels.detach()[frac][0].item():g}: not class ids ({name}.long() would "
+                f"truncate them). Give integer class ids (for a graph given to the Trainer, data.y); for "
+                f"continuous targets use a regression loss such as 'mse'."
+            )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValidationError(
             f"{owner}: {name} must hold integer class ids (torch.long), got dtype {labels.dtype}. "
-            f"Convert it with {name}.long()."
+            f"Convert it with {name}.long() (for a graph given to the Trainer, its labels: "
+            f"data.y = data.y.long())."
         )
     if labels.dim() != 1:
         raise ValidationError(
@@ -159,6 +215,9 @@ def check_labels(owner: str, labels: Any, n: int, *, name: str = "labels",
 
 
 def check_same_shape(owner: str, a_name: str, a: Tensor, b_name: str, b: Tensor) -> None:
+    """``a`` and ``b`` have one shape and lie on one device (``b`` is the one told to move)."""
+    check_device(owner, a_name, a)
+    check_device(owner, b_name, b, a_name, a)
     if a.shape != b.shape:
         raise ValidationError(
             f"{owner}: {a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
-from graphdl.losses.base import Loss, check_number, check_same_shape, check_tensor
+from graphdl.losses.base import Loss, check_device, check_number, check_same_shape, check_tensor
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "FocalLoss", "MSELoss", "L1Loss", "HuberLoss"]
 
@@ -31,13 +31,14 @@ def _optional_tensor(owner: str, name: str, value: Any) -> Tensor | None:
         except (TypeError, ValueError, RuntimeError) as exc:  # ["a"], a ragged list, an object
             raise ValidationError(f"{owner}: {name} must be numbers (a tensor or a list of floats), got "
                                   f"{type(value).__name__} {value!r:.80} ({exc})") from None
-    return check_tensor(owner, name, value.detach())
+    return check_tensor(owner, name, value.detach(), origin="argument")
 
 
 def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binary: bool) -> None:
     """Refuse the usual mix-ups of binary and class-index targets, which torch either rejects deep inside
     or (a 1-D input read as one unbatched sample) scores without a word; ``binary``: the loss also takes
     float 0/1 targets shaped like the input."""
+    check_device(owner, "target", target, "input", input)
     one_logit = "pass float 0/1 targets shaped like the input" if binary else "use 'bce_with_logits'"
     if input.dim() < 2 and (not binary or not (target.is_floating_point() or target.dtype == torch.bool)):
         raise ValidationError(
@@ -47,6 +48,13 @@ def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binar
         raise ValidationError(f"{owner}: target is a bool tensor; pass class indices as target.long().")
     if (target.is_floating_point() and target.shape != input.shape
             and target.shape == input.shape[:1] + input.shape[2:]):
+        frac = target.detach() != target.detach().round()  # NaN too
+        if target.numel() and bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word
+            raise ValidationError(
+                f"{owner}: target is a float tensor of shape {tuple(target.shape)}, the shape of class indices for "
+                f"input of shape {tuple(input.shape)}, but it holds values that are not whole numbers, e.g. "
+                f"{target.detach()[frac][0].item():g}: not class indices (target.long() would truncate them). Give "
+                f"integer class indices; for continuous targets use a regression loss such as 'mse'.")
         raise ValidationError(
             f"{owner}: target is a float tensor of shape {tuple(target.shape)}, the shape of class indices for "
             f"input of shape {tuple(input.shape)}; pass class indices as target.long(), or "
@@ -93,10 +101,13 @@ def refuse_multi_label(owner: str, target: Tensor) -> None:
 def _class_targets(owner: str, input: Tensor, target: Tensor, ignore_index: int | None = None) -> None:
     if target.is_floating_point() or target.dtype == torch.bool:
         return
-    if target.shape != input.shape[:1] + input.shape[2:]:
+    want = input.shape[:1] + input.shape[2:]
+    if target.shape != want:
         raise ValidationError(
-            f"{owner}: class-index target must have shape {tuple(input.shape[:1] + input.shape[2:])} "
+            f"{owner}: class-index target must have shape {tuple(want)} "
             f"for input of shape {tuple(input.shape)} (classes on dim 1), got {tuple(target.shape)}."
+            + (f" Reshape it with target.view({', '.join(map(str, want))})."
+               if target.numel() == want.numel() and input.size(0) > 0 else "")
         )
     target = target.long()  # compare as int64: in uint8, ignore_index=-100 would equal class id 156
     kept = target if ignore_index is None else target[target != ignore_index]
@@ -172,7 +183,7 @@ class CrossEntropyLoss(_Classification):
                 f"cross-entropy is always 0; give the model one output per class, or use 'bce_with_logits' for "
                 f"one logit per sample.")
         if target.is_floating_point():
-            check_tensor(self._owner, "target", target)
+            check_tensor(self._owner, "target", target, origin="data")
             check_same_shape(self._owner, "input", input, "target", target)
             refuse_multi_label(self._owner, target)
         else:
@@ -214,7 +225,7 @@ class BCEWithLogitsLoss(_Classification):
             raise ValidationError(f"{self._owner}: target must be a torch.Tensor, got {type(target).__name__}.")
         check_same_shape(self._owner, "input", input, "target", target)
         target = target.to(input.dtype) if not target.is_floating_point() else target
-        check_tensor(self._owner, "target", target)
+        check_tensor(self._owner, "target", target, origin="data")
         check_binary_targets(self._owner, target)
         _check_broadcasts(self._owner, "weight", self.weight, input)
         _check_broadcasts(self._owner, "pos_weight", self.pos_weight, input)
@@ -279,7 +290,7 @@ class FocalLoss(_Classification):
         if target.is_floating_point() or target.dtype == torch.bool:
             check_same_shape(self._owner, "input", input, "target", target)
             t = target.to(input.dtype)
-            check_tensor(self._owner, "target", t)
+            check_tensor(self._owner, "target", t, origin="data")
             check_binary_targets(self._owner, t)
             ce = F.binary_cross_entropy_with_logits(input, t, reduction="none")
             p = torch.sigmoid(input)
@@ -309,7 +320,7 @@ class _Regression(Loss):
 
     def _check(self, input: Tensor, target: Tensor) -> None:
         check_tensor(self._owner, "input", input)
-        check_tensor(self._owner, "target", target)
+        check_tensor(self._owner, "target", target, origin="data", device_of=("input", input))
         check_same_shape(self._owner, "input", input, "target", target)
 
     def example_inputs(self, dtype=torch.float64, generator=None):

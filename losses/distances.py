@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphdl.errors import ValidationError
+from graphdl.losses.base import check_bool
 
 __all__ = ["Distance", "LpDistance", "CosineSimilarity", "DotProductSimilarity", "resolve_distance"]
 
@@ -35,7 +36,7 @@ class Distance:
         if not isinstance(power, (int, float)) or isinstance(power, bool) or not power > 0:
             raise ValidationError(f"{type(self).__name__}: power must be a number > 0, got {power!r}; "
                                   f"use power=1 for the plain distance.")
-        self.normalize_embeddings = bool(normalize_embeddings)
+        self.normalize_embeddings = check_bool(type(self).__name__, "normalize_embeddings", normalize_embeddings)
         self.p = p
         self.power = power
 

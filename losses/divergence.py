@@ -20,7 +20,7 @@ from torch import Tensor
 
 from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
-from graphdl.losses.base import Loss, check_same_shape, check_tensor
+from graphdl.losses.base import Loss, check_bool, check_same_shape, check_tensor
 
 __all__ = ["KLDivLoss", "JSDivLoss"]
 
@@ -35,8 +35,8 @@ class _Divergence(Loss):
     def __init__(self, reduction: str = "batchmean", log_target: bool = False,
                  from_logits: bool = False, dim: int = -1) -> None:
         super().__init__(reduction)
-        self.log_target = bool(log_target)
-        self.from_logits = bool(from_logits)
+        self.log_target = check_bool(self._owner, "log_target", log_target)
+        self.from_logits = check_bool(self._owner, "from_logits", from_logits)
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):  # int(dim) failed with a bare error
             raise ValidationError(f"{self._owner}: dim must be an int, the class dimension (e.g. dim=-1), got "
                                   f"{type(dim).__name__} {dim!r}.")
@@ -44,7 +44,8 @@ class _Divergence(Loss):
 
     def _inputs(self, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         check_tensor(self._owner, "input", input, allow_inf=True)
-        check_tensor(self._owner, "target", target, allow_inf=self.log_target)
+        check_tensor(self._owner, "target", target, allow_inf=self.log_target, origin="data",
+                     device_of=("input", input))
         check_same_shape(self._owner, "input", input, "target", target)
         if self.from_logits or self.reduction == "batchmean":
             # dim picks the softmax axis and the batch axis of "batchmean" (dim % ndim): out of range it

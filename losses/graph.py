@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
-from graphdl.losses.base import Loss, check_number, check_same_shape, check_tensor, zero_loss
+from graphdl.losses.base import Loss, check_device, check_number, check_same_shape, check_tensor, zero_loss
 
 __all__ = ["LinkBCELoss", "GRACELoss", "VGAELoss", "DGILoss"]
 
@@ -38,6 +38,7 @@ def _check_edges(owner: str, name: str, edge_index: Tensor, num_nodes: int) -> T
         raise ValidationError(
             f"{owner}: {name} must be an integer tensor of shape (2, num_edges), got {shape}."
         )
+    check_device(owner, name, edge_index)
     if edge_index.numel():
         lo, hi = int(edge_index.min()), int(edge_index.max())
         if lo < 0 or hi >= num_nodes:  # name the index that is out of range, a negative one first
@@ -112,7 +113,7 @@ class LinkBCELoss(_GraphLoss):
         owner = self._owner
         if isinstance(target, Tensor) and target.is_floating_point():
             pos = check_tensor(owner, "pos_score", input)
-            neg = check_tensor(owner, "neg_score", target)
+            neg = check_tensor(owner, "neg_score", target, device_of=("pos_score", pos))
             if pos.dim() > 1 and pos.size(-1) != 1 or neg_edge_index is not None:  # embeddings, a float index
                 raise ValidationError(
                     f"{owner}: with a float second argument the inputs are edge logits, loss(pos_score, "
@@ -296,7 +297,7 @@ class DGILoss(_GraphLoss):
     def forward(self, pos_z: Tensor, neg_z: Tensor, summary: Tensor | None = None) -> Tensor:
         owner, d = self._owner, self.hidden_channels
         for name, t in (("pos_z", pos_z), ("neg_z", neg_z)):
-            check_tensor(owner, name, t, ndim=2)
+            check_tensor(owner, name, t, ndim=2, device_of=None if t is pos_z else ("pos_z", pos_z))
             if t.size(1) != d:
                 raise ValidationError(f"{owner}: {name} has {t.size(1)} features but hidden_channels={d}; "
                                       f"build the loss with hidden_channels={t.size(1)}.")
@@ -305,7 +306,7 @@ class DGILoss(_GraphLoss):
                 raise ValidationError(f"{owner}: pos_z has no rows, so the default summary (the sigmoid of their "
                                       f"mean) is undefined; pass the embeddings of at least one node, or summary=.")
             summary = torch.sigmoid(pos_z.mean(0))
-        check_tensor(owner, "summary", summary, ndim=1)
+        check_tensor(owner, "summary", summary, ndim=1, device_of=("pos_z", pos_z))
         if summary.numel() != d:
             raise ValidationError(f"{owner}: summary must have {d} entries, got {summary.numel()}.")
         pos = self.discriminate(pos_z, summary)

@@ -45,6 +45,8 @@ from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
 from graphdl.losses.base import (
     Loss,
+    check_bool,
+    check_device,
     check_labels,
     check_number,
     check_tensor,
@@ -98,7 +100,7 @@ class MetricBatch:
                     )
             ref = emb
         else:
-            ref = check_tensor(owner, "ref_emb", ref_emb, ndim=2)
+            ref = check_tensor(owner, "ref_emb", ref_emb, ndim=2, device_of=("embeddings", emb))
             if ref.size(1) != emb.size(1):
                 raise ValidationError(
                     f"{owner}: ref_emb has {ref.size(1)} features per row but embeddings has "
@@ -108,10 +110,10 @@ class MetricBatch:
         self.B, self.R = emb.size(0), ref.size(0)
 
         if labels is not None:
-            labels = check_labels(owner, labels, self.B).to(emb.device)
+            labels = check_labels(owner, labels, self.B, device_of=emb).to(emb.device)
         if not self.same and ref_labels is not None:
             ref_labels = check_labels(owner, ref_labels, self.R, name="ref_labels",
-                                      rows_of="ref_emb").to(emb.device)
+                                      rows_of="ref_emb", device_of=emb).to(emb.device)
         if labels_required and labels is None:
             raise ValidationError(f"{owner}: labels are required (one integer class id per embedding).")
 
@@ -148,6 +150,7 @@ class MetricBatch:
                 t = torch.as_tensor(t)
                 if t.numel() == 0:  # an empty list becomes float32: no index to misread
                     t = t.long()
+            check_device(owner, f"indices_tuple[{i}] ({name})", t)
             if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.dim() != 1:
                 raise ValidationError(
                     f"{owner}: indices_tuple[{i}] ({name}) must be a 1-D integer tensor, got dtype "
@@ -489,8 +492,8 @@ class TripletLoss(MetricLoss):
                 f"{self._owner}: mining must be one of 'all', 'hard', 'semihard', got {mining!r}."
             )
         self.mining = key
-        self.swap = bool(swap)
-        self.smooth_loss = bool(smooth_loss)
+        self.swap = check_bool(self._owner, "swap", swap)
+        self.smooth_loss = check_bool(self._owner, "smooth_loss", smooth_loss)
 
     def compute(self, b: MetricBatch) -> Tensor:
         if b.tuple is not None and len(b.tuple) == 3:

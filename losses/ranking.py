@@ -15,7 +15,7 @@ from torch import Tensor
 
 from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
-from graphdl.losses.base import Loss, check_number, check_same_shape, check_tensor
+from graphdl.losses.base import Loss, check_bool, check_device, check_number, check_same_shape, check_tensor
 
 __all__ = [
     "MarginRankingLoss",
@@ -26,10 +26,11 @@ __all__ = [
 ]
 
 
-def _check_pm1(owner: str, name: str, target: Tensor) -> Tensor:
+def _check_pm1(owner: str, name: str, target: Tensor, ref_name: str, ref: Tensor) -> Tensor:
     if not isinstance(target, Tensor):
         raise ValidationError(f"{owner}: {name} must be a torch.Tensor of 1 and -1, got "
                               f"{type(target).__name__}.")
+    check_device(owner, name, target, ref_name, ref)
     if target.numel() and not bool(((target == 1) | (target == -1)).all()):
         bad = target[(target != 1) & (target != -1)][0].item()
         raise ValidationError(
@@ -74,7 +75,7 @@ class MarginRankingLoss(_Ranking):
         check_tensor(self._owner, "input1", input1)
         check_tensor(self._owner, "input2", input2)
         check_same_shape(self._owner, "input1", input1, "input2", input2)
-        _check_pm1(self._owner, "target", target)
+        _check_pm1(self._owner, "target", target, "input1", input1)
         # torch accepts a target of input1's rank that broadcasts to it, and fails deep in its kernel on
         # any other (a scalar, a (n, 1) column for (n,) scores, another length)
         try:
@@ -115,7 +116,7 @@ class HingeEmbeddingLoss(_Ranking):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         check_tensor(self._owner, "input", input)
-        _check_pm1(self._owner, "target", target)
+        _check_pm1(self._owner, "target", target, "input", input)
         check_same_shape(self._owner, "input", input, "target", target)
         return F.hinge_embedding_loss(input, target.to(input.dtype), margin=self.margin,
                                       reduction=self.reduction)
@@ -147,7 +148,7 @@ class CosineEmbeddingLoss(_Ranking):
         check_tensor(self._owner, "input1", input1, ndim=(1, 2))
         check_tensor(self._owner, "input2", input2, ndim=(1, 2))
         check_same_shape(self._owner, "input1", input1, "input2", input2)
-        _check_pm1(self._owner, "target", target)
+        _check_pm1(self._owner, "target", target, "input1", input1)
         rows = input1.size(0) if input1.dim() == 2 else None
         if (rows is None and target.dim() != 0) or (rows is not None and target.shape != (rows,)):
             raise ValidationError(
@@ -200,7 +201,7 @@ class TripletMarginLoss(_TripletBase):
         self.margin = check_number(self._owner, "margin", margin, low=0.0, low_open=True)
         self.p = check_number(self._owner, "p", p, low=0.0, low_open=True)
         self.eps = check_number(self._owner, "eps", eps, low=0.0)
-        self.swap = bool(swap)
+        self.swap = check_bool(self._owner, "swap", swap)
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         self._check(anchor, positive, negative)
@@ -230,7 +231,7 @@ class SoftMarginTripletLoss(_TripletBase):
         super().__init__(reduction)
         self.p = check_number(self._owner, "p", p, low=0.0, low_open=True)
         self.eps = check_number(self._owner, "eps", eps, low=0.0)
-        self.swap = bool(swap)
+        self.swap = check_bool(self._owner, "swap", swap)
 
     def forward(self, anchor: Tensor, positive: Tensor, negative: Tensor) -> Tensor:
         self._check(anchor, positive, negative)
