@@ -112,7 +112,7 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
 
 def _execute(args: argparse.Namespace, command_line: str) -> int:
     from graphdl.bench import format_table, run_config, run_suite, save_records
-    from graphdl.bench.runner import environment
+    from graphdl.bench.runner import environment, partial_path
     from graphdl.cli import check_output_paths
     from graphdl.config import MAX_SEEDS
     from graphdl.io import atomic_write_json, atomic_write_text
@@ -124,6 +124,9 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
             raise ConfigError(f"--set model={json.dumps(overrides['model'])} contradicts the model argument "
                               f"{args.model!r}; name the model once, as the MODEL argument "
                               f"(graphdl bench run {args.dataset} MODEL), and drop --set model")
+        if "epochs" in overrides and args.epochs is not None and overrides["epochs"] != args.epochs:  # one won
+            raise ConfigError(f"--set epochs={json.dumps(overrides['epochs'])} contradicts --epochs {args.epochs}; "
+                              f"give the epochs once")
         cfg = {"model": args.model, **overrides}
         if args.first_seed < 0:
             raise ConfigError(f"--first-seed must be >= 0, got {args.first_seed}")
@@ -135,11 +138,26 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
         seeds = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
         if args.resume and not args.checkpoint_dir:
             raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
-        record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
-                            progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
-                            resume=args.resume)
+        # the finished seeds so far go to <json>.partial; --json itself is replaced only when the run ends
+        partial = partial_path(args.json) if args.json else None
+        finished: list[int] = []
+
+        def seed_done(so_far: dict[str, Any]) -> None:
+            finished[:] = so_far["seeds"]
+            save_records(partial, [so_far], command=command_line)
+
+        try:
+            record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
+                                progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
+                                resume=args.resume, on_seed=seed_done if partial else None)
+        except BaseException:
+            if finished:
+                print(f"stopped after {len(finished)} of {len(seeds)} seeds; the finished seeds' record: {partial}")
+            raise
         print(format_table([record]))
         save_records(args.json, [record], args.png, command=command_line)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     elif args.command == "suite":
         from graphdl.bench.runner import check_suite_ran
 
@@ -149,6 +167,13 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
     else:
         from graphdl.bench.merge import merge_records
 
+        inputs = {Path(f).expanduser().absolute() for f in args.files}
+        for flag in ("md", "png"):  # --json may rewrite an input with the merged records; these would destroy it
+            value = getattr(args, flag)
+            if value is not None and Path(value).expanduser().absolute() in inputs:
+                raise ConfigError(f"--{flag} {value} names one of the result files read; writing the "
+                                  f"{'table' if flag == 'md' else 'plot'} there would replace its records: give "
+                                  f"--{flag} another path")
         pairs = _records(args.files)
         records = merge_records([r for _, r in pairs], [path for path, _ in pairs])
         table = format_table(records)

@@ -32,7 +32,7 @@ from torch import nn
 from graphdl.bench.references import OFFICIAL_SECONDS_PER_EPOCH, reference_for
 from graphdl.bench.suites import SUITES, TRAIN_KEYS, default_config, family_of, resolve_suite, suite_runs
 from graphdl.errors import ConfigError, DataError, GraphDLError
-from graphdl.io import atomic_write_json
+from graphdl.io import atomic_write_json, check_folder_path
 
 __all__ = ["run_config", "run_suite", "save_records", "format_table", "environment", "REQUIRED_KEYS"]
 
@@ -349,6 +349,32 @@ def _checked_epochs(epochs: Any) -> int:
     return int(epochs)
 
 
+def _json_value(value: Any, where: str) -> Any:
+    """``value`` with numpy numbers (at any depth) as Python numbers, so that JSON can write it; a value JSON
+    cannot write, or a dict key that is not a string, raises a :class:`ConfigError` naming ``where``."""
+    if isinstance(value, np.generic) and isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise ConfigError(f"{where or 'the configuration'} has the key {key!r} ({type(key).__name__}); "
+                                  f"the results file (JSON) writes keys as strings, so give it as {str(key)!r}")
+        return {k: _json_value(v, f"{where}[{k!r}]" if where else f"configuration key {k!r}")
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_json_value(v, f"{where}[{i}]") for i, v in enumerate(value))
+    kind = type(value)
+    how = {np.ndarray: "a list (array.tolist())", torch.Tensor: "a number or a list (tensor.tolist())"}
+    hint = next((h for t, h in how.items() if isinstance(value, t)),
+                "a number, string, bool, null, list or dict with string keys")
+    shown = repr(value)
+    raise ConfigError(f"{where} holds a {kind.__module__}.{kind.__qualname__} "
+                      f"({shown if len(shown) <= 60 else shown[:57] + '...'}), which the results file (JSON) cannot "
+                      f"record; give {hint}")
+
+
 def _mean_std(values: list[float]) -> tuple[float, float | None]:
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), (float(arr.std(ddof=1)) if len(arr) > 1 else None)
@@ -368,6 +394,7 @@ def run_config(
     log_path: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    on_seed: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one configuration over seeds; return its record.
 
@@ -391,6 +418,15 @@ def run_config(
         checkpoint_dir: Write a resumable checkpoint every epoch under
             ``checkpoint_dir/seed_<seed>``; ``resume`` continues from it and
             skips seeds that finished (:func:`graphdl.train.resume.fit_with_checkpoints`).
+        on_seed: Called (in the main process) after each seed with the record of
+            the seeds finished so far, as the one returned: ``graphdl bench run
+            --json PATH`` writes it to ``PATH.partial``, so a run that stops
+            leaves its finished seeds behind.
+
+    The configuration's values must be ones the JSON record can hold (numbers,
+    strings, bools, null, lists, dicts with string keys): numpy numbers become
+    Python numbers; anything else (an array, a tensor, a torch dtype) is a
+    :class:`ConfigError` before the data loads.
 
     Returns:
         A record: ``dataset``, ``model``, ``metric``, ``mean``, ``std`` (over
@@ -407,6 +443,8 @@ def run_config(
     from graphdl.train import EarlyStopping, Trainer, seed_everything
     from graphdl.train.resume import check_resume, fit_with_checkpoints, refuse_to_overwrite, resumed_epochs, seed_dir
 
+    if isinstance(model_cfg, dict):  # checked here, not when the record is written after training
+        model_cfg = _json_value(model_cfg, "")
     cfg = default_config(dataset, model_cfg)
     if epochs is not None:
         cfg["epochs"] = _checked_epochs(epochs)
@@ -436,6 +474,45 @@ def run_config(
     curves: dict[str, list[list[float]]] = {"train_loss": [], "train": [], "val": [], "test": []}
     num_parameters = None
     started = time.perf_counter()
+
+    def record() -> dict[str, Any]:
+        """The record of the seeds finished so far."""
+        done = seed_list[:len(runs)]
+        mean, std = _mean_std(runs)
+        # a published figure scores the benchmark's metric; a metric loss's knn_acc is not comparable with it
+        ref = reference_for(name, label) if metric_name == prepared.metric().name else None
+        timed_epochs = max(1, sum(epochs_timed))
+        return {
+            "dataset": name,
+            "model": label,
+            "metric": metric_name,
+            "higher_is_better": higher,
+            "mean": mean,
+            "std": std,
+            "runs": list(runs),
+            "seeds": done,
+            "valid_mean": _mean_std(valid_runs)[0],
+            "valid_runs": list(valid_runs),
+            "best_epochs": list(best_epochs),
+            "epochs": int(cfg["epochs"]),
+            "epochs_run": list(epochs_run),
+            "seconds": round(time.perf_counter() - started, 2),
+            "seconds_per_epoch": round(sum(epoch_seconds) / timed_epochs, 4),
+            "train_seconds_per_epoch": round(sum(train_seconds) / timed_epochs, 4),
+            "official_seconds_per_epoch": OFFICIAL_SECONDS_PER_EPOCH.get((name, label)),
+            "reference": ref.value if ref else None,
+            "reference_std": ref.std if ref else None,
+            "reference_source": ref.source if ref else None,
+            "reference_kind": ref.kind if ref else None,
+            "reference_runs": ref.runs if ref else None,
+            "reference_epochs": ref.epochs if ref else None,
+            "peak_rss_mb": _peak_rss_mb(),
+            "num_parameters": num_parameters,
+            "config": {k: v for k, v in cfg.items()},
+            "curves": {k: list(v) for k, v in curves.items()},
+            "status": "ok",
+        }
+
     for seed in seed_list:
         seed_everything(seed)
         model, task, optimizer = prepared.build()
@@ -472,40 +549,9 @@ def run_config(
             log(f"  {name}/{label} seed {seed}: test {metric_name} {runs[-1]:.4f} at best epoch "
                 f"{best_epochs[-1]} (val {valid_runs[-1]:.4f}), {result.seconds:.1f} s, "
                 f"{result.epoch_seconds / max(1, result.epochs_trained):.2f} s/epoch")
-    mean, std = _mean_std(runs)
-    # a published figure scores the benchmark's metric; a metric loss's knn_acc is not comparable with it
-    ref = reference_for(name, label) if metric_name == prepared.metric().name else None
-    timed_epochs = max(1, sum(epochs_timed))
-    return {
-        "dataset": name,
-        "model": label,
-        "metric": metric_name,
-        "higher_is_better": higher,
-        "mean": mean,
-        "std": std,
-        "runs": runs,
-        "seeds": seed_list,
-        "valid_mean": _mean_std(valid_runs)[0],
-        "valid_runs": valid_runs,
-        "best_epochs": best_epochs,
-        "epochs": int(cfg["epochs"]),
-        "epochs_run": epochs_run,
-        "seconds": round(time.perf_counter() - started, 2),
-        "seconds_per_epoch": round(sum(epoch_seconds) / timed_epochs, 4),
-        "train_seconds_per_epoch": round(sum(train_seconds) / timed_epochs, 4),
-        "official_seconds_per_epoch": OFFICIAL_SECONDS_PER_EPOCH.get((name, label)),
-        "reference": ref.value if ref else None,
-        "reference_std": ref.std if ref else None,
-        "reference_source": ref.source if ref else None,
-        "reference_kind": ref.kind if ref else None,
-        "reference_runs": ref.runs if ref else None,
-        "reference_epochs": ref.epochs if ref else None,
-        "peak_rss_mb": _peak_rss_mb(),
-        "num_parameters": num_parameters,
-        "config": {k: v for k, v in cfg.items()},
-        "curves": curves,
-        "status": "ok",
-    }
+        if on_seed is not None and is_main_process():
+            on_seed(record())
+    return record()
 
 
 def _seed_log_path(log_path: str | Path | None, seed: int, num_seeds: int) -> Path | None:
@@ -596,12 +642,34 @@ def format_table(records: Sequence[dict[str, Any]], markdown: bool = True) -> st
     return "\n".join(lines)
 
 
+def partial_path(json_path: str | Path) -> Path:
+    """``<json_path>.partial``: where a run writes its finished records while it goes on; ``json_path`` itself is
+    replaced only when the run ends, so a run that stops halfway leaves an earlier file there whole."""
+    json_path = Path(json_path)
+    return json_path.with_name(json_path.name + ".partial")
+
+
+def _check_result_paths(json_file: Path | None, plot_file: Path | None, plot_beside: bool = False) -> None:
+    """Refuse a results file and a plot at one path: the plot, written last, replaced the records.
+    ``plot_beside``: ``plot_file`` is the default one, ``json_file`` with the suffix ``.png``."""
+    if json_file is None or plot_file is None or json_file.expanduser().absolute() != plot_file.expanduser().absolute():
+        return
+    if plot_beside:
+        raise ConfigError(f"json_path {str(json_file)!r} ends in .png: the learning-curve plot, written beside the "
+                          f"records with the suffix .png, would replace them; name the results file .json, or give "
+                          f"the plot its own path (plot_path, --png)")
+    raise ConfigError(f"json_path and plot_path name the same file {str(json_file)!r}: the plot would replace the "
+                      f"records; give each its own path")
+
+
 def save_records(json_path: str | Path | None, records: Sequence[dict[str, Any]], plot_path: str | Path | None = None,
                  **meta: Any) -> None:
     """Write records as the suites do (``{"environment", ..., "records": [...]}``, atomically) and their plot.
 
     For ``graphdl train --json PATH``: ``save_records(PATH, [run_config(...)], command="graphdl train ...")``.
     """
+    _check_result_paths(Path(json_path) if json_path is not None else None,
+                        Path(plot_path) if plot_path is not None else None)
     info = {"environment": environment(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **meta}
     _write(Path(json_path) if json_path is not None else None, Path(plot_path) if plot_path is not None else None,
            str(meta.get("suite", "")), list(records), info)
@@ -651,11 +719,13 @@ def run_suite(
         epochs: Epochs per seed; ``None`` keeps each configuration's.
         root: Data root (``None``: ``$GRAPHDL_DATA`` or the user cache).
         json_path: Write the records here (atomically) when the suite ends. While
-            it runs, the finished entries are written after each one to
-            ``<json_path>.partial`` (removed at the end), so a suite that stops
-            halfway leaves them behind and an earlier file at ``json_path`` whole.
+            it runs, the finished entries (and the finished seeds of the entry
+            that runs) are written after each seed to ``<json_path>.partial``
+            (removed at the end), so a suite that stops halfway leaves them
+            behind and an earlier file at ``json_path`` whole.
         plot_path: Write a PNG of the learning curves here; ``None`` with a
-            ``json_path`` writes it beside the JSON (same name, ``.png``).
+            ``json_path`` writes it beside the JSON (same name, ``.png``; a
+            ``json_path`` ending in ``.png`` then needs a ``plot_path``).
         progress: Show the Trainer's progress bars.
         select: Only the entries whose ``dataset/model`` matches one of these
             wildcard patterns (``"ogbg-molbbbp/gcn"``, ``"*/gin-virtual"``).
@@ -673,24 +743,40 @@ def run_suite(
         if not entries:
             raise ConfigError(f"select={patterns} matches no entry of suite {name!r}; its entries are "
                               f"{', '.join(e.key for e in suite_runs(name))}")
-    if seeds is not None:
-        _seed_list(seeds)
+    if seeds is not None:  # as the results file records it (np.int64(3) stopped the suite at its first write)
+        seeds = seeds.tolist() if isinstance(seeds, np.ndarray) else seeds
+        listed = _seed_list(seeds)
+        seeds = len(listed) if isinstance(seeds, (int, np.integer)) else listed
     if epochs is not None:
-        _checked_epochs(epochs)
+        epochs = _checked_epochs(epochs)
     from graphdl.datasets.root import resolve_root
 
     resolve_root(root)  # a root that is a file fails every entry: named once, before any runs
     json_file = Path(json_path) if json_path is not None else None
     plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
+    _check_result_paths(json_file, plot_file, plot_beside=plot_path is None)
+    for path, what in ((json_file, "json_path"), (plot_file, "plot_path")):  # not after the first entry trained
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{what} {str(path)!r} is a folder; give a file path")
+        if path is not None:
+            check_folder_path(path.parent, f"{what} {path.name}")
     # the finished entries so far: json_file itself is replaced only by the whole suite's records, so that a suite
     # that stops halfway does not leave one entry in place of an earlier run's results there
-    partial_file = json_file.with_name(json_file.name + ".partial") if json_file is not None else None
+    partial_file = partial_path(json_file) if json_file is not None else None
     meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
     failed: dict[str, DataError] = {}  # dataset -> why it could not be loaded (tried once per suite)
+    running: list[dict[str, Any]] = []  # the record of the entry's seeds finished so far
+
+    def seed_done(record: dict[str, Any]) -> None:  # the finished seeds of a long entry survive too
+        running[:] = [record]
+        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        _write(partial_file, None, name, records + running, meta)
+
     try:
         for entry in entries:
+            running.clear()
             n_seeds = seeds if seeds is not None else entry.seeds
             n_epochs = epochs if epochs is not None else entry.epochs
             if verbose:
@@ -700,7 +786,8 @@ def run_suite(
                 if entry.dataset in failed:
                     raise failed[entry.dataset]
                 record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
-                                    progress=progress, verbose=verbose, device=device, log=log)
+                                    progress=progress, verbose=verbose, device=device, log=log,
+                                    on_seed=seed_done if partial_file is not None else None)
             except DataError as exc:  # missing or corrupt files: record it and go on
                 ref = reference_for(entry.dataset, entry.model)
                 record = {key: None for key in REQUIRED_KEYS}
@@ -713,11 +800,13 @@ def run_suite(
                                                       else str(exc)))
                 failed[entry.dataset] = exc
             records.append(record)
+            running.clear()
             meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
             _write(partial_file, None, name, records, meta)
     except BaseException:
-        if partial_file is not None and records and verbose:
-            log(f"[{name}] stopped after {len(records)} of {len(entries)} entries; the finished ones' "
+        if partial_file is not None and (records or running) and verbose:
+            seeds_of = f" and {len(running[0]['runs'])} seed(s) of {entry.key}" if running else ""
+            log(f"[{name}] stopped after {len(records)} of {len(entries)} entries{seeds_of}; the finished ones' "
                 f"records: {partial_file}")
         raise
     _write(json_file, None, name, records, meta)
