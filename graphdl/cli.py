@@ -240,21 +240,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.nproc > 1:
         return distributed.launch(cfg, command_line=args.command_line)
     from graphdl.bench import format_table, run_config, save_records
+    from graphdl.bench.runner import finished_seeds_kept
 
     joined = distributed.init_from_env(device=cfg.device)  # under torchrun: WORLD_SIZE > 1
-    try:
-        record = run_config(cfg.dataset, cfg.model_overrides(), seeds=cfg.seeds, epochs=cfg.epochs, root=cfg.root,
-                            progress=cfg.progress, device=cfg.device, log_path=cfg.log,
-                            checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume)
-        main_process = distributed.is_main_process()
-    finally:
-        if joined:
-            distributed.cleanup()
-    if main_process:
-        print(format_table([record]))
-        if cfg.json:  # the format of graphdl bench's files, so one reader serves both
-            save_records(cfg.json, [record], command=args.command_line)
-            print(f"wrote {cfg.json}")
+    # the finished seeds so far go to <json>.partial; --json itself is replaced only when the run ends
+    with finished_seeds_kept(cfg.json, cfg.seeds, args.command_line) as on_seed:
+        try:
+            record = run_config(cfg.dataset, cfg.model_overrides(), seeds=cfg.seeds, epochs=cfg.epochs,
+                                root=cfg.root, progress=cfg.progress, device=cfg.device, log_path=cfg.log,
+                                checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume, on_seed=on_seed)
+            main_process = distributed.is_main_process()
+        finally:
+            if joined:
+                distributed.cleanup()
+        if main_process:
+            print(format_table([record]))
+            if cfg.json:  # the format of graphdl bench's files, so one reader serves both
+                save_records(cfg.json, [record], command=args.command_line)
+                print(f"wrote {cfg.json}")
     return 0
 
 

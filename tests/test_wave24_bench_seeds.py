@@ -64,6 +64,27 @@ def test_bench_run_that_stops_leaves_its_finished_seeds_and_the_earlier_file(
     assert stopped["std"] == pytest.approx(np.std(stopped["runs"], ddof=1))
 
 
+def test_graphdl_train_that_stops_leaves_its_finished_seeds_and_the_earlier_file(
+        cora_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """graphdl train --json wrote nothing until every seed finished, as bench run did."""
+    from graphdl.cli import main as graphdl_main
+
+    results = tmp_path / "t.json"
+    results.write_text('{"records": []}')
+    argv = ["train", "--dataset", "cora", "--layer", "gcn", "--hidden-channels", "4", "--seeds", "2", "--epochs",
+            "1", "--root", str(cora_root), "--json", str(results)]
+    _stop_at_seed(monkeypatch, 1)
+    assert graphdl_main(argv) == 130  # interrupted
+    partial = tmp_path / "t.json.partial"
+    assert results.read_text() == '{"records": []}'
+    assert f"stopped after 1 of 2 seeds; the finished seeds' record: {partial}" in capsys.readouterr().out
+    [stopped] = json.loads(partial.read_text())["records"]
+    assert stopped["seeds"] == [0] and stopped["status"] == "ok"
+    monkeypatch.undo()
+    assert graphdl_main(argv) == 0
+    assert not partial.exists() and json.loads(results.read_text())["records"][0]["runs"][:1] == stopped["runs"]
+
+
 def test_suite_that_stops_inside_an_entry_keeps_that_entrys_finished_seeds(
         cora_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The suite's partial file held finished entries only: a 10-seed entry stopped at seed 8 lost 8 seeds."""

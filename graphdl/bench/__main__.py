@@ -112,7 +112,7 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
 
 def _execute(args: argparse.Namespace, command_line: str) -> int:
     from graphdl.bench import format_table, run_config, run_suite, save_records
-    from graphdl.bench.runner import environment, partial_path
+    from graphdl.bench.runner import environment, finished_seeds_kept
     from graphdl.cli import check_output_paths
     from graphdl.config import MAX_SEEDS
     from graphdl.io import atomic_write_json, atomic_write_text
@@ -139,25 +139,12 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
         if args.resume and not args.checkpoint_dir:
             raise ConfigError("--resume needs --checkpoint-dir DIR (the folder the run checkpointed into)")
         # the finished seeds so far go to <json>.partial; --json itself is replaced only when the run ends
-        partial = partial_path(args.json) if args.json else None
-        finished: list[int] = []
-
-        def seed_done(so_far: dict[str, Any]) -> None:
-            finished[:] = so_far["seeds"]
-            save_records(partial, [so_far], command=command_line)
-
-        try:
+        with finished_seeds_kept(args.json, len(seeds), command_line) as on_seed:
             record = run_config(args.dataset, cfg, seeds=seeds, epochs=args.epochs, root=args.root,
                                 progress=args.progress, log_path=args.log, checkpoint_dir=args.checkpoint_dir,
-                                resume=args.resume, on_seed=seed_done if partial else None)
-        except BaseException:
-            if finished:
-                print(f"stopped after {len(finished)} of {len(seeds)} seeds; the finished seeds' record: {partial}")
-            raise
-        print(format_table([record]))
-        save_records(args.json, [record], args.png, command=command_line)
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+                                resume=args.resume, on_seed=on_seed)
+            print(format_table([record]))
+            save_records(args.json, [record], args.png, command=command_line)
     elif args.command == "suite":
         from graphdl.bench.runner import check_suite_ran
 

@@ -14,6 +14,7 @@ epoch (the first epoch reaching it). Seeds are ``0 .. seeds-1``;
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
@@ -21,7 +22,7 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -647,6 +648,30 @@ def partial_path(json_path: str | Path) -> Path:
     replaced only when the run ends, so a run that stops halfway leaves an earlier file there whole."""
     json_path = Path(json_path)
     return json_path.with_name(json_path.name + ".partial")
+
+
+@contextlib.contextmanager
+def finished_seeds_kept(json_path: str | Path | None, num_seeds: int, command: str) -> Iterator[
+        Callable[[dict[str, Any]], None] | None]:
+    """The ``on_seed`` callback of :func:`run_config` for a run that writes its record to ``json_path``
+    (``graphdl train`` and ``graphdl bench run``): each finished seed's record so far goes to
+    :func:`partial_path`, which a stopped run leaves behind (and names), and which is removed when the block
+    ends without error, the caller having written ``json_path`` inside it. ``None`` without a ``json_path``."""
+    partial = partial_path(json_path) if json_path else None
+    finished: list[int] = []
+
+    def seed_done(so_far: dict[str, Any]) -> None:
+        finished[:] = so_far["seeds"]
+        save_records(partial, [so_far], command=command)
+
+    try:
+        yield seed_done if partial is not None else None
+    except BaseException:
+        if finished:
+            print(f"stopped after {len(finished)} of {num_seeds} seeds; the finished seeds' record: {partial}")
+        raise
+    if finished:  # only the process that wrote it (under torchrun, the main one)
+        partial.unlink(missing_ok=True)
 
 
 def _check_result_paths(json_file: Path | None, plot_file: Path | None, plot_beside: bool = False) -> None:
