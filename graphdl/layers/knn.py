@@ -58,6 +58,10 @@ class DynamicEdgeConv(nn.Module):
         mlp = nn.Sequential(nn.Linear(2 * in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
         self.conv = EdgeConv(mlp, aggr=aggr)
 
+    def reset_parameters(self) -> None:
+        """Re-draw the MLP's weights, as PyG's ``DynamicEdgeConv.reset_parameters``."""
+        self.conv.reset_parameters()
+
     def forward(self, x: Tensor, batch: Tensor | None = None) -> Tensor:
         if isinstance(x, Tensor) and x.dim() == 2 and x.is_floating_point() and x.size(-1) != self.in_channels:
             raise ValidationError(f"dynamic_edgeconv: x has {x.size(-1)} features per node but in_channels="

@@ -289,6 +289,9 @@ class DOMINANT(nn.Module):
         self.sigmoid_s = sigmoid_s
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
 
+    def extra_repr(self) -> str:
+        return f"sigmoid_s={self.sigmoid_s}"
+
     def reset_parameters(self) -> None:
         for module in (self.encoder, self.attr_decoder, self.struct_decoder):
             if module is not None:
@@ -355,6 +358,9 @@ class LatentDistanceDetector(nn.Module):
     def reset_parameters(self) -> None:
         self.autoencoder.reset_parameters()
 
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}" + (f", k={self.k}" if self.mode == "knn" else "")
+
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 batch: Tensor | None = None) -> AEOutput:
         if self.encoder_kind == "mlp":
@@ -399,6 +405,9 @@ class MLPAutoEncoder(nn.Module):
     def reset_parameters(self) -> None:
         for lin in self.lins:
             lin.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"dropout={self.dropout}"
 
     def _check_features(self, x: Any, owner: str | None = None) -> None:
         """Float ``(N, in_channels)`` features of the weights' dtype and device, as the GNN models check them

@@ -209,7 +209,19 @@ class _GraphAutoEncoder(nn.Module):
         var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
         return tuple(f for f in ("edge_weight", "edge_attr", "batch") if var_kw or f in params)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> _GraphAutoEncoder:
+        """``.to()``, ``.double()``, ``.cuda()``: the last ``mu``/``logstd`` move with the parameters (detached), as
+        buffers would; they stayed behind, so ``kl_loss()`` mixed dtypes or devices."""
+        super()._apply(fn, recurse)
+        for name in ("mu", "logstd"):
+            value = self.__dict__.get(name)
+            if isinstance(value, Tensor):
+                with torch.no_grad():
+                    self.__dict__[name] = fn(value.detach())
+        return self
+
     def reset_parameters(self) -> None:
+        self.mu = self.logstd = None  # the posterior of the old weights: kl_loss() read it after a reset
         if hasattr(self.encoder, "reset_parameters"):
             self.encoder.reset_parameters()
             return

@@ -75,6 +75,14 @@ class ChainForecaster(nn.Module):
                                batch_first=True)
         self.head = nn.Linear(hidden_channels, out_channels)
 
+    def reset_parameters(self) -> None:
+        """Re-draw every weight, in the order the constructor drew them (so, under one seed, as a new model)."""
+        self.rnn.reset_parameters()
+        self.head.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}"
+
     def forward(self, x: Tensor, edge_index: Tensor | None = None, batch: Tensor | None = None, *,
                 method: str | None = None) -> Tensor:
         method = method or self.method

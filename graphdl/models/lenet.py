@@ -144,6 +144,15 @@ class LeNetGrid(nn.Module):
                 mlp.append(nn.ReLU())
         self.mlp = nn.Sequential(*mlp)
 
+    def reset_parameters(self) -> None:
+        """Re-draw every weight, in the order the constructor drew them (so, under one seed, as a new model)."""
+        for module in (self.conv1, self.conv2, *self.mlp):
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"image_size={self.image_size}, method={self.method!r}"
+
     def _num_images(self, x: Tensor, batch: Tensor | None) -> int:
         h, w = self.image_size
         if x.dim() != 2 or x.size(1) != self.in_channels or x.size(0) % (h * w):
