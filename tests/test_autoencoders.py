@@ -284,9 +284,17 @@ def test_a_checkpoint_with_task_state_cannot_be_loaded_by_a_task_without_it(tmp_
     trainer.fit(data)
     trainer.save_checkpoint(tmp_path / "last.pt")
     other = graphdl.Trainer(model, loss="link_bce", task="autoencoder", lr=0.01, epochs=2, seed=0, progress=False)
+    with pytest.raises(ConfigError, match=r"was trained with other settings \(task "
+                                          r"\"graphdl\.models\.autoencoders\.AdversarialLinkTask\" -> "
+                                          r"\"graphdl\.models\.autoencoders\.ReconstructionTask\"\)"):
+        other.fit(data, resume_from=tmp_path / "last.pt")
+    # a checkpoint written before the task was among its settings reaches the task's own check
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    del state["settings"]["task"], state["settings"]["task_arguments"]
+    torch.save(state, tmp_path / "older.pt")
     with pytest.raises(ConfigError, match=r"^ReconstructionTask keeps no state, but the checkpoint holds task "
                                           r"state \['discriminator_optimizer'\]; it was written by another task$"):
-        other.fit(data, resume_from=tmp_path / "last.pt")
+        other.fit(data, resume_from=tmp_path / "older.pt")
 
 
 

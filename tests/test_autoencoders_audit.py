@@ -69,11 +69,17 @@ def test_resuming_with_another_discriminator_lr_is_refused(tmp_path) -> None:
     first.fit(data)
     first.save_checkpoint(tmp_path / "last.pt")
     other = _arga_trainer(2, discriminator_lr=0.01)
+    with pytest.raises(ConfigError, match=r"was trained with other settings \(discriminator_lr 0\.001 -> 0\.01\)"):
+        other.fit(data, resume_from=tmp_path / "last.pt")
+    # a checkpoint written before the task's arguments were among its settings reaches the task's own check
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    del state["settings"]["task_arguments"]
+    torch.save(state, tmp_path / "older.pt")
     with pytest.raises(ConfigError, match=r"^the checkpoint's discriminator optimiser was trained with "
                                           r"discriminator_lr=0\.001, but this task has discriminator_lr=0\.01; a "
                                           r"resumed run continues the saved optimiser, so the change would not take "
                                           r"effect\. Resume with discriminator_lr=0\.001, or start afresh"):
-        other.fit(data, resume_from=tmp_path / "last.pt")
+        other.fit(data, resume_from=tmp_path / "older.pt")
     same = _arga_trainer(2)
     same.fit(data, resume_from=tmp_path / "last.pt")
     assert same.task.discriminator_optimizer.param_groups[0]["lr"] == 0.001

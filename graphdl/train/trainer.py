@@ -187,6 +187,45 @@ def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
     return {k: state[k] for k in keys if k in state}
 
 
+def _task_arguments(task: Any) -> dict[str, Any]:
+    """The arguments ``task`` was built with that it keeps under their own names (``batch_size``,
+    ``num_neighbors``, ``shuffle_seed``...; read through its ``__init__`` signature, and those of the base classes
+    its ``**kwargs`` pass on to), with its metric's name as constructed, as JSON values; ``num_workers`` is left
+    out. A tensor of more than 1024 values is recorded by its shape and dtype."""
+    from graphdl.config import json_plain
+
+    names: list[str] = []
+    for cls in type(task).__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        if cls is object:
+            break
+        try:
+            params = list(inspect.signature(init).parameters.values())[1:]  # without self
+        except (TypeError, ValueError):  # a builtin or C-implemented __init__
+            break
+        names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):  # **kwargs: the base class takes the rest
+            break
+    kept = getattr(task, "__dict__", {})
+    arguments: dict[str, Any] = {}
+    for name in dict.fromkeys(names):
+        if name in ("metric", "num_workers") or name not in kept:  # DataLoader workers change no value
+            continue
+        value = kept[name]
+        numel = value.numel() if isinstance(value, Tensor) else value.size if isinstance(value, np.ndarray) else 0
+        if numel > 1024:  # data, not a setting: its values would bloat every checkpoint
+            value = f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
+        with contextlib.suppress(ValueError, TypeError, RecursionError):  # one JSON cannot write (cyclic): left out
+            arguments[name] = json_plain(value)
+    # check_loss adapts the metric to the loss (knn_acc for a metric loss): the one constructed is the argument
+    metric = getattr(task, "constructed_metric", getattr(task, "metric", None))
+    if isinstance(getattr(metric, "name", None), str):
+        arguments["metric"] = metric.name
+    return arguments
+
+
 def _check_loss_value(loss: Any, loss_fn: Any) -> None:
     """One batch's loss must be a scalar tensor that backpropagates to the model (or the loss's parameters)."""
     if isinstance(loss, Tensor) and loss.numel() == 1 and loss.requires_grad:
@@ -411,6 +450,9 @@ class Trainer:
         self.task = resolve_task(task, **(task_kwargs or {}))
         # a task reused from another Trainer starts from its own metric, not the one adapted to that loss
         self.task.metric = getattr(self.task, "constructed_metric", self.task.metric)
+        # as built: setup and fit may adapt them (the metric to the loss), and a checkpoint saved mid-fit must
+        # compare equal to a fresh Trainer built alike
+        self._task_arguments = _task_arguments(self.task)
         # a loss built here from a name draws its parameters (ArcFace's class centres) from the seed, not from
         # whatever state the global RNG is in, so that two runs with one seed and one model are identical
         seeded = seed is not None and isinstance(loss, str)
@@ -867,14 +909,21 @@ class Trainer:
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
         (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored
-        metric and the number of processes. A resumed optimiser takes its saved learning rate and state, so another
-        value would not take effect; another scheduler would drop or misread the saved schedule; another monitor
-        would select the best epoch by a metric the saved best value is not of; another number of processes would
-        shard the batches and restore the random states otherwise, so the run would not continue as it started."""
+        metric, the number of processes, ``grad_clip``, ``deterministic``, ``seed``, and the task's class and the
+        arguments it was built with (``batch_size``, ``num_neighbors``, ``metric``...: :func:`_task_arguments`).
+        A resumed optimiser takes its saved learning rate and state, so another value would not take effect;
+        another scheduler would drop or misread the saved schedule; another monitor would select the best epoch by
+        a metric the saved best value is not of; another number of processes would shard the batches and restore
+        the random states otherwise; the saved random states win over another seed; and other clipping, kernels or
+        batches would train the remaining epochs otherwise: the run would not continue as it started."""
         from graphdl.config import json_plain
 
+        task_arguments = getattr(self, "_task_arguments", None)  # recorded as built (__init__)
         settings: dict[str, Any] = {"weight_decay": self.weight_decay, "monitor": self.monitor,
-                                    "world_size": self.world_size}
+                                    "world_size": self.world_size, "grad_clip": self.grad_clip,
+                                    "deterministic": self.deterministic, "seed": self.seed,
+                                    "task": class_name(self.task),
+                                    "task_arguments": task_arguments or _task_arguments(self.task)}
         if self.optimizer is not None:  # built by fit (and by load_checkpoint), with the scheduler
             # the scheduler's class: a resume without one kept the decayed learning rate constant, and another
             # class took a state that is not its own
@@ -901,7 +950,8 @@ class Trainer:
         current = {k: v for k, v in self.resume_settings().items() if k in saved}  # what the source recorded
         # arguments are compared only between objects of one class: another class is named as such
         arguments = {name: (saved.pop(key, None), current.pop(key, None))
-                     for name, key in (("optimizer", "optimizer_defaults"), ("scheduler", "scheduler_arguments"))}
+                     for name, key in (("optimizer", "optimizer_defaults"), ("scheduler", "scheduler_arguments"),
+                                       ("task", "task_arguments"))}
         changes = config_changes(saved, current)
         for name, (old, new) in arguments.items():
             if old is not None and new is not None and saved.get(name) == current.get(name):
@@ -909,9 +959,9 @@ class Trainer:
                 changes += config_changes({k: old[k] for k in common}, {k: new[k] for k in common})
         if changes:
             raise ConfigError(f"{source} was trained with other settings ({', '.join(changes)}); a resumed run "
-                              f"continues the saved optimiser and best value, so these changes would not take "
-                              f"effect. Resume with the settings it was trained with, or start afresh in another "
-                              f"checkpoint folder")
+                              f"continues the saved optimiser, random states and best value, so with these changes "
+                              f"it would not continue the run it saved. Resume with the settings it was trained "
+                              f"with, or start afresh in another checkpoint folder")
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write :meth:`state_dict` to ``path`` atomically (temporary file, then rename).
