@@ -111,7 +111,8 @@ def test_a_killed_run_resumed_ends_exactly_like_an_uninterrupted_one(tmp_path):
     graphdl.seed_everything(1)
     model = graphdl.models.create("graph_gnn", layer="gin", in_channels=4, hidden_channels=16, out_channels=2,
                                   num_layers=2, dropout=0.3)
-    trainer = Trainer(model, "cross_entropy", "graph", epochs=EPOCHS, progress=False, device="cpu")
+    trainer = Trainer(model, "cross_entropy", "graph", task_kwargs={"batch_size": 6, "metric": "acc"},
+                      epochs=EPOCHS, lr=0.01, seed=0, progress=False, device="cpu")  # the run's settings
     trainer.fit = None  # must not train
     again = fit_with_checkpoints(trainer, None, checkpoint_dir=tmp_path / "ckpt", resume=True, seed=0)
     assert again.extra["skipped"] and again.history == a["history"] and again.best == a["best"]

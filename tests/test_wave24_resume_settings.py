@@ -189,3 +189,33 @@ def test_task_arguments_are_json_plain_and_large_tensors_summarised():
     assert json_plain(settings) == settings
     graph = Trainer(_gnn(3), "cross_entropy", "graph", task_kwargs={"num_workers": 2}, progress=False, device="cpu")
     assert "num_workers" not in graph.resume_settings()["task_arguments"]  # workers change no value: resumable
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"lr": 0.5}, "lr 0.01 -> 0.5"),
+    ({"task_kwargs": {"batch_size": 2}}, "batch_size 6 -> 2"),
+    ({"seed": 7}, "seed 1 -> 7"),
+])
+def test_a_finished_seed_resumed_with_other_settings_is_refused(tmp_path, kw, message):
+    """done.json kept no settings: resume=True with lr 0.5, batch_size 2 or seed 7 returned the old run's result
+    as if it were theirs."""
+    from graphdl.train.resume import fit_with_checkpoints
+
+    data = _graph()
+    fit_with_checkpoints(_trainer("node", None, 2), data, checkpoint_dir=tmp_path, seed=1)
+    with pytest.raises(ConfigError, match=rf"^the finished run in .*done\.json was trained with other settings "
+                                          rf"\({re.escape(message)}\)"):
+        fit_with_checkpoints(_trainer("node", None, 2, **kw), data, checkpoint_dir=tmp_path, seed=1, resume=True)
+    again = fit_with_checkpoints(_trainer("node", None, 2), data, checkpoint_dir=tmp_path, seed=1, resume=True)
+    assert len(again.history) == 2
+
+
+def test_a_finished_seed_stands_under_other_execution_settings(tmp_path):
+    """deterministic (and the number of processes) say how a seed was computed: its finished result is returned."""
+    from graphdl.train.resume import fit_with_checkpoints
+
+    data = _graph()
+    first = fit_with_checkpoints(_trainer("node", None, 2), data, checkpoint_dir=tmp_path, seed=1)
+    again = fit_with_checkpoints(_trainer("node", None, 2, deterministic=True), data, checkpoint_dir=tmp_path,
+                                 seed=1, resume=True)
+    assert again.extra["skipped"] and again.history == first.history

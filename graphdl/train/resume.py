@@ -49,6 +49,8 @@ __all__ = ["fit_with_checkpoints", "refuse_to_overwrite", "check_resume", "resum
            "latest_checkpoint", "read_done", "DONE_FILE", "LAST_FILE", "CONFIG_FILE"]
 
 DONE_FILE = "done.json"
+#: Settings of how a seed was computed, not of what: a finished seed's result stands under others
+_EXECUTION_SETTINGS = ("world_size", "deterministic")
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 CONFIG_FILE = "config.json"
@@ -395,9 +397,11 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
         if config is not None and (record is not None or latest_checkpoint(folder) is not None):
             _check_config(folder, config, normalize_config)
         if record is not None:
-            # its result is returned as recorded (result.monitor names its monitor): only the epochs are checked;
-            # the Trainer's settings are when a seed trains on (load_checkpoint)
-            trainer.check_resume_settings(None, f"the finished run in {folder / DONE_FILE}",
+            # its result is returned as recorded: a Trainer of other settings would silently get another run's
+            # (records written before settings were kept: only the epochs are checked). How it was computed may
+            # differ: a run may take seeds finished on one process beside new ones trained on two
+            settings = {k: v for k, v in (record.get("settings") or {}).items() if k not in _EXECUTION_SETTINGS}
+            trainer.check_resume_settings(settings, f"the finished run in {folder / DONE_FILE}",
                                           trained_epochs=len(record["history"]))
             if not _extends(record, trainer.epochs):
                 last = latest_checkpoint(folder)
@@ -436,6 +440,6 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
             "seed": seed, "best_epoch": result.best_epoch, "best": result.best, "history": result.history,
             "seconds": result.seconds, "train_seconds": result.train_seconds, "epoch_seconds": result.epoch_seconds,
             "epochs_trained": result.epochs_trained, "monitor": result.monitor, "epochs": trainer.epochs,
-            "stopped_early": bool(trainer.should_stop),
+            "stopped_early": bool(trainer.should_stop), "settings": trainer.resume_settings(),
         })
     return result

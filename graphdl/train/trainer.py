@@ -947,6 +947,8 @@ class Trainer:
         if not saved:
             return
         saved = dict(saved)
+        if self.optimizer is None and "optimizer" in saved:  # a finished run's record, checked before any fit
+            self._build_optimizer()
         current = {k: v for k, v in self.resume_settings().items() if k in saved}  # what the source recorded
         # arguments are compared only between objects of one class: another class is named as such
         arguments = {name: (saved.pop(key, None), current.pop(key, None))
