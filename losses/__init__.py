@@ -41,10 +41,15 @@ def entry_of(loss: object) -> Entry | None:
 
 
 def _check_kind(entry: Entry) -> None:
-    """A loss's kind must be one the Trainer knows."""
-    from graphdl.losses.base import KINDS
+    """A loss's kind must be one the Trainer knows; a :class:`~graphdl.losses.base.Loss` subclass must have one."""
+    from graphdl.losses.base import KINDS, Loss
 
     kind = entry_kind(entry)
+    if kind is None and isinstance(entry.obj, type) and issubclass(entry.obj, Loss):
+        # a default kind had silently called and scored a metric loss registered without kind= as a classifier
+        raise ConfigError(f"loss {entry.name!r} ({entry.obj.__name__}) has no kind, which tells the Trainer how to "
+                          f"call and score it; register it with kind=... or set kind = '...' on the class. Kinds: "
+                          f"{', '.join(KINDS)}")
     if kind is not None and kind not in KINDS:
         raise ConfigError(f"loss {entry.name!r}: unknown kind {kind!r}.{did_you_mean(str(kind), KINDS)} Kinds: "
                           f"{', '.join(KINDS)} (they tell the Trainer how to call the loss)")

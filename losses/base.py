@@ -274,7 +274,8 @@ class Loss(nn.Module):
     """
 
     reductions: tuple[str, ...] = REDUCTIONS
-    kind: str = "classification"
+    #: one of :data:`KINDS`; a subclass sets it (or is registered with ``kind=``): registering one without is refused
+    kind: str | None = None
     #: how the ``link`` task calls it with the scores of positive pairs and of sampled non-edges:
     #: ``"pos_neg"`` as ``loss(pos, neg)``, ``"ranked"`` as ``loss(pos, neg, ones)`` (each positive
     #: ranked above its negatives); ``None``: classification and regression losses get
