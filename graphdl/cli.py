@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import zlib
 from pathlib import Path
@@ -415,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(args, int):
         return args
     # the launcher's children record the user's command line, not their own
-    args.command_line = os.environ.get(COMMAND_LINE_ENV) or " ".join(["graphdl", *argv])
+    args.command_line = os.environ.get(COMMAND_LINE_ENV) or shlex.join(["graphdl", *argv])  # pastes back
 
     def command() -> int:
         import_plugins(getattr(args, "plugin", None) or ())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,13 +72,14 @@ def _overrides(items: Sequence[str]) -> dict[str, Any]:
 
 def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentParser:
     from graphdl.bench import SUITES
-    from graphdl.cli import CommandParser
+    from graphdl.cli import PLUGIN_HELP, CommandParser
 
     parser = CommandParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run", help="one dataset/model over seeds")
     one.add_argument("dataset")
-    one.add_argument("model", help="gcn, gat, gin, gin-virtual, gcn-virtual, sage ...")
+    one.add_argument("model", help="a configuration (gcn, gat, gin, gin-virtual, gcn-virtual, sage ...) or a "
+                                   "registered layer")
     one.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=JSON",
                      help="configuration overrides, e.g. eval_splits='[\"val\",\"test\"]' hidden_channels=32 "
                           "(repeat --set or list several after one)")
@@ -94,6 +96,7 @@ def build_parser(prog: str = "python -m graphdl.bench") -> argparse.ArgumentPars
     suite.add_argument("name")
     suite.add_argument("--select", nargs="*", default=None)
     for p in (one, suite):
+        p.add_argument("--plugin", action="append", metavar="MODULE", help=PLUGIN_HELP)
         p.add_argument("--seeds", type=int, default=None)
         p.add_argument("--epochs", type=int, default=None)
         p.add_argument("--root", default=None)
@@ -178,13 +181,18 @@ def _execute(args: argparse.Namespace, command_line: str) -> int:
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m graphdl.bench") -> int:
     """Run the command in ``argv``; ``prog`` is how the user called it (recorded in ``--json``)."""
-    from graphdl.cli import parse_arguments, run_command
+    from graphdl.cli import import_plugins, parse_arguments, run_command
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_arguments(build_parser(prog), argv)
     if isinstance(args, int):
         return args
-    return run_command(lambda: _execute(args, " ".join([prog, *argv])))
+
+    def command() -> int:  # plugins (--plugin, $GRAPHDL_PLUGINS) register before a configuration names them
+        import_plugins(getattr(args, "plugin", None) or ())
+        return _execute(args, shlex.join([*prog.split(), *argv]))
+
+    return run_command(command)
 
 
 if __name__ == "__main__":

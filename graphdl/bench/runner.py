@@ -20,6 +20,7 @@ import json
 import math
 import platform
 import resource
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -788,7 +789,7 @@ def run_suite(
     # the finished entries so far: json_file itself is replaced only by the whole suite's records, so that a suite
     # that stops halfway does not leave one entry in place of an earlier run's results there
     partial_file = partial_path(json_file) if json_file is not None else None
-    meta = {"description": SUITES[name], "command": " ".join(sys.argv), "environment": environment(),
+    meta = {"description": SUITES[name], "command": shlex.join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
     failed: dict[str, DataError] = {}  # dataset -> why it could not be loaded (tried once per suite)

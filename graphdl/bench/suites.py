@@ -213,6 +213,8 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         raise ConfigError(f"configuration key 'heads' must be an int >= 1, got {type(heads).__name__} {heads!r}")
     label = _label_of(family, overrides)
     known = _known_models(family)
+    if label not in known and "layer" not in overrides and _is_layer(label):
+        overrides["layer"] = label  # graphdl bench run cora sage: the registered layer, as graphdl train --layer
     if label in known:
         if family == "planetoid":
             base = copy.deepcopy(_PLANETOID[label])
@@ -233,8 +235,10 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
             base = copy.deepcopy(_OGBL_BASE)
         base["model"] = label
     else:
-        raise ConfigError(f"unknown model {label!r} for {dataset}.{did_you_mean(label, known)} "
-                          f"Known: {', '.join(known)}; or give a registered layer as {{'layer': name}}.")
+        from graphdl import layers
+
+        raise ConfigError(f"unknown model {label!r} for {dataset}.{did_you_mean(label, [*known, *layers.list()])} "
+                          f"Known: {', '.join(known)}, or a registered layer (graphdl list layers).")
     for key in ((_dataset_key(dataset), None), (_dataset_key(dataset), label)):
         base.update(copy.deepcopy(_DATASET_CHANGES.get(key, {})))
     if family == "ogbg-mol" and "layer" in overrides and "model" not in overrides:
@@ -250,6 +254,12 @@ def default_config(dataset: str, model: str | dict[str, Any] | None = None) -> d
         base["layer_kwargs"] = {**base.get("layer_kwargs", {}), "heads": heads}
         base["last_layer_kwargs"] = {"heads": 1, **base.get("last_layer_kwargs", {})}
     return base
+
+
+def _is_layer(name: str) -> bool:
+    from graphdl import layers
+
+    return name in layers
 
 
 def _layer_name(family: str, layer: Any) -> str:
