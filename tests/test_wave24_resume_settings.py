@@ -148,8 +148,10 @@ def test_another_task_class_is_named_not_its_arguments(tmp_path):
     _trainer("node", tmp_path, 1).fit(data)
     trainer = Trainer(_gnn(8), "grace", "contrastive", epochs=2, seed=1, progress=False, device="cpu",
                       callbacks=[ModelCheckpoint(tmp_path)])
-    with pytest.raises(ConfigError, match=r'\(monitor "val_acc" -> "val_knn_acc", task "graphdl\.train\.tasks\.'
-                                          r'NodeTask" -> "graphdl\.train\.contrastive\.ContrastiveTask"\);'):
+    with pytest.raises(ConfigError, match=r'\(loss "graphdl\.losses\.classification\.CrossEntropyLoss" -> '
+                                          r'"graphdl\.losses\.graph\.GRACELoss", monitor "val_acc" -> '
+                                          r'"val_knn_acc", task "graphdl\.train\.tasks\.NodeTask" -> '
+                                          r'"graphdl\.train\.contrastive\.ContrastiveTask"\);'):
         trainer.fit(data, resume_from=tmp_path / "last.pt")
 
 
@@ -219,3 +221,24 @@ def test_a_finished_seed_stands_under_other_execution_settings(tmp_path):
     again = fit_with_checkpoints(_trainer("node", None, 2, deterministic=True), data, checkpoint_dir=tmp_path,
                                  seed=1, resume=True)
     assert again.extra["skipped"] and again.history == first.history
+
+
+def test_a_resume_with_other_loss_arguments_is_refused(tmp_path):
+    """loss_kwargs (a margin, a temperature) were not among the settings: a resume with another one continued the
+    run with another loss through the Python API."""
+    data = _graph()
+    first = _trainer("node", tmp_path, 1, task_kwargs={"num_neighbors": None, "batch_size": None})
+    first.fit(data)
+    for loss, kwargs, message in ((first.loss_fn.__class__, {"label_smoothing": 0.1}, "label_smoothing 0.0 -> 0.1"),
+                                  (torch.nn.MSELoss, {}, "loss")):
+        graphdl.seed_everything(0)
+        other = Trainer(_gnn(3), loss(**kwargs), "node", epochs=2, seed=1, progress=False, device="cpu",
+                        task_kwargs=CASES["node"][2] | {"num_neighbors": None, "batch_size": None},
+                        callbacks=[ModelCheckpoint(tmp_path)])
+        with pytest.raises(ConfigError, match=rf"other settings \({re.escape(message)}"):
+            other.fit(data, resume_from=tmp_path / "last.pt")
+    graphdl.seed_everything(0)
+    same = Trainer(_gnn(3), first.loss_fn.__class__(), "node", epochs=2, seed=1, progress=False, device="cpu",
+                   task_kwargs=CASES["node"][2] | {"num_neighbors": None, "batch_size": None},
+                   callbacks=[ModelCheckpoint(tmp_path)])
+    assert len(same.fit(data, resume_from=tmp_path / "last.pt").history) == 2

@@ -187,15 +187,15 @@ def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
     return {k: state[k] for k in keys if k in state}
 
 
-def _task_arguments(task: Any) -> dict[str, Any]:
-    """The arguments ``task`` was built with that it keeps under their own names (``batch_size``,
-    ``num_neighbors``, ``shuffle_seed``...; read through its ``__init__`` signature, and those of the base classes
-    its ``**kwargs`` pass on to), with its metric's name as constructed, as JSON values; ``num_workers`` is left
-    out. A tensor of more than 1024 values is recorded by its shape and dtype."""
+def _constructor_arguments(obj: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The arguments ``obj`` was built with that it keeps under their own names (a task's ``batch_size``,
+    ``num_neighbors``...; a loss's ``margin``, ``temperature``...), read through its ``__init__`` signature and
+    those of the base classes its ``**kwargs`` pass on to, as JSON values (one JSON cannot write is left out). A
+    tensor of more than 1024 values is recorded by its shape and dtype."""
     from graphdl.config import json_plain
 
     names: list[str] = []
-    for cls in type(task).__mro__:
+    for cls in type(obj).__mro__:
         init = cls.__dict__.get("__init__")
         if init is None:
             continue
@@ -208,10 +208,10 @@ def _task_arguments(task: Any) -> dict[str, Any]:
         names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         if not any(p.kind is p.VAR_KEYWORD for p in params):  # **kwargs: the base class takes the rest
             break
-    kept = getattr(task, "__dict__", {})
+    kept = getattr(obj, "__dict__", {})
     arguments: dict[str, Any] = {}
     for name in dict.fromkeys(names):
-        if name in ("metric", "num_workers") or name not in kept:  # DataLoader workers change no value
+        if name in leave_out or name not in kept:
             continue
         value = kept[name]
         numel = value.numel() if isinstance(value, Tensor) else value.size if isinstance(value, np.ndarray) else 0
@@ -219,6 +219,13 @@ def _task_arguments(task: Any) -> dict[str, Any]:
             value = f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
         with contextlib.suppress(ValueError, TypeError, RecursionError):  # one JSON cannot write (cyclic): left out
             arguments[name] = json_plain(value)
+    return arguments
+
+
+def _task_arguments(task: Any) -> dict[str, Any]:
+    """:func:`_constructor_arguments` of a task, with its metric's name as constructed; ``num_workers`` (which
+    changes no value) is left out."""
+    arguments = _constructor_arguments(task, leave_out=("metric", "num_workers"))
     # check_loss adapts the metric to the loss (knn_acc for a metric loss): the one constructed is the argument
     metric = getattr(task, "constructed_metric", getattr(task, "metric", None))
     if isinstance(getattr(metric, "name", None), str):
@@ -461,6 +468,8 @@ class Trainer:
                 torch.manual_seed(int(seed))
             self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
         self.task.check_loss(self.loss_fn, self.task.loss_kind)
+        self._loss_arguments = (_constructor_arguments(self.loss_fn) if isinstance(self.loss_fn, nn.Module)
+                                else None)
         self.deterministic = bool(deterministic)
         if self.deterministic:  # before the first cuBLAS call, which reads it
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -909,8 +918,9 @@ class Trainer:
     def resume_settings(self) -> dict[str, Any]:
         """The settings a checkpoint must be resumed with (JSON values): the optimiser's class and arguments
         (its ``defaults``: lr, betas...), the LR scheduler's class and arguments, the weight decay, the monitored
-        metric, the number of processes, ``grad_clip``, ``deterministic``, ``seed``, and the task's class and the
-        arguments it was built with (``batch_size``, ``num_neighbors``, ``metric``...: :func:`_task_arguments`).
+        metric, the number of processes, ``grad_clip``, ``deterministic``, ``seed``, the task's class and the
+        arguments it was built with (``batch_size``, ``num_neighbors``, ``metric``...: :func:`_task_arguments`), and
+        a loss module's class and arguments (``margin``, ``temperature``...).
         A resumed optimiser takes its saved learning rate and state, so another value would not take effect;
         another scheduler would drop or misread the saved schedule; another monitor would select the best epoch by
         a metric the saved best value is not of; another number of processes would shard the batches and restore
@@ -924,6 +934,9 @@ class Trainer:
                                     "deterministic": self.deterministic, "seed": self.seed,
                                     "task": class_name(self.task),
                                     "task_arguments": task_arguments or _task_arguments(self.task)}
+        if isinstance(self.loss_fn, nn.Module):  # a function's arguments are its own
+            settings.update(loss=class_name(self.loss_fn), loss_arguments=getattr(self, "_loss_arguments", None)
+                            or _constructor_arguments(self.loss_fn))
         if self.optimizer is not None:  # built by fit (and by load_checkpoint), with the scheduler
             # the scheduler's class: a resume without one kept the decayed learning rate constant, and another
             # class took a state that is not its own
@@ -953,7 +966,7 @@ class Trainer:
         # arguments are compared only between objects of one class: another class is named as such
         arguments = {name: (saved.pop(key, None), current.pop(key, None))
                      for name, key in (("optimizer", "optimizer_defaults"), ("scheduler", "scheduler_arguments"),
-                                       ("task", "task_arguments"))}
+                                       ("task", "task_arguments"), ("loss", "loss_arguments"))}
         changes = config_changes(saved, current)
         for name, (old, new) in arguments.items():
             if old is not None and new is not None and saved.get(name) == current.get(name):
