@@ -8,6 +8,7 @@ the output rows); ``reset_parameters`` resets every trainable parameter,
 reproducibly under a seed; a ``state_dict`` round trip into a layer built
 under another seed gives the same outputs; gradients reach every
 parameter; nodes without edges and a graph without edges give finite outputs;
+the layer stores the width it was built for as ``in_channels``, as PyG's convs do;
 built by ``graphdl.layers.create``, the layer raises a
 ``ValidationError`` for an out-of-range ``edge_index``, NaN features and a
 feature width other than ``in_channels`` (so its forward must take
@@ -33,13 +34,24 @@ __all__ = ["check_layer", "LAYER_CHECKS", "random_graph", "general_layers"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _keeps_caller_rng(check: _F) -> _F:
-    """Run ``check`` on a fork of torch's CPU random generator: the seeds it sets for its own reproducibility
-    must not reseed the caller's (a script that seeds, runs a check, then builds its model would otherwise get
-    the same initial weights for every seed)."""
+def _seed(seed: int) -> None:
+    """Seed the CPU generator the checks draw from, and CUDA's only where it is initialised (so forked):
+    ``torch.manual_seed`` would also queue a seed for a CUDA not yet initialised, which replaces the caller's
+    own and is applied when the caller first uses the GPU."""
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _keeps_caller_state(check: _F) -> _F:
+    """Run ``check`` on a fork of torch's random generators (CPU, and CUDA's where initialised), with gradients
+    on: the seeds it sets for its own reproducibility must not reseed the caller's (a script that seeds, runs a
+    check, then builds its model would otherwise get the same initial weights for every seed), and a caller's
+    ``torch.no_grad()`` / ``inference_mode()`` must not fail the gradient checks of a correct plugin."""
     @functools.wraps(check)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with torch.random.fork_rng(devices=[]):
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+        with torch.random.fork_rng(devices=devices), torch.inference_mode(False), torch.enable_grad():
             return check(*args, **kwargs)
     return wrapper  # type: ignore[return-value]
 
@@ -95,7 +107,7 @@ class _Case:
             self.kwargs.setdefault("edge_dim", self.graph["edge_attr"].size(1))
 
     def build(self, seed: int | None = None) -> nn.Module:
-        torch.manual_seed(self.seed if seed is None else seed)
+        _seed(self.seed if seed is None else seed)
         return self.factory(self.in_channels, self.out_channels, **self.kwargs)
 
     def run(self, module: nn.Module, graph: dict[str, Tensor] | None = None) -> Tensor:
@@ -129,6 +141,22 @@ def _shape(case: _Case) -> None:
         raise case.fail("output shape", "output holds NaN or inf")
 
 
+def _in_channels(case: _Case) -> None:
+    """The layer stores the width it was built for as ``in_channels`` (an int, or a pair for bipartite
+    layers), as PyG's convs do: ``graphdl.layers.create`` checks the width of ``x`` against it, and without it a
+    wrong width reaches the layer's matmul as a bare shape error (or passes, for a layer without weights)."""
+    module = case.build()
+    width = getattr(module, "in_channels", None)
+    widths = width if isinstance(width, tuple) else (width,)
+    if all(isinstance(w, int) and not isinstance(w, bool) and w == case.in_channels for w in widths):
+        return
+    what = ("does not set self.in_channels" if width is None
+            else f"sets in_channels={width!r} although built with in_channels={case.in_channels}")
+    raise case.fail("in_channels", f"the layer {what}; store the width in __init__ (self.in_channels = "
+                                   f"in_channels), as PyG's convs do: graphdl.layers.create checks the feature "
+                                   f"width of x against it")
+
+
 def _permutation(case: _Case) -> None:
     module = case.build().eval()
     g = case.graph
@@ -152,7 +180,7 @@ def _reset(case: _Case) -> None:
         raise case.fail("reset_parameters", "the layer has no reset_parameters() method")
     states = []
     for _ in range(2):
-        torch.manual_seed(case.seed + 7)
+        _seed(case.seed + 7)
         module.reset_parameters()
         states.append(copy.deepcopy(module.state_dict()))
         with torch.no_grad():
@@ -224,7 +252,7 @@ def _input_checks(case: _Case) -> None:
 
     if not isinstance(case.layer, str):
         return  # only registered layers get the checks (plain factories are not built by create)
-    torch.manual_seed(case.seed)
+    _seed(case.seed)
     checked = layers.create(case.layer, case.in_channels, case.out_channels, **case.kwargs).eval()
     plain = case.build().eval()
     with torch.no_grad():
@@ -260,11 +288,12 @@ LAYER_CHECKS: dict[str, Callable[[_Case], None]] = {
     "state_dict": _state_dict,
     "gradients": _gradients,
     "degenerate_graphs": _degenerate_graphs,
+    "in_channels": _in_channels,
     "input_checks": _input_checks,
 }
 
 
-@_keeps_caller_rng
+@_keeps_caller_state
 def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out_channels: int = 16,
                 checks: tuple[str, ...] | None = None, seed: int = 0, **kwargs: Any) -> None:
     """Run the conformance checks on ``layer`` (a registered name or a class/factory).

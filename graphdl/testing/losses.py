@@ -10,7 +10,8 @@ that the value is finite, that ``"mean"``/``"sum"`` give a scalar and
 input (and every learnable parameter of the loss), that the gradient passes
 ``torch.autograd.gradcheck`` in float64, that an unknown reduction raises
 :class:`~graphdl.errors.ValidationError`, and that ``repr`` shows the
-hyper-parameters. A failed check raises ``AssertionError`` saying which.
+hyper-parameters. A failed check raises ``AssertionError`` saying which (a call
+that raises also names the shapes and dtypes of the inputs it was given).
 
 Inputs come from ``inputs=``, else from the loss's ``example_inputs()``
 (graphdl's :class:`~graphdl.losses.Loss` subclasses define one), else from
@@ -32,7 +33,7 @@ from torch.autograd.gradcheck import GradcheckError
 
 from graphdl.errors import ValidationError
 from graphdl.registry import keyword_names
-from graphdl.testing.layers import _keeps_caller_rng
+from graphdl.testing.layers import _keeps_caller_state, _seed
 
 __all__ = ["check_loss", "default_inputs"]
 
@@ -106,6 +107,20 @@ def _replace_leaves(x: Any, it: Any) -> Any:
     return x
 
 
+def _describe(x: Any) -> str:
+    """Shapes and dtypes of the tensors in ``x``, for messages: ``Tensor(12, 6) float64 requires_grad``."""
+    if isinstance(x, Tensor):
+        dtype = str(x.dtype).replace("torch.", "")
+        return f"Tensor{tuple(x.shape)} {dtype}" + (" requires_grad" if x.requires_grad else "")
+    if isinstance(x, list):
+        return "[" + ", ".join(_describe(v) for v in x) + "]"
+    if isinstance(x, tuple):
+        return "(" + ", ".join(_describe(v) for v in x) + ("," if len(x) == 1 else "") + ")"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in x.items()) + "}"
+    return repr(x)
+
+
 def _scalar_hparams(target: Any) -> list[str]:
     """Constructor arguments with plain (number, bool, str) defaults."""
     init = target.__init__ if inspect.isclass(target) else target
@@ -122,7 +137,7 @@ def _scalar_hparams(target: Any) -> list[str]:
     return out
 
 
-@_keeps_caller_rng
+@_keeps_caller_state
 def check_loss(
     loss: str | nn.Module,
     *,
@@ -141,7 +156,7 @@ def check_loss(
             floating tensors with ``requires_grad=True`` are the ones checked
             for gradients. Default: see the module docstring.
         init_kwargs: extra constructor arguments when ``loss`` is a name
-            (merged over the class's ``example_init``).
+            (merged over the class's ``example_init``); refused with a module, which is built already.
         dtype: dtype of the generated inputs; ``gradcheck`` runs only when it is float64.
         seed: seed of the generated inputs (the caller's random generator state is restored afterwards).
         gradcheck: also run :func:`torch.autograd.gradcheck`, on float64 copies of the inputs.
@@ -150,7 +165,7 @@ def check_loss(
     Returns:
         ``{"name", "kind", "reductions", "values"}`` of what was checked.
     """
-    from graphdl.losses import LOSSES
+    from graphdl.losses import LOSSES, entry_kind, entry_of
     from graphdl.losses.base import KINDS
 
     init_kwargs = dict(init_kwargs or {})
@@ -172,10 +187,20 @@ def check_loss(
 
         def build(**kw: Any) -> nn.Module:
             return LOSSES.create(name, **{**kwargs0, **kw})
+        fit = (f"check_loss({name!r}, inputs=((args...), {{kwargs}})), build the loss to fit these with "
+               f"check_loss({name!r}, init_kwargs={{...}}), or give the class an example_inputs(dtype, generator) "
+               f"method")
     else:
         _require(isinstance(loss, nn.Module), f"check_loss needs a name or an nn.Module, got {type(loss)!r}")
+        if init_kwargs:  # they were dropped without a word: the module is already built
+            raise ValueError(f"check_loss: init_kwargs={init_kwargs!r} apply to a registered name only; build the "
+                             f"module with them ({type(loss).__name__}(...)) or pass its registered name")
         name, target, proto = type(loss).__name__, type(loss), loss
-        kind = getattr(loss, "kind", None)
+        # a loss that create() built from a factory registered with kind= does not carry its kind itself
+        entry = entry_of(loss)
+        kind = getattr(loss, "kind", None) or (entry_kind(entry) if entry is not None else None)
+        fit = (f"check_loss(loss, inputs=((args...), {{kwargs}})), build the module to fit these, or give its "
+               f"class an example_inputs(dtype, generator) method")
 
         def build(**kw: Any) -> nn.Module:
             m = copy.deepcopy(proto)
@@ -183,16 +208,25 @@ def check_loss(
                 setattr(m, k, v)
             return m
 
-    base = build()
+    try:
+        base = build()
+    except Exception as exc:  # noqa: BLE001 - e.g. a required constructor argument not given
+        if not isinstance(loss, str):
+            raise
+        raise AssertionError(f"{name}: could not be built ({type(exc).__name__}: {exc}); pass its constructor "
+                             f"arguments with check_loss({name!r}, init_kwargs={{...}})") from exc
     _require(isinstance(base, nn.Module), f"{name}: the registered factory must return an nn.Module")
     reductions = tuple(getattr(base, "reductions", ("mean", "sum", "none")))
     _require(reductions, f"{name}: declares no reductions")
 
     gen = torch.Generator().manual_seed(seed)
+    source = "the inputs= given"
     if inputs is None:
+        source = f"the default inputs for kind={kind!r}"
         if hasattr(base, "example_inputs"):
             try:
                 inputs = base.example_inputs(dtype=dtype, generator=gen)
+                source = "its example_inputs()"
             except NotImplementedError:
                 inputs = default_inputs(kind, dtype, gen)
         else:
@@ -201,6 +235,13 @@ def check_loss(
             and isinstance(inputs[1], dict)):
         inputs = (tuple(inputs), {})
     args0, kwargs0_call = inputs
+
+    def called(what: str, exc: Exception) -> AssertionError:
+        """A failed call or backward, naming the inputs and how to give others (finding which input does not
+        fit is left to the user, who sees shapes and dtypes here rather than a bare torch traceback)."""
+        return AssertionError(f"{what} raised {type(exc).__name__}: {exc}. check_loss called loss(*args, **kwargs) "
+                              f"with {source}: args {_describe(args0)}, kwargs {_describe(kwargs0_call)}; if the "
+                              f"loss takes other inputs, give them with {fit}")
     _require(_leaves((args0, kwargs0_call)), (
         f"{name}: none of the inputs requires grad; mark the differentiable inputs with "
         f"requires_grad_()"
@@ -211,8 +252,11 @@ def check_loss(
         module = build(reduction=red)
         _require(getattr(module, "reduction", red) == red, f"{name}: reduction={red!r} was not applied")
         args, kwargs = _clone(args0), _clone(kwargs0_call)
-        torch.manual_seed(seed)
-        out = module(*args, **kwargs)
+        _seed(seed)
+        try:
+            out = module(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of the call is reported with its inputs
+            raise called(f"{name}[{red}]: the value check: calling the loss", exc) from exc
         _require(isinstance(out, Tensor), f"{name}[{red}]: returned {type(out).__name__}, not a Tensor")
         _require(bool(torch.isfinite(out).all()), f"{name}[{red}]: value is not finite: {out}")
         if red in _SCALAR_REDUCTIONS:
@@ -224,7 +268,10 @@ def check_loss(
             f"{name}[{red}]: the value carries no gradient (it does not require grad); is a tensor detached "
             f"(.detach(), .item(), .numpy()) or computed under torch.no_grad() on the way?"
         ))
-        out.sum().backward()
+        try:
+            out.sum().backward()
+        except Exception as exc:  # noqa: BLE001
+            raise called(f"{name}[{red}]: the gradient check: backward() through the value", exc) from exc
         leaves = _leaves((args, kwargs))
         for i, t in enumerate(leaves):
             _require(t.grad is not None, f"{name}[{red}]: no gradient reached differentiable input #{i}")
@@ -248,6 +295,10 @@ def check_loss(
         build(reduction="no-such-reduction")
     except ValidationError as exc:
         _require("reduction" in str(exc), f"{name}: the bad-reduction error does not name 'reduction': {exc}")
+    except Exception as exc:  # noqa: BLE001 - the point is which error
+        raise AssertionError(f"{name}: reduction='no-such-reduction' raised {type(exc).__name__} ({exc}), not a "
+                             f"graphdl.errors.ValidationError; raise ValidationError naming reduction (or "
+                             f"subclass graphdl.losses.Loss, whose reduction setter does)") from exc
     else:
         raise AssertionError(f"{name}: reduction='no-such-reduction' was accepted; raise ValidationError")
 
@@ -266,7 +317,7 @@ def check_loss(
 
         def fn(*xs: Tensor) -> Tensor:
             a, k = _replace_leaves((args, kwargs), iter(xs))
-            torch.manual_seed(seed)
+            _seed(seed)
             return module(*a, **k)
 
         try:
@@ -274,5 +325,8 @@ def check_loss(
         except GradcheckError as exc:  # it raises rather than return False
             raise AssertionError(f"{name}: gradcheck failed: with reduction={red!r}, the gradient autograd "
                                  f"computes is not the numerical one (a wrong custom backward?): {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. a loss that fails on float64 copies of the inputs
+            raise called(f"{name}: gradcheck: calling the loss (reduction={red!r}) on float64 copies of the "
+                         f"inputs", exc) from exc
 
     return {"name": name, "kind": kind, "reductions": reductions, "values": values}
