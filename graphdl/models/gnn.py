@@ -152,6 +152,18 @@ class GNN(nn.Module):
             raise ConfigError(f"layer {entry.name!r} runs on {_SPECIAL_GRAPHS[entry.meta['graph']]}, not on any "
                               f"edge_index, so a GNN stack cannot use it; pick a message-passing layer such as 'gcn'")
         self.layer_name = entry.name
+        # the settings that differ from the defaults, for __repr__ (modules and factories by their class name)
+        given = {"hidden_channels": hidden_channels, "dropout": dropout, "input_dropout": input_dropout,
+                 "activation": activation, "norm": norm, "residual": residual, "jk": jk, "plain_last": plain_last,
+                 "virtual_node": virtual_node, "node_encoder": node_encoder, "edge_encoder": edge_encoder,
+                 "edge_dim": edge_dim, "layer_kwargs": layer_kwargs or None,
+                 "last_layer_kwargs": last_layer_kwargs or None, "num_nodes": num_nodes,
+                 "decay_first_layer_only": decay_first_layer_only}
+        defaults = {k: p.default for k, p in inspect.signature(GNN.__init__).parameters.items()}
+        # as strings: the module keeps no reference to a factory (a lambda would not pickle with torch.save)
+        self._repr_settings = {k: type(v).__name__ if isinstance(v, nn.Module) else repr(v)
+                               for k, v in given.items() if not (v is defaults[k] or (
+                                   (type(v) is bool) == (type(defaults[k]) is bool) and v == defaults[k]))}
         self.uses_edge_weight = bool(entry.meta.get("edge_weight"))
         self.uses_edge_attr = bool(entry.meta.get("edge_attr"))
         self.needs_edge_attr = entry.meta.get("edge_attr") == "required"
@@ -211,6 +223,8 @@ class GNN(nn.Module):
                               f"them (gine, ogb_gin, or gat/gatv2/transformer with edge_dim)")
         self.edge_encoders = (nn.ModuleList(edge_encoder() for _ in range(num_layers))
                               if edge_encoder is not None else None)
+        if self.edge_encoders is not None:  # a factory is shown by what it builds
+            self._repr_settings["edge_encoder"] = type(self.edge_encoders[0]).__name__
         self.act = resolve.activation(activation)
         self.jk_linear = (nn.Linear(hidden_channels * (num_layers if jk == "cat" else 1), out_channels)
                           if jk != "last" else None)
@@ -358,8 +372,9 @@ class GNN(nn.Module):
                               f"and pass its batch vector")
 
     def __repr__(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v in getattr(self, "_repr_settings", {}).items())
         return (f"{self.__class__.__name__}({self.layer_name}, {self.in_channels}, "
-                f"{self.out_channels}, num_layers={self.num_layers})")
+                f"{self.out_channels}, num_layers={self.num_layers}{extra})")
 
 
 MODELS.register("gnn", GNN, summary="Node-level GNN stack over any registered layer")

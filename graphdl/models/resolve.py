@@ -57,6 +57,10 @@ def normalization(name: str | nn.Module, channels: int) -> nn.Module:
         names = [n.removesuffix("norm") for n in _names(pyg_norm, nn.Module) if n.endswith("norm")]
         raise ConfigError(f"unknown norm {name!r}.{did_you_mean(str(name).lower().removesuffix('norm'), names)} "
                           f"Known: {', '.join(names)} (torch_geometric.nn.norm)") from None
+    except TypeError as exc:  # a norm whose constructor takes more than the width, or no width at all
+        raise ConfigError(f"norm {name!r} cannot be built from the layer width alone ({exc}); pass a configured "
+                          f"torch_geometric.nn.norm module instead (each layer gets a copy of it), e.g. "
+                          f"norm=torch_geometric.nn.norm.DiffGroupNorm({channels}, groups=4)") from None
 
 
 def aggregation(pool: str | pyg_aggr.Aggregation) -> pyg_aggr.Aggregation:

@@ -32,7 +32,7 @@ from torch_geometric.utils import dropout_edge, mask_feature
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
-from graphdl.train.tasks import TASKS, NodeTask, Task, _call, loss_name, one_row_each, to_device
+from graphdl.train.tasks import TASKS, NodeTask, Task, _call, loss_name, one_row_each, refuse_model, to_device
 
 __all__ = ["ContrastiveTask"]
 
@@ -125,7 +125,7 @@ class ContrastiveTask(NodeTask):
                     dim = self.data.__cat_dim__(key, value) % value.dim()
                     view[key] = value[(slice(None),) * dim + (kept,)]
         view.x, view.edge_index = x, edge_index
-        return one_row_each(_call(model, view), self.data.num_nodes, "contrastive", "node")
+        return one_row_each(_call(model, view), self.data.num_nodes, "contrastive", "node", model)
 
     def _view(self, model: nn.Module, view: int) -> Tensor:
         x, _ = mask_feature(self.data.x, p=self.mask_feature[view], mode="col")
@@ -133,6 +133,7 @@ class ContrastiveTask(NodeTask):
         return self._embed(model, x, edge_index, kept)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        refuse_model("contrastive", model, "node")
         if loss_fn.contrastive_inputs == "two_views":
             return loss_fn(self._view(model, 0), self._view(model, 1))
         perm = torch.randperm(self.data.num_nodes, device=self.device)

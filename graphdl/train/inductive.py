@@ -42,6 +42,7 @@ from graphdl.train.tasks import (
     canonical_split,
     labelled_items,
     one_row_each,
+    refuse_model,
 )
 
 __all__ = ["InductiveNodeTask"]
@@ -125,8 +126,9 @@ class InductiveNodeTask(Task):
         return float(labelled_items(batch, "num_nodes"))
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        refuse_model("inductive_node", model, "node")
         batch = batch.to(self.device)
-        out = one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node")
+        out = one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node", model)
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "nodes")
 
     @torch.no_grad()
@@ -142,7 +144,7 @@ class InductiveNodeTask(Task):
         outs, ys = [], []
         for batch in DataLoader(graphs, batch_size=self.eval_batch_size):
             batch = batch.to(device)
-            outs.append(one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node"))
+            outs.append(one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node", model))
             ys.append(batch.get("y"))
         return torch.cat(outs), (torch.cat(ys) if all(y is not None for y in ys) else None)
 

@@ -130,8 +130,17 @@ def _call(model: nn.Module, data: Data) -> Tensor:
     return model(data.x, data.edge_index, **model_inputs(model, data))
 
 
-def one_row_each(out: Any, count: int, task: str, per: str) -> Tensor:
-    """``out``, checked to hold one row per node or per graph (``per``) for the ``task`` task."""
+def one_row_each(out: Any, count: int, task: str, per: str, model: nn.Module | None = None) -> Tensor:
+    """``out``, checked to hold one row per node or per graph (``per``) for the ``task`` task (``model``, when
+    given, is named in the errors)."""
+    from graphdl.models.anomaly import AEOutput
+
+    if isinstance(out, AEOutput):  # "return only the predictions from forward" cannot be done to a built-in model
+        who = type(unwrap_model(model)).__name__ if model is not None else "the model"
+        raise ValidationError(f"the {task} task takes one tensor of outputs from the model, one row per {per}, but "
+                              f"{who} returned an AEOutput (x_hat, s_hat, z): it is an anomaly detector (dominant, "
+                              f"latent_distance, mlp_ae); train it with task='anomaly', or for the {task} task use "
+                              f"a {per}-level model such as {'gnn' if per == 'node' else 'graph_gnn'}")
     if not isinstance(out, Tensor):
         raise ValidationError(f"the {task} task takes one tensor of outputs from the model, one row per {per}, but "
                               f"it returned a {type(out).__name__}; return only the predictions from forward (keep "
@@ -248,6 +257,42 @@ def refuse_untrained_discriminator(task: str, model: nn.Module) -> None:
                           f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
 
 
+def _fails_inside_on_nodes(model: nn.Module) -> bool:
+    """Whether ``model`` is a registered graph-level model (one output row per graph) whose forward fails inside
+    on a node-level task's graph, before :func:`one_row_each` can name the mismatch: LeNet on pixel grids, the
+    chain forecaster on chains, and a graph_gnn (ogb_mol) with a virtual node, whose BatchNorm refuses one graph
+    with advice for a node-level GNN. A subclass with a forward of its own may do otherwise."""
+    from graphdl.models.forecast import ChainForecaster
+    from graphdl.models.gnn import GraphGNN
+    from graphdl.models.lenet import LeNetGrid
+
+    if isinstance(model, GraphGNN) and type(model).forward is GraphGNN.forward:
+        return model.encoder.virtual_node is not None
+    return any(isinstance(model, cls) and type(model).forward is cls.forward for cls in (LeNetGrid, ChainForecaster))
+
+
+def refuse_model(task: str, model: nn.Module, per: str) -> None:
+    """Refuse, at the first batch, a model that the ``task`` task (one output row per ``per``, ``node`` or
+    ``graph``) would train without its own objective: an adversarial auto-encoder (its discriminator left
+    untrained) or a variational one (no KL term: its outputs are samples of an unregularised posterior); and, for a
+    node-level task, a graph-level model that would fail inside (:func:`_fails_inside_on_nodes`). Other models with
+    the wrong rows reach :func:`one_row_each`, which names the mismatch."""
+    inner = unwrap_model(model)
+    name = type(inner).__name__
+    instead = f"for {per}-level predictions use a {per}-level model such as {'gnn' if per == 'node' else 'graph_gnn'}"
+    if hasattr(inner, "discriminator_loss"):
+        raise ConfigError(f"{name} is an adversarial auto-encoder: the {task} task would train its encoder alone and "
+                          f"leave its discriminator untrained; train it with task='adversarial_autoencoder', or "
+                          f"{instead}")
+    if getattr(inner, "variational", False):
+        raise ConfigError(f"{name} is variational, and the {task} task's loss has no KL term (its outputs would be "
+                          f"samples of an unregularised posterior); train it with task='autoencoder' and loss='vgae' "
+                          f"(reconstruction + KL/N), or {instead}")
+    if per == "node" and _fails_inside_on_nodes(inner):
+        raise ConfigError(f"{name} gives one output row per graph, but the {task} task needs one row per node; "
+                          f"train {name} with task='graph', or {instead}")
+
+
 def _refuse_pair_losses(task: str, loss_fn: Any, kind: str | None) -> None:
     """The node and graph tasks call ``loss(output, target)``: refuse ranking and graph objectives."""
     if kind == "ranking":
@@ -291,6 +336,12 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
         return y.view(-1) if y.dtype == torch.bool else y.view(-1).long()
     if (kind == "classification" and y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1
             and y.numel() == out.size(0) and not isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT)):
+        frac = y != y.round()  # NaN too
+        if bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word (losses/base.py check_labels)
+            raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets hold "
+                                  f"{y.dtype} values that are not whole numbers, e.g. {y[frac][0].item():g}: not "
+                                  f"class ids (data.y.long() would truncate them). Give integer class ids (data.y); "
+                                  f"for continuous targets use a regression loss such as 'mse'.")
         raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets are "
                               f"{y.dtype} of shape {tuple(y.shape)} beside {out.size(-1)} outputs per item; cast "
                               f"them with data.y = data.y.long()")
@@ -693,6 +744,7 @@ class NodeTask(Task):
         return float(_labelled(batch.y[: batch.batch_size], batch.batch_size))
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        refuse_model("node", model, "node")
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
             seeds = self.splits["train"].numel()
             fix = ("a larger graph" if self._loader is None else
@@ -702,16 +754,16 @@ class NodeTask(Task):
                                   f"value per channel); use a model without BatchNorm or {fix}")
         if self._loader is None:
             idx = self.splits["train"]
-            out, y = one_row_each(_call(model, batch), batch.num_nodes, "node", "node")[idx], self.y[idx]
+            out, y = one_row_each(_call(model, batch), batch.num_nodes, "node", "node", model)[idx], self.y[idx]
         else:
             batch = batch.to(self.device)
-            out = one_row_each(_call(model, batch), batch.num_nodes, "node", "node")[: batch.batch_size]
+            out = one_row_each(_call(model, batch), batch.num_nodes, "node", "node", model)[: batch.batch_size]
             y = batch.y[: batch.batch_size]
         return _output_target_loss(loss_fn, self.loss_kind, out, y, "nodes")
 
     @torch.no_grad()
     def predict(self, model: nn.Module) -> Tensor:
-        return one_row_each(_call(model, self.data), self.data.num_nodes, "node", "node")
+        return one_row_each(_call(model, self.data), self.data.num_nodes, "node", "node", model)
 
     @torch.no_grad()
     def predict_on(self, model: nn.Module, data: Data, splits: Any = None,
@@ -1014,7 +1066,7 @@ class LinkTask(Task):
 
     def _embeddings(self, model: nn.Module) -> Tensor:
         """:meth:`_embed`, checked to give one row per node."""
-        return one_row_each(self._embed(model), self.data.num_nodes, "link", "node")
+        return one_row_each(self._embed(model), self.data.num_nodes, "link", "node", model)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         refuse_untrained_discriminator("link", model)
@@ -1022,6 +1074,7 @@ class LinkTask(Task):
         if getattr(inner, "variational", False):
             raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
+        refuse_model("link", model, "node")  # a graph-level model
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self._negative_pairs(batch))
@@ -1177,6 +1230,7 @@ class GraphTask(Task):
         super().check_loss(loss_fn, kind)
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+        refuse_model("graph", model, "graph")
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise self._one_graph_batch("one node")
@@ -1186,7 +1240,7 @@ class GraphTask(Task):
             if batch.num_graphs == 1 and model.training and "more than 1 value per channel" in str(exc):
                 raise self._one_graph_batch("one graph") from exc
             raise
-        out = one_row_each(out, batch.num_graphs, "graph", "graph")
+        out = one_row_each(out, batch.num_graphs, "graph", "graph", model)
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
 
     def _one_graph_batch(self, what: str) -> ValidationError:
@@ -1213,7 +1267,7 @@ class GraphTask(Task):
         preds, ys = [], []
         for batch in self._eval_loaders[split]:
             batch = batch.to(self.device)
-            out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph")
+            out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph", model)
             preds.append(out)
             # class labels beside one logit per class as one label per graph; any other target (0/1 multi-label
             # integers, floats, beside a 1-D output too) as a row per graph, whatever the size of the batch
@@ -1236,7 +1290,7 @@ class GraphTask(Task):
 
     def _graph_outputs(self, model: nn.Module, graphs: Any, device: torch.device) -> Tensor:
         loader = DataLoader(graphs, batch_size=self.eval_batch_size, num_workers=self.num_workers)
-        return torch.cat([one_row_each(_call(model, batch.to(device)), batch.num_graphs, "graph", "graph")
+        return torch.cat([one_row_each(_call(model, batch.to(device)), batch.num_graphs, "graph", "graph", model)
                           for batch in loader])
 
     @torch.no_grad()
