@@ -310,3 +310,18 @@ def test_a_norm_that_needs_other_arguments_is_named_not_a_torch_type_error(norm)
     model = graphdl.models.create("gnn", in_channels=F, hidden_channels=8, out_channels=C,
                                   norm=torch_geometric.nn.norm.GraphSizeNorm())  # the module, as advised
     assert model(node_graph().x, node_graph().edge_index).shape == (N, C)
+
+
+@pytest.mark.parametrize("task, suggestion", [
+    ("node", "for node-level predictions use a node-level model such as gnn"),
+    ("autoencoder", "use a graph auto-encoder such as gae"),
+    ("adversarial_autoencoder", "use a graph auto-encoder such as gae"),
+    ("anomaly", "use a detector such as dominant"),
+])
+def test_a_model_the_task_cannot_train_is_refused_when_the_trainer_is_built(task, suggestion):
+    """The refusals came at the first batch (the auto-encoder and anomaly tasks failed inside LeNet's forward on its
+    pixel count); Task.check_model runs when the Trainer is built."""
+    expected = (f"LeNetGrid gives one output row per graph, but the {task} task needs one row per node; train "
+                f"LeNetGrid with task='graph', or {suggestion}")
+    with pytest.raises(ConfigError, match=f"^{re.escape(expected)}$"):
+        Trainer(build("lenet_grid"), task=task, epochs=1, progress=False)

@@ -62,7 +62,7 @@ from graphdl.losses.base import Loss, check_number, check_tensor
 from graphdl.models import MODELS, resolve
 from graphdl.models.gnn import GNN
 from graphdl.train.metrics import Metric
-from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, to_device, unwrap_model
+from graphdl.train.tasks import TASKS, Task, loss_name, model_inputs, refuse_model, to_device, unwrap_model
 from graphdl.validate import all_finite, check_node_features, owned_by, require_int, scans_enabled
 
 __all__ = [
@@ -588,6 +588,9 @@ class AnomalyTask(Task):
         if reduce:  # a plain regression loss (e.g. "mse") on the attributes
             return loss_fn(out.x_hat, self.data.x)
         return torch.linalg.vector_norm(self.data.x - out.x_hat, dim=1)
+
+    def check_model(self, model: nn.Module) -> None:
+        refuse_model("anomaly", model, "node", objectives=False, instead="use a detector such as dominant")
 
     def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         self.loss_fn = loss_fn

@@ -71,6 +71,7 @@ from graphdl.train.tasks import (
     one_row_each,
     random_link_split_pairs,
     random_link_split_train_graph,
+    refuse_model,
     refuse_untrained_discriminator,
     to_device,
     unwrap_model,
@@ -674,6 +675,10 @@ class ReconstructionTask(Task):
                               f"(reconstruction + KL/N); {type(loss_fn).__name__} has no KL term")
         decode = _decoder(model)
         return link_loss(loss_fn, decode(z, pos), decode(z, neg), self.num_negatives)
+
+    def check_model(self, model: nn.Module) -> None:
+        task = "adversarial_autoencoder" if isinstance(self, AdversarialLinkTask) else "autoencoder"
+        refuse_model(task, model, "node", objectives=False, instead="use a graph auto-encoder such as gae")
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         refuse_untrained_discriminator("autoencoder", model)

@@ -132,8 +132,10 @@ class ContrastiveTask(NodeTask):
         edge_index, kept = dropout_edge(self.data.edge_index, p=self.drop_edge[view])
         return self._embed(model, x, edge_index, kept)
 
-    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+    def check_model(self, model: nn.Module) -> None:
         refuse_model("contrastive", model, "node")
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if loss_fn.contrastive_inputs == "two_views":
             return loss_fn(self._view(model, 0), self._view(model, 1))
         perm = torch.randperm(self.data.num_nodes, device=self.device)

@@ -125,8 +125,10 @@ class InductiveNodeTask(Task):
     def batch_weight(self, batch: Any) -> float:
         return float(labelled_items(batch, "num_nodes"))
 
-    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+    def check_model(self, model: nn.Module) -> None:
         refuse_model("inductive_node", model, "node")
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         batch = batch.to(self.device)
         out = one_row_each(_call(model, batch), batch.num_nodes, "inductive_node", "node", model)
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "nodes")

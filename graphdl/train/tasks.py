@@ -271,20 +271,22 @@ def _fails_inside_on_nodes(model: nn.Module) -> bool:
     return any(isinstance(model, cls) and type(model).forward is cls.forward for cls in (LeNetGrid, ChainForecaster))
 
 
-def refuse_model(task: str, model: nn.Module, per: str) -> None:
-    """Refuse, at the first batch, a model that the ``task`` task (one output row per ``per``, ``node`` or
-    ``graph``) would train without its own objective: an adversarial auto-encoder (its discriminator left
+def refuse_model(task: str, model: nn.Module, per: str, objectives: bool = True, instead: str | None = None) -> None:
+    """Refuse (from :meth:`Task.check_model`, when the Trainer is built) a model that the ``task`` task (one output
+    row per ``per``, ``node`` or ``graph``) would train without its own objective, unless ``objectives`` is off
+    (a task that trains auto-encoders checks them itself): an adversarial auto-encoder (its discriminator left
     untrained) or a variational one (no KL term: its outputs are samples of an unregularised posterior); and, for a
     node-level task, a graph-level model that would fail inside (:func:`_fails_inside_on_nodes`). Other models with
-    the wrong rows reach :func:`one_row_each`, which names the mismatch."""
+    the wrong rows reach :func:`one_row_each`, which names the mismatch. ``instead``: the model to suggest."""
     inner = unwrap_model(model)
     name = type(inner).__name__
-    instead = f"for {per}-level predictions use a {per}-level model such as {'gnn' if per == 'node' else 'graph_gnn'}"
-    if hasattr(inner, "discriminator_loss"):
+    instead = instead or (f"for {per}-level predictions use a {per}-level model such as "
+                          f"{'gnn' if per == 'node' else 'graph_gnn'}")
+    if objectives and hasattr(inner, "discriminator_loss"):
         raise ConfigError(f"{name} is an adversarial auto-encoder: the {task} task would train its encoder alone and "
                           f"leave its discriminator untrained; train it with task='adversarial_autoencoder', or "
                           f"{instead}")
-    if getattr(inner, "variational", False):
+    if objectives and getattr(inner, "variational", False):
         raise ConfigError(f"{name} is variational, and the {task} task's loss has no KL term (its outputs would be "
                           f"samples of an unregularised posterior); train it with task='autoencoder' and loss='vgae' "
                           f"(reconstruction + KL/N), or {instead}")
@@ -498,6 +500,10 @@ class Task:
     def split_names(self) -> Sequence[str]:
         """The splits that :meth:`evaluate` can score, e.g. ``("train", "val", "test")``."""
         return ("train", "val", "test")
+
+    def check_model(self, model: nn.Module) -> None:
+        """Called by the Trainer with its model when it is built: refuse (``ConfigError``) a model this task
+        cannot train (default: any model is taken)."""
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         """Called by the Trainer with its loss and the loss's kind, before any training.
@@ -743,8 +749,10 @@ class NodeTask(Task):
         # a sampled batch's seed nodes, or with float targets their labelled ones (NaN ones are left out of its loss)
         return float(_labelled(batch.y[: batch.batch_size], batch.batch_size))
 
-    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+    def check_model(self, model: nn.Module) -> None:
         refuse_model("node", model, "node")
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         if batch.num_nodes == 1 and model.training and GraphTask._has_batchnorm(model):
             seeds = self.splits["train"].numel()
             fix = ("a larger graph" if self._loader is None else
@@ -1040,6 +1048,9 @@ class LinkTask(Task):
     def split_names(self) -> Sequence[str]:
         return tuple(k for k in self.pos if k == "train" or k in self.neg or k in self.neg_targets)
 
+    def check_model(self, model: nn.Module) -> None:
+        refuse_model("link", model, "node", objectives=False)  # train_loss names auto-encoders itself
+
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         check_link_loss("link", loss_fn, kind)
         super().check_loss(loss_fn, kind)
@@ -1074,7 +1085,6 @@ class LinkTask(Task):
         if getattr(inner, "variational", False):
             raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
                               f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
-        refuse_model("link", model, "node")  # a graph-level model
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self._negative_pairs(batch))
@@ -1229,8 +1239,10 @@ class GraphTask(Task):
         _score_regression_by_rmse(self, kind)
         super().check_loss(loss_fn, kind)
 
-    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
+    def check_model(self, model: nn.Module) -> None:
         refuse_model("graph", model, "graph")
+
+    def train_loss(self, model: nn.Module, batch: Data, loss_fn: nn.Module) -> Tensor:
         batch = batch.to(self.device)
         if batch.x is not None and batch.x.size(0) == 1 and model.training and self._has_batchnorm(model):
             raise self._one_graph_batch("one node")

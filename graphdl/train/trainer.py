@@ -468,6 +468,7 @@ class Trainer:
                 torch.manual_seed(int(seed))
             self.loss_fn, self.task.loss_kind = resolve_loss(loss, self.task.default_loss, loss_kwargs)
         self.task.check_loss(self.loss_fn, self.task.loss_kind)
+        self.task.check_model(model)
         self._loss_arguments = (_constructor_arguments(self.loss_fn) if isinstance(self.loss_fn, nn.Module)
                                 else None)
         self.deterministic = bool(deterministic)
