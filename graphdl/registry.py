@@ -408,8 +408,10 @@ class Registry:
                                   f"the name is taken by {taken.name!r} from {taken.origin}",
                                   RuntimeWarning, stacklevel=2)
                 continue
+            # a plugin its module registered under another name keeps what it was registered with (a loss's kind)
+            known = next((e for e in self._entries.values() if e.obj is target), None)
             try:
-                self.register(ep.name, target, origin=f"{dist} ({ep.value})")
+                self.register(ep.name, target, origin=f"{dist} ({ep.value})", **(known.meta if known else {}))
             except ConfigError as exc:  # not a class or factory, or meta the family cannot use
                 self._plugin_failed(ep.name, f"{self.family} plugin {ep.name!r} ({ep.value}) from {dist}, which "
                                              f"was skipped: {exc}",

@@ -398,3 +398,41 @@ def test_the_kits_leave_the_callers_state_alone(check: Any) -> None:
     assert list(torch.cuda._lazy_seed_tracker.get_calls()) == queued
     assert torch.equal(torch.rand(4), expected)
     assert (graphdl.layers.list(), graphdl.losses.list(), torch.get_default_dtype()) == (layers, losses, dtype)
+
+
+def test_an_entry_point_naming_a_registered_plugin_keeps_its_registration_meta(monkeypatch):
+    """A class its module registered with kind='metric' and an entry point named otherwise got a second entry
+    without the kind (the class's default); now the second name keeps what the first was registered with."""
+    import sys
+    from importlib import metadata
+
+    from graphdl.registry import Registry
+
+    module = type(sys)("gdl_wave24_meta_plugins")
+    module.Center = type("Center", (), {})
+    monkeypatch.setitem(sys.modules, "gdl_wave24_meta_plugins", module)
+    monkeypatch.delenv("GRAPHDL_NO_PLUGINS", raising=False)
+    ep = metadata.EntryPoint("other_name", "gdl_wave24_meta_plugins:Center", "graphdl.gadgets")
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [e for e in [ep] if e.group == group])
+    registry = Registry("gadgets")
+    registry.register("center", module.Center, kind="metric")
+    registry.load_plugins()
+    assert registry.entry("other_name").meta == {"kind": "metric"}
+
+
+def test_check_layer_with_no_checks_runs_none():
+    """checks=() ran every check (an empty tuple is falsy); None runs them all."""
+    from graphdl.testing import check_layer
+
+    class NoReset(torch.nn.Module):  # fails reset_parameters when that check runs
+        def __init__(self, in_channels, out_channels):
+            super().__init__()
+            self.in_channels = in_channels
+            self.lin = torch.nn.Linear(in_channels, out_channels)
+
+        def forward(self, x, edge_index):
+            return self.lin(x)
+
+    check_layer(NoReset, checks=())
+    with pytest.raises(AssertionError, match="reset_parameters"):
+        check_layer(NoReset)

@@ -305,7 +305,7 @@ def check_layer(layer: str | Callable[..., nn.Module], in_channels: int = 8, out
     if unknown:
         raise ValueError(f"unknown check {unknown[0]!r}; the checks are {', '.join(LAYER_CHECKS)}")
     case = _Case(layer, in_channels, out_channels, kwargs, seed)
-    for name in checks or tuple(LAYER_CHECKS):
+    for name in tuple(LAYER_CHECKS) if checks is None else checks:  # () runs none, as asked
         case.check = name
         try:
             LAYER_CHECKS[name](case)
