@@ -120,10 +120,10 @@ def download_allowed(download: bool | None = None) -> bool:
 
     Raises:
         ConfigError: ``download`` is not ``True``, ``False`` or ``None``, or
-            ``$GRAPHDL_OFFLINE`` has another value (``off`` used to mean offline).
+            ``$GRAPHDL_OFFLINE`` has another value.
     """
     if download is not None:
-        # a string ("false", "no") was truthy: downloads went on silently
+        # not bool(): a string ("false", "no") is truthy and would turn downloads on
         try:
             flag = not isinstance(download, str) and download in (True, False)
         except (TypeError, ValueError, RuntimeError):  # an array or tensor: no single truth value

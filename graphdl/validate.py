@@ -43,7 +43,7 @@ from graphdl.errors import ConfigError, ValidationError
 __all__ = ["check_edge_index", "check_features", "check_graph", "check_dataset", "check_split_index",
            "check_same_device", "check_call", "check_node_features", "check_pairs", "check_layer_call",
            "layer_edge_dim", "ignores_edge_attr", "all_finite", "inputs_checked", "owned_by", "require_int",
-           "scans_enabled", "set_debug", "warn_if_train_overlaps", "DEBUG"]
+           "require_bool", "is_bool", "scans_enabled", "set_debug", "warn_if_train_overlaps", "DEBUG"]
 
 def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
     """A setting that must be an int of at least ``minimum`` (not a bool or a float), named with its ``owner``."""
@@ -51,10 +51,16 @@ def require_int(owner: str, name: str, value: Any, minimum: int = 1) -> None:
         raise ConfigError(f"{owner}'s {name} must be an int >= {minimum}, got {value!r}")
 
 
+def is_bool(value: Any) -> bool:
+    """Whether ``value`` is a bool, Python's or numpy's: what a switch must be (by truthiness a config's ``"no"`` or
+    ``0.5`` would mean True)."""
+    return isinstance(value, (bool, np.bool_))
+
+
 def require_bool(owner: str, name: str, value: Any) -> bool:
-    """A switch that must be a bool (numpy's too, returned as ``bool``): by truthiness a config's ``"no"`` or
-    ``0.5`` silently meant True."""
-    if isinstance(value, (bool, np.bool_)):
+    """A switch that must be a bool (:func:`is_bool`), returned as ``bool``; a setting's ``ConfigError`` otherwise
+    (the losses' :func:`graphdl.losses.base.check_bool` raises their ``ValidationError``)."""
+    if is_bool(value):
         return bool(value)
     raise ConfigError(f"{owner}'s {name} must be a bool (True or False), got {type(value).__name__} {value!r}")
 

@@ -46,7 +46,7 @@ def _check_kind(entry: Entry) -> None:
 
     kind = entry_kind(entry)
     if kind is None and isinstance(entry.obj, type) and issubclass(entry.obj, Loss):
-        # a default kind had silently called and scored a metric loss registered without kind= as a classifier
+        # no default kind: classification would call and score a metric loss as a classifier, without a word
         raise ConfigError(f"loss {entry.name!r} ({entry.obj.__name__}) has no kind, which tells the Trainer how to "
                           f"call and score it; register it with kind=... or set kind = '...' on the class. Kinds: "
                           f"{', '.join(KINDS)}")

@@ -24,11 +24,11 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from graphdl.errors import ValidationError
+from graphdl.validate import is_bool
 
 __all__ = [
     "Loss",
@@ -40,6 +40,8 @@ __all__ = [
     "check_device",
     "check_tensor",
     "check_labels",
+    "first_fractional",
+    "fractional_labels_advice",
     "check_same_shape",
     "masked_logsumexp",
     "zero_loss",
@@ -92,8 +94,9 @@ def check_number(
 
 
 def check_bool(owner: str, name: str, value: Any) -> bool:
-    """A switch that must be a bool (numpy's too): by truthiness ``"no"`` or ``"False"`` meant True."""
-    if isinstance(value, (bool, np.bool_)):
+    """A switch that must be a bool (:func:`graphdl.validate.is_bool`), returned as ``bool``; a loss argument's
+    ``ValidationError`` otherwise, as :func:`check_number`'s (layers and models raise ``ConfigError``)."""
+    if is_bool(value):
         return bool(value)
     raise ValidationError(f"{owner}: {name} must be a bool (True or False), got {type(value).__name__} {value!r}.")
 
@@ -175,6 +178,23 @@ def check_tensor(
     return x
 
 
+def first_fractional(values: Tensor) -> float | None:
+    """The first entry of float ``values`` that is not a whole number (NaN counts), else ``None``: labels holding
+    one are not class ids, and ``.long()`` would truncate 1.5 to class 1 without a word."""
+    if not values.is_floating_point() or not values.numel():
+        return None
+    values = values.detach()
+    fractional = values != values.round()  # NaN too
+    return values[fractional][0].item() if bool(fractional.any()) else None
+
+
+def fractional_labels_advice(value: float, cast: str, give: str) -> str:
+    """The end of a refusal of labels holding ``value`` (:func:`first_fractional`), which ``cast`` would
+    truncate: what to ``give`` instead."""
+    return (f"values that are not whole numbers, e.g. {value:g}: not class ids ({cast} would truncate them). "
+            f"Give {give}; for continuous targets use a regression loss such as 'mse'.")
+
+
 def check_labels(owner: str, labels: Any, n: int, *, name: str = "labels",
                  rows_of: str = "embeddings", device_of: Tensor | None = None) -> Tensor:
     """A 1-D integer tensor with one label per row of ``rows_of``, holding values (not on the meta device;
@@ -186,15 +206,13 @@ def check_labels(owner: str, labels: Any, n: int, *, name: str = "labels",
         )
     if labels.device.type == "meta":
         check_device(owner, name, labels, rows_of, device_of)
-    if labels.is_floating_point() and labels.numel():
-        frac = labels.detach() != labels.detach().round()  # NaN too
-        if bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word
-            raise ValidationError(
-                f"{owner}: {name} must hold integer class ids, but it holds {labels.dtype} values that are not "
-                f"whole numbers, e.g. {labels.detach()[frac][0].item():g}: not class ids ({name}.long() would "
-                f"truncate them). Give integer class ids (for a graph given to the Trainer, data.y); for "
-                f"continuous targets use a regression loss such as 'mse'."
-            )
+    fractional = first_fractional(labels)
+    if fractional is not None:
+        raise ValidationError(
+            f"{owner}: {name} must hold integer class ids, but it holds {labels.dtype} "
+            + fractional_labels_advice(fractional, f"{name}.long()",
+                                       "integer class ids (for a graph given to the Trainer, data.y)")
+        )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValidationError(
             f"{owner}: {name} must hold integer class ids (torch.long), got dtype {labels.dtype}. "

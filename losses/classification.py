@@ -17,7 +17,8 @@ from torch import Tensor
 
 from graphdl.errors import ValidationError
 from graphdl.losses import LOSSES
-from graphdl.losses.base import Loss, check_device, check_number, check_same_shape, check_tensor
+from graphdl.losses.base import (Loss, check_device, check_number, check_same_shape, check_tensor, first_fractional,
+                                 fractional_labels_advice)
 
 __all__ = ["CrossEntropyLoss", "BCEWithLogitsLoss", "FocalLoss", "MSELoss", "L1Loss", "HuberLoss"]
 
@@ -48,13 +49,12 @@ def _refuse_mistaken_targets(owner: str, input: Tensor, target: Tensor, *, binar
         raise ValidationError(f"{owner}: target is a bool tensor; pass class indices as target.long().")
     if (target.is_floating_point() and target.shape != input.shape
             and target.shape == input.shape[:1] + input.shape[2:]):
-        frac = target.detach() != target.detach().round()  # NaN too
-        if target.numel() and bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word
+        fractional = first_fractional(target)
+        if fractional is not None:
             raise ValidationError(
                 f"{owner}: target is a float tensor of shape {tuple(target.shape)}, the shape of class indices for "
-                f"input of shape {tuple(input.shape)}, but it holds values that are not whole numbers, e.g. "
-                f"{target.detach()[frac][0].item():g}: not class indices (target.long() would truncate them). Give "
-                f"integer class indices; for continuous targets use a regression loss such as 'mse'.")
+                f"input of shape {tuple(input.shape)}, but it holds "
+                + fractional_labels_advice(fractional, "target.long()", "integer class indices"))
         raise ValidationError(
             f"{owner}: target is a float tensor of shape {tuple(target.shape)}, the shape of class indices for "
             f"input of shape {tuple(input.shape)}; pass class indices as target.long(), or "

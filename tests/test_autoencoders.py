@@ -206,16 +206,17 @@ def test_wrong_loss_for_model_is_explained() -> None:
 def test_arga_on_a_task_without_its_adversarial_step_is_refused(task) -> None:
     """Before, both tasks trained ARGA as a plain GAE, its discriminator untouched."""
     splits = _splits(_community_graph())
-    with pytest.raises(ConfigError, match=rf"^ARGA has a discriminator, which the {task} task would leave "
-                                          r"untrained \(a plain auto-encoder\); train it with "
+    with pytest.raises(ConfigError, match=rf"^ARGA is an adversarial auto-encoder: the {task} task would train its "
+                                          r"encoder alone and leave its discriminator untrained; train it with "
                                           r"task='adversarial_autoencoder'$"):
         graphdl.Trainer(ae.ARGA(16), task=task, epochs=1, progress=False).fit(None, splits)
 
 
 def test_vgae_on_the_link_task_is_refused() -> None:
     """Before, the link task trained the VGAE without its KL term."""
-    with pytest.raises(ConfigError, match=r"^VGAE is variational, and the link task's loss has no KL term; train "
-                                          r"it with task='autoencoder' and loss='vgae' \(reconstruction \+ KL/N\)$"):
+    with pytest.raises(ConfigError, match=r"^VGAE is variational, and the link task's loss has no KL term \(its "
+                                          r"outputs would be samples of an unregularised posterior\); train it with "
+                                          r"task='autoencoder' and loss='vgae' \(reconstruction \+ KL/N\)$"):
         graphdl.Trainer(ae.VGAE(16), task="link", epochs=1, progress=False).fit(None, _splits(_community_graph()))
 
 

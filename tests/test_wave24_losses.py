@@ -69,7 +69,8 @@ def test_fractional_float_class_targets_are_refused_not_truncated(name: str) -> 
     bad = y.float()
     bad[2] = 1.5
     with pytest.raises(ValidationError, match=r"holds values that are not whole numbers, e.g. 1.5: not class "
-                                              r"indices \(target.long\(\) would truncate them\)"):
+                                              r"ids \(target.long\(\) would truncate them\)\. Give integer "
+                                              r"class indices; "):
         loss(x, bad)
     with pytest.raises(ValidationError, match=r"pass class indices as target.long\(\)"):  # whole numbers
         loss(x, y.float())

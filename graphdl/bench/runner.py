@@ -652,6 +652,30 @@ def partial_path(json_path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
+def _partial_kept(partial: Path | None, stopped: Callable[[], str], say: Callable[[str], None]) -> Iterator[
+        Callable[[str, list[dict[str, Any]], dict[str, Any]], None] | None]:
+    """Keep a run's finished records in ``partial`` (:func:`partial_path`) while it goes on. The block gets
+    ``write(suite, records, meta)``, which replaces the file with those records (``None`` without ``partial``),
+    and writes the results file itself once the run is done. When the block stops with an error after a write,
+    ``say(stopped())`` names the file left behind; when it ends without one, the file is removed."""
+    written = False
+
+    def write(suite: str, records: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+        nonlocal written
+        _write(partial, None, suite, records, {**meta, "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+        written = True
+
+    try:
+        yield write if partial is not None else None
+    except BaseException:
+        if written:
+            say(stopped())
+        raise
+    if written:  # only the process that wrote it (under torchrun, the main one)
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def finished_seeds_kept(json_path: str | Path | None, num_seeds: int, command: str) -> Iterator[
         Callable[[dict[str, Any]], None] | None]:
     """The ``on_seed`` callback of :func:`run_config` for a run that writes its record to ``json_path``
@@ -661,18 +685,19 @@ def finished_seeds_kept(json_path: str | Path | None, num_seeds: int, command: s
     partial = partial_path(json_path) if json_path else None
     finished: list[int] = []
 
-    def seed_done(so_far: dict[str, Any]) -> None:
-        finished[:] = so_far["seeds"]
-        save_records(partial, [so_far], command=command)
+    def stopped() -> str:
+        return f"stopped after {len(finished)} of {num_seeds} seeds; the finished seeds' record: {partial}"
 
-    try:
-        yield seed_done if partial is not None else None
-    except BaseException:
-        if finished:
-            print(f"stopped after {len(finished)} of {num_seeds} seeds; the finished seeds' record: {partial}")
-        raise
-    if finished:  # only the process that wrote it (under torchrun, the main one)
-        partial.unlink(missing_ok=True)
+    with _partial_kept(partial, stopped, print) as write:
+        if write is None:
+            yield None
+            return
+
+        def seed_done(so_far: dict[str, Any]) -> None:
+            finished[:] = so_far["seeds"]
+            write("", [so_far], {"environment": environment(), "command": command})
+
+        yield seed_done
 
 
 def _check_result_paths(json_file: Path | None, plot_file: Path | None, plot_beside: bool = False) -> None:
@@ -719,6 +744,30 @@ def check_suite_ran(records: Sequence[dict[str, Any]], suite: str) -> None:
         raise GraphDLError(f"{len(failed)} of {len(records)} entries of suite {suite!r} did not run: "
                            f"{', '.join(failed)} (their data failed to load: see the lines above); fix --root or "
                            f"$GRAPHDL_DATA and run the suite again")
+
+
+def _suite_paths(json_path: str | Path | None, plot_path: str | Path | None) -> tuple[Path | None, Path | None]:
+    """The results file and plot of :func:`run_suite` (the plot beside the results, ``.png``, unless given),
+    checked before the first entry trains: not one path, not folders, in folders that can be written."""
+    json_file = Path(json_path) if json_path is not None else None
+    plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
+    _check_result_paths(json_file, plot_file, plot_beside=plot_path is None)
+    for path, what in ((json_file, "json_path"), (plot_file, "plot_path")):
+        if path is not None and path.is_dir():
+            raise ConfigError(f"{what} {str(path)!r} is a folder; give a file path")
+        if path is not None:
+            check_folder_path(path.parent, f"{what} {path.name}")
+    return json_file, plot_file
+
+
+def _unloaded_record(dataset: str, model: str, exc: DataError) -> dict[str, Any]:
+    """The record of a suite entry whose data could not be loaded: no runs, ``status`` naming ``exc``."""
+    ref = reference_for(dataset, model)
+    record: dict[str, Any] = {key: None for key in REQUIRED_KEYS}
+    record.update(dataset=dataset, model=model, runs=[], seeds=[], reference=ref.value if ref else None,
+                  reference_std=ref.std if ref else None, reference_source=ref.source if ref else None,
+                  status=f"error: {type(exc).__name__}: {exc}")
+    return record
 
 
 def run_suite(
@@ -769,7 +818,7 @@ def run_suite(
         if not entries:
             raise ConfigError(f"select={patterns} matches no entry of suite {name!r}; its entries are "
                               f"{', '.join(e.key for e in suite_runs(name))}")
-    if seeds is not None:  # as the results file records it (np.int64(3) stopped the suite at its first write)
+    if seeds is not None:  # as the results file records it (JSON cannot write np.int64 or an array)
         seeds = seeds.tolist() if isinstance(seeds, np.ndarray) else seeds
         listed = _seed_list(seeds)
         seeds = len(listed) if isinstance(seeds, (int, np.integer)) else listed
@@ -778,29 +827,26 @@ def run_suite(
     from graphdl.datasets.root import resolve_root
 
     resolve_root(root)  # a root that is a file fails every entry: named once, before any runs
-    json_file = Path(json_path) if json_path is not None else None
-    plot_file = Path(plot_path) if plot_path is not None else (json_file.with_suffix(".png") if json_file else None)
-    _check_result_paths(json_file, plot_file, plot_beside=plot_path is None)
-    for path, what in ((json_file, "json_path"), (plot_file, "plot_path")):  # not after the first entry trained
-        if path is not None and path.is_dir():
-            raise ConfigError(f"{what} {str(path)!r} is a folder; give a file path")
-        if path is not None:
-            check_folder_path(path.parent, f"{what} {path.name}")
-    # the finished entries so far: json_file itself is replaced only by the whole suite's records, so that a suite
-    # that stops halfway does not leave one entry in place of an earlier run's results there
-    partial_file = partial_path(json_file) if json_file is not None else None
+    json_file, plot_file = _suite_paths(json_path, plot_path)
     meta = {"description": SUITES[name], "command": shlex.join(sys.argv), "environment": environment(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds_arg": seeds, "epochs_arg": epochs}
     records: list[dict[str, Any]] = []
     failed: dict[str, DataError] = {}  # dataset -> why it could not be loaded (tried once per suite)
     running: list[dict[str, Any]] = []  # the record of the entry's seeds finished so far
 
-    def seed_done(record: dict[str, Any]) -> None:  # the finished seeds of a long entry survive too
-        running[:] = [record]
-        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        _write(partial_file, None, name, records + running, meta)
+    def stopped() -> str:
+        seeds_of = f" and {len(running[0]['runs'])} seed(s) of {entry.key}" if running else ""
+        return (f"[{name}] stopped after {len(records)} of {len(entries)} entries{seeds_of}; the finished ones' "
+                f"records: {partial_path(json_file)}")
 
-    try:
+    # json_file itself is replaced only by the whole suite's records, so that a suite that stops halfway does not
+    # leave one entry in place of an earlier run's results there
+    with _partial_kept(partial_path(json_file) if json_file is not None else None, stopped,
+                       log if verbose else (lambda line: None)) as write:
+        def seed_done(record: dict[str, Any]) -> None:  # the finished seeds of a long entry survive too
+            running[:] = [record]
+            write(name, records + running, meta)
+
         for entry in entries:
             running.clear()
             n_seeds = seeds if seeds is not None else entry.seeds
@@ -813,31 +859,19 @@ def run_suite(
                     raise failed[entry.dataset]
                 record = run_config(entry.dataset, entry.model, seeds=n_seeds, epochs=n_epochs, root=root,
                                     progress=progress, verbose=verbose, device=device, log=log,
-                                    on_seed=seed_done if partial_file is not None else None)
+                                    on_seed=seed_done if write is not None else None)
             except DataError as exc:  # missing or corrupt files: record it and go on
-                ref = reference_for(entry.dataset, entry.model)
-                record = {key: None for key in REQUIRED_KEYS}
-                record.update(dataset=entry.dataset, model=entry.model, runs=[], seeds=[],
-                              reference=ref.value if ref else None, reference_std=ref.std if ref else None,
-                              reference_source=ref.source if ref else None,
-                              status=f"error: {type(exc).__name__}: {exc}")
+                record = _unloaded_record(entry.dataset, entry.model, exc)
                 if verbose:
                     log(f"  skipped {entry.key}: " + ("its data failed to load above" if entry.dataset in failed
                                                       else str(exc)))
                 failed[entry.dataset] = exc
             records.append(record)
             running.clear()
-            meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            _write(partial_file, None, name, records, meta)
-    except BaseException:
-        if partial_file is not None and (records or running) and verbose:
-            seeds_of = f" and {len(running[0]['runs'])} seed(s) of {entry.key}" if running else ""
-            log(f"[{name}] stopped after {len(records)} of {len(entries)} entries{seeds_of}; the finished ones' "
-                f"records: {partial_file}")
-        raise
-    _write(json_file, None, name, records, meta)
-    if partial_file is not None:
-        partial_file.unlink(missing_ok=True)
+            if write is not None:
+                write(name, records, meta)
+        meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        _write(json_file, None, name, records, meta)
     _write(None, plot_file, name, records, meta)
     if verbose:
         log("")

@@ -46,8 +46,8 @@ def _bool_kwargs(layer: str, cls: type, kwargs: dict[str, Any]) -> dict[str, Any
 
 
 def _attention_dropout(layer: str, kwargs: dict[str, Any]) -> None:
-    """The attention ``dropout`` PyG takes: outside [0, 1) it was stored as given and failed at the first training
-    step (or, at 1, dropped every attention coefficient)."""
+    """The attention ``dropout`` PyG takes, checked when the layer is built: PyG stores any value and fails at the
+    first training step outside [0, 1) (at 1 it drops every attention coefficient)."""
     p = kwargs.get("dropout", 0.0)
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p < 1.0:
         raise ConfigError(f"{layer}'s dropout (on the attention coefficients) must lie in [0, 1), got {p!r}")

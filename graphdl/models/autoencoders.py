@@ -212,7 +212,7 @@ class _GraphAutoEncoder(nn.Module):
 
     def _apply(self, fn: Any, recurse: bool = True) -> _GraphAutoEncoder:
         """``.to()``, ``.double()``, ``.cuda()``: the last ``mu``/``logstd`` move with the parameters (detached), as
-        buffers would; they stayed behind, so ``kl_loss()`` mixed dtypes or devices."""
+        buffers would, so that ``kl_loss()`` does not mix dtypes or devices."""
         super()._apply(fn, recurse)
         for name in ("mu", "logstd"):
             value = self.__dict__.get(name)
@@ -222,7 +222,7 @@ class _GraphAutoEncoder(nn.Module):
         return self
 
     def reset_parameters(self) -> None:
-        self.mu = self.logstd = None  # the posterior of the old weights: kl_loss() read it after a reset
+        self.mu = self.logstd = None  # the posterior of the old weights, which kl_loss() would read after a reset
         if hasattr(self.encoder, "reset_parameters"):
             self.encoder.reset_parameters()
             return

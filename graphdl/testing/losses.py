@@ -192,15 +192,15 @@ def check_loss(
                f"method")
     else:
         _require(isinstance(loss, nn.Module), f"check_loss needs a name or an nn.Module, got {type(loss)!r}")
-        if init_kwargs:  # they were dropped without a word: the module is already built
+        if init_kwargs:  # a built module cannot take them: ignoring them would test another loss than asked
             raise ValueError(f"check_loss: init_kwargs={init_kwargs!r} apply to a registered name only; build the "
                              f"module with them ({type(loss).__name__}(...)) or pass its registered name")
         name, target, proto = type(loss).__name__, type(loss), loss
         # a loss that create() built from a factory registered with kind= does not carry its kind itself
         entry = entry_of(loss)
         kind = getattr(loss, "kind", None) or (entry_kind(entry) if entry is not None else None)
-        fit = (f"check_loss(loss, inputs=((args...), {{kwargs}})), build the module to fit these, or give its "
-               f"class an example_inputs(dtype, generator) method")
+        fit = ("check_loss(loss, inputs=((args...), {kwargs})), build the module to fit these, or give its "
+               "class an example_inputs(dtype, generator) method")
 
         def build(**kw: Any) -> nn.Module:
             m = copy.deepcopy(proto)

@@ -37,6 +37,7 @@ from torch_geometric.loader import DataLoader
 
 from graphdl import validate as _validate
 from graphdl.errors import ConfigError, UnknownNameError, ValidationError
+from graphdl.losses.base import first_fractional, fractional_labels_advice
 from graphdl.losses.classification import (BCEWithLogitsLoss, CrossEntropyLoss, check_binary_targets,
                                            refuse_multi_label)
 from graphdl.models.gnn import hadamard
@@ -249,12 +250,25 @@ def link_loss(loss_fn: Any, pos: Tensor, neg: Tensor, num_negatives: int) -> Ten
     return loss_fn(logits, labels)
 
 
-def refuse_untrained_discriminator(task: str, model: nn.Module) -> None:
-    """A model with a discriminator (ARGA, ARGVA) needs the adversarial step, which only its own task takes."""
+def refuse_untrained_discriminator(task: str, model: nn.Module, instead: str | None = None) -> None:
+    """A model with a discriminator (ARGA, ARGVA) needs the adversarial step, which only its own task takes;
+    ``instead``: the other model to suggest."""
     inner = unwrap_model(model)
     if hasattr(inner, "discriminator_loss"):
-        raise ConfigError(f"{type(inner).__name__} has a discriminator, which the {task} task would leave "
-                          f"untrained (a plain auto-encoder); train it with task='adversarial_autoencoder'")
+        raise ConfigError(f"{type(inner).__name__} is an adversarial auto-encoder: the {task} task would train its "
+                          f"encoder alone and leave its discriminator untrained; train it with "
+                          f"task='adversarial_autoencoder'" + (f", or {instead}" if instead else ""))
+
+
+def refuse_variational(task: str, model: nn.Module, instead: str | None = None) -> None:
+    """A variational model (VGAE, ARGVA) needs the KL term of the ``vgae`` loss, which the ``task`` task's loss
+    lacks; ``instead``: the other model to suggest."""
+    inner = unwrap_model(model)
+    if getattr(inner, "variational", False):
+        raise ConfigError(f"{type(inner).__name__} is variational, and the {task} task's loss has no KL term (its "
+                          f"outputs would be samples of an unregularised posterior); train it with "
+                          f"task='autoencoder' and loss='vgae' (reconstruction + KL/N)"
+                          + (f", or {instead}" if instead else ""))
 
 
 def _fails_inside_on_nodes(model: nn.Module) -> bool:
@@ -274,22 +288,17 @@ def _fails_inside_on_nodes(model: nn.Module) -> bool:
 def refuse_model(task: str, model: nn.Module, per: str, objectives: bool = True, instead: str | None = None) -> None:
     """Refuse (from :meth:`Task.check_model`, when the Trainer is built) a model that the ``task`` task (one output
     row per ``per``, ``node`` or ``graph``) would train without its own objective, unless ``objectives`` is off
-    (a task that trains auto-encoders checks them itself): an adversarial auto-encoder (its discriminator left
-    untrained) or a variational one (no KL term: its outputs are samples of an unregularised posterior); and, for a
+    (a task that trains auto-encoders checks them itself): an adversarial auto-encoder
+    (:func:`refuse_untrained_discriminator`) or a variational one (:func:`refuse_variational`); and, for a
     node-level task, a graph-level model that would fail inside (:func:`_fails_inside_on_nodes`). Other models with
     the wrong rows reach :func:`one_row_each`, which names the mismatch. ``instead``: the model to suggest."""
     inner = unwrap_model(model)
     name = type(inner).__name__
     instead = instead or (f"for {per}-level predictions use a {per}-level model such as "
                           f"{'gnn' if per == 'node' else 'graph_gnn'}")
-    if objectives and hasattr(inner, "discriminator_loss"):
-        raise ConfigError(f"{name} is an adversarial auto-encoder: the {task} task would train its encoder alone and "
-                          f"leave its discriminator untrained; train it with task='adversarial_autoencoder', or "
-                          f"{instead}")
-    if objectives and getattr(inner, "variational", False):
-        raise ConfigError(f"{name} is variational, and the {task} task's loss has no KL term (its outputs would be "
-                          f"samples of an unregularised posterior); train it with task='autoencoder' and loss='vgae' "
-                          f"(reconstruction + KL/N), or {instead}")
+    if objectives:
+        refuse_untrained_discriminator(task, inner, instead)
+        refuse_variational(task, inner, instead)
     if per == "node" and _fails_inside_on_nodes(inner):
         raise ConfigError(f"{name} gives one output row per graph, but the {task} task needs one row per node; "
                           f"train {name} with task='graph', or {instead}")
@@ -338,12 +347,11 @@ def _shape_target(loss_fn: Any, kind: str | None, out: Tensor, y: Tensor, items:
         return y.view(-1) if y.dtype == torch.bool else y.view(-1).long()
     if (kind == "classification" and y.is_floating_point() and out.dim() == 2 and out.size(-1) > 1
             and y.numel() == out.size(0) and not isinstance(loss_fn, _ONE_TARGET_PER_OUTPUT)):
-        frac = y != y.round()  # NaN too
-        if bool(frac.any()):  # .long() would truncate 1.5 to class 1 without a word (losses/base.py check_labels)
+        fractional = first_fractional(y)
+        if fractional is not None:
             raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets hold "
-                                  f"{y.dtype} values that are not whole numbers, e.g. {y[frac][0].item():g}: not "
-                                  f"class ids (data.y.long() would truncate them). Give integer class ids (data.y); "
-                                  f"for continuous targets use a regression loss such as 'mse'.")
+                                  f"{y.dtype} " + fractional_labels_advice(fractional, "data.y.long()",
+                                                                           "integer class ids (data.y)"))
         raise ValidationError(f"{loss_name(loss_fn)} takes class labels as integers, but the targets are "
                               f"{y.dtype} of shape {tuple(y.shape)} beside {out.size(-1)} outputs per item; cast "
                               f"them with data.y = data.y.long()")
@@ -435,11 +443,12 @@ def _knn_acc(train_emb: Tensor, train_y: Tensor, parts: Mapping[str, tuple[Tenso
 
     def labels(y: Tensor) -> Any:  # one class label per row (OGB keeps them as a column)
         y = y.reshape(len(y), -1).squeeze(-1)
-        if y.is_floating_point() and not bool((y == y.round()).all()):  # NaN too: sklearn failed inside
+        fractional = first_fractional(y)
+        if fractional is not None:  # sklearn failed inside
             raise ValidationError(f"knn_acc predicts the class labels of items from their nearest training items, "
                                   f"but the targets hold values that are not class labels ({y.dtype}, e.g. "
-                                  f"{float(y[y != y.round()][0]):g}); give class labels, or score regression "
-                                  f"targets with metric 'rmse' or 'mae'")
+                                  f"{fractional:g}); give class labels, or score regression targets with metric "
+                                  f"'rmse' or 'mae'")
         return y.cpu().numpy()
 
     knn = KNeighborsClassifier(n_neighbors=min(k, len(train_y))).fit(norm(train_emb), labels(train_y))
@@ -1049,7 +1058,7 @@ class LinkTask(Task):
         return tuple(k for k in self.pos if k == "train" or k in self.neg or k in self.neg_targets)
 
     def check_model(self, model: nn.Module) -> None:
-        refuse_model("link", model, "node", objectives=False)  # train_loss names auto-encoders itself
+        refuse_model("link", model, "node", objectives=False)  # train_loss refuses the auto-encoders itself
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         check_link_loss("link", loss_fn, kind)
@@ -1081,10 +1090,7 @@ class LinkTask(Task):
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
         refuse_untrained_discriminator("link", model)
-        inner = unwrap_model(model)
-        if getattr(inner, "variational", False):
-            raise ConfigError(f"{type(inner).__name__} is variational, and the link task's loss has no KL term; "
-                              f"train it with task='autoencoder' and loss='vgae' (reconstruction + KL/N)")
+        refuse_variational("link", model)
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self._negative_pairs(batch))
