@@ -15,24 +15,14 @@ import graphdl.bench as bench
 import graphdl.bench.runner as runner
 from graphdl.errors import ConfigError
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from test_benchmark_scripts import _run, compare_module  # noqa: F401 (compare_module: a fixture)
+from test_wave24_bench_seeds import _config_to_train, _fake_record
 
 
 # ---------------------------------------------------------------------------- compare_ogb_runs.py
-@pytest.fixture()
-def compare_module():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import compare_ogb_runs
-
-        yield compare_ogb_runs
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-        sys.modules.pop("compare_ogb_runs", None)
-
-
 def _mol_record(dataset: str, model: str, seeds: list[int], runs: list[float], **changes: Any) -> dict[str, Any]:
-    record = {"dataset": dataset, "model": model, "seeds": seeds, "runs": runs, "best_epochs": [1 + 2 * i for i in range(len(seeds))],
+    record = {"dataset": dataset, "model": model, "seeds": seeds, "runs": runs,
+              "best_epochs": [1 + 2 * i for i in range(len(seeds))],
               "config": {"model": model, "epochs": 100}, "status": "ok"}
     return {**record, **changes}
 
@@ -107,29 +97,12 @@ def test_epochs_as_argument_and_as_configuration_key_get_the_same_error(epochs: 
 
 def test_numpy_epochs_in_a_configuration_are_an_int(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """run_config(epochs=np.int64(3)) ran; the same value as the configuration key was refused."""
-    seen: dict[str, Any] = {}
-
-    class Stop(Exception):
-        pass
-
-    def prepared(dataset: str, family: str, cfg: dict[str, Any], root: Any) -> None:
-        seen.update(cfg)
-        raise Stop
-
-    monkeypatch.setattr(runner, "_Prepared", prepared)
-    with pytest.raises(Stop):
-        bench.run_config("cora", {"model": "gcn", "epochs": np.int64(3)}, root=tmp_path)
+    seen = _config_to_train(monkeypatch, lambda: bench.run_config("cora", {"model": "gcn", "epochs": np.int64(3)},
+                                                                root=tmp_path))
     assert seen["epochs"] == 3 and type(seen["epochs"]) is int  # written to JSON records as it is
 
 
 # ---------------------------------------------------------------------------- run_suite's results file
-def _fake_record(dataset: str, model: Any, **_: Any) -> dict[str, Any]:
-    return {"dataset": dataset, "model": model, "metric": "acc", "higher_is_better": True, "mean": 0.8,
-            "std": None, "runs": [0.8], "seeds": [0], "epochs": 1, "seconds": 0.1, "seconds_per_epoch": 0.1,
-            "reference": None, "reference_std": None, "reference_source": None, "status": "ok",
-            "curves": {"val": [[0.8]], "test": [[0.8]]}}
-
-
 def test_a_suite_that_stops_halfway_keeps_the_earlier_results_file(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The first finished entry replaced an existing --json file, so a suite that then failed had destroyed the
@@ -171,17 +144,13 @@ def _ddi_file(path: Path, model: str, seed: int, val: list[float]) -> str:
 
 def test_compare_ddi_early_epochs_refuses_seeds_of_two_models(tmp_path: Path) -> None:
     """GraphSAGE's new seeds were compared with GCN's earlier ones without a word."""
-    import subprocess
-
-    script = str(BENCHMARKS / "compare_ddi_early_epochs.py")
     new = _ddi_file(tmp_path / "sage_new.json", "sage", 1, [0.1, 0.3])
     gcn = _ddi_file(tmp_path / "gcn_old.json", "gcn", 2, [0.2, 0.25])
     sage = _ddi_file(tmp_path / "sage_old.json", "sage", 2, [0.2, 0.4])
-    out = subprocess.run([sys.executable, script, "--epoch", "1", "--new", new, sage, gcn], capture_output=True,
-                         text=True)
+    out = _run("compare_ddi_early_epochs.py", "--epoch", "1", "--new", new, sage, gcn)
     assert out.returncode == 1
     assert out.stderr.strip() == (f"{gcn} holds ogbl-ddi/gcn runs, {new} ogbl-ddi/sage runs; compare the seeds of "
                                   f"one dataset and model")
-    out = subprocess.run([sys.executable, script, "--epoch", "1", "--new", new, sage], capture_output=True, text=True)
+    out = _run("compare_ddi_early_epochs.py", "--epoch", "1", "--new", new, sage)
     assert out.returncode == 0, out.stderr
     assert "| val hits@20, epoch 1 | 0.3000 | 0.4000 |" in out.stdout

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
 
 import pytest
 
 from graphdl.bench.__main__ import main as bench_main
 from graphdl.bench.suites import default_config
 from graphdl.errors import ConfigError
+
+from test_bench_runner_audit import cora_root  # noqa: F401 (fixture: a data root holding the shared Cora files)
 
 PLUGIN = '''
 import torch_geometric.nn as pygnn
@@ -22,13 +23,6 @@ import graphdl
 def max_sage(in_channels, out_channels, **kwargs):
     return pygnn.SAGEConv(in_channels, out_channels, aggr="max", **kwargs)
 '''
-
-
-@pytest.fixture()
-def cora_root(shared_data: Path, tmp_path: Path) -> Path:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "planetoid").symlink_to(shared_data / "planetoid", target_is_directory=True)
-    return tmp_path / "data"
 
 
 def test_a_registered_layer_is_a_model_of_bench_run():

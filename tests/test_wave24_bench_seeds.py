@@ -4,6 +4,7 @@ training, and never writes its plot over its records: each test failed before it
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,32 @@ from graphdl.bench.__main__ import main as bench_main
 from graphdl.errors import ConfigError
 
 
-@pytest.fixture()
-def cora_root(shared_data: Path, tmp_path: Path) -> Path:
-    """A temporary data root holding the shared Cora files."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "planetoid").symlink_to(shared_data / "planetoid", target_is_directory=True)
-    return tmp_path / "data"
+from test_bench_runner_audit import cora_root  # noqa: F401 (fixture: a data root holding the shared Cora files)
+
+
+def _config_to_train(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> dict[str, Any]:
+    """The configuration that ``run()`` (a call of run_config) would train, caught where its data is prepared."""
+    seen: dict[str, Any] = {}
+
+    class Stop(Exception):
+        pass
+
+    def prepared(dataset: str, family: str, cfg: dict[str, Any], root: Any) -> None:
+        seen.update(cfg)
+        raise Stop
+
+    monkeypatch.setattr(runner, "_Prepared", prepared)
+    with pytest.raises(Stop):
+        run()
+    return seen
+
+
+def _fake_record(dataset: str, model: Any, **_: Any) -> dict[str, Any]:
+    """run_config's record of one seed, returned at once (for tests of what a suite writes)."""
+    return {"dataset": dataset, "model": model, "metric": "acc", "higher_is_better": True, "mean": 0.8,
+            "std": None, "runs": [0.8], "seeds": [0], "epochs": 1, "seconds": 0.1, "seconds_per_epoch": 0.1,
+            "reference": None, "reference_std": None, "reference_source": None, "status": "ok",
+            "curves": {"val": [[0.8]], "test": [[0.8]]}}
 
 
 def _stop_at_seed(monkeypatch: pytest.MonkeyPatch, stop: int) -> None:
@@ -106,20 +127,9 @@ def test_numpy_numbers_in_a_configuration_are_python_numbers(monkeypatch: pytest
                                                              tmp_path: Path) -> None:
     """np.bool_ in layer_kwargs trained, then save_records raised 'Object of type bool is not JSON serializable'
     and lost the file; np.float32 dropout and np.int64 heads were refused as not numbers."""
-    seen: dict[str, Any] = {}
-
-    class Stop(Exception):
-        pass
-
-    def prepared(dataset: str, family: str, cfg: dict[str, Any], root: Any) -> None:
-        seen.update(cfg)
-        raise Stop
-
-    monkeypatch.setattr(runner, "_Prepared", prepared)
     given = {"model": "gat", "dropout": np.float32(0.25), "heads": np.int64(2), "lr": np.float64(0.01),
              "layer_kwargs": {"add_self_loops": np.bool_(True), "negative_slope": [np.float16(0.5)]}}
-    with pytest.raises(Stop):
-        bench.run_config("cora", given, epochs=1, root=tmp_path)
+    seen = _config_to_train(monkeypatch, lambda: bench.run_config("cora", given, epochs=1, root=tmp_path))
     assert seen["dropout"] == 0.25 and type(seen["dropout"]) is float and type(seen["lr"]) is float
     assert seen["layer_kwargs"]["heads"] == 2 and type(seen["layer_kwargs"]["heads"]) is int
     assert seen["layer_kwargs"]["add_self_loops"] is True
@@ -153,13 +163,7 @@ def test_values_json_cannot_write_are_named_before_the_data_loads(changes: dict[
 
 def test_numpy_seeds_of_a_suite_reach_its_results_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """seeds=np.int64(1) passed the check, then the first write of the records raised (int64 is not JSON)."""
-    def run_config(dataset: str, model: Any, **kwargs: Any) -> dict[str, Any]:
-        return {"dataset": dataset, "model": model, "metric": "acc", "higher_is_better": True, "mean": 0.8,
-                "std": None, "runs": [0.8], "seeds": [0], "epochs": 1, "seconds": 0.1, "seconds_per_epoch": 0.1,
-                "reference": None, "reference_std": None, "reference_source": None, "status": "ok",
-                "curves": {"val": [[0.8]], "test": [[0.8]]}}
-
-    monkeypatch.setattr(runner, "run_config", run_config)
+    monkeypatch.setattr(runner, "run_config", _fake_record)
     for seeds, arg in ((np.int64(1), 1), (np.array([3, 4]), [3, 4])):
         bench.run_suite("planetoid", seeds=seeds, epochs=np.int64(2), root=tmp_path, json_path=tmp_path / "s.json",
                         select="cora/gcn", log=lambda _: None)

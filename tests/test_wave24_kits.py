@@ -4,8 +4,6 @@ state alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,45 +13,20 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing, SAGEConv
 
 import graphdl
-from graphdl.errors import ValidationError
 from graphdl.losses import Loss
 from graphdl.testing import LAYER_CHECKS, check_layer, check_loss
 
-
-@contextmanager
-def _registered(family: Any, name: str, obj: Any, **meta: Any) -> Iterator[str]:
-    family.register(name, obj, **meta)
-    try:
-        yield name
-    finally:
-        family.unregister(name)
+from test_plugin_checks import _MeanConv, _registered  # a correct layer; a registration undone after the block
 
 
 # ------------------------------------------------------------------ layers
-class _Mean(MessagePassing):
-    """A correct layer: mean of the in-neighbours plus a root weight."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(aggr="mean")
-        self.in_channels = in_channels
-        self.lin = nn.Linear(in_channels, out_channels)
-        self.root = nn.Linear(in_channels, out_channels, bias=False)
-
-    def reset_parameters(self) -> None:
-        self.lin.reset_parameters()
-        self.root.reset_parameters()
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.lin(self.propagate(edge_index, x=x)) + self.root(x)
-
-
-class _NoInChannels(_Mean):
+class _NoInChannels(_MeanConv):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels)
         del self.in_channels
 
 
-class _WrongInChannels(_Mean):
+class _WrongInChannels(_MeanConv):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels)
         self.in_channels = out_channels
@@ -72,42 +45,42 @@ class _NoWeights(MessagePassing):
         return (self.propagate(edge_index, x=x) + x) / 2
 
 
-class _WrongWidth(_Mean):
+class _WrongWidth(_MeanConv):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return super().forward(x, edge_index)[:, :-1]
 
 
-class _InfOut(_Mean):
+class _InfOut(_MeanConv):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return super().forward(x, edge_index) / 0.0
 
 
-class _Positional(_Mean):
+class _Positional(_MeanConv):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         return super().forward(x, edge_index) + torch.arange(x.size(0), dtype=x.dtype).unsqueeze(-1)
 
 
-class _NoReset(_Mean):
+class _NoReset(_MeanConv):
     def __getattribute__(self, name: str) -> Any:
         if name == "reset_parameters":
             raise AttributeError(name)
         return super().__getattribute__(name)
 
 
-class _UnusedParameter(_Mean):
+class _UnusedParameter(_MeanConv):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels)
         self.unused = nn.Parameter(torch.ones(3))
 
 
-class _DividesByDegree(_Mean):
+class _DividesByDegree(_MeanConv):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         deg = torch.zeros(x.size(0), dtype=x.dtype).index_add_(0, edge_index[1], torch.ones(edge_index.size(1),
                                                                                           dtype=x.dtype))
         return super().forward(x, edge_index) / deg.unsqueeze(-1)
 
 
-class _OtherArgumentNames(_Mean):
+class _OtherArgumentNames(_MeanConv):
     """forward(h, adj): create's checks cannot match the arguments, so bad input is not refused by name."""
 
     def forward(self, h: Tensor, adj: Tensor) -> Tensor:  # type: ignore[override]
@@ -126,7 +99,7 @@ class _OtherArgumentNames(_Mean):
 def test_check_layer_fails_a_layer_broken_for_each_check(layer: type, check: str, match: str) -> None:
     with pytest.raises(AssertionError, match=rf"^layer '{layer.__name__}' {match}"):
         check_layer(layer, checks=(check,))
-    check_layer(_Mean, checks=(check,))  # the correct layer passes the same check
+    check_layer(_MeanConv, checks=(check,))  # the correct layer passes the same check
 
 
 def test_check_layer_fails_a_registered_layer_the_input_checks_cannot_reach() -> None:

@@ -49,7 +49,8 @@ def test_bool_flags_of_ogb_mol_must_be_bools(flag, value) -> None:
 def test_numpy_bools_are_bools() -> None:
     model = ogb_mol(1, hidden_channels=8, num_layers=2, virtual_node=np.False_, residual=np.True_)
     assert model.encoder.virtual_node is None and model.encoder.residual is True
-    assert graphdl.models.create("gnn", in_channels=8, hidden_channels=8, virtual_node=np.True_).virtual_node is not None
+    gnn = graphdl.models.create("gnn", in_channels=8, hidden_channels=8, virtual_node=np.True_)
+    assert gnn.virtual_node is not None
     assert graphdl.layers.create("gcn", 4, 8, bias=np.False_).bias is None
     assert graphdl.layers.create("gat", 4, 8, heads=2, concat=np.False_).out_channels == 8
 

@@ -12,7 +12,6 @@ import tempfile
 
 import pytest
 import torch
-from torch_geometric.data import Data
 
 import graphdl
 import graphdl.io
@@ -20,30 +19,16 @@ from graphdl.errors import ConfigError
 from graphdl.train import Callback, EarlyStopping, ModelCheckpoint, Trainer
 from graphdl.train.resume import fit_with_checkpoints, seed_dir
 
+from test_wave24_resume_settings import _graph, _link_data  # a 30-node graph with masks, and its link splits
+
 KINDS = ("node", "sampled", "link", "graph")
-
-
-def _node_graph(n=30):
-    gen = torch.Generator().manual_seed(0)
-    data = Data(x=torch.randn(n, 4, generator=gen), edge_index=torch.randint(0, n, (2, 90), generator=gen),
-                y=torch.randint(0, 3, (n,), generator=gen))
-    idx = torch.arange(n)
-    data.train_mask, data.val_mask, data.test_mask = idx < 18, (idx >= 18) & (idx < 24), idx >= 24
-    return data
 
 
 def _data(kind):
     if kind in ("node", "sampled"):
-        return _node_graph(), None
+        return _graph(), None
     if kind == "link":
-        data = _node_graph()
-        gen = torch.Generator().manual_seed(3)
-        edges = data.edge_index.t()
-        splits = {"train": {"edge": edges[:60]},
-                  "valid": {"edge": edges[60:75], "edge_neg": torch.randint(0, 30, (15, 2), generator=gen)},
-                  "test": {"edge": edges[75:], "edge_neg": torch.randint(0, 30, (15, 2), generator=gen)}}
-        data.edge_index = edges[:60].t().contiguous()
-        return data, splits
+        return _link_data()
     from torch_geometric.datasets import FakeDataset
 
     graphdl.seed_everything(123)
