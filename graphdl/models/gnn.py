@@ -267,10 +267,14 @@ class GNN(nn.Module):
         edge_attr: Tensor | None = None,
         batch: Tensor | None = None,
         n_id: Tensor | None = None,
+        batch_size: int | None = None,
     ) -> Tensor:
         """Node representations ``(num_nodes, out_channels)``.
 
         ``n_id`` (set by neighbour loaders) picks rows of the learned embedding.
+        ``batch_size`` is the number of graphs ``B`` of ``batch`` (``data.num_graphs``, PyG's ``BasicGNN``
+        name), for the virtual node: ``max(batch) + 1`` when not given, which misses graphs without nodes at
+        the end of the batch.
         ``x`` may be a static-graph batch ``(batch, num_nodes, features)`` over one
         ``edge_index`` where the layers take one and the stack has no norm (or a
         per-node ``torch.nn.LayerNorm``) and no virtual node.
@@ -286,7 +290,7 @@ class GNN(nn.Module):
         if self.virtual_node is not None:
             if batch is None:
                 batch = edge_index.new_zeros(x.size(0))
-            num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+            num_graphs = _num_graphs(type(self).__name__, batch, batch_size)
             if num_graphs == 1 and self.training and self.num_layers > 1:
                 raise ValidationError("the virtual node's MLP normalises over the graphs of a batch (BatchNorm, as "
                                       "in OGB's examples), so it trains on batches of two or more graphs, but this "
@@ -378,6 +382,21 @@ class GNN(nn.Module):
 
 
 MODELS.register("gnn", GNN, summary="Node-level GNN stack over any registered layer")
+
+
+def _num_graphs(owner: str, batch: Tensor, batch_size: Any) -> int:
+    """The number of graphs :math:`B` of ``batch``: ``batch_size`` when given (graphs without nodes at the end of
+    a batch have no entry in ``batch``), checked to be an int that covers ``batch``; else ``max(batch) + 1``."""
+    if batch_size is None:
+        return int(batch.max()) + 1 if batch.numel() else 0
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 0:
+        raise ValidationError(f"{owner}: batch_size is the number of graphs of the batch, an int >= 0 "
+                              f"(data.num_graphs), got {type(batch_size).__name__} {batch_size!r}")
+    if _validate.scans_enabled() and batch.numel() and int(batch.max()) >= batch_size:
+        raise ValidationError(f"{owner}: batch_size={batch_size} graphs, but batch assigns nodes to graph "
+                              f"{int(batch.max())}; batch_size is the number of graphs of the batch, give "
+                              f"batch_size=data.num_graphs")
+    return int(batch_size)
 
 
 def _takes_batch(norm: nn.Module) -> bool:
@@ -510,8 +529,13 @@ class GraphGNN(nn.Module):
         self.head.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor | None = None,
-                edge_weight: Tensor | None = None, batch: Tensor | None = None) -> Tensor:
+                edge_weight: Tensor | None = None, batch: Tensor | None = None,
+                batch_size: int | None = None) -> Tensor:
         """One row of ``out_channels`` per graph; ``batch`` assigns nodes to graphs (default: one graph).
+        ``batch_size`` is the number of graphs ``B`` (``data.num_graphs``, as PyG's models and its pooling's
+        ``size`` take it); without it the rows are ``max(batch) + 1``, so graphs without nodes at the end of the
+        batch get no row. A graph without nodes gets the head's output on its pooling's empty value (zeros for
+        ``mean``, ``sum``, ``max``).
         The third positional argument is ``edge_attr`` (OGB's order), so pass the rest by keyword."""
         if (batch is None and isinstance(edge_attr, Tensor) and isinstance(x, Tensor) and edge_attr.dim() == 1
                 and not edge_attr.is_floating_point() and edge_attr.numel() == x.size(0)):
@@ -524,9 +548,9 @@ class GraphGNN(nn.Module):
                                   f"one (torch_geometric.data.Batch.from_data_list) and pass batch=data.batch")
         if batch is None and isinstance(x, Tensor) and isinstance(edge_index, Tensor):
             batch = edge_index.new_zeros(x.size(0))
-        h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch)
-        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-        return self.head(self.pool(h, batch, dim_size=num_graphs))
+        h = self.encoder(x, edge_index, edge_weight=edge_weight, edge_attr=edge_attr, batch=batch,
+                         batch_size=batch_size)
+        return self.head(self.pool(h, batch, dim_size=_num_graphs("graph_gnn", batch, batch_size)))
 
 
 MODELS.register("graph_gnn", GraphGNN, summary="Graph-level GNN with global pooling (optional virtual node)")

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import ConcatDataset
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 from torch_geometric.data import Dataset as PyGDataset
 from torch_geometric.data.data import BaseData
 from torch_geometric.loader import DataLoader
@@ -60,6 +60,11 @@ def canonical_split(name: str) -> str:
 
 
 _INPUT_FIELDS = ("edge_weight", "edge_attr", "batch", "n_id")
+#: the number of graphs of a ``Batch`` (``num_graphs``), for a forward that names ``batch_size`` (PyG's models,
+#: graphdl's ``gnn``/``graph_gnn``): pooling by ``batch`` alone gives no row to graphs without nodes at the end of a
+#: batch. Only to a forward that names it (a ``**kwargs`` one may pass it on where it is not taken), and only from a
+#: ``Batch`` (a neighbour loader's ``batch_size`` counts seed nodes, not graphs).
+_NUM_GRAPHS_FIELD = "batch_size"
 
 
 def to_device(data: Data, device: torch.device) -> Data:
@@ -76,9 +81,14 @@ def model_inputs(model: nn.Module, data: Data) -> dict[str, Any]:
     """Keyword inputs for ``model(x, edge_index, **kw)`` taken from ``data``.
 
     Only the optional fields that the model's ``forward`` names (or all of
-    them when it takes ``**kwargs``) and that ``data`` holds are passed.
+    them when it takes ``**kwargs``) and that ``data`` holds are passed; and
+    to a ``forward`` that names ``batch_size``, a ``Batch``'s number of graphs.
     """
-    return {f: data[f] for f in _forward_spec(model)[1] if f in data and data[f] is not None}
+    fields = _forward_spec(model)[1]
+    inputs = {f: data[f] for f in fields if f != _NUM_GRAPHS_FIELD and f in data and data[f] is not None}
+    if _NUM_GRAPHS_FIELD in fields and isinstance(data, Batch):
+        inputs[_NUM_GRAPHS_FIELD] = data.num_graphs
+    return inputs
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -104,7 +114,7 @@ def _forward_spec(model: nn.Module) -> tuple[str, tuple[str, ...]]:
     """How ``model``'s ``forward`` takes a graph, read once per class from its signature: the call style,
     ``"graph"`` (``forward(data)``, as OGB's example models), ``"features"`` (``forward(x)``: a model of the
     node features alone, such as an MLP baseline) or ``"x_edge_index"``; and the optional ``data`` fields it
-    names (all of :data:`_INPUT_FIELDS` when it takes ``**kwargs``)."""
+    names (all of :data:`_INPUT_FIELDS` when it takes ``**kwargs``; ``batch_size`` only when named)."""
     inner = unwrap_model(model)
     cls = type(inner)
     if cls not in _forward_specs:
@@ -115,7 +125,8 @@ def _forward_spec(model: nn.Module) -> tuple[str, tuple[str, ...]]:
         style = ("graph" if one and required[0].name in _GRAPH_PARAMS else
                  "features" if one and "edge_index" not in params else "x_edge_index")
         var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        _forward_specs[cls] = style, tuple(f for f in _INPUT_FIELDS if var_kw or f in params)
+        _forward_specs[cls] = style, (tuple(f for f in _INPUT_FIELDS if var_kw or f in params)
+                                      + ((_NUM_GRAPHS_FIELD,) if _NUM_GRAPHS_FIELD in params else ()))
     return _forward_specs[cls]
 
 
@@ -154,6 +165,27 @@ def one_row_each(out: Any, count: int, task: str, per: str, model: nn.Module | N
         raise ValidationError(f"the {task} task needs one output row per {per}, but the model gave {got} for "
                               f"{count} {per}s; {hint}")
     return out
+
+
+def graph_rows(out: Any, batch: Data, model: nn.Module) -> Tensor:
+    """``out``, checked to hold one row per graph of ``batch`` for the graph task; too few rows in a batch with graphs
+    without nodes are blamed on pooling without the number of graphs (PyG's pooling by ``batch`` alone gives graphs
+    without nodes at the end of a batch no row, so the rows after them would misalign with the targets)."""
+    count = batch.num_graphs
+    if isinstance(out, Tensor) and out.dim() > 0 and out.size(0) < count:
+        ptr = batch.get("ptr")
+        sizes = ptr.diff() if isinstance(ptr, Tensor) else torch.bincount(batch.batch, minlength=count)
+        empty = (sizes == 0).nonzero().view(-1).tolist()
+        if empty:
+            listed = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
+            raise ValidationError(f"the graph task needs one output row per graph, but the model gave shape "
+                                  f"{tuple(out.shape)} for {count} graphs, and graph(s) {listed} of this batch have "
+                                  f"no nodes: pooling by the batch vector alone gives graphs without nodes at the end "
+                                  f"of a batch no row. Pool with the number of graphs, e.g. global_mean_pool(x, "
+                                  f"batch, size=batch_size), taking batch_size in forward (the graph task passes "
+                                  f"data.num_graphs to a forward that names it, as to graph_gnn), or drop the "
+                                  f"graphs without nodes")
+    return one_row_each(out, count, "graph", "graph", model)
 
 
 # ---------------------------------------------------------------------------- losses by kind
@@ -1258,7 +1290,7 @@ class GraphTask(Task):
             if batch.num_graphs == 1 and model.training and "more than 1 value per channel" in str(exc):
                 raise self._one_graph_batch("one graph") from exc
             raise
-        out = one_row_each(out, batch.num_graphs, "graph", "graph", model)
+        out = graph_rows(out, batch, model)
         return _output_target_loss(loss_fn, self.loss_kind, out, batch.y, "graphs")
 
     def _one_graph_batch(self, what: str) -> ValidationError:
@@ -1285,7 +1317,7 @@ class GraphTask(Task):
         preds, ys = [], []
         for batch in self._eval_loaders[split]:
             batch = batch.to(self.device)
-            out = one_row_each(_call(model, batch), batch.num_graphs, "graph", "graph", model)
+            out = graph_rows(_call(model, batch), batch, model)
             preds.append(out)
             # class labels beside one logit per class as one label per graph; any other target (0/1 multi-label
             # integers, floats, beside a 1-D output too) as a row per graph, whatever the size of the batch
@@ -1308,8 +1340,11 @@ class GraphTask(Task):
 
     def _graph_outputs(self, model: nn.Module, graphs: Any, device: torch.device) -> Tensor:
         loader = DataLoader(graphs, batch_size=self.eval_batch_size, num_workers=self.num_workers)
-        return torch.cat([one_row_each(_call(model, batch.to(device)), batch.num_graphs, "graph", "graph", model)
-                          for batch in loader])
+        outs = []
+        for batch in loader:
+            batch = batch.to(device)
+            outs.append(graph_rows(_call(model, batch), batch, model))
+        return torch.cat(outs)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Sequence[str]) -> dict[str, float]:
