@@ -161,7 +161,8 @@ def one_row_each(out: Any, count: int, task: str, per: str, model: nn.Module | N
         got = f"shape {tuple(out.shape)}"
         hint = ("a model that pools (graph_gnn) gives one row per graph; use a node-level model such as gnn"
                 if per == "node" else "pool the node embeddings into one row per graph: graph_gnn, or "
-                "torch_geometric.nn.global_mean_pool(x, batch) in your model")
+                "torch_geometric.nn.global_mean_pool(x, batch, size=batch_size) in your model, taking batch_size "
+                "(the number of graphs) in forward")
         raise ValidationError(f"the {task} task needs one output row per {per}, but the model gave {got} for "
                               f"{count} {per}s; {hint}")
     return out
