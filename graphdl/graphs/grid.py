@@ -35,13 +35,14 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.utils import scatter
 
 from graphdl.errors import ValidationError
-from graphdl.graphs.structure_cache import passes
+from graphdl.graphs.structure_cache import kept, passes
 
 __all__ = [
     "GridGraph",
     "GridSpec",
     "grid",
     "grid_spec",
+    "meta_spec",
     "grid_structure",
     "grid_pool",
     "max_pool",
@@ -125,6 +126,21 @@ def grid_spec(height: int, width: int, kernel_size: int | Sequence[int], stride:
     return GridSpec(int(height), int(width), out[0], out[1], k, s, p, d)
 
 
+@lru_cache(maxsize=256, typed=True)  # typed: a height of 4.0 is not served the spec of 4
+def _grid_spec_lru(height: int, width: int, kernel_size: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int], dilation: tuple[int, int]) -> GridSpec:
+    return grid_spec(height, width, kernel_size, stride, padding, dilation)
+
+
+def _cached_grid_spec(height: int, width: int, kernel_size: tuple[int, int], stride: tuple[int, int],
+                      padding: tuple[int, int], dilation: tuple[int, int]) -> GridSpec:
+    """:func:`grid_spec`, cached for the layers, which ask on every forward (a refusal is raised anew each time)."""
+    try:
+        return _grid_spec_lru(height, width, kernel_size, stride, padding, dilation)
+    except TypeError:  # an unhashable argument (a list): not cached
+        return grid_spec(height, width, kernel_size, stride, padding, dilation)
+
+
 @lru_cache(maxsize=64)
 @torch.inference_mode(False)  # cached for every later call: tensors made under inference_mode kept no version
 def _single_structure(spec: GridSpec) -> tuple[Tensor, Tensor]:  # counter and could not be saved for backward
@@ -202,13 +218,7 @@ class GridGraph(Data):
     @property
     def spec(self) -> GridSpec:
         """The geometry (checked to be the same for every image of a batch)."""
-        meta = self["meta"]
-        if meta.dim() != 2 or meta.size(1) != len(_META_FIELDS):
-            raise ValidationError(f"grid graph: meta must have shape (num_images, 12), got {tuple(meta.shape)}")
-        if meta.size(0) > 1 and not bool((meta == meta[:1]).all()):
-            raise ValidationError("grid graph: the images of this batch have different geometries "
-                                  "(image size or kernel); batch only images of one size.")
-        return GridSpec.from_meta(meta[0].tolist())
+        return meta_spec(self["meta"])
 
     @property
     def num_images(self) -> int:
@@ -218,6 +228,31 @@ class GridGraph(Data):
     def num_out_nodes(self) -> int:
         spec = self.spec
         return self.num_images * spec.out_height * spec.out_width
+
+
+def meta_spec(meta: Any) -> GridSpec:
+    """The geometry a grid graph's ``meta`` (one row per image) holds, checked to be the same for every image.
+
+    Kept per ``meta`` tensor until it is edited in place or replaced: the layers read it on every forward, and
+    comparing the rows (and reading them back from a GPU) cost more than the small convolutions after it."""
+    if not isinstance(meta, Tensor):
+        raise ValidationError(f"grid graph: meta must be a (num_images, 12) tensor of the geometry, got "
+                              f"{type(meta).__name__}; build the graph with graphdl.graphs.grid")
+    return kept(meta, "grid spec", lambda: _read_meta(meta))
+
+
+def _read_meta(meta: Tensor) -> GridSpec:
+    if meta.dim() != 2 or meta.size(1) != len(_META_FIELDS):
+        raise ValidationError(f"grid graph: meta must have shape (num_images, 12), got {tuple(meta.shape)}")
+    if meta.size(0) == 0:  # meta[0] failed with an IndexError
+        raise ValidationError("grid graph: meta has no rows, so the graph holds no image and no geometry; "
+                              "build it for at least one image")
+    # rows that are one row expanded (grid_graph's) are equal without comparing them
+    same_row = meta.stride(0) == 0 and not meta.is_floating_point()
+    if meta.size(0) > 1 and not same_row and not bool((meta == meta[:1]).all()):
+        raise ValidationError("grid graph: the images of this batch have different geometries "
+                              "(image size or kernel); batch only images of one size.")
+    return GridSpec.from_meta(meta[0].tolist())
 
 
 def _check_images(images: Any, name: str = "images") -> Tensor:
@@ -314,16 +349,19 @@ def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
     place); others are compared edge by edge. ``spec`` skips re-reading
     ``meta`` when the caller already has it.
     """
-    if "meta" not in graph or ("offset" not in graph and "edge_attr" not in graph):
+    return _is_regular_grid(graph.get("edge_index"), stored_offsets(graph), graph.get("meta"), spec)
+
+
+def _is_regular_grid(edge_index: Any, offset: Any, meta: Any, spec: GridSpec | None = None) -> bool:
+    """:func:`is_regular_grid` of a graph's ``edge_index``, stored offsets and ``meta`` (``spec`` read from it)."""
+    if meta is None or offset is None:
         return False
-    meta = graph["meta"]
     if spec is None:
-        if meta.dim() != 2 or meta.size(1) != len(_META_FIELDS) or (
-                meta.size(0) > 1 and not bool((meta == meta[:1]).all())):
+        try:
+            spec = meta_spec(meta)
+        except ValidationError:
             return False
-        spec = GridSpec.from_meta(meta[0].tolist())
     n = meta.size(0)
-    edge_index, offset = graph.edge_index, stored_offsets(graph)
     expected = _single_structure(spec)[1].numel() * n
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2 \
             or edge_index.size(1) != expected or not isinstance(offset, Tensor) or offset.numel() != expected:
@@ -331,7 +369,8 @@ def is_regular_grid(graph: Data, spec: GridSpec | None = None) -> bool:
     cached_edges, cached_offset, _ = grid_structure(spec, n, edge_index.device)
     if edge_index is cached_edges and offset is cached_offset:  # not edited: grid_structure checked
         return True
-    return passes(edge_index, [offset], spec, lambda: _holds_grid_edges(edge_index, offset.view(-1), spec))
+    return passes(edge_index, [offset], ("grid", spec, n),
+                  lambda: _holds_grid_edges(edge_index, offset.view(-1), spec))
 
 
 def _holds_grid_edges(edge_index: Tensor, offset: Tensor, spec: GridSpec) -> bool:
@@ -360,7 +399,8 @@ def edge_offsets(offset: Any, owner: str = "grid graph") -> Tensor:
     if not isinstance(offset, Tensor):
         raise ValidationError(f"{owner}: offset must be a tensor of integer kernel offsets, "
                               f"got {type(offset).__name__}")
-    offset = offset.reshape(-1)
+    if offset.dim() != 1:  # a flat long offset is returned itself: the structure caches know tensors by identity
+        offset = offset.reshape(-1)
     if offset.is_floating_point() and not bool((offset == offset.round()).all()):
         raise ValidationError(f"{owner}: offsets must be integers (kernel offset a*kw + b of each edge), got "
                               f"fractional values such as {float(offset[offset != offset.round()][0])}")
@@ -369,7 +409,8 @@ def edge_offsets(offset: Any, owner: str = "grid graph") -> Tensor:
 
 def stored_offsets(graph: Data) -> Any:
     """The kernel offsets a grid graph stores (``offset``, else ``edge_attr``), unchecked; None without either."""
-    return graph["offset"] if "offset" in graph else graph["edge_attr"] if "edge_attr" in graph else None
+    offset = graph.get("offset")  # not `"offset" in graph`: PyG lists every key for that
+    return offset if offset is not None else graph.get("edge_attr")
 
 
 def graph_offsets(graph: Data, owner: str = "grid graph") -> Tensor:

@@ -25,16 +25,16 @@ from torch_geometric.nn import MessagePassing
 
 from graphdl.errors import ValidationError
 from graphdl.graphs.grid import (
-    GridGraph,
     GridSpec,
+    _cached_grid_spec,
+    _is_regular_grid,
     _pair,
     edge_offsets,
     graph_offsets,
     grid_pool,
-    grid_spec,
     grid_structure,
     images_to_nodes,
-    is_regular_grid,
+    meta_spec,
     nodes_to_images,
     stored_offsets,
 )
@@ -184,7 +184,7 @@ class GridConv(MessagePassing):
 
     def spec(self, height: int, width: int) -> GridSpec:
         """The grid geometry of this layer on an ``height x width`` image."""
-        return grid_spec(height, width, self.kernel_size, self.stride, self.padding, self.dilation)
+        return _cached_grid_spec(height, width, self.kernel_size, self.stride, self.padding, self.dilation)
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Tensor | Data, graph: Data | Tensor | None = None, offset: Tensor | None = None,
@@ -275,14 +275,16 @@ class GridConv(MessagePassing):
     def _forward_graph(self, x: Tensor, graph: Data, method: str | None,
                        size: tuple[int, int] | None = None) -> Tensor:
         self._check_features(x)
-        check_graph_device("grid_conv", x, graph, offset=graph.get("offset"), edge_attr=graph.get("edge_attr"))
-        if "meta" in graph:
-            spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
+        # each key read once: `key in graph` has PyG list every key, and these checks run on every forward
+        edge_index, meta, offset, edge_attr = (graph.get(k) for k in ("edge_index", "meta", "offset", "edge_attr"))
+        check_graph_device("grid_conv", x, None, edge_index=edge_index, offset=offset, edge_attr=edge_attr)
+        if meta is not None:
+            spec = meta_spec(meta)
             _check_spec("grid_conv", spec, self.kernel_size, self.stride, self.padding, self.dilation)
-            n = graph["meta"].size(0)
+            n = meta.size(0)
             _check_num_pixels("grid_conv", x, n, spec)
             size = (n * spec.height * spec.width, n * spec.out_height * spec.out_width)
-            regular = is_regular_grid(graph, spec)
+            regular = _is_regular_grid(edge_index, offset if offset is not None else edge_attr, meta, spec)
         else:
             # no geometry: as for a bare edge_index, the output grid's size must be given unless it is
             # the input grid (it silently had one row per input node, the surplus rows only the bias)
@@ -293,7 +295,7 @@ class GridConv(MessagePassing):
             out = F.conv2d(nodes_to_images(x, n, spec.height, spec.width), self.weight, self.bias,
                            self.stride, self.padding, self.dilation)
             return images_to_nodes(out)
-        return self._message_passing(x, graph.edge_index, graph_offsets(graph, "grid_conv"), size, None)
+        return self._message_passing(x, edge_index, graph_offsets(graph, "grid_conv"), size, None)
 
     def _message_passing(self, x: Tensor, edge_index: Tensor, offset: Tensor,
                          size: tuple[int, int] | None, counts: Sequence[int] | None) -> Tensor:
@@ -473,7 +475,7 @@ class GridPool(nn.Module):
         return self.reduce == "max" or self.dilation == (1, 1)
 
     def spec(self, height: int, width: int) -> GridSpec:
-        return grid_spec(height, width, self.kernel_size, self.stride, self.padding, self.dilation)
+        return _cached_grid_spec(height, width, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def _dense(self, images: Tensor) -> Tensor:
         if self.reduce == "max":
@@ -508,19 +510,21 @@ class GridPool(nn.Module):
             out = grid_pool(images_to_nodes(x), edge_index, n * spec.out_height * spec.out_width,
                             self.reduce, self._kernel_numel())
             return nodes_to_images(out, n, spec.out_height, spec.out_width)
-        if "meta" not in graph:
+        edge_index, meta, offset, edge_attr = (graph.get(k) for k in ("edge_index", "meta", "offset", "edge_attr"))
+        if meta is None:
             raise ValidationError("grid_pool: the graph must be a grid graph from graphdl.graphs.grid")
         if not isinstance(x, Tensor) or x.dim() != 2:
             raise ValidationError(f"grid_pool: node features must have shape (num_nodes, channels), got "
                                   f"{tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__}")
         self._check_channels(x.size(1), f"node features must have shape (num_nodes, {self.in_channels}), got "
                                         f"{tuple(x.shape)}")
-        check_graph_device("grid_pool", x, graph, offset=graph.get("offset"), edge_attr=graph.get("edge_attr"))
-        spec = GridGraph.spec.fget(graph)  # type: ignore[attr-defined]
+        check_graph_device("grid_pool", x, None, edge_index=edge_index, offset=offset, edge_attr=edge_attr)
+        spec = meta_spec(meta)
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
-        n = graph["meta"].size(0)
+        n = meta.size(0)
         _check_num_pixels("grid_pool", x, n, spec)
-        regular = is_regular_grid(graph, spec) and self._dense_ok
+        regular = self._dense_ok and _is_regular_grid(edge_index, offset if offset is not None else edge_attr,
+                                                      meta, spec)
         if resolve_method("grid_pool", self.lower, method, regular, why + " or the graph is not regular") == "dense":
             return images_to_nodes(self._dense(nodes_to_images(x, n, spec.height, spec.width)))
         num_out = n * spec.out_height * spec.out_width
