@@ -125,8 +125,8 @@ def main() -> None:
         "multiplies them by one weight matrix per kernel offset and scatter-adds them (edges into the zero "
         "padding are absent). The lowered layer on images calls the very kernel Conv2d calls, so its ratios "
         "below 1 are timing noise on a shared machine; on grid-graph input, the layout change "
-        "(node features <-> NCHW, a channels-last view) and the graph checks cost a fixed ~0.1 ms per call, "
-        "visible only on the tiny LeNet sizes.",
+        "(node features <-> NCHW, a channels-last view) and the graph checks cost a fixed time per call (the "
+        "grid-graph column minus the images column), visible only on the tiny LeNet sizes.",
         "",
         "| size | shape | graph edges | Conv2d (ms) | lowered, images (ms) | ratio | lowered, grid graph (ms) "
         "| ratio | message passing (ms) | ratio |",
