@@ -409,8 +409,9 @@ def hadamard(z: Tensor, pairs: Tensor) -> Tensor:
 
     ``index_select`` rather than ``z[idx]``: its backward is one ``index_add_``,
     where advanced indexing's backward sorts the indices and accumulates with
-    ``index_put_`` (forward and backward on a 64K-pair ogbl-ddi batch: 2.8x
-    faster on CPU, ``benchmarks/results/link_decoder.md``).
+    ``index_put_`` (forward and backward on a 64K-pair ogbl-ddi batch with two
+    CPU threads: 1.3-1.5x faster; with one thread equal;
+    ``benchmarks/results/link_decoder.md``).
     """
     return z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])
 
@@ -421,7 +422,7 @@ def pair_dropout(h: Tensor, p: float, training: bool) -> Tensor:
     The same distribution as ``F.dropout``. On CPU the mask is drawn as
     ``rand >= p``: torch's CPU ``F.dropout`` draws it with MKL's Bernoulli
     generator, which on this project's AMD EPYC machine makes forward and
-    backward of a 65536 x 256 decoder batch 2.2x slower
+    backward of a 65536 x 256 decoder batch about 2x slower
     (``benchmarks/results/link_decoder.md``). Other devices use
     ``F.dropout``'s fused kernel.
     """
