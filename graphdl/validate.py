@@ -75,7 +75,7 @@ _CHECKED: ContextVar[bool] = ContextVar("graphdl_inputs_checked", default=False)
 def set_debug(enabled: bool = True) -> None:
     """Make the Trainer scan every batch it feeds a model (default off; ``GRAPHDL_DEBUG=1``)."""
     global DEBUG
-    DEBUG = bool(enabled)
+    DEBUG = require_bool("set_debug", "enabled", enabled)  # bool("no") or bool("0") turned scanning on
 
 
 @contextmanager
@@ -140,7 +140,7 @@ def check_edge_index(edge_index: object, num_nodes: int | tuple[int, int] | None
                               f"a (num_edges, 2) edge list becomes one with .t().contiguous()")
     if edge_index.dtype != torch.long:
         raise ValidationError(f"{name} must have dtype torch.long, got {edge_index.dtype}; use .long()")
-    if isinstance(num_nodes, int) and num_nodes < 0:
+    if isinstance(num_nodes, (int, np.integer)) and num_nodes < 0:
         raise ValidationError(f"num_nodes must be >= 0, got {num_nodes}")
     if num_nodes is None or not scan or not edge_index.numel():
         return
@@ -478,8 +478,12 @@ def check_split_index(index: Any, size: int, name: str = "split", item: str = "i
     """A split of ``size`` items (``item`` names one: ``"node"``, ``"graph"``): a boolean mask of length ``size``
     or integer indices in ``[0, size)``.
 
-    Returns ``index`` unchanged (or as a tensor when it was a list/range).
+    Returns ``index`` as a 1-d tensor (a list, range or array becomes one; a 0-d tensor is a split of one
+    ``item``).
     """
+    if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
+        raise ValidationError(f"{name} must be a boolean mask or integer indices, got the single "
+                              f"{type(index).__name__} {index!r}; give a split of one {item} as a list, [{index}]")
     if isinstance(index, (list, tuple, range)) or (not isinstance(index, Tensor) and hasattr(index, "__array__")):
         try:  # the dtype read from the values: a list of booleans is a mask, floats are refused below
             index = torch.as_tensor(index if hasattr(index, "__array__") else list(index),
@@ -503,7 +507,7 @@ def check_split_index(index: Any, size: int, name: str = "split", item: str = "i
         raise ValidationError(f"{name} indices must lie in [0, {size - 1}], got "
                               f"[{int(flat.min())}, {int(flat.max())}]; there are {size} {item}s: drop the "
                               f"indices out of range, or check that the split was made for this data")
-    return index
+    return flat  # a 0-d index made dataset[index] one graph, not a dataset of one
 
 
 def warn_if_train_overlaps(splits: Mapping[str, Tensor], size: int, items: str) -> None:
