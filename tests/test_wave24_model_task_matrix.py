@@ -325,3 +325,15 @@ def test_a_model_the_task_cannot_train_is_refused_when_the_trainer_is_built(task
                 f"LeNetGrid with task='graph', or {suggestion}")
     with pytest.raises(ConfigError, match=f"^{re.escape(expected)}$"):
         Trainer(build("lenet_grid"), task=task, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("model, task, expected", [
+    ("arga", "link", "ARGA is an adversarial auto-encoder: the link task would train its encoder alone"),
+    ("vgae", "link", "VGAE is variational, and the link task's loss has no KL term"),
+    ("arga", "autoencoder", "ARGA is an adversarial auto-encoder: the autoencoder task would train its encoder"),
+    ("gae", "adversarial_autoencoder", "the adversarial_autoencoder task needs a model with a discriminator"),
+])
+def test_the_link_and_auto_encoder_tasks_refuse_a_model_when_the_trainer_is_built(model, task, expected):
+    """These refusals came at the first batch, inside train_loss; Task.check_model makes them at construction."""
+    with pytest.raises(ConfigError, match=f"^{re.escape(expected)}"):
+        Trainer(build(model), task=task, epochs=1, progress=False)

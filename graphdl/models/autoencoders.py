@@ -677,11 +677,10 @@ class ReconstructionTask(Task):
         return link_loss(loss_fn, decode(z, pos), decode(z, neg), self.num_negatives)
 
     def check_model(self, model: nn.Module) -> None:
-        task = "adversarial_autoencoder" if isinstance(self, AdversarialLinkTask) else "autoencoder"
-        refuse_model(task, model, "node", objectives=False, instead="use a graph auto-encoder such as gae")
+        refuse_untrained_discriminator("autoencoder", model)
+        refuse_model("autoencoder", model, "node", objectives=False, instead="use a graph auto-encoder such as gae")
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        refuse_untrained_discriminator("autoencoder", model)
         z = self.encode(model)
         return self.objective(model, z, batch, self.negatives(batch), loss_fn)
 
@@ -786,12 +785,17 @@ class AdversarialLinkTask(ReconstructionTask):
                 self._pending_state = None
         return self.discriminator_optimizer
 
-    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+    def check_model(self, model: nn.Module) -> None:
+        refuse_model("adversarial_autoencoder", model, "node", objectives=False,
+                     instead="use a graph auto-encoder such as gae")
         inner = unwrap_model(model)
         if not (hasattr(inner, "discriminator") and hasattr(inner, "discriminator_loss")
                 and hasattr(inner, "reg_loss")):
             raise ConfigError(f"the adversarial_autoencoder task needs a model with a discriminator "
                               f"(ARGA, ARGVA), got {type(inner).__name__}")
+
+    def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
+        inner = unwrap_model(model)
         z = self.encode(model)
         optimizer = self._optimizer(inner)
         for _ in range(self.discriminator_steps):

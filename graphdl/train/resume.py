@@ -5,7 +5,7 @@
     DIR/seed_<seed>/last.pt     full trainer state after the newest epoch (model, optimiser,
                                 scheduler, callbacks, history, epoch, RNG states of every rank)
     DIR/seed_<seed>/best.pt     weights of the best epoch so far (and the loss's, if it has any)
-    DIR/seed_<seed>/done.json   the finished run's result; a resumed run skips this seed
+    DIR/seed_<seed>/done.json   the finished run's result and Trainer settings; a resumed run skips this seed
     DIR/seed_<seed>/config.json the run's configuration (``config=``), compared when it resumes
 
 Every file is written atomically (a temporary file in the same folder, then
@@ -18,8 +18,11 @@ the same parameters and metrics, bit for bit, as a run that was never stopped.
 A resumed run continues the saved state, so a changed setting would not take
 effect while the results claimed it: a changed configuration (``config.json``),
 optimiser, learning rate, LR scheduler (class or arguments), weight decay,
-monitored metric, number of processes or stateful callback is refused before the
-seed trains on, naming the changes. Only ``epochs`` may change
+monitored metric, number of processes, gradient clipping, ``deterministic``,
+seed, task or loss (class or arguments) or stateful callback is refused before
+the seed trains on, naming the changes (:meth:`Trainer.resume_settings`). A
+finished seed is checked against the settings its ``done.json`` records, the
+number of processes and ``deterministic`` aside. Only ``epochs`` may change
 (left out, the run continues to the epochs it was asked for: :func:`resumed_epochs`):
 more epochs extend the run (a finished seed continues from its ``last.pt``;
 one that stopped early stays as it is, as a longer run would have stopped there
@@ -364,11 +367,12 @@ def fit_with_checkpoints(trainer: Trainer, data: Any, splits: Any = None,
         config: The run's configuration (JSON values), kept in
             ``config.json``; resuming with another one (``epochs`` aside)
             raises :class:`ConfigError` naming the changed keys. The
-            Trainer's own settings (optimiser, learning rate, weight decay,
-            monitor, stateful callbacks) are checked against ``last.pt``
-            whenever a seed trains on; a finished seed's result is returned
-            as recorded (``result.monitor`` names its monitor); the trainer's
-            :class:`MetricLogger` files are written with its recorded history.
+            Trainer's own settings (:meth:`Trainer.resume_settings`) are
+            checked against ``last.pt`` whenever a seed trains on, and
+            against ``done.json`` for a finished seed, whose result is then
+            returned as recorded (``result.monitor`` names its monitor); the
+            trainer's :class:`MetricLogger` files are written with its
+            recorded history.
         normalize_config: ``config -> config`` giving the configuration as
             it takes effect (the defaults it leaves out filled in, names in
             one spelling); ``config`` and the saved ``config.json`` are

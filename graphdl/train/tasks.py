@@ -1091,7 +1091,9 @@ class LinkTask(Task):
         return tuple(k for k in self.pos if k == "train" or k in self.neg or k in self.neg_targets)
 
     def check_model(self, model: nn.Module) -> None:
-        refuse_model("link", model, "node", objectives=False)  # train_loss refuses the auto-encoders itself
+        refuse_untrained_discriminator("link", model)
+        refuse_variational("link", model)
+        refuse_model("link", model, "node", objectives=False)
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         check_link_loss("link", loss_fn, kind)
@@ -1122,8 +1124,6 @@ class LinkTask(Task):
         return one_row_each(self._embed(model), self.data.num_nodes, "link", "node", model)
 
     def train_loss(self, model: nn.Module, batch: Tensor, loss_fn: nn.Module) -> Tensor:
-        refuse_untrained_discriminator("link", model)
-        refuse_variational("link", model)
         z = self._embeddings(model)
         pos = self._decode(model, z, batch)
         neg = self._decode(model, z, self._negative_pairs(batch))

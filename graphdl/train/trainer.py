@@ -462,7 +462,7 @@ class Trainer:
         self._task_arguments = _task_arguments(self.task)
         # a loss built here from a name draws its parameters (ArcFace's class centres) from the seed, not from
         # whatever state the global RNG is in, so that two runs with one seed and one model are identical
-        seeded = seed is not None and isinstance(loss, str)
+        seeded = seed is not None and (loss is None or isinstance(loss, str))  # None: the task's default, by name
         with torch.random.fork_rng(devices=[], enabled=seeded):  # the global RNG is left as it was
             if seeded:
                 torch.manual_seed(int(seed))
