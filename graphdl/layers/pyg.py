@@ -10,7 +10,7 @@ divisible by ``heads``, each head getting ``out_channels // heads`` channels.
 
 Bool switches (``concat``, ``batch_norm``, ``train_eps`` and the PyG
 constructor's, e.g. ``bias``) must be bools. ``gcn``, ``sage``, ``graphconv``,
-``cheb``, ``edgeconv`` and ``gin``/``gine`` with ``batch_norm=False`` take
+``cheb``, ``edgeconv``, ``gcn_scratch`` and ``gin``/``gine`` with ``batch_norm=False`` take
 PyG's static graphs (``x`` of shape ``(batch, num_nodes, features)`` over one
 ``edge_index``); the other layers refuse such ``x`` by name.
 """
@@ -69,7 +69,7 @@ def static_graph_error(owner: str, shape: tuple[int, ...], why: str) -> str:
     return (f"{owner}: x must have shape (num_nodes, num_features), got {shape}; {why}. Batch the graphs into one "
             f"(torch_geometric.data.Batch.from_data_list) with x of shape (num_nodes, num_features), or use a "
             f"layer that takes a static-graph batch (batch, num_nodes, num_features) over one edge_index: gcn, "
-            f"sage, graphconv, cheb or edgeconv")
+            f"sage, graphconv, cheb, edgeconv or gcn_scratch")
 
 
 _NO_STATIC = "it has no static-graph form (one set of attention coefficients per edge)"

@@ -39,13 +39,16 @@ class ScratchGCNConv(MessagePassing):
         bias: Whether to add a learnable bias :math:`\mathbf{b}`.
 
     Shapes:
-        - input: node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`, optional edge weights :math:`(|\mathcal{E}|)`
-        - output: node features :math:`(|\mathcal{V}|, F_{out})`
+        - input: node features :math:`(|\mathcal{V}|, F_{in})` (or a static-graph
+          batch :math:`(B, |\mathcal{V}|, F_{in})` over one graph, as PyG's
+          ``GCNConv`` takes), edge indices :math:`(2, |\mathcal{E}|)`, optional
+          edge weights :math:`(|\mathcal{E}|)`
+        - output: node features :math:`(|\mathcal{V}|, F_{out})` (or
+          :math:`(B, |\mathcal{V}|, F_{out})`)
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
-        super().__init__(aggr="add")
+        super().__init__(aggr="add", node_dim=-2)  # nodes on the second-last axis: static-graph batches too
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.weight = nn.Parameter(torch.empty(in_channels, out_channels))
@@ -59,7 +62,7 @@ class ScratchGCNConv(MessagePassing):
             nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        num_nodes = x.size(0)
+        num_nodes = x.size(-2)
         edge_index, edge_weight = add_remaining_self_loops(edge_index, edge_weight, 1.0, num_nodes)
         if edge_weight is None:
             edge_weight = x.new_ones(edge_index.size(1))
