@@ -278,3 +278,14 @@ def test_poisson_nll_is_a_regression_loss_like_mse():
     assert trainer.task.loss_kind == "regression"
     history = trainer.fit(data).history
     assert all(math.isfinite(h["train_loss"]) and math.isfinite(h["val_rmse"]) for h in history)
+
+
+@pytest.mark.parametrize("metric", ["acc", "f1"])
+def test_a_regression_loss_on_the_link_task_is_not_scored_by_a_cut_at_zero(metric):
+    """mse trains pair scores toward 0/1, and acc/f1 read them as logits cut at 0: nearly every pair counted as an
+    edge, a score that looked like a result."""
+    model = graphdl.models.create("link_gnn", layer="gcn", in_channels=FEATURES, hidden_channels=8)
+    with pytest.raises(ConfigError, match=rf"^'mse' is a regression loss, which trains each pair's score toward its "
+                                          rf"0/1 label, but metric '{metric}' reads the scores as logits"):
+        Trainer(model, "mse", "link", task_kwargs={"metric": metric}, epochs=1, progress=False)
+    Trainer(model, "mse", "link", task_kwargs={"metric": "rocauc"}, epochs=1, progress=False)  # no threshold

@@ -1097,6 +1097,13 @@ class LinkTask(Task):
 
     def check_loss(self, loss_fn: Any, kind: str | None) -> None:
         check_link_loss("link", loss_fn, kind)
+        if kind == "regression" and getattr(self.metric, "name", None) in ("acc", "f1"):
+            # trained toward the 0/1 labels, the scores sit around 0..1, and a cut at logit 0 counts nearly
+            # every pair as an edge
+            raise ConfigError(f"{loss_name(loss_fn)} is a regression loss, which trains each pair's score toward "
+                              f"its 0/1 label, but metric {self.metric.name!r} reads the scores as logits, an edge "
+                              f"where the score is above 0; score it with 'rocauc' or 'ap' (which need no "
+                              f"threshold), or train with 'bce_with_logits' or 'link_bce'")
         super().check_loss(loss_fn, kind)
 
     def train_batches(self) -> Iterable[Tensor]:
