@@ -214,10 +214,13 @@ def resume_config(config: dict[str, Any]) -> dict[str, Any]:
     """The configuration record of a checkpoint folder (``{"dataset": name, **configuration}``) as it takes
     effect: the defaults it leaves out filled in (the model builder's, the runner's, the loss and the monitor
     the Trainer picks), a null value of a key without default left out (as :func:`default_config` leaves unset
-    options out) and the layer and loss named as the registries do (``GCN`` is ``gcn``, ``ce`` is
-    ``cross_entropy``). A folder resumed with the same configuration spelt otherwise (``--jk last`` given or
-    left out, ``--loss cross_entropy``, ``--monitor val_acc``, ``residual: false`` in a YAML file) then
-    compares equal (:func:`graphdl.train.resume.fit_with_checkpoints`'s ``normalize_config``)."""
+    options out), the layer and loss named as the registries do (``GCN`` is ``gcn``, ``ce`` is
+    ``cross_entropy``), a loss argument equal to the loss's own default left out of ``loss_kwargs`` and an OGB
+    molecule run's ``eval_batch_size`` as the task takes it (``batch_size`` when unset). A folder resumed with
+    the same configuration spelt otherwise (``--jk last`` given or left out, ``--loss cross_entropy``,
+    ``--monitor val_acc``, ``--monitor val_knn_acc`` with a metric loss, ``--loss-kwargs
+    '{"label_smoothing": 0.0}'``, ``residual: false`` in a YAML file) then compares equal
+    (:func:`graphdl.train.resume.fit_with_checkpoints`'s ``normalize_config``)."""
     from graphdl import datasets, layers, losses
 
     out = dict(config)
@@ -231,12 +234,16 @@ def resume_config(config: dict[str, Any]) -> dict[str, Any]:
         defaults["batch_size"] = 512  # _Prepared.build's seed nodes per mini-batch
     if out.get("loss") is None:  # run_config's default, by name: --loss cross_entropy is the same run
         out["loss"] = _default_loss(family, name)
+    if isinstance(out.get("loss_kwargs"), dict):  # {"label_smoothing": 0.0} is the loss built without it
+        out["loss_kwargs"] = _given_loss_kwargs(str(out["loss"]), out["loss_kwargs"])
     if not out.get("loss_kwargs"):
         out.pop("loss_kwargs", None)
+    if family == "ogbg-mol" and out.get("eval_batch_size") is None and out.get("batch_size") is not None:
+        out["eval_batch_size"] = out["batch_size"]  # GraphTask evaluates in batches of batch_size when unset
     try:  # the Trainer monitors the validation score of the benchmark's metric (given to the task, so a loss's
-        # kind does not change it), save a metric loss's (the task then scores embeddings by k-NN accuracy)
-        if losses.entry_kind(losses.entry(str(out["loss"]))) != "metric":
-            defaults["monitor"] = f"val_{_benchmark_metric(family, name).name}"
+        # kind does not change it); a metric loss's task scores its embeddings by k-NN accuracy instead
+        metric_loss = losses.entry_kind(losses.entry(str(out["loss"]))) == "metric"
+        defaults["monitor"] = "val_knn_acc" if metric_loss else f"val_{_benchmark_metric(family, name).name}"
     except GraphDLError:
         pass
     out = {k: v for k, v in out.items() if v is not None or k in defaults}
@@ -249,6 +256,32 @@ def resume_config(config: dict[str, Any]) -> dict[str, Any]:
             except GraphDLError:  # an unknown name fails when the model or loss is built
                 pass
     return out
+
+
+def _given_loss_kwargs(loss: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` of the registered loss ``loss`` without those equal to the default its constructor declares
+    (JSON-compared; a bool only equals a bool), which build the same loss as leaving them out."""
+    import inspect
+
+    from graphdl import losses
+    from graphdl.config import json_plain
+
+    try:
+        params = inspect.signature(losses.entry(loss).obj).parameters
+    except (GraphDLError, TypeError, ValueError):  # an unknown loss fails when it is built; no signature: kept
+        return kwargs
+
+    def is_default(key: str, value: Any) -> bool:
+        param = params.get(key)
+        if param is None or param.default is inspect.Parameter.empty or param.kind is param.POSITIONAL_ONLY:
+            return False
+        try:
+            default, given = json_plain(param.default), json_plain(value)
+        except (TypeError, ValueError):
+            return False
+        return isinstance(default, bool) == isinstance(given, bool) and default == given
+
+    return {k: v for k, v in kwargs.items() if not is_default(k, v)}
 
 
 def _check_keys(family: str, cfg: dict[str, Any]) -> None:

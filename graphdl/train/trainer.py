@@ -189,7 +189,8 @@ def _scheduler_arguments(scheduler: Any) -> dict[str, Any]:
 
 def _constructor_arguments(obj: Any, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
     """The arguments ``obj`` was built with that it keeps under their own names (a task's ``batch_size``,
-    ``num_neighbors``...; a loss's ``margin``, ``temperature``...), read through its ``__init__`` signature and
+    ``num_neighbors``...; a loss's ``margin``, ``temperature``..., a property's such as ``reduction``, a module
+    buffer's such as ``weight``; not a trained parameter), read through its ``__init__`` signature and
     those of the base classes its ``**kwargs`` pass on to, as JSON values (one JSON cannot write is left out). A
     tensor of more than 1024 values is recorded by its shape and dtype."""
     from graphdl.config import json_plain
@@ -209,11 +210,20 @@ def _constructor_arguments(obj: Any, leave_out: tuple[str, ...] = ()) -> dict[st
         if not any(p.kind is p.VAR_KEYWORD for p in params):  # **kwargs: the base class takes the rest
             break
     kept = getattr(obj, "__dict__", {})
+    buffers = kept.get("_buffers") or {}  # a module's tensors (a loss's class weights), which its state restores
     arguments: dict[str, Any] = {}
     for name in dict.fromkeys(names):
-        if name in leave_out or name not in kept:
+        if name in leave_out:
             continue
-        value = kept[name]
+        if name in kept:
+            value = kept[name]
+        elif name in buffers or isinstance(getattr(type(obj), name, None), property):  # a loss's reduction
+            try:
+                value = getattr(obj, name)
+            except Exception:  # a property that needs what setup brings: not an argument kept
+                continue
+        else:  # not kept, or a trained parameter (its state, not a setting)
+            continue
         numel = value.numel() if isinstance(value, Tensor) else value.size if isinstance(value, np.ndarray) else 0
         if numel > 1024:  # data, not a setting: its values would bloat every checkpoint
             value = f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
