@@ -416,8 +416,12 @@ def _copy_dataset(source: Path, target: Path, parts: Iterable[str]) -> None:
 
 
 def _copy_afresh(source: Path, target: Path, files: Mapping[str, list[int]], wanted: dict[str, Any]) -> None:
-    """Copy ``files`` of ``source`` into a temporary folder and rename it to ``target``."""
+    """Copy ``files`` of ``source`` into a temporary folder and rename it to ``target``.
+
+    A stale ``target`` is first renamed aside and removed only once the new copy is in place.
+    """
     tmp: Path | None = None
+    stale: Path | None = None
     try:
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         copies: dict[str, list[int] | None] = {}
@@ -428,18 +432,26 @@ def _copy_afresh(source: Path, target: Path, files: Mapping[str, list[int]], wan
             copies[rel] = _stat(dst)  # a rename keeps size and mtime
         (tmp / MANIFEST).write_text(json.dumps({**wanted, "copies": copies}, indent=1), encoding="utf-8")
         if target.exists():  # a stale copy (the source changed): replace it whole
-            shutil.rmtree(target)
+            # renamed aside, not removed first: a reader outside the lock (split_indices) found the split
+            # files missing while the old copy was being deleted
+            stale = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+            os.rename(target, stale)
         try:
             os.rename(tmp, target)
         except OSError:  # another process put an up-to-date copy there first
+            if stale is not None and not os.path.lexists(target):
+                with contextlib.suppress(OSError):
+                    os.rename(stale, target)  # put the old copy back
+                    stale = None
             other = _read_manifest(target) if target.is_dir() else None
             if not (isinstance(other, dict) and all(other.get(key) == value for key, value in wanted.items())):
                 raise
     except OSError as exc:
         raise _copy_error(source, target, exc) from exc
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, stale):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def dataset_source(root: str | os.PathLike | None, family: str, dir_name: str) -> Path:
