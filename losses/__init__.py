@@ -40,6 +40,14 @@ def entry_of(loss: object) -> Entry | None:
     return next((e for e in LOSSES.entries() if e.obj is type(loss)), None)
 
 
+def kind_of(loss: object) -> str | None:
+    """A loss object's kind: that of the entry that built it or whose class it is (:func:`entry_of`,
+    :func:`entry_kind`: the kind given at registration, else the class's), else its own ``kind`` attribute (a
+    module a factory registered without a kind built)."""
+    entry = entry_of(loss)
+    return (entry_kind(entry) if entry is not None else None) or getattr(loss, "kind", None)
+
+
 def _check_kind(entry: Entry) -> None:
     """A loss's kind must be one the Trainer knows; a :class:`~graphdl.losses.base.Loss` subclass must have one."""
     from graphdl.losses.base import KINDS, Loss
@@ -58,7 +66,7 @@ def _check_kind(entry: Entry) -> None:
 LOSSES = Registry("losses", on_register=_check_kind, on_create=_remember)
 expose_as_module(__name__, LOSSES)
 
-__all__ = ["LOSSES", "entry_kind", "entry_of"]
+__all__ = ["LOSSES", "entry_kind", "entry_of", "kind_of"]
 
 # The built-in losses register themselves on import (one flat module per group).
 from graphdl.losses import (  # noqa: E402,F401

@@ -409,3 +409,23 @@ def test_check_layer_with_no_checks_runs_none():
     check_layer(NoReset, checks=())
     with pytest.raises(AssertionError, match="reset_parameters"):
         check_layer(NoReset)
+
+
+def test_check_loss_reads_a_modules_kind_as_the_trainer_does():
+    """check_loss took a module's class kind over the kind it was registered with, the Trainer the other way:
+    one module was checked with the inputs of one kind and trained as another."""
+    from graphdl.losses import LOSSES
+    from graphdl.testing import check_loss
+
+    class Pull(graphdl.losses.Loss):
+        kind = "classification"
+
+        def forward(self, embeddings, labels):
+            return self._reduce(embeddings.pow(2).sum(-1))
+
+    LOSSES.register("wave24_pull", kind="metric")(Pull)
+    try:
+        assert check_loss(Pull(), gradcheck=False)["kind"] == "metric"
+        assert graphdl.losses.kind_of(Pull()) == "metric"
+    finally:
+        LOSSES.unregister("wave24_pull")

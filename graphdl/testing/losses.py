@@ -165,7 +165,7 @@ def check_loss(
     Returns:
         ``{"name", "kind", "reductions", "values"}`` of what was checked.
     """
-    from graphdl.losses import LOSSES, entry_kind, entry_of
+    from graphdl.losses import LOSSES, kind_of
     from graphdl.losses.base import KINDS
 
     init_kwargs = dict(init_kwargs or {})
@@ -196,9 +196,7 @@ def check_loss(
             raise ValueError(f"check_loss: init_kwargs={init_kwargs!r} apply to a registered name only; build the "
                              f"module with them ({type(loss).__name__}(...)) or pass its registered name")
         name, target, proto = type(loss).__name__, type(loss), loss
-        # a loss that create() built from a factory registered with kind= does not carry its kind itself
-        entry = entry_of(loss)
-        kind = getattr(loss, "kind", None) or (entry_kind(entry) if entry is not None else None)
+        kind = kind_of(loss)  # as the Trainer reads it: a factory's kind is on its registration, not the module
         fit = ("check_loss(loss, inputs=((args...), {kwargs})), build the module to fit these, or give its "
                "class an example_inputs(dtype, generator) method")
 

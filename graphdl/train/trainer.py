@@ -110,10 +110,8 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
             given = (f" The Trainer built it from loss_kwargs={loss_kwargs!r}." if loss_kwargs else
                      " Give the Trainer its arguments as loss_kwargs={...}")
             raise ConfigError(f"{exc}{given}{hint}") from None
-        # the kind given at registration, else the class's own (graphdl.losses.Loss subclasses set one), else
-        # that of the module a factory built
         _check_takes_two(module)
-        return module, losses.entry_kind(entry) or getattr(module, "kind", None)
+        return module, losses.kind_of(module)
     if loss_kwargs:
         raise ConfigError("loss_kwargs apply to a loss given by name; configure a loss module directly")
     if not callable(loss):
@@ -121,9 +119,7 @@ def resolve_loss(loss: str | nn.Module | Callable | None, default: str,
     if isinstance(loss, type):  # calling the class on (output, target) would build a module from them
         raise ConfigError(f"loss is the class {loss.__name__}; pass an instance, loss={loss.__name__}(...), or "
                           f"a registered name")
-    # as for a name: the kind given at registration first, then the class's own
-    entry = losses.entry_of(loss)
-    kind = losses.entry_kind(entry) if entry is not None else getattr(loss, "kind", None)
+    kind = losses.kind_of(loss)  # as for a name
     if kind is None:
         kind = next((k for k, classes in _TORCH_KINDS.items() if isinstance(loss, classes)), None)
     for classes, why in _TORCH_TARGETS_UNGIVEN:
