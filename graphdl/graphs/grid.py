@@ -407,6 +407,14 @@ def edge_offsets(offset: Any, owner: str = "grid graph") -> Tensor:
     return offset.long()
 
 
+def _grid_fields(graph: Data) -> tuple[Any, Any, Any, Any, Any]:
+    """``edge_index``, ``meta``, ``offset``, ``edge_attr`` and the stored offsets (:func:`stored_offsets`) of a
+    grid graph, each key read once: the layers read them on every forward, and ``key in graph`` has PyG list
+    every key."""
+    edge_index, meta, offset, edge_attr = (graph.get(k) for k in ("edge_index", "meta", "offset", "edge_attr"))
+    return edge_index, meta, offset, edge_attr, offset if offset is not None else edge_attr
+
+
 def stored_offsets(graph: Data) -> Any:
     """The kernel offsets a grid graph stores (``offset``, else ``edge_attr``), unchecked; None without either."""
     offset = graph.get("offset")  # not `"offset" in graph`: PyG lists every key for that

@@ -27,6 +27,7 @@ from graphdl.errors import ValidationError
 from graphdl.graphs.grid import (
     GridSpec,
     _cached_grid_spec,
+    _grid_fields,
     _is_regular_grid,
     _pair,
     edge_offsets,
@@ -275,8 +276,7 @@ class GridConv(MessagePassing):
     def _forward_graph(self, x: Tensor, graph: Data, method: str | None,
                        size: tuple[int, int] | None = None) -> Tensor:
         self._check_features(x)
-        # each key read once: `key in graph` has PyG list every key, and these checks run on every forward
-        edge_index, meta, offset, edge_attr = (graph.get(k) for k in ("edge_index", "meta", "offset", "edge_attr"))
+        edge_index, meta, offset, edge_attr, stored = _grid_fields(graph)
         check_graph_device("grid_conv", x, None, edge_index=edge_index, offset=offset, edge_attr=edge_attr)
         if meta is not None:
             spec = meta_spec(meta)
@@ -284,7 +284,7 @@ class GridConv(MessagePassing):
             n = meta.size(0)
             _check_num_pixels("grid_conv", x, n, spec)
             size = (n * spec.height * spec.width, n * spec.out_height * spec.out_width)
-            regular = _is_regular_grid(edge_index, offset if offset is not None else edge_attr, meta, spec)
+            regular = _is_regular_grid(edge_index, stored, meta, spec)
         else:
             # no geometry: as for a bare edge_index, the output grid's size must be given unless it is
             # the input grid (it silently had one row per input node, the surplus rows only the bias)
@@ -510,7 +510,7 @@ class GridPool(nn.Module):
             out = grid_pool(images_to_nodes(x), edge_index, n * spec.out_height * spec.out_width,
                             self.reduce, self._kernel_numel())
             return nodes_to_images(out, n, spec.out_height, spec.out_width)
-        edge_index, meta, offset, edge_attr = (graph.get(k) for k in ("edge_index", "meta", "offset", "edge_attr"))
+        edge_index, meta, offset, edge_attr, stored = _grid_fields(graph)
         if meta is None:
             raise ValidationError("grid_pool: the graph must be a grid graph from graphdl.graphs.grid")
         if not isinstance(x, Tensor) or x.dim() != 2:
@@ -523,8 +523,7 @@ class GridPool(nn.Module):
         _check_spec("grid_pool", spec, self.kernel_size, self.stride, self.padding, self.dilation)
         n = meta.size(0)
         _check_num_pixels("grid_pool", x, n, spec)
-        regular = self._dense_ok and _is_regular_grid(edge_index, offset if offset is not None else edge_attr,
-                                                      meta, spec)
+        regular = self._dense_ok and _is_regular_grid(edge_index, stored, meta, spec)
         if resolve_method("grid_pool", self.lower, method, regular, why + " or the graph is not regular") == "dense":
             return images_to_nodes(self._dense(nodes_to_images(x, n, spec.height, spec.width)))
         num_out = n * spec.out_height * spec.out_width
